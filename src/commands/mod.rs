@@ -1,0 +1,21 @@
+//! One module per CLI command, each with an `exec` that returns what to print.
+
+pub mod completions;
+pub mod graph;
+pub mod plan;
+pub mod validate;
+
+use std::io::Write;
+
+use crate::cli::Command;
+use crate::Result;
+
+/// Runs a parsed command, writing its output to `out`.
+pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
+    match command {
+        Command::Validate(args) => validate::exec(&args, out),
+        Command::Plan(args) => plan::exec(&args, out),
+        Command::Graph(args) => graph::exec(&args, out),
+        Command::Completions(args) => completions::exec(&args, out),
+    }
+}

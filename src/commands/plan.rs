@@ -1,0 +1,22 @@
+use std::io::Write;
+
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::plan::{self, compile};
+use crate::Result;
+
+pub fn exec(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
+    let topology = crate::load(&args.file.topology)?;
+    let mut plan = compile(&topology);
+    if args.down {
+        plan = plan.teardown();
+    }
+    match args.format {
+        PlanFormat::Text => out.write_all(plan::text::render(&plan).as_bytes())?,
+        PlanFormat::Ip => out.write_all(plan::ip::render(&plan).as_bytes())?,
+        PlanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &plan).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The plan as a shell script of iproute2 commands that builds (or removes) the same lab.
+//!
+//! This is how a person checks netlab against the tool they know, and the tests use it as
+//! an oracle: a lab built by `netlab up` and one built by this script must look the same
+//! to `ip -j`. Ops with no iproute2 equivalent become comments that say so.
+
+use std::fmt::Write as _;
+
+use super::{Direction, Op, Plan};
+use crate::topology::Netns;
+
+pub fn render(plan: &Plan) -> String {
+    let what = match plan.direction {
+        Direction::Up => "builds",
+        Direction::Down => "removes",
+    };
+    let mut out = format!(
+        "#!/bin/sh\n# iproute2 script that {what} lab {} like `netlab {}` does. Run as root: sh FILE\nset -e\n",
+        plan.lab,
+        match plan.direction {
+            Direction::Up => "up",
+            Direction::Down => "down",
+        }
+    );
+    for op in &plan.ops {
+        let _ = writeln!(out, "{}", command(op));
+    }
+    out
+}
+
+/// `ip` in the root namespace, `ip -n NS` elsewhere.
+fn ip(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "ip".into(),
+        Netns::Named(n) => format!("ip -n {}", q(n)),
+    }
+}
+
+/// The shell command for one op.
+pub fn command(op: &Op) -> String {
+    let mtu = |mtu: &Option<u32>| mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+    match op {
+        Op::NetnsAdd { netns } => format!("ip netns add {}", q(netns)),
+        Op::NetnsAlias { netns, target } => {
+            format!("touch /run/netns/{a} && mount --bind /run/netns/{t} /run/netns/{a}", a = q(netns), t = q(target))
+        }
+        Op::NetnsDel { netns } => format!("ip netns del {}", q(netns)),
+        Op::SysctlSet { netns, key, value } => {
+            let set = format!("sysctl -qw {}", q(&format!("{key}={value}")));
+            match netns {
+                Netns::Host => set,
+                Netns::Named(n) => format!("ip netns exec {} {set}", q(n)),
+            }
+        }
+        Op::SysctlRestore { netns, key } => {
+            format!("# sysctl {key} in {netns}: netlab puts back the value it found before up; a script cannot know it")
+        }
+        Op::FileWrite { netns, file, content } => {
+            let lines: Vec<String> = content.lines().map(q).collect();
+            format!(
+                "mkdir -p /etc/netns/{n} && printf '%s\\n' {} > /etc/netns/{n}/{}",
+                lines.join(" "),
+                file.file_name(),
+                n = q(netns)
+            )
+        }
+        Op::FileRemove { netns, file } => {
+            format!("rm -f /etc/netns/{n}/{} && {{ rmdir /etc/netns/{n} 2>/dev/null || true; }}", file.file_name(), n = q(netns))
+        }
+        Op::BridgeAdd { netns, name, mtu: m } => format!("{} link add {}{} type bridge", ip(netns), q(name), mtu(m)),
+        Op::VethAdd { netns, name, mac, peer_netns, peer_name, peer_mac, mtu: m } => {
+            // Issued from the root namespace; `netns` puts each end where it belongs, as
+            // in `ip link add v1 netns ns1 type veth peer name v1-P`.
+            let end = |netns: &Netns, mac: &Option<String>| {
+                let mut s = String::new();
+                if let Netns::Named(n) = netns {
+                    let _ = write!(s, " netns {}", q(n));
+                }
+                if let Some(mac) = mac {
+                    let _ = write!(s, " address {mac}");
+                }
+                s + &mtu(m)
+            };
+            format!("ip link add {}{} type veth peer name {}{}", q(name), end(netns, mac), q(peer_name), end(peer_netns, peer_mac))
+        }
+        Op::VxlanAdd { netns, name, vni, local, remote, port, mtu: m } => {
+            format!("{} link add {}{} type vxlan id {vni} local {local} remote {remote} dstport {port}", ip(netns), q(name), mtu(m))
+        }
+        Op::IpipAdd { netns, name, local, remote, mtu: m } => {
+            let add = format!("{} tunnel add {} mode ipip remote {remote} local {local}", ip(netns), q(name));
+            match m {
+                Some(m) => format!("{add} && {} link set dev {} mtu {m}", ip(netns), q(name)),
+                None => add,
+            }
+        }
+        Op::TunAdd { netns, name, mtu: m } => {
+            let add = format!("{} tuntap add dev {} mode tun", ip(netns), q(name));
+            match m {
+                Some(m) => format!("{add} && {} link set dev {} mtu {m}", ip(netns), q(name)),
+                None => add,
+            }
+        }
+        Op::LinkDel { netns, name } => format!("{} link del dev {}", ip(netns), q(name)),
+        Op::LinkSetMaster { netns, name, master } => format!("{} link set dev {} master {}", ip(netns), q(name), q(master)),
+        Op::LinkSetNomaster { netns, name } => format!("{} link set dev {} nomaster", ip(netns), q(name)),
+        Op::LinkUp { netns, name } => format!("{} link set dev {} up", ip(netns), q(name)),
+        Op::LinkDown { netns, name } => format!("{} link set dev {} down", ip(netns), q(name)),
+        Op::AddrAdd { netns, dev, address, peer } | Op::AddrDel { netns, dev, address, peer } => {
+            let verb = if matches!(op, Op::AddrAdd { .. }) { "add" } else { "del" };
+            let addr = match peer {
+                Some(p) => format!("{} peer {p}", address.addr()),
+                None => address.to_string(),
+            };
+            format!("{} addr {verb} {addr} dev {}", ip(netns), q(dev))
+        }
+        Op::RouteAdd { netns, to, via, dev } | Op::RouteDel { netns, to, via, dev } => {
+            let verb = if matches!(op, Op::RouteAdd { .. }) { "add" } else { "del" };
+            let mut s = format!("{} route {verb} ", ip(netns));
+            if to.prefix_len() == 0 {
+                s.push_str(if to.addr().is_ipv6() { "default -6" } else { "default" });
+            } else {
+                s.push_str(&to.to_string());
+            }
+            if let Some(via) = via {
+                let _ = write!(s, " via {via}");
+            }
+            if let Some(dev) = dev {
+                let _ = write!(s, " dev {}", q(dev));
+            }
+            s
+        }
+        Op::ForwarderStart { netns, dev, local, port, .. } => {
+            format!("# no iproute2 equivalent: netlab's udp forwarder for {dev} in {netns} ({local}:{port})")
+        }
+        Op::ForwarderStop { netns, dev } => format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}"),
+    }
+}
+
+/// Quotes a word for sh when it holds anything but plainly safe characters.
+fn q(s: &str) -> String {
+    let safe = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-:/=@%+,".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::q;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("v1-P"), "v1-P");
+        assert_eq!(q("127.0.0.1\tlocalhost"), "'127.0.0.1\tlocalhost'");
+        assert_eq!(q("it's"), "'it'\\''s'");
+        assert_eq!(q(""), "''");
+    }
+}

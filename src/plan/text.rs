@@ -1,0 +1,104 @@
+//! The plan as text for people: numbered, aligned, one op a line, readable in a review.
+
+use std::fmt::Write as _;
+
+use super::{Direction, Op, Plan};
+
+pub fn render(plan: &Plan) -> String {
+    let rows: Vec<(&str, String, String)> = plan.ops.iter().map(|op| (kind(op), op.netns().to_string(), detail(op))).collect();
+    let what = match plan.direction {
+        Direction::Up => "to bring it up",
+        Direction::Down => "to take it down",
+    };
+    let mut out = format!("# lab {}: {} op{} {what}\n", plan.lab, rows.len(), if rows.len() == 1 { "" } else { "s" });
+    let num_w = rows.len().to_string().len();
+    let kind_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let ns_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (i, (kind, netns, detail)) in rows.iter().enumerate() {
+        let line = format!("{:>num_w$}  {kind:<kind_w$}  {netns:<ns_w$}  {detail}", i + 1);
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
+
+/// The op's name in the text plan: iproute2's words where it has them.
+pub fn kind(op: &Op) -> &'static str {
+    match op {
+        Op::NetnsAdd { .. } => "netns add",
+        Op::NetnsAlias { .. } => "netns alias",
+        Op::NetnsDel { .. } => "netns del",
+        Op::SysctlSet { .. } => "sysctl set",
+        Op::SysctlRestore { .. } => "sysctl restore",
+        Op::FileWrite { .. } => "file write",
+        Op::FileRemove { .. } => "file remove",
+        Op::BridgeAdd { .. } => "bridge add",
+        Op::VethAdd { .. } => "veth add",
+        Op::VxlanAdd { .. } => "vxlan add",
+        Op::IpipAdd { .. } => "ipip add",
+        Op::TunAdd { .. } => "tun add",
+        Op::LinkDel { .. } => "link del",
+        Op::LinkSetMaster { .. } => "link master",
+        Op::LinkSetNomaster { .. } => "link nomaster",
+        Op::LinkUp { .. } => "link up",
+        Op::LinkDown { .. } => "link down",
+        Op::AddrAdd { .. } => "addr add",
+        Op::AddrDel { .. } => "addr del",
+        Op::RouteAdd { .. } => "route add",
+        Op::RouteDel { .. } => "route del",
+        Op::ForwarderStart { .. } => "forwarder start",
+        Op::ForwarderStop { .. } => "forwarder stop",
+    }
+}
+
+fn detail(op: &Op) -> String {
+    let mtu = |mtu: &Option<u32>| mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+    let mac = |mac: &Option<String>| mac.as_ref().map(|m| format!(" mac {m}")).unwrap_or_default();
+    match op {
+        Op::NetnsAdd { .. } | Op::NetnsDel { .. } => String::new(),
+        Op::NetnsAlias { target, .. } => format!("= {target}"),
+        Op::SysctlSet { key, value, .. } => format!("{key} = {value}"),
+        Op::SysctlRestore { key, .. } => format!("{key} (to its value before up)"),
+        Op::FileWrite { netns, file, content } => {
+            let lines: Vec<String> = content.lines().map(|l| l.replace('\t', " ")).collect();
+            format!("/etc/netns/{netns}/{}: {}", file.file_name(), lines.join(" | "))
+        }
+        Op::FileRemove { netns, file } => format!("/etc/netns/{netns}/{}", file.file_name()),
+        Op::BridgeAdd { name, mtu: m, .. } => format!("{name}{}", mtu(m)),
+        Op::VethAdd { netns, name, mac: a_mac, peer_netns, peer_name, peer_mac, mtu: m } => {
+            let peer = if peer_netns == netns { peer_name.clone() } else { format!("{peer_netns}:{peer_name}") };
+            format!("{name}{} <-> {peer}{}{}", mac(a_mac), mac(peer_mac), mtu(m))
+        }
+        Op::VxlanAdd { name, vni, local, remote, port, mtu: m, .. } => {
+            format!("{name} vni {vni} local {local} remote {remote} port {port}{}", mtu(m))
+        }
+        Op::IpipAdd { name, local, remote, mtu: m, .. } => format!("{name} local {local} remote {remote}{}", mtu(m)),
+        Op::TunAdd { name, mtu: m, .. } => format!("{name}{}", mtu(m)),
+        Op::LinkDel { name, .. } | Op::LinkSetNomaster { name, .. } | Op::LinkUp { name, .. } | Op::LinkDown { name, .. } => name.clone(),
+        Op::LinkSetMaster { name, master, .. } => format!("{name} -> {master}"),
+        Op::AddrAdd { dev, address, peer, .. } | Op::AddrDel { dev, address, peer, .. } => match peer {
+            Some(p) => format!("{} peer {p} dev {dev}", address.addr()),
+            None => format!("{address} dev {dev}"),
+        },
+        Op::RouteAdd { to, via, dev, .. } | Op::RouteDel { to, via, dev, .. } => {
+            let mut s = if to.prefix_len() == 0 { "default".to_string() } else { to.to_string() };
+            if let Some(via) = via {
+                let _ = write!(s, " via {via}");
+            }
+            if let Some(dev) = dev {
+                let _ = write!(s, " dev {dev}");
+            }
+            s
+        }
+        Op::ForwarderStart { dev, local, port, peers, .. } => {
+            let peers: Vec<String> = peers
+                .iter()
+                .map(|p| match p.subnet {
+                    Some(s) => format!("{s} via {}", p.underlay),
+                    None => p.underlay.to_string(),
+                })
+                .collect();
+            format!("{dev} udp {local}:{port} -> {}", peers.join(", "))
+        }
+        Op::ForwarderStop { dev, .. } => dev.clone(),
+    }
+}
