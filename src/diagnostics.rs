@@ -66,9 +66,7 @@ impl Invalid {
 
     /// Renders every problem, in file order, followed by a one-line count.
     pub fn render(&self) -> String {
-        let handler = GraphicalReportHandler::new_themed(GraphicalTheme::ascii())
-            .with_context_lines(1)
-            .with_width(100);
+        let handler = GraphicalReportHandler::new_themed(GraphicalTheme::ascii()).with_context_lines(1).with_width(100);
         let mut out = String::new();
         for problem in &self.problems {
             let (line, col) = self.line_col(problem.span.start);
@@ -80,18 +78,12 @@ impl Invalid {
             if let Some(help) = &problem.help {
                 diag = diag.with_help(help.clone());
             }
-            let report = miette::Report::new(diag)
-                .with_source_code(NamedSource::new(&self.path, self.source.clone()));
+            let report = miette::Report::new(diag).with_source_code(NamedSource::new(&self.path, self.source.clone()));
             let _ = handler.render_report(&mut out, report.as_ref());
             out.push('\n');
         }
         let n = self.problems.len();
-        let _ = writeln!(
-            out,
-            "{}: {n} problem{}; nothing was changed",
-            self.path,
-            if n == 1 { "" } else { "s" }
-        );
+        let _ = writeln!(out, "{}: {n} problem{}; nothing was changed", self.path, if n == 1 { "" } else { "s" });
         out
     }
 }

@@ -59,7 +59,8 @@ pub fn render(t: &Topology, format: GraphFormat) -> String {
 
 impl Drawing {
     fn of(t: &Topology) -> Drawing {
-        let mut vertices = vec![Vertex { id: "host".into(), label: "host (root namespace)".into(), shape: Shape::Host }];
+        let mut vertices =
+            vec![Vertex { id: "host".into(), label: "host (root namespace)".into(), shape: Shape::Host }];
         let mut netns_vertex = vec![(Netns::Host, 0)];
         let mut edges = Vec::new();
         for ns in &t.namespaces {
@@ -95,11 +96,14 @@ impl Drawing {
                 None => e.name.clone(),
             };
             let to = match &b.master {
-                Some(master) => bridge_vertex.iter().find(|(n, d, _)| *n == b.netns && d == master).map_or(of(&b.netns), |v| v.2),
+                Some(master) => {
+                    bridge_vertex.iter().find(|(n, d, _)| *n == b.netns && d == master).map_or(of(&b.netns), |v| v.2)
+                }
                 None => of(&b.netns),
             };
             let mtu = veth.mtu.map(|m| format!(" (mtu {m})")).unwrap_or_default();
-            let label = if b.master.is_some() { format!("{}{mtu}", end(a)) } else { format!("{} — {}{mtu}", end(a), end(b)) };
+            let label =
+                if b.master.is_some() { format!("{}{mtu}", end(a)) } else { format!("{} — {}{mtu}", end(a), end(b)) };
             edges.push(Edge { from: of(&a.netns), to, label, style: Style::Solid });
         }
         for tunnel in &t.tunnels {
@@ -112,7 +116,11 @@ impl Drawing {
             for (i, a) in tunnel.ends.iter().enumerate() {
                 for b in &tunnel.ends[i + 1..] {
                     let end = |e: &crate::topology::TunnelEnd| match e.address {
-                        Some(addr) => format!("{} {}", e.name, if e.peer.is_some() { addr.addr().to_string() } else { addr.to_string() }),
+                        Some(addr) => format!(
+                            "{} {}",
+                            e.name,
+                            if e.peer.is_some() { addr.addr().to_string() } else { addr.to_string() }
+                        ),
                         None => e.name.clone(),
                     };
                     let label = format!("{kind}: {} — {}", end(a), end(b));
@@ -140,7 +148,13 @@ impl Drawing {
                 Style::Dashed => ", style=dashed",
                 Style::Dotted => ", style=dotted",
             };
-            let _ = writeln!(out, "  {} -- {} [label={}{style}];", self.vertices[e.from].id, self.vertices[e.to].id, dot_str(&e.label));
+            let _ = writeln!(
+                out,
+                "  {} -- {} [label={}{style}];",
+                self.vertices[e.from].id,
+                self.vertices[e.to].id,
+                dot_str(&e.label)
+            );
         }
         out.push_str("}\n");
         out
@@ -161,7 +175,13 @@ impl Drawing {
                 Style::Solid => "---",
                 Style::Dashed | Style::Dotted => "-.-",
             };
-            let _ = writeln!(out, "  {} {arrow}|\"{}\"| {}", self.vertices[e.from].id, mermaid_str(&e.label), self.vertices[e.to].id);
+            let _ = writeln!(
+                out,
+                "  {} {arrow}|\"{}\"| {}",
+                self.vertices[e.from].id,
+                mermaid_str(&e.label),
+                self.vertices[e.to].id
+            );
         }
         out
     }

@@ -52,7 +52,9 @@ pub fn compile(t: &Topology) -> Plan {
             let remote = tunnel.ends[1 - i.min(1)].underlay;
             ops.push(match tunnel.kind {
                 TunnelKind::Ipip => Op::IpipAdd { netns, name, local: end.underlay, remote, mtu },
-                TunnelKind::Vxlan { vni, port } => Op::VxlanAdd { netns, name, vni, local: end.underlay, remote, port, mtu },
+                TunnelKind::Vxlan { vni, port } => {
+                    Op::VxlanAdd { netns, name, vni, local: end.underlay, remote, port, mtu }
+                }
                 TunnelKind::Udp { .. } => Op::TunAdd { netns, name, mtu },
             });
         }
@@ -63,13 +65,22 @@ pub fn compile(t: &Topology) -> Plan {
     for veth in &t.veths {
         for end in &veth.ends {
             if let Some(master) = &end.master {
-                ops.push(Op::LinkSetMaster { netns: end.netns.clone(), name: end.name.clone(), master: master.clone() });
+                ops.push(Op::LinkSetMaster {
+                    netns: end.netns.clone(),
+                    name: end.name.clone(),
+                    master: master.clone(),
+                });
             }
         }
     }
 
     for bridge in &t.bridges {
-        ops.push(Op::AddrAdd { netns: bridge.netns.clone(), dev: bridge.device.clone(), address: bridge.gateway, peer: None });
+        ops.push(Op::AddrAdd {
+            netns: bridge.netns.clone(),
+            dev: bridge.device.clone(),
+            address: bridge.gateway,
+            peer: None,
+        });
     }
     for veth in &t.veths {
         for end in &veth.ends {
@@ -123,7 +134,13 @@ pub fn compile(t: &Topology) -> Plan {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, peer)| ForwarderPeer { underlay: peer.underlay, subnet: peer.subnet })
                 .collect();
-            ops.push(Op::ForwarderStart { netns: end.netns.clone(), dev: end.name.clone(), local: end.underlay, port, peers });
+            ops.push(Op::ForwarderStart {
+                netns: end.netns.clone(),
+                dev: end.name.clone(),
+                local: end.underlay,
+                port,
+                peers,
+            });
         }
     }
 

@@ -65,7 +65,11 @@ pub fn command(op: &Op) -> String {
             )
         }
         Op::FileRemove { netns, file } => {
-            format!("rm -f /etc/netns/{n}/{} && {{ rmdir /etc/netns/{n} 2>/dev/null || true; }}", file.file_name(), n = q(netns))
+            format!(
+                "rm -f /etc/netns/{n}/{} && {{ rmdir /etc/netns/{n} 2>/dev/null || true; }}",
+                file.file_name(),
+                n = q(netns)
+            )
         }
         Op::BridgeAdd { netns, name, mtu: m } => format!("{} link add {}{} type bridge", ip(netns), q(name), mtu(m)),
         Op::VethAdd { netns, name, mac, peer_netns, peer_name, peer_mac, mtu: m } => {
@@ -81,10 +85,21 @@ pub fn command(op: &Op) -> String {
                 }
                 s + &mtu(m)
             };
-            format!("ip link add {}{} type veth peer name {}{}", q(name), end(netns, mac), q(peer_name), end(peer_netns, peer_mac))
+            format!(
+                "ip link add {}{} type veth peer name {}{}",
+                q(name),
+                end(netns, mac),
+                q(peer_name),
+                end(peer_netns, peer_mac)
+            )
         }
         Op::VxlanAdd { netns, name, vni, local, remote, port, mtu: m } => {
-            format!("{} link add {}{} type vxlan id {vni} local {local} remote {remote} dstport {port}", ip(netns), q(name), mtu(m))
+            format!(
+                "{} link add {}{} type vxlan id {vni} local {local} remote {remote} dstport {port}",
+                ip(netns),
+                q(name),
+                mtu(m)
+            )
         }
         Op::IpipAdd { netns, name, local, remote, mtu: m } => {
             let add = format!("{} tunnel add {} mode ipip remote {remote} local {local}", ip(netns), q(name));
@@ -101,7 +116,9 @@ pub fn command(op: &Op) -> String {
             }
         }
         Op::LinkDel { netns, name } => format!("{} link del dev {}", ip(netns), q(name)),
-        Op::LinkSetMaster { netns, name, master } => format!("{} link set dev {} master {}", ip(netns), q(name), q(master)),
+        Op::LinkSetMaster { netns, name, master } => {
+            format!("{} link set dev {} master {}", ip(netns), q(name), q(master))
+        }
         Op::LinkSetNomaster { netns, name } => format!("{} link set dev {} nomaster", ip(netns), q(name)),
         Op::LinkUp { netns, name } => format!("{} link set dev {} up", ip(netns), q(name)),
         Op::LinkDown { netns, name } => format!("{} link set dev {} down", ip(netns), q(name)),
@@ -132,7 +149,9 @@ pub fn command(op: &Op) -> String {
         Op::ForwarderStart { netns, dev, local, port, .. } => {
             format!("# no iproute2 equivalent: netlab's udp forwarder for {dev} in {netns} ({local}:{port})")
         }
-        Op::ForwarderStop { netns, dev } => format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}"),
+        Op::ForwarderStop { netns, dev } => {
+            format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}")
+        }
     }
 }
 

@@ -26,18 +26,43 @@ use crate::topology::{EtcFileKind, Netns};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// A named namespace, like `ip netns add`, with nothing in it but `lo`.
-    NetnsAdd { netns: String },
+    NetnsAdd {
+        netns: String,
+    },
     /// A second name for an existing namespace (Docker's container mode).
-    NetnsAlias { netns: String, target: String },
+    NetnsAlias {
+        netns: String,
+        target: String,
+    },
     /// Removes a name from /run/netns; the namespace dies with its last name.
-    NetnsDel { netns: String },
-    SysctlSet { netns: Netns, key: String, value: String },
+    NetnsDel {
+        netns: String,
+    },
+    SysctlSet {
+        netns: Netns,
+        key: String,
+        value: String,
+    },
     /// Puts back the value a `sysctl_set` found (netlab records it when applying).
-    SysctlRestore { netns: Netns, key: String },
+    SysctlRestore {
+        netns: Netns,
+        key: String,
+    },
     /// `/etc/netns/<netns>/<file>`, which `ip netns exec` mounts over /etc/<file>.
-    FileWrite { netns: String, file: EtcFileKind, content: String },
-    FileRemove { netns: String, file: EtcFileKind },
-    BridgeAdd { netns: Netns, name: String, mtu: Option<u32> },
+    FileWrite {
+        netns: String,
+        file: EtcFileKind,
+        content: String,
+    },
+    FileRemove {
+        netns: String,
+        file: EtcFileKind,
+    },
+    BridgeAdd {
+        netns: Netns,
+        name: String,
+        mtu: Option<u32>,
+    },
     /// A veth pair, each end born in its own namespace.
     VethAdd {
         netns: Netns,
@@ -48,24 +73,87 @@ pub enum Op {
         peer_mac: Option<String>,
         mtu: Option<u32>,
     },
-    VxlanAdd { netns: Netns, name: String, vni: u32, local: IpAddr, remote: IpAddr, port: u16, mtu: Option<u32> },
-    IpipAdd { netns: Netns, name: String, local: IpAddr, remote: IpAddr, mtu: Option<u32> },
+    VxlanAdd {
+        netns: Netns,
+        name: String,
+        vni: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        port: u16,
+        mtu: Option<u32>,
+    },
+    IpipAdd {
+        netns: Netns,
+        name: String,
+        local: IpAddr,
+        remote: IpAddr,
+        mtu: Option<u32>,
+    },
     /// A persistent TUN device, read and written by a forwarder.
-    TunAdd { netns: Netns, name: String, mtu: Option<u32> },
-    LinkDel { netns: Netns, name: String },
-    LinkSetMaster { netns: Netns, name: String, master: String },
-    LinkSetNomaster { netns: Netns, name: String },
-    LinkUp { netns: Netns, name: String },
-    LinkDown { netns: Netns, name: String },
+    TunAdd {
+        netns: Netns,
+        name: String,
+        mtu: Option<u32>,
+    },
+    LinkDel {
+        netns: Netns,
+        name: String,
+    },
+    LinkSetMaster {
+        netns: Netns,
+        name: String,
+        master: String,
+    },
+    LinkSetNomaster {
+        netns: Netns,
+        name: String,
+    },
+    LinkUp {
+        netns: Netns,
+        name: String,
+    },
+    LinkDown {
+        netns: Netns,
+        name: String,
+    },
     /// `peer` makes it point-to-point, like `ip addr add A peer B`.
-    AddrAdd { netns: Netns, dev: String, address: IpNet, peer: Option<IpAddr> },
-    AddrDel { netns: Netns, dev: String, address: IpNet, peer: Option<IpAddr> },
-    RouteAdd { netns: Netns, to: IpNet, via: Option<IpAddr>, dev: Option<String> },
-    RouteDel { netns: Netns, to: IpNet, via: Option<IpAddr>, dev: Option<String> },
+    AddrAdd {
+        netns: Netns,
+        dev: String,
+        address: IpNet,
+        peer: Option<IpAddr>,
+    },
+    AddrDel {
+        netns: Netns,
+        dev: String,
+        address: IpNet,
+        peer: Option<IpAddr>,
+    },
+    RouteAdd {
+        netns: Netns,
+        to: IpNet,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
+    RouteDel {
+        netns: Netns,
+        to: IpNet,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
     /// The userspace half of a udp tunnel: carries packets between `dev` (a TUN) and UDP
     /// datagrams on `local:port`, to the peer that owns each destination.
-    ForwarderStart { netns: Netns, dev: String, local: IpAddr, port: u16, peers: Vec<ForwarderPeer> },
-    ForwarderStop { netns: Netns, dev: String },
+    ForwarderStart {
+        netns: Netns,
+        dev: String,
+        local: IpAddr,
+        port: u16,
+        peers: Vec<ForwarderPeer>,
+    },
+    ForwarderStop {
+        netns: Netns,
+        dev: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,7 +213,12 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteAdd { netns, to, via, dev }.route_del(),
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
-            NetnsDel { .. } | SysctlRestore { .. } | FileRemove { .. } | LinkDel { .. } | LinkSetNomaster { .. } | ForwarderStop { .. } => return None,
+            NetnsDel { .. }
+            | SysctlRestore { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetNomaster { .. }
+            | ForwarderStop { .. } => return None,
         })
     }
 
@@ -176,7 +269,9 @@ impl Plan {
         let mut deleted_links: HashSet<(&Netns, &str)> = HashSet::new();
         for op in &self.ops {
             match op {
-                Op::VethAdd { netns, name, peer_netns, peer_name, .. } if !(dies_with_netns(netns) && dies_with_netns(peer_netns)) => {
+                Op::VethAdd { netns, name, peer_netns, peer_name, .. }
+                    if !(dies_with_netns(netns) && dies_with_netns(peer_netns)) =>
+                {
                     deleted_links.insert((netns, name));
                     deleted_links.insert((peer_netns, peer_name));
                 }
@@ -209,7 +304,9 @@ impl Plan {
                     }
                 }
                 _ if dies_with_netns(&op.netns()) => None,
-                Op::LinkSetMaster { netns, name, .. } | Op::LinkUp { netns, name } | Op::AddrAdd { netns, dev: name, .. }
+                Op::LinkSetMaster { netns, name, .. }
+                | Op::LinkUp { netns, name }
+                | Op::AddrAdd { netns, dev: name, .. }
                     if on_deleted_link(netns, name) =>
                 {
                     None

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use super::{Direction, Op, Plan};
 
 pub fn render(plan: &Plan) -> String {
-    let rows: Vec<(&str, String, String)> = plan.ops.iter().map(|op| (kind(op), op.netns().to_string(), detail(op))).collect();
+    let rows: Vec<(&str, String, String)> =
+        plan.ops.iter().map(|op| (kind(op), op.netns().to_string(), detail(op))).collect();
     let what = match plan.direction {
         Direction::Up => "to bring it up",
         Direction::Down => "to take it down",
@@ -73,7 +74,10 @@ fn detail(op: &Op) -> String {
         }
         Op::IpipAdd { name, local, remote, mtu: m, .. } => format!("{name} local {local} remote {remote}{}", mtu(m)),
         Op::TunAdd { name, mtu: m, .. } => format!("{name}{}", mtu(m)),
-        Op::LinkDel { name, .. } | Op::LinkSetNomaster { name, .. } | Op::LinkUp { name, .. } | Op::LinkDown { name, .. } => name.clone(),
+        Op::LinkDel { name, .. }
+        | Op::LinkSetNomaster { name, .. }
+        | Op::LinkUp { name, .. }
+        | Op::LinkDown { name, .. } => name.clone(),
         Op::LinkSetMaster { name, master, .. } => format!("{name} -> {master}"),
         Op::AddrAdd { dev, address, peer, .. } | Op::AddrDel { dev, address, peer, .. } => match peer {
             Some(p) => format!("{} peer {p} dev {dev}", address.addr()),

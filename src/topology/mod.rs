@@ -33,11 +33,7 @@ fn parse_problem(e: &toml::de::Error) -> crate::diagnostics::Problem {
     // serde names the expected fields; point out the likely one.
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((wrong, expected)) = rest.split_once('`') {
-            let known: Vec<&str> = expected
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .collect();
+            let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
             problem = problem.suggest(wrong, known);
         }
     }

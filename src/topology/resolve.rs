@@ -13,8 +13,8 @@ use ipnet::IpNet;
 use super::ipam::Pool;
 use super::names::{self, check_ifname, check_netns_name};
 use super::{
-    Alias, Bridge, EtcFile, EtcFileKind, HostConfig, Mode, Namespace, Netns, Node, Route, Sysctl,
-    Topology, Tunnel, TunnelEnd, TunnelKind, Veth, VethEnd,
+    Alias, Bridge, EtcFile, EtcFileKind, HostConfig, Mode, Namespace, Netns, Node, Route, Sysctl, Topology, Tunnel,
+    TunnelEnd, TunnelKind, Veth, VethEnd,
 };
 use crate::diagnostics::Problem;
 use crate::spec::{self, NodeSpec, RouteSpec, Sp, Spec};
@@ -119,17 +119,7 @@ impl<'a> Resolver<'a> {
             routes: self.routes(&Netns::Host, &self.spec.host.routes, true),
         };
         let files = self.etc_files(&nodes, &aliases);
-        Topology {
-            lab: self.lab.clone(),
-            nodes,
-            namespaces,
-            aliases,
-            host,
-            bridges,
-            veths,
-            tunnels,
-            files,
-        }
+        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }
     }
 
     fn lab_names(&mut self) {
@@ -158,10 +148,10 @@ impl<'a> Resolver<'a> {
         for (key, node) in &self.spec.nodes {
             let name = key.get_ref().as_str();
             if name == "host" {
-                self.problem(
-                    Problem::new(key.span(), "`host` cannot be a node name: it means the root namespace")
-                        .help("for a node that uses the host's namespace, write network = \"host\" on a node with another name"),
-                );
+                self
+                    .problem(Problem::new(key.span(), "`host` cannot be a node name: it means the root namespace").help(
+                    "for a node that uses the host's namespace, write network = \"host\" on a node with another name",
+                ));
             }
             let mode = match &node.get_ref().network {
                 None => RawMode::None,
@@ -249,7 +239,11 @@ impl<'a> Resolver<'a> {
                 }
                 RawMode::Container { .. } => {
                     if let Some(Some(Netns::Named(target))) = self.node_netns.get(name) {
-                        aliases.push(Alias { node: name.to_string(), name: format!("{}{name}", self.prefix), target: target.clone() });
+                        aliases.push(Alias {
+                            node: name.to_string(),
+                            name: format!("{}{name}", self.prefix),
+                            target: target.clone(),
+                        });
                     }
                 }
                 RawMode::Host => {}
@@ -355,8 +349,10 @@ impl<'a> Resolver<'a> {
             let problem = if let Err(e) = checked {
                 Some(Problem::new(ip.span(), e))
             } else if Some(addr) == gateway {
-                Some(Problem::new(ip.span(), format!("{addr} is the gateway of network {}", net_name.get_ref()))
-                    .help("pick another address, or leave `ip` out to get the next free one"))
+                Some(
+                    Problem::new(ip.span(), format!("{addr} is the gateway of network {}", net_name.get_ref()))
+                        .help("pick another address, or leave `ip` out to get the next free one"),
+                )
             } else if !pool.take(addr) {
                 let owner = static_owner.get(&addr).copied().unwrap_or("another node");
                 Some(Problem::new(ip.span(), format!("{addr} is already the address of node {owner}")))
@@ -415,14 +411,19 @@ impl<'a> Resolver<'a> {
         let address = match assigned.get(name) {
             Some(a) => Ok(*a),
             None if node.ip.is_some() => return None, // its problem is already reported
-            None => info.pool.as_mut()?.next_free().ok_or_else(|| info.subnet.map(|s| s.to_string()).unwrap_or_default()),
+            None => {
+                info.pool.as_mut()?.next_free().ok_or_else(|| info.subnet.map(|s| s.to_string()).unwrap_or_default())
+            }
         };
         let address = match address {
             Ok(a) => a,
             Err(subnet) => {
                 self.problem(
-                    Problem::new(net.span(), format!("network {net_name} ({subnet}) has no free address left for node {name}"))
-                        .help("use a larger subnet"),
+                    Problem::new(
+                        net.span(),
+                        format!("network {net_name} ({subnet}) has no free address left for node {name}"),
+                    )
+                    .help("use a larger subnet"),
                 );
                 return None;
             }
@@ -486,8 +487,11 @@ impl<'a> Resolver<'a> {
             let endpoints = link.endpoints.get_ref();
             if endpoints.len() != 2 {
                 self.problem(
-                    Problem::new(link.endpoints.span(), format!("a link has exactly two endpoints, this one has {}", endpoints.len()))
-                        .help("endpoints = [\"node1:eth1\", \"node2:eth1\"]"),
+                    Problem::new(
+                        link.endpoints.span(),
+                        format!("a link has exactly two endpoints, this one has {}", endpoints.len()),
+                    )
+                    .help("endpoints = [\"node1:eth1\", \"node2:eth1\"]"),
                 );
                 continue;
             }
@@ -500,7 +504,8 @@ impl<'a> Resolver<'a> {
                 self.claim_iface(&netns, &ifname, endpoint.span(), &format!("link endpoint {}", endpoint.get_ref()));
                 let address = addresses.get(i).cloned().flatten();
                 if let Some(a) = address {
-                    let span = link.addresses.as_ref().map(|v| v.get_ref()[i].span()).expect("address came from the list");
+                    let span =
+                        link.addresses.as_ref().map(|v| v.get_ref()[i].span()).expect("address came from the list");
                     self.claim_addr(&netns, a.addr(), span, endpoint.get_ref());
                 }
                 ends.push(VethEnd { netns, name: ifname, address, mac: macs.get(i).cloned().flatten(), master: None });
@@ -523,8 +528,11 @@ impl<'a> Resolver<'a> {
             if n < 2 || (two_only && n != 2) {
                 let want = if two_only { "exactly two endpoints" } else { "two or more endpoints" };
                 self.problem(
-                    Problem::new(t.endpoints.span(), format!("a {} tunnel has {want}, this one has {n}", kind_name(kind)))
-                        .help("endpoints = [\"node1:tun0\", \"node2:tun0\"]"),
+                    Problem::new(
+                        t.endpoints.span(),
+                        format!("a {} tunnel has {want}, this one has {n}", kind_name(kind)),
+                    )
+                    .help("endpoints = [\"node1:tun0\", \"node2:tun0\"]"),
                 );
                 continue;
             }
@@ -537,8 +545,9 @@ impl<'a> Resolver<'a> {
                 }
             } else if n > 2 && t.subnets.is_none() {
                 self.problem(
-                    Problem::new(t.endpoints.span(), "a udp tunnel with more than two endpoints needs `subnets`")
-                        .help("subnets = [...] names the inner subnet each endpoint owns, so the forwarder can pick the peer"),
+                    Problem::new(t.endpoints.span(), "a udp tunnel with more than two endpoints needs `subnets`").help(
+                        "subnets = [...] names the inner subnet each endpoint owns, so the forwarder can pick the peer",
+                    ),
                 );
             }
             let kind = match kind {
@@ -546,11 +555,17 @@ impl<'a> Resolver<'a> {
                     let port = t.port.as_ref().map_or(4789, |p| *p.get_ref());
                     match &t.vni {
                         None => {
-                            self.problem(Problem::new(t.kind.span(), "a vxlan tunnel needs `vni`").help("add vni = 1 (any number up to 16777215)"));
+                            self.problem(
+                                Problem::new(t.kind.span(), "a vxlan tunnel needs `vni`")
+                                    .help("add vni = 1 (any number up to 16777215)"),
+                            );
                             None
                         }
                         Some(v) if *v.get_ref() > 0x00ff_ffff => {
-                            self.error(v.span(), format!("vni {} does not fit in 24 bits (at most 16777215)", v.get_ref()));
+                            self.error(
+                                v.span(),
+                                format!("vni {} does not fit in 24 bits (at most 16777215)", v.get_ref()),
+                            );
                             None
                         }
                         Some(v) => Some(TunnelKind::Vxlan { vni: *v.get_ref(), port }),
@@ -558,13 +573,27 @@ impl<'a> Resolver<'a> {
                 }
                 other => {
                     if let Some(v) = &t.vni {
-                        self.problem(Problem::new(v.span(), format!("`vni` only applies to vxlan tunnels, this one is {}", kind_name(other))).help("remove it"));
+                        self.problem(
+                            Problem::new(
+                                v.span(),
+                                format!("`vni` only applies to vxlan tunnels, this one is {}", kind_name(other)),
+                            )
+                            .help("remove it"),
+                        );
                     }
                     match other {
-                        spec::TunnelKind::Udp => Some(TunnelKind::Udp { port: t.port.as_ref().map_or(8285, |p| *p.get_ref()) }),
+                        spec::TunnelKind::Udp => {
+                            Some(TunnelKind::Udp { port: t.port.as_ref().map_or(8285, |p| *p.get_ref()) })
+                        }
                         _ => {
                             if let Some(p) = &t.port {
-                                self.problem(Problem::new(p.span(), "`port` does not apply to ipip tunnels: ipip is IP protocol 4, it has no ports").help("remove it"));
+                                self.problem(
+                                    Problem::new(
+                                        p.span(),
+                                        "`port` does not apply to ipip tunnels: ipip is IP protocol 4, it has no ports",
+                                    )
+                                    .help("remove it"),
+                                );
                             }
                             Some(TunnelKind::Ipip)
                         }
@@ -594,7 +623,13 @@ impl<'a> Resolver<'a> {
                     }
                     Some((_, None)) => {
                         let span = t.addresses.as_ref().expect("address came from the list").get_ref()[i].span();
-                        self.problem(Problem::new(span, "with more than two endpoints, each tunnel address needs a prefix length").help("like 10.244.1.0/16"));
+                        self.problem(
+                            Problem::new(
+                                span,
+                                "with more than two endpoints, each tunnel address needs a prefix length",
+                            )
+                            .help("like 10.244.1.0/16"),
+                        );
                         (None, None)
                     }
                 };
@@ -602,7 +637,14 @@ impl<'a> Resolver<'a> {
                     let span = t.addresses.as_ref().expect("address came from the list").get_ref()[i].span();
                     self.claim_addr(&netns, a.addr(), span, endpoint.get_ref());
                 }
-                ends.push(TunnelEnd { netns, name, underlay, address, peer, subnet: subnets.get(i).copied().flatten() });
+                ends.push(TunnelEnd {
+                    netns,
+                    name,
+                    underlay,
+                    address,
+                    peer,
+                    subnet: subnets.get(i).copied().flatten(),
+                });
             }
             if let Some(first) = ends.first() {
                 if ends.iter().any(|e| e.underlay.is_ipv4() != first.underlay.is_ipv4()) {
@@ -661,7 +703,10 @@ impl<'a> Resolver<'a> {
                 toml::Value::String(s) if !s.contains('\n') => s.clone(),
                 toml::Value::Boolean(b) => u8::from(*b).to_string(),
                 other => {
-                    self.error(value.span(), format!("a sysctl value is a number or a string, not {}", other.type_str()));
+                    self.error(
+                        value.span(),
+                        format!("a sysctl value is a number or a string, not {}", other.type_str()),
+                    );
                     continue;
                 }
             };
@@ -682,7 +727,10 @@ impl<'a> Resolver<'a> {
             } else {
                 self.cidr(&r.to).and_then(|dst| {
                     if dst.trunc() != dst {
-                        self.problem(Problem::new(r.to.span(), format!("route destination {dst} has host bits set")).help(format!("did you mean {}?", dst.trunc())));
+                        self.problem(
+                            Problem::new(r.to.span(), format!("route destination {dst} has host bits set"))
+                                .help(format!("did you mean {}?", dst.trunc())),
+                        );
                         return None;
                     }
                     Some(dst)
@@ -690,18 +738,29 @@ impl<'a> Resolver<'a> {
             };
             if let (Some(d), Some(v)) = (dst, via) {
                 if d.addr().is_ipv4() != v.is_ipv4() {
-                    self.error(r.via.as_ref().expect("via parsed").span(), format!("gateway {v} and destination {d} are of different IP versions"));
+                    self.error(
+                        r.via.as_ref().expect("via parsed").span(),
+                        format!("gateway {v} and destination {d} are of different IP versions"),
+                    );
                 }
             }
             if r.via.is_none() && r.dev.is_none() {
-                self.problem(Problem::new(route.span(), "a route needs `via` (a gateway) or `dev` (an interface), or both").help("{ to = \"10.0.0.0/24\", via = \"10.0.1.1\" }"));
+                self.problem(
+                    Problem::new(route.span(), "a route needs `via` (a gateway) or `dev` (an interface), or both")
+                        .help("{ to = \"10.0.0.0/24\", via = \"10.0.1.1\" }"),
+                );
             }
             if let Some(dev) = &r.dev {
                 let known = self.ifaces.contains_key(&(netns.clone(), dev.get_ref().clone()));
                 // The host's own interfaces are not in the file, so any name is allowed there.
                 if !known && *netns != Netns::Host {
-                    let in_ns: Vec<&str> = self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
-                    let p = Problem::new(dev.span(), format!("route device `{}` is not an interface of {netns}", dev.get_ref())).suggest(dev.get_ref(), in_ns);
+                    let in_ns: Vec<&str> =
+                        self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
+                    let p = Problem::new(
+                        dev.span(),
+                        format!("route device `{}` is not an interface of {netns}", dev.get_ref()),
+                    )
+                    .suggest(dev.get_ref(), in_ns);
                     self.problem(p);
                 }
             }
@@ -741,7 +800,11 @@ impl<'a> Resolver<'a> {
                     Ok(()) => {
                         let ip = match &node.mode {
                             Mode::Bridge { address, .. } => address.addr(),
-                            _ => self.netns_addrs.get(&node.netns).and_then(|a| a.first().copied()).unwrap_or(IpAddr::from([127, 0, 1, 1])),
+                            _ => self
+                                .netns_addrs
+                                .get(&node.netns)
+                                .and_then(|a| a.first().copied())
+                                .unwrap_or(IpAddr::from([127, 0, 1, 1])),
                         };
                         hosts.push_str(&format!("{ip}\t{}\n", h.get_ref()));
                     }
@@ -761,7 +824,8 @@ impl<'a> Resolver<'a> {
                     resolv.push_str(&format!("nameserver {ip}\n"));
                 }
             }
-            let names = std::iter::once(netns.as_str()).chain(aliases.iter().filter(|a| a.target == *netns).map(|a| a.name.as_str()));
+            let names = std::iter::once(netns.as_str())
+                .chain(aliases.iter().filter(|a| a.target == *netns).map(|a| a.name.as_str()));
             for ns in names {
                 for (kind, content) in [(EtcFileKind::Hosts, &hosts), (EtcFileKind::ResolvConf, &resolv)] {
                     if !content.is_empty() {
@@ -817,7 +881,9 @@ impl<'a> Resolver<'a> {
         let key = (netns.clone(), name.to_string());
         if let Some(first) = self.ifaces.get(&key) {
             let message = format!("interface {name} appears twice in namespace {netns}: it is already {first}");
-            self.problem(Problem::new(span, message).help("interface names are unique within one namespace; rename one of them"));
+            self.problem(
+                Problem::new(span, message).help("interface names are unique within one namespace; rename one of them"),
+            );
         } else {
             self.ifaces.insert(key, what.to_string());
         }
@@ -835,16 +901,28 @@ impl<'a> Resolver<'a> {
 
     /// For fields with one entry per endpoint: checks the count and parses each entry;
     /// `""` means "none for this endpoint". A missing field gives an empty list.
-    fn per_endpoint<T>(&mut self, list: Option<&Sp<Vec<Sp<String>>>>, n: usize, field: &str, mut parse: impl FnMut(&mut Self, &Sp<String>) -> Option<T>) -> Vec<Option<T>> {
+    fn per_endpoint<T>(
+        &mut self,
+        list: Option<&Sp<Vec<Sp<String>>>>,
+        n: usize,
+        field: &str,
+        mut parse: impl FnMut(&mut Self, &Sp<String>) -> Option<T>,
+    ) -> Vec<Option<T>> {
         let Some(list) = list else { return Vec::new() };
         if list.get_ref().len() != n {
             self.problem(
                 Problem::new(list.span(), format!("`{field}` has {} entries for {n} endpoints", list.get_ref().len()))
-                    .help(format!("give one per endpoint, in the same order{}", if field == "underlay" { "" } else { "; \"\" for none" })),
+                    .help(format!(
+                        "give one per endpoint, in the same order{}",
+                        if field == "underlay" { "" } else { "; \"\" for none" }
+                    )),
             );
             return Vec::new();
         }
-        list.get_ref().iter().map(|s| if s.get_ref().is_empty() && field != "underlay" { None } else { parse(self, s) }).collect()
+        list.get_ref()
+            .iter()
+            .map(|s| if s.get_ref().is_empty() && field != "underlay" { None } else { parse(self, s) })
+            .collect()
     }
 
     // ---- values ----
@@ -854,14 +932,20 @@ impl<'a> Resolver<'a> {
         if !text.contains('/') {
             if let Ok(ip) = text.parse::<IpAddr>() {
                 let example = if ip.is_ipv4() { "/24" } else { "/64" };
-                self.problem(Problem::new(s.span(), format!("`{text}` needs a prefix length")).help(format!("like {text}{example}")));
+                self.problem(
+                    Problem::new(s.span(), format!("`{text}` needs a prefix length"))
+                        .help(format!("like {text}{example}")),
+                );
                 return None;
             }
         }
         match text.parse::<IpNet>() {
             Ok(net) => Some(net),
             Err(_) => {
-                self.problem(Problem::new(s.span(), format!("`{text}` is not a CIDR address")).help("like 10.0.0.1/24 or fd00::1/64"));
+                self.problem(
+                    Problem::new(s.span(), format!("`{text}` is not a CIDR address"))
+                        .help("like 10.0.0.1/24 or fd00::1/64"),
+                );
                 None
             }
         }
@@ -872,7 +956,11 @@ impl<'a> Resolver<'a> {
         match text.parse::<IpAddr>() {
             Ok(ip) => Some(ip),
             Err(_) => {
-                let help = if text.contains('/') { "an address here has no prefix length, like 10.0.0.1" } else { "like 10.0.0.1 or fd00::1" };
+                let help = if text.contains('/') {
+                    "an address here has no prefix length, like 10.0.0.1"
+                } else {
+                    "like 10.0.0.1 or fd00::1"
+                };
                 self.problem(Problem::new(s.span(), format!("`{text}` is not an IP address")).help(help));
                 None
             }
@@ -890,13 +978,20 @@ impl<'a> Resolver<'a> {
 
     fn mac(&mut self, s: &Sp<String>) -> Option<String> {
         let text = s.get_ref();
-        let octets: Vec<Option<u8>> = text.split(':').map(|o| if o.len() == 2 { u8::from_str_radix(o, 16).ok() } else { None }).collect();
+        let octets: Vec<Option<u8>> =
+            text.split(':').map(|o| if o.len() == 2 { u8::from_str_radix(o, 16).ok() } else { None }).collect();
         if octets.len() != 6 || octets.iter().any(Option::is_none) {
-            self.problem(Problem::new(s.span(), format!("`{text}` is not a MAC address")).help("six hex octets, like 02:42:ac:11:00:02"));
+            self.problem(
+                Problem::new(s.span(), format!("`{text}` is not a MAC address"))
+                    .help("six hex octets, like 02:42:ac:11:00:02"),
+            );
             return None;
         }
         if octets[0].is_some_and(|o| o & 1 == 1) {
-            self.problem(Problem::new(s.span(), format!("{text} is a multicast MAC address; an interface needs a unicast one")).help("clear the lowest bit of the first octet, like 02:..."));
+            self.problem(
+                Problem::new(s.span(), format!("{text} is a multicast MAC address; an interface needs a unicast one"))
+                    .help("clear the lowest bit of the first octet, like 02:..."),
+            );
             return None;
         }
         Some(text.to_ascii_lowercase())
@@ -906,7 +1001,9 @@ impl<'a> Resolver<'a> {
         let mtu = mtu?;
         let value = *mtu.get_ref();
         if !(68..=65535).contains(&value) {
-            self.problem(Problem::new(mtu.span(), format!("mtu {value} is out of range")).help("an MTU is between 68 and 65535"));
+            self.problem(
+                Problem::new(mtu.span(), format!("mtu {value} is out of range")).help("an MTU is between 68 and 65535"),
+            );
             return None;
         }
         Some(value)
@@ -914,7 +1011,9 @@ impl<'a> Resolver<'a> {
 }
 
 fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
-    node.network.as_ref().filter(|n| !matches!(n.get_ref().as_str(), "none" | "host") && !n.get_ref().starts_with("container:"))
+    node.network
+        .as_ref()
+        .filter(|n| !matches!(n.get_ref().as_str(), "none" | "host") && !n.get_ref().starts_with("container:"))
 }
 
 fn kind_name(kind: spec::TunnelKind) -> &'static str {
