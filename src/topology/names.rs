@@ -111,8 +111,9 @@ pub fn invented_bridge(lab: &str, network: &str) -> String {
     format!("br-{:08x}", short_hash(&[lab, network]))
 }
 
-/// 32 bits of FNV-1a over the parts, NUL-separated so ("a-b","c") and ("a","b-c") differ.
-/// Stable across platforms and Rust versions, unlike `std`'s hasher.
+/// 32 bits of FNV-1a over the parts, NUL-separated so ("a-b","c") and ("a","b-c") differ,
+/// then MurmurHash3's finaliser so that names differing in one character differ in every
+/// hex digit. Stable across platforms and Rust versions, unlike `std`'s hasher.
 fn short_hash(parts: &[&str]) -> u32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
@@ -121,7 +122,12 @@ fn short_hash(parts: &[&str]) -> u32 {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
     }
-    (h ^ (h >> 32)) as u32
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h as u32
 }
 
 #[cfg(test)]

@@ -782,10 +782,11 @@ impl<'a> Resolver<'a> {
     /// aliases of container-mode nodes) because `ip netns exec NAME` reads /etc/netns/NAME.
     fn etc_files(&mut self, nodes: &[Node], aliases: &[Alias]) -> Vec<EtcFile> {
         let mut files = Vec::new();
+        let by_name: HashMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
         for (key, node) in &self.spec.nodes {
             let name = key.get_ref().as_str();
             let node_spec = node.get_ref();
-            let Some(node) = nodes.iter().find(|n| n.name == name) else { continue };
+            let Some(node) = by_name.get(name) else { continue };
             let Netns::Named(netns) = &node.netns else { continue };
             if matches!(node.mode, Mode::Container { .. } | Mode::Host) {
                 continue;

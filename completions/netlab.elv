@@ -1,0 +1,77 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[netlab] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'netlab'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'netlab'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand validate 'Check a topology file and report every problem in it, with file, line and column'
+            cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+            cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'netlab;validate'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;plan'= {
+            cand --format 'Output format'
+            cand --down 'Print the teardown plan instead: what `down` removes, in order'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;graph'= {
+            cand --format 'Output format: Graphviz dot (`dot -Tsvg`) or a Mermaid flowchart'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;help'= {
+            cand validate 'Check a topology file and report every problem in it, with file, line and column'
+            cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+            cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'netlab;help;validate'= {
+        }
+        &'netlab;help;plan'= {
+        }
+        &'netlab;help;graph'= {
+        }
+        &'netlab;help;completions'= {
+        }
+        &'netlab;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,52 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_netlab_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_netlab_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_netlab_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_netlab_using_subcommand
+    set -l cmd (__fish_netlab_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c netlab -n "__fish_netlab_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_needs_command" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand validate" -s h -l help -d 'Print help'
+complete -c netlab -n "__fish_netlab_using_subcommand validate" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand plan" -l format -d 'Output format' -r -f -a "text\t'Numbered and aligned, one operation a line'
+json\t'{"version": 1, "lab": ..., "direction": "up", "ops": [{"op": "netns_add", ...}]}'
+ip\t'A shell script of iproute2 commands that builds the same lab'"
+complete -c netlab -n "__fish_netlab_using_subcommand plan" -l down -d 'Print the teardown plan instead: what `down` removes, in order'
+complete -c netlab -n "__fish_netlab_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand plan" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand graph" -l format -d 'Output format: Graphviz dot (`dot -Tsvg`) or a Mermaid flowchart' -r -f -a "dot\t''
+mermaid\t''"
+complete -c netlab -n "__fish_netlab_using_subcommand graph" -s h -l help -d 'Print help'
+complete -c netlab -n "__fish_netlab_using_subcommand graph" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c netlab -n "__fish_netlab_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph completions help" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph completions help" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph completions help" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
