@@ -37,7 +37,8 @@ fn star(lab: &str, n: u32) -> String {
 
 fn mixed(lab: &str, n: u32) -> String {
     let per_bridge = 200;
-    let mut out = format!("# {n} namespaces on bridges of {per_bridge}, with links and routes (examples/gen_topology.rs)\n");
+    let mut out =
+        format!("# {n} namespaces on bridges of {per_bridge}, with links and routes (examples/gen_topology.rs)\n");
     let _ = write!(out, "[lab]\nname = \"{lab}\"\n\n");
     for b in 0..n.div_ceil(per_bridge) {
         let _ = write!(out, "[networks.b{b}]\nsubnet = \"10.{}.{}.0/24\"\n\n", b / 256, b % 256);

@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 use std::ops::Range;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, ThemeCharacters, ThemeStyles,
+};
 
 /// One thing wrong with a topology file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +68,9 @@ impl Invalid {
 
     /// Renders every problem, in file order, followed by a one-line count.
     pub fn render(&self) -> String {
-        let handler = GraphicalReportHandler::new_themed(GraphicalTheme::ascii()).with_context_lines(1).with_width(100);
+        // Plain ASCII, no colour: the same bytes on a terminal, in a CI log and in a test.
+        let theme = GraphicalTheme { characters: ThemeCharacters::ascii(), styles: ThemeStyles::none() };
+        let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1).with_width(100);
         let mut out = String::new();
         for problem in &self.problems {
             let (line, col) = self.line_col(problem.span.start);

@@ -83,7 +83,12 @@ impl Drawing {
         for bridge in &t.bridges {
             let id = vertices.len();
             bridge_vertex.push((bridge.netns.clone(), bridge.device.clone(), id));
-            let label = format!("{} (network {})\\n{}", bridge.device, bridge.network, bridge.gateway);
+            let name = if bridge.device == bridge.network {
+                bridge.device.clone()
+            } else {
+                format!("{} (network {})", bridge.device, bridge.network)
+            };
+            let label = format!("{name}\\n{}", bridge.gateway);
             vertices.push(Vertex { id: format!("b{id}"), label, shape: Shape::Bridge });
             if bridge.netns != Netns::Host {
                 edges.push(Edge { from: id, to: of(&bridge.netns), label: "inside".into(), style: Style::Dotted });
