@@ -21,8 +21,18 @@ fn topologies() -> Vec<PathBuf> {
 }
 
 fn graph(path: &Path, format: &str) -> String {
-    let out = assert_cmd::Command::cargo_bin("netlab").unwrap().args(["graph", "--format", format]).arg(path).output().unwrap();
-    assert!(out.status.success(), "graph {format} of {} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let out = assert_cmd::Command::cargo_bin("netlab")
+        .unwrap()
+        .args(["graph", "--format", format])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "graph {format} of {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -58,7 +68,11 @@ fn dot_renders_every_topology() {
             })
             .unwrap();
         let stderr = String::from_utf8_lossy(&svg.stderr);
-        assert!(svg.status.success() && stderr.is_empty(), "dot rejects the graph of {}: {stderr}\n{dot}", path.display());
+        assert!(
+            svg.status.success() && stderr.is_empty(),
+            "dot rejects the graph of {}: {stderr}\n{dot}",
+            path.display()
+        );
         assert!(String::from_utf8_lossy(&svg.stdout).contains("<svg"), "no SVG for {}", path.display());
     }
 }

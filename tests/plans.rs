@@ -104,7 +104,12 @@ fn json_plans_have_the_documented_shape() {
 #[test]
 fn the_cli_prints_json_that_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/docker-modes.toml");
-    let out = assert_cmd::Command::cargo_bin("netlab").unwrap().args(["plan", "--format", "json"]).arg(&path).output().unwrap();
+    let out = assert_cmd::Command::cargo_bin("netlab")
+        .unwrap()
+        .args(["plan", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
     assert_eq!(json["lab"], "docker");
@@ -171,10 +176,15 @@ ip netns exec ns2 ip addr add 10.10.200.10 peer 10.10.100.10 dev tunr";
     let mut expected: Vec<String> = article.lines().map(normalise_article).collect();
     let plan = up_plan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ipip.toml"));
     let script = plan::ip::render(&plan);
-    let mut ours: Vec<String> = script.lines().filter(|l| !l.starts_with('#') && *l != "set -e").map(String::from).collect();
+    let mut ours: Vec<String> =
+        script.lines().filter(|l| !l.starts_with('#') && *l != "set -e").map(String::from).collect();
     // netlab brings up lo in every namespace it makes; the article's lab never needed it.
     let extra: Vec<String> = ours.iter().filter(|l| !expected.contains(l)).cloned().collect();
-    assert_eq!(extra, ["ip -n ns1 link set dev lo up", "ip -n ns2 link set dev lo up"], "commands the article does not have");
+    assert_eq!(
+        extra,
+        ["ip -n ns1 link set dev lo up", "ip -n ns2 link set dev lo up"],
+        "commands the article does not have"
+    );
     ours.retain(|l| !extra.contains(l));
     expected.sort();
     ours.sort();

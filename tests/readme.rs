@@ -28,9 +28,12 @@ fn the_reference_example_validates() {
 #[test]
 fn the_plan_excerpt_is_real() {
     let text = readme();
-    let plan = netlab::plan::compile(&netlab::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ipip.toml")).unwrap());
+    let plan = netlab::plan::compile(
+        &netlab::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ipip.toml")).unwrap(),
+    );
     let rendered = netlab::plan::text::render(&plan);
-    let excerpt = blocks(&text, "").into_iter().find(|b| b.starts_with("# lab ipip")).expect("the README shows the ipip plan");
+    let excerpt =
+        blocks(&text, "").into_iter().find(|b| b.starts_with("# lab ipip")).expect("the README shows the ipip plan");
     for line in excerpt.lines().filter(|l| l.trim() != "...") {
         assert!(rendered.lines().any(|r| r == line), "README line not in the real plan: {line:?}\n{rendered}");
     }
