@@ -17,29 +17,134 @@ use serde::{Serialize, Serializer};
 
 pub use resolve::resolve;
 
-use crate::diagnostics::Invalid;
+use crate::diagnostics::{Invalid, Problem};
 
 /// Parses and resolves a topology file's text; `path` is only used in messages.
 pub fn load_str(path: &str, text: &str) -> Result<Topology, Invalid> {
     let invalid = |problems| Invalid { path: path.to_string(), source: text.to_string(), problems };
-    let spec = crate::spec::parse(text).map_err(|e| invalid(vec![parse_problem(&e)]))?;
+    let spec = crate::spec::parse(text).map_err(|e| invalid(vec![parse_problem(text, &e)]))?;
     resolve(&spec).map_err(invalid)
 }
 
-fn parse_problem(e: &toml::de::Error) -> crate::diagnostics::Problem {
-    let message = e.message().trim_end().to_string();
+/// A toml or serde error as a problem. Their wording is written for Rust programmers
+/// (`expected u32`, `struct LabSpec`, `missing field`), so the common ones are put in the
+/// file's terms, with what to write instead where that is known.
+fn parse_problem(text: &str, e: &toml::de::Error) -> Problem {
+    // One line: the first line of a problem is the greppable `error: path:line:col: ...`.
+    let message = e.message().trim_end().lines().map(str::trim).collect::<Vec<_>>().join("; ");
     let span = e.span().unwrap_or(0..0);
-    let mut problem = crate::diagnostics::Problem::new(span, message.clone());
-    // serde names the expected fields; point out the likely one.
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((wrong, expected)) = rest.split_once('`') {
-            let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-            problem = problem.suggest(wrong, known);
+    let spanned = text.get(span.clone()).unwrap_or("");
+    // serde names the expected fields and variants; point out the likely one.
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            if let Some((wrong, expected)) = rest.split_once('`') {
+                let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+                return Problem::new(span, message.clone()).suggest(wrong, known);
+            }
         }
     }
-    problem
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+        return missing_field(span, field);
+    }
+    if message == "duplicate key" {
+        return duplicate_key(text, span, spanned);
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
+            let problem =
+                Problem::new(span, format!("expected {} here, found {}", expected_kind(expected), found_kind(found)));
+            if let Some(v) = found.strip_prefix("string \"").and_then(|f| f.strip_suffix('"')) {
+                // mtu = "1500": the number is right, the quotes are not.
+                if v.parse::<i64>().is_ok() && expected.starts_with('u') {
+                    return problem.help(format!("numbers are written without quotes: {v}"));
+                }
+                // dns = "1.1.1.1": a list of one is still a list.
+                if expected == "a sequence" {
+                    return problem.help(format!("write a list, even of one: [\"{v}\"]"));
+                }
+            }
+            return problem;
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
+            return Problem::new(
+                span,
+                format!("{} is out of range: expected {}", found_kind(found), expected_kind(expected)),
+            );
+        }
+    }
+    Problem::new(span, message)
 }
 
+/// serde's name of an expected type, in the file's words.
+fn expected_kind(expected: &str) -> String {
+    match expected {
+        "u8" => "a whole number from 0 to 255".into(),
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u32" | "u64" => "a whole number".into(),
+        "a sequence" => "a list".into(),
+        "a map" => "a table".into(),
+        e if e.starts_with("struct ") => "a table".into(),
+        e => e.to_string(),
+    }
+}
+
+/// serde's description of the value it found, like `string "1500"` or `integer `5``.
+fn found_kind(found: &str) -> String {
+    let unquote = |s: &str| s.trim_matches('`').to_string();
+    if let Some(s) = found.strip_prefix("string ") {
+        return format!("the string {s}");
+    }
+    if let Some(n) = found.strip_prefix("integer ").or_else(|| found.strip_prefix("floating point ")) {
+        return format!("the number {}", unquote(n));
+    }
+    if let Some(b) = found.strip_prefix("boolean ") {
+        return unquote(b);
+    }
+    match found {
+        "map" => "a table".into(),
+        "sequence" => "a list".into(),
+        f => f.to_string(),
+    }
+}
+
+/// A required field that is not there; toml points at the table that lacks it.
+fn missing_field(span: std::ops::Range<usize>, field: &str) -> Problem {
+    let (message, help) = match field {
+        "lab" => (
+            "the file has no [lab] table".to_string(),
+            "every topology names its lab: put `[lab]` and, under it, `name = \"my-lab\"` at the top".to_string(),
+        ),
+        "name" => ("[lab] has no `name`".into(), "add `name = \"my-lab\"` under [lab] (a-z, 0-9 and -)".into()),
+        "subnet" => ("this network has no `subnet`".into(), "add `subnet = \"10.0.0.0/24\"`".into()),
+        "endpoints" => ("`endpoints` is missing".into(), "add `endpoints = [\"node1:eth1\", \"node2:eth1\"]`".into()),
+        "kind" => ("this tunnel has no `kind`".into(), "add `kind = \"ipip\"`, `\"vxlan\"` or `\"udp\"`".into()),
+        "underlay" => (
+            "this tunnel has no `underlay`".into(),
+            "add the outer address of each endpoint, like `underlay = [\"10.0.0.1\", \"10.0.0.2\"]`".into(),
+        ),
+        "to" => (
+            "this route has no `to`".into(),
+            "add the destination, a CIDR or \"default\": { to = \"10.0.0.0/24\", via = \"10.0.1.1\" }".into(),
+        ),
+        other => (format!("`{other}` is missing here"), format!("add `{other} = ...`")),
+    };
+    Problem::new(span, message).help(help)
+}
+
+/// toml says only "duplicate key"; the span is the key, or the name in a table header.
+fn duplicate_key(text: &str, span: std::ops::Range<usize>, key: &str) -> Problem {
+    let line_start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    if line.starts_with('[') {
+        let header = line.split('#').next().unwrap_or(line).trim();
+        Problem::new(span, format!("table {header} is defined twice"))
+            .help("put everything for it under one header, or rename one of them")
+    } else {
+        Problem::new(span, format!("`{key}` is set twice in the same table")).help("remove one of them")
+    }
+}
 /// A network namespace: the root one, or one with a name under /run/netns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Netns {

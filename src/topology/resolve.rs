@@ -4,7 +4,7 @@
 //! a file. A value in error is simply left out of the result; since the result is thrown
 //! away when there is any problem, that never reaches the kernel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 
@@ -56,6 +56,8 @@ struct Resolver<'a> {
     problems: Vec<Problem>,
     lab: String,
     prefix: String,
+    /// False when the namespace prefix is itself invalid (and reported).
+    prefix_ok: bool,
     modes: Vec<(&'a str, Range<usize>, RawMode<'a>)>,
     /// Where each node's network stack lives; `None` when that could not be worked out.
     node_netns: HashMap<&'a str, Option<Netns>>,
@@ -75,6 +77,7 @@ impl<'a> Resolver<'a> {
             problems: Vec::new(),
             lab: String::new(),
             prefix: String::new(),
+            prefix_ok: true,
             modes: Vec::new(),
             node_netns: HashMap::new(),
             networks: HashMap::new(),
@@ -111,12 +114,12 @@ impl<'a> Resolver<'a> {
             if let Some(default) = bridge_routes.remove(ns.node.as_str()) {
                 ns.routes.push(default);
             }
-            let routes = self.routes(&netns, &node.get_ref().routes, ns.routes.is_empty());
+            let routes = self.routes(&netns, &node.get_ref().routes, &ns.routes);
             ns.routes.extend(routes);
         }
         let host = HostConfig {
             sysctls: self.sysctls(&self.spec.host.sysctl, false),
-            routes: self.routes(&Netns::Host, &self.spec.host.routes, true),
+            routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
         };
         let files = self.etc_files(&nodes, &aliases);
         Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }
@@ -125,22 +128,46 @@ impl<'a> Resolver<'a> {
     fn lab_names(&mut self) {
         let lab = self.spec.lab.get_ref();
         let name = lab.name.get_ref();
-        if let Err(e) = names::check_lab_name(name) {
-            self.problem(Problem::new(lab.name.span(), e).help("for example: name = \"my-lab\""));
-        }
+        let name_ok = names::check_lab_name(name).map_err(|e| {
+            self.problem(
+                Problem::new(lab.name.span(), e).help(format!("for example: name = \"{}\"", lab_name_like(name))),
+            );
+        });
         self.lab = name.clone();
         self.prefix = match &lab.prefix {
             Some(p) => {
                 let prefix = p.get_ref();
-                if !prefix.is_empty() {
-                    if let Err(e) = check_netns_name(prefix) {
-                        self.error(p.span(), format!("bad namespace prefix: {e}"));
-                    }
+                if !prefix.is_empty() && check_netns_name(prefix).is_err() {
+                    self.problem(
+                        Problem::new(p.span(), format!("prefix `{prefix}` cannot start a namespace name"))
+                            .help("namespace names are files under /run/netns: use A-Z, a-z, 0-9, _, . and -, without `..`; \"\" gives bare node names"),
+                    );
+                    self.prefix_ok = false;
                 }
                 prefix.clone()
             }
-            None => format!("{name}-"),
+            None => {
+                self.prefix_ok = name_ok.is_ok();
+                format!("{name}-")
+            }
         };
+    }
+
+    /// Every node with a namespace name of its own (bridge, none and container mode) gets
+    /// `<prefix><node>` under /run/netns, so that must be a safe file name.
+    fn check_node_netns(&mut self, name: &str, span: Range<usize>) {
+        // A bad prefix is already reported; checking names built on it would repeat that
+        // once per node, so the node name is checked on its own.
+        let prefix = if self.prefix_ok { self.prefix.as_str() } else { "" };
+        if let Err(e) = check_netns_name(&format!("{prefix}{name}")) {
+            let mut problem = Problem::new(span, e);
+            if !prefix.is_empty() {
+                problem = problem.help(format!(
+                    "the namespace name is the prefix `{prefix}` followed by the node name `{name}`; rename the node"
+                ));
+            }
+            self.problem(problem);
+        }
     }
 
     /// Reads each node's `network` field and works out where its stack lives.
@@ -164,11 +191,10 @@ impl<'a> Resolver<'a> {
                     },
                 },
             };
-            if matches!(mode, RawMode::None | RawMode::Network(_)) {
-                let netns = format!("{}{name}", self.prefix);
-                if let Err(e) = check_netns_name(&netns) {
-                    self.error(key.span(), e);
-                }
+            // Container-mode nodes count too: their second name is a file under /run/netns
+            // and a directory under /etc/netns.
+            if !matches!(mode, RawMode::Host) {
+                self.check_node_netns(name, key.span());
             }
             self.modes.push((name, key.span(), mode));
         }
@@ -197,6 +223,15 @@ impl<'a> Resolver<'a> {
                 });
             };
             let (target, span) = (*target, span.clone());
+            if target.is_empty() {
+                if i == start {
+                    self.problem(
+                        Problem::new(span, "`container:` names no node")
+                            .help("write the node whose namespace to share after the colon, like \"container:web\""),
+                    );
+                }
+                return None;
+            }
             let Some(next) = self.modes.iter().position(|m| m.0 == target) else {
                 if i == start {
                     let known: Vec<&str> = self.modes.iter().map(|m| m.0).filter(|n| *n != chain[0]).collect();
@@ -209,7 +244,13 @@ impl<'a> Resolver<'a> {
                 return None;
             };
             if chain.contains(&target) {
-                if i == start || target == chain[0] {
+                // A cycle is one mistake: report it once, at the member that comes first in
+                // the file, not once per member.
+                let first_member = chain
+                    .iter()
+                    .skip_while(|n| **n != target)
+                    .all(|n| self.modes.iter().position(|m| m.0 == *n) >= Some(start));
+                if target == chain[0] && first_member {
                     chain.push(target);
                     let start_span = match &self.modes[start].2 {
                         RawMode::Container { span, .. } => span.clone(),
@@ -282,7 +323,10 @@ impl<'a> Resolver<'a> {
                 (Some(g), pool) => self.addr(g).and_then(|ip| {
                     if let Some(pool) = pool {
                         if let Err(e) = pool.check(ip) {
-                            self.problem(Problem::new(g.span(), format!("gateway {e}")));
+                            let like = pool.first_host();
+                            self.problem(Problem::new(g.span(), format!("gateway {e}")).help(format!(
+                                "a usable address of the subnet, like {like}, or leave `gateway` out for that one"
+                            )));
                             return None;
                         }
                         pool.take(ip);
@@ -347,7 +391,10 @@ impl<'a> Resolver<'a> {
             let gateway = info.gateway;
             let checked = pool.check(addr);
             let problem = if let Err(e) = checked {
-                Some(Problem::new(ip.span(), e))
+                Some(Problem::new(ip.span(), format!("ip {e}")).help(format!(
+                    "pick a usable address of {}, or leave `ip` out to get the next free one",
+                    info.subnet.map(|s| s.to_string()).unwrap_or_default()
+                )))
             } else if Some(addr) == gateway {
                 Some(
                     Problem::new(ip.span(), format!("{addr} is the gateway of network {}", net_name.get_ref()))
@@ -355,7 +402,10 @@ impl<'a> Resolver<'a> {
                 )
             } else if !pool.take(addr) {
                 let owner = static_owner.get(&addr).copied().unwrap_or("another node");
-                Some(Problem::new(ip.span(), format!("{addr} is already the address of node {owner}")))
+                Some(
+                    Problem::new(ip.span(), format!("{addr} is already the address of node {owner}"))
+                        .help("pick another address, or leave `ip` out to get the next free one"),
+                )
             } else {
                 None
             };
@@ -397,6 +447,17 @@ impl<'a> Resolver<'a> {
         defaults: &mut HashMap<String, Route>,
     ) -> Option<Mode> {
         let net_name = net.get_ref().as_str();
+        let netns = Netns::Named(format!("{}{name}", self.prefix));
+        // eth0 is claimed whatever else goes wrong below, so that a route with dev = "eth0"
+        // is not reported as well: one mistake, one message.
+        self.claim_iface(&netns, "eth0", span.clone(), &format!("node {name}'s port on network {net_name}"));
+        if net_name.is_empty() {
+            self.problem(
+                Problem::new(net.span(), "`network` is empty")
+                    .help("none, host, container:NODE, or the name of a [networks.X] of this file"),
+            );
+            return None;
+        }
         if !self.networks.contains_key(net_name) {
             let mut known: Vec<&str> = self.spec.networks.keys().map(|k| k.get_ref().as_str()).collect();
             known.extend(["none", "host"]);
@@ -406,6 +467,15 @@ impl<'a> Resolver<'a> {
                     .suggest(net_name, known),
             );
             return None;
+        }
+        let network_mtu = self.networks[net_name].mtu;
+        let mtu = self.mtu(node.mtu.as_ref()).or(network_mtu);
+        // The default route is known as soon as the gateway is, even if this node's own
+        // address is in error: a second default route in `routes` is reported either way.
+        if let Some(gateway) = self.networks[net_name].gateway {
+            let dst = if gateway.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
+            defaults
+                .insert(name.to_string(), Route { dst: dst.parse().expect("literal"), via: Some(gateway), dev: None });
         }
         let info = self.networks.get_mut(net_name).expect("checked above");
         let address = match assigned.get(name) {
@@ -418,27 +488,25 @@ impl<'a> Resolver<'a> {
         let address = match address {
             Ok(a) => a,
             Err(subnet) => {
+                let help = self.room_for(net_name).map_or("use a larger subnet".to_string(), |(prefix, n)| {
+                    format!("use a larger subnet: a /{prefix} has room for the gateway and all {n} nodes on {net_name}")
+                });
                 self.problem(
                     Problem::new(
                         net.span(),
                         format!("network {net_name} ({subnet}) has no free address left for node {name}"),
                     )
-                    .help("use a larger subnet"),
+                    .help(help),
                 );
                 return None;
             }
         };
         let info = &self.networks[net_name];
         let subnet = info.subnet?;
-        let gateway = info.gateway?;
         let bridge_netns = info.netns.clone()?;
         let device = info.device.clone();
-        let network_mtu = info.mtu;
-        let mtu = self.mtu(node.mtu.as_ref()).or(network_mtu);
-        let netns = Netns::Named(format!("{}{name}", self.prefix));
         let address = IpNet::new(address, subnet.prefix_len()).expect("prefix from a parsed subnet");
         let host_end = names::invented_veth(&self.lab, name);
-        self.claim_iface(&netns, "eth0", span.clone(), &format!("node {name}'s port on network {net_name}"));
         self.claim_iface(&bridge_netns, &host_end, span.clone(), &format!("the bridge side of node {name}'s eth0"));
         self.claim_addr(&netns, address.addr(), node.ip.as_ref().map_or(span, |ip| ip.span()), &format!("node {name}"));
         veths.push(Veth {
@@ -448,9 +516,24 @@ impl<'a> Resolver<'a> {
             ],
             mtu,
         });
-        let dst = if gateway.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
-        defaults.insert(name.to_string(), Route { dst: dst.parse().expect("literal"), via: Some(gateway), dev: None });
         Some(Mode::Bridge { network: net_name.to_string(), address })
+    }
+
+    /// The prefix length a network needs for its gateway and every node on it, and how many
+    /// nodes that is.
+    fn room_for(&self, net_name: &str) -> Option<(u8, usize)> {
+        let subnet = self.networks.get(net_name)?.subnet?;
+        let nodes = self
+            .spec
+            .nodes
+            .values()
+            .filter(|n| node_network(n.get_ref()).is_some_and(|x| x.get_ref() == net_name))
+            .count();
+        // IPv4 loses the network and broadcast addresses; IPv6 only the network address.
+        let reserved = if subnet.addr().is_ipv4() { 2 } else { 1 };
+        let needed = (nodes + 1 + reserved) as u128;
+        let host_bits = u8::try_from(128 - (needed - 1).leading_zeros()).ok()?;
+        Some((subnet.max_prefix_len().checked_sub(host_bits)?, nodes))
     }
 
     /// Fields a node's mode makes meaningless are errors, not silently ignored.
@@ -528,11 +611,8 @@ impl<'a> Resolver<'a> {
             if n < 2 || (two_only && n != 2) {
                 let want = if two_only { "exactly two endpoints" } else { "two or more endpoints" };
                 self.problem(
-                    Problem::new(
-                        t.endpoints.span(),
-                        format!("a {} tunnel has {want}, this one has {n}", kind_name(kind)),
-                    )
-                    .help("endpoints = [\"node1:tun0\", \"node2:tun0\"]"),
+                    Problem::new(t.endpoints.span(), format!("{} tunnel has {want}, this one has {n}", a_kind(kind)))
+                        .help("endpoints = [\"node1:tun0\", \"node2:tun0\"]"),
                 );
                 continue;
             }
@@ -715,10 +795,12 @@ impl<'a> Resolver<'a> {
         out
     }
 
-    /// `has_default` is false when the namespace already got a default route from its
-    /// bridge network: a second one would fail in the kernel.
-    fn routes(&mut self, netns: &Netns, routes: &[Sp<RouteSpec>], may_add_default: bool) -> Vec<Route> {
-        let mut out = Vec::new();
+    /// `implied` are the routes the namespace already gets (the default route of a bridge
+    /// network). A destination can only be given once per namespace: the kernel refuses a
+    /// second route to it (EEXIST) halfway through `up`.
+    fn routes(&mut self, netns: &Netns, routes: &[Sp<RouteSpec>], implied: &[Route]) -> Vec<Route> {
+        let mut out: Vec<Route> = Vec::new();
+        let mut seen: HashSet<IpNet> = HashSet::new();
         for route in routes {
             let r = route.get_ref();
             let via = r.via.as_ref().and_then(|v| self.addr(v));
@@ -738,9 +820,12 @@ impl<'a> Resolver<'a> {
             };
             if let (Some(d), Some(v)) = (dst, via) {
                 if d.addr().is_ipv4() != v.is_ipv4() {
-                    self.error(
-                        r.via.as_ref().expect("via parsed").span(),
-                        format!("gateway {v} and destination {d} are of different IP versions"),
+                    self.problem(
+                        Problem::new(
+                            r.via.as_ref().expect("via parsed").span(),
+                            format!("gateway {v} and destination {d} are of different IP versions"),
+                        )
+                        .help("an IPv4 destination needs an IPv4 gateway, an IPv6 one an IPv6 gateway"),
                     );
                 }
             }
@@ -765,10 +850,19 @@ impl<'a> Resolver<'a> {
                 }
             }
             if let Some(dst) = dst {
-                if dst.prefix_len() == 0 && !may_add_default {
+                if implied.iter().any(|i| i.dst == dst) {
                     self.problem(
                         Problem::new(r.to.span(), "this node already gets a default route via its network's gateway")
                             .help("remove this route, or put the node on no network"),
+                    );
+                    continue;
+                }
+                if !seen.insert(dst) {
+                    let what =
+                        if dst.prefix_len() == 0 { "a default route".to_string() } else { format!("a route to {dst}") };
+                    self.problem(
+                        Problem::new(r.to.span(), format!("{what} is already in this `routes` list"))
+                            .help("the kernel keeps one route per destination: remove one of them"),
                     );
                     continue;
                 }
@@ -783,40 +877,30 @@ impl<'a> Resolver<'a> {
     fn etc_files(&mut self, nodes: &[Node], aliases: &[Alias]) -> Vec<EtcFile> {
         let mut files = Vec::new();
         let by_name: HashMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-        for (key, node) in &self.spec.nodes {
+        for (i, (key, node)) in self.spec.nodes.iter().enumerate() {
             let name = key.get_ref().as_str();
             let node_spec = node.get_ref();
-            let Some(node) = by_name.get(name) else { continue };
-            let Netns::Named(netns) = &node.netns else { continue };
-            if matches!(node.mode, Mode::Container { .. } | Mode::Host) {
+            // Host and container mode have no /etc/netns files of their own; `mode_fields`
+            // reports these fields there.
+            if matches!(self.modes[i].2, RawMode::Host | RawMode::Container { .. }) {
                 continue;
             }
-            let mut hosts = String::new();
-            if node_spec.hostname.is_some() || !node_spec.hosts.is_empty() {
-                hosts.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            }
-            if let Some(h) = &node_spec.hostname {
-                match names::check_hostname(h.get_ref()) {
-                    Err(e) => self.error(h.span(), e),
-                    Ok(()) => {
-                        let ip = match &node.mode {
-                            Mode::Bridge { address, .. } => address.addr(),
-                            _ => self
-                                .netns_addrs
-                                .get(&node.netns)
-                                .and_then(|a| a.first().copied())
-                                .unwrap_or(IpAddr::from([127, 0, 1, 1])),
-                        };
-                        hosts.push_str(&format!("{ip}\t{}\n", h.get_ref()));
-                    }
+            // The values are checked even for a node that did not resolve (say its network
+            // is unknown), so that they are reported in the same run.
+            let hostname = node_spec.hostname.as_ref().filter(|h| match names::check_hostname(h.get_ref()) {
+                Err(e) => {
+                    self.error(h.span(), e);
+                    false
                 }
-            }
+                Ok(()) => true,
+            });
+            let mut extra = String::new();
             for (host, ip) in &node_spec.hosts {
                 if let Err(e) = names::check_hostname(host.get_ref()) {
                     self.error(host.span(), e);
                 }
                 if let Some(ip) = self.addr(ip) {
-                    hosts.push_str(&format!("{ip}\t{}\n", host.get_ref()));
+                    extra.push_str(&format!("{ip}\t{}\n", host.get_ref()));
                 }
             }
             let mut resolv = String::new();
@@ -825,6 +909,24 @@ impl<'a> Resolver<'a> {
                     resolv.push_str(&format!("nameserver {ip}\n"));
                 }
             }
+            let Some(node) = by_name.get(name) else { continue };
+            let Netns::Named(netns) = &node.netns else { continue };
+            let mut hosts = String::new();
+            if node_spec.hostname.is_some() || !node_spec.hosts.is_empty() {
+                hosts.push_str("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            }
+            if let Some(h) = hostname {
+                let ip = match &node.mode {
+                    Mode::Bridge { address, .. } => address.addr(),
+                    _ => self
+                        .netns_addrs
+                        .get(&node.netns)
+                        .and_then(|a| a.first().copied())
+                        .unwrap_or(IpAddr::from([127, 0, 1, 1])),
+                };
+                hosts.push_str(&format!("{ip}\t{}\n", h.get_ref()));
+            }
+            hosts.push_str(&extra);
             let names = std::iter::once(netns.as_str())
                 .chain(aliases.iter().filter(|a| a.target == *netns).map(|a| a.name.as_str()));
             for ns in names {
@@ -843,18 +945,19 @@ impl<'a> Resolver<'a> {
     /// `NODE:IFNAME` -> (namespace, interface name).
     fn endpoint(&mut self, endpoint: &Sp<String>) -> Option<(Netns, String)> {
         let text = endpoint.get_ref();
-        let Some((node, ifname)) = text.split_once(':') else {
+        let Some((node, ifname)) = text.split_once(':').filter(|(node, _)| !node.is_empty()) else {
             self.problem(
                 Problem::new(endpoint.span(), format!("endpoint `{text}` is not NODE:INTERFACE"))
                     .help("like \"ns1:veth0\"; `host` names the root namespace, as in \"host:veth1\""),
             );
             return None;
         };
+        // Point at the part that is wrong, not at the whole "node:interface".
         if let Err(e) = check_ifname(ifname) {
-            self.error(endpoint.span(), e);
+            self.error(part_span(endpoint, node.len() + 1..text.len()), e);
             return None;
         }
-        let netns = self.node_ref(node, endpoint.span())?;
+        let netns = self.node_ref(node, part_span(endpoint, 0..node.len()))?;
         Some((netns, ifname.to_string()))
     }
 
@@ -893,7 +996,11 @@ impl<'a> Resolver<'a> {
     fn claim_addr(&mut self, netns: &Netns, ip: IpAddr, span: Range<usize>, who: &str) {
         if let Some(first) = self.addresses.get(&ip) {
             let message = format!("address {ip} is assigned twice: it already belongs to {first}");
-            self.problem(Problem::new(span, message).label("duplicate address"));
+            self.problem(
+                Problem::new(span, message)
+                    .label("duplicate address")
+                    .help("an address belongs to one interface in the whole lab: pick another one"),
+            );
         } else {
             self.addresses.insert(ip, who.to_string());
             self.netns_addrs.entry(netns.clone()).or_default().push(ip);
@@ -910,14 +1017,15 @@ impl<'a> Resolver<'a> {
         mut parse: impl FnMut(&mut Self, &Sp<String>) -> Option<T>,
     ) -> Vec<Option<T>> {
         let Some(list) = list else { return Vec::new() };
-        if list.get_ref().len() != n {
-            self.problem(
-                Problem::new(list.span(), format!("`{field}` has {} entries for {n} endpoints", list.get_ref().len()))
-                    .help(format!(
-                        "give one per endpoint, in the same order{}",
-                        if field == "underlay" { "" } else { "; \"\" for none" }
-                    )),
-            );
+        let len = list.get_ref().len();
+        if len != n {
+            let entries = if len == 1 { "entry" } else { "entries" };
+            self.problem(Problem::new(list.span(), format!("`{field}` has {len} {entries} for {n} endpoints")).help(
+                format!(
+                    "give one per endpoint, in the same order{}",
+                    if field == "underlay" { "" } else { "; \"\" for none" }
+                ),
+            ));
             return Vec::new();
         }
         list.get_ref()
@@ -942,6 +1050,15 @@ impl<'a> Resolver<'a> {
         }
         match text.parse::<IpNet>() {
             Ok(net) => Some(net),
+            Err(_) if prefix_too_long(text).is_some() => {
+                let (ip, max) = prefix_too_long(text).expect("checked in the guard");
+                let v = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+                self.problem(
+                    Problem::new(s.span(), format!("`{text}` has a prefix length longer than {v}'s {max} bits"))
+                        .help(format!("a prefix length from 0 to {max}")),
+                );
+                None
+            }
             Err(_) => {
                 self.problem(
                     Problem::new(s.span(), format!("`{text}` is not a CIDR address"))
@@ -1011,10 +1128,56 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The span of `part` (byte offsets into the string's value) within the file. Only a plain
+/// `"..."` or `'...'` maps offsets one to one; a string with escapes keeps its whole span.
+fn part_span(s: &Sp<String>, part: Range<usize>) -> Range<usize> {
+    let span = s.span();
+    if span.len() == s.get_ref().len() + 2 && !part.is_empty() {
+        span.start + 1 + part.start..span.start + 1 + part.end
+    } else {
+        span
+    }
+}
+
 fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
     node.network
         .as_ref()
         .filter(|n| !matches!(n.get_ref().as_str(), "none" | "host") && !n.get_ref().starts_with("container:"))
+}
+
+/// A lab name like the one given, made valid: "My_Lab" gives "my-lab".
+fn lab_name_like(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .collect();
+    let cleaned: String = cleaned.trim_matches('-').chars().take(names::LAB_MAX).collect();
+    let cleaned = cleaned.trim_end_matches('-');
+    if cleaned.is_empty() {
+        "my-lab".into()
+    } else {
+        cleaned.into()
+    }
+}
+
+/// For `10.0.0.0/33`: the address and the longest prefix its version allows, when the
+/// address is fine and only the prefix length is too long.
+fn prefix_too_long(text: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = text.split_once('/')?;
+    let ip: IpAddr = ip.parse().ok()?;
+    let len: u32 = len.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    (len > u32::from(max)).then_some((ip, max))
+}
+
+/// "an ipip", "a vxlan", "a udp".
+fn a_kind(kind: spec::TunnelKind) -> &'static str {
+    match kind {
+        spec::TunnelKind::Ipip => "an ipip",
+        spec::TunnelKind::Vxlan => "a vxlan",
+        spec::TunnelKind::Udp => "a udp",
+    }
 }
 
 fn kind_name(kind: spec::TunnelKind) -> &'static str {
