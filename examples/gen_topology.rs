@@ -47,7 +47,7 @@ fn mixed(lab: &str, n: u32) -> String {
         let _ = write!(out, "[nodes.n{i}]\nnetwork = \"b{}\"\n", i / per_bridge);
         if i % 10 == 0 && i + 1 < n {
             let peer = link_addr(i / 10, 2);
-            let _ = write!(out, "routes = [{{ to = \"192.168.{}.0/24\", via = \"{peer}\" }}]\n", (i / 10) % 256);
+            let _ = writeln!(out, "routes = [{{ to = \"192.168.{}.0/24\", via = \"{peer}\" }}]", (i / 10) % 256);
         }
         out.push('\n');
     }
