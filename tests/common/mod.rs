@@ -1,0 +1,148 @@
+//! Throwaway hosts for live tests.
+//!
+//! A [`Throwaway`] is a holder process made with `unshare --net --mount --pid --fork
+//! --kill-child --mount-proc`, with private tmpfs mounts on /run and /etc/netns. Every
+//! command of a test runs inside it through `nsenter`, so a test sees its own empty network
+//! stack, its own /run/netns and /run/netlab, and its own process table. Dropping the value
+//! kills the holder (by the PID this harness started); the kernel then kills everything in
+//! its PID namespace and, with the mount namespace gone, every netns mounted in it: nothing
+//! can leak past the test, even when it panics.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const NETLAB: &str = env!("CARGO_BIN_EXE_netlab");
+
+pub struct Throwaway {
+    holder: Child,
+    /// PID (in our namespace) of the holder's child: PID 1 of the throwaway's PID namespace.
+    init: u32,
+}
+
+/// Live tests need root (CAP_SYS_ADMIN for unshare and mounts). Off root they are skipped
+/// with a message, except in CI where a skip would hide a failure.
+pub fn skip_unless_root(test: &str) -> bool {
+    if nix_is_root() {
+        return false;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: live tests need root, and CI must run them");
+    }
+    eprintln!("skipping {test}: live tests need root (they build network namespaces)");
+    true
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false)
+}
+
+impl Throwaway {
+    pub fn new() -> Throwaway {
+        // The holder mounts its private /run and /etc/netns, brings lo up, says "ready" and
+        // then waits forever as PID 1 of the new PID namespace.
+        let script = "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns \
+                      && mkdir -p /etc/netns && mount -t tmpfs -o mode=755 tmpfs /etc/netns \
+                      && ip link set lo up && echo ready && exec sleep 1000000";
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"])
+            .args(["--mount-proc", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run unshare (util-linux)");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).expect("read holder");
+        assert_eq!(line.trim(), "ready", "the throwaway host did not start");
+        let pid = holder.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).expect("holder's child");
+        let init = children.split_whitespace().next().expect("holder has a child").parse().unwrap();
+        Throwaway { holder, init }
+    }
+
+    /// A command that runs inside the throwaway host.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg("-t").arg(self.init.to_string()).args(["-n", "-m", "-p", "--"]).arg(program);
+        cmd
+    }
+
+    /// Runs a shell script inside; returns its output whatever the exit status.
+    pub fn sh(&self, script: &str) -> Output {
+        self.command("sh").args(["-c", script]).output().expect("run nsenter")
+    }
+
+    /// Runs a shell script inside and returns its stdout; panics with both streams on failure.
+    pub fn sh_ok(&self, script: &str) -> String {
+        let out = self.sh(script);
+        assert!(
+            out.status.success(),
+            "script failed ({}):\n{script}\n--- stdout\n{}--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs netlab inside with the given arguments.
+    pub fn netlab(&self, args: &[&str]) -> Output {
+        self.command(NETLAB).args(args).output().expect("run netlab")
+    }
+
+    /// Runs netlab inside and panics, showing its output, unless it exits 0.
+    pub fn netlab_ok(&self, args: &[&str]) -> String {
+        let out = self.netlab(args);
+        assert!(
+            out.status.success(),
+            "netlab {args:?} failed ({}):\n--- stdout\n{}--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Everything a lab can leave behind, as text to compare before and after: links,
+    /// addresses and routes of the host and every named namespace, /run/netns, /run/netlab,
+    /// /etc/netns, processes other than the holder, and the host's ip_forward.
+    pub fn state(&self) -> String {
+        self.sh_ok(
+            "for ns in '' $(ls /run/netns 2>/dev/null); do \
+               echo \"== netns '$ns'\"; n=${ns:+-n $ns}; \
+               ip $n -d -j link show | jq -c 'map(del(.operstate, .linkmode, .txqlen, .stats64) )'; \
+               ip $n -j addr show | jq -c '[.[] | {ifname, addr_info: [.addr_info[] | {local, prefixlen, address}]}]'; \
+               ip $n -j route show table all; \
+             done; \
+             echo '== /run'; find /run /etc/netns | sort; \
+             echo '== processes'; ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' sort$' | sort; \
+             echo '== sysctl'; cat /proc/sys/net/ipv4/ip_forward",
+        )
+    }
+
+    /// Asserts that nothing but the empty host is left: no namespace, no link but lo, no
+    /// lab record, no /etc/netns file, no process.
+    pub fn assert_empty(&self) {
+        let leftovers = self.sh_ok(
+            "ls -A /run/netns; find /run/netlab /etc/netns -mindepth 1 2>/dev/null; \
+             ip -o link show | grep -v ': lo:'; \
+             ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$'; true",
+        );
+        assert!(leftovers.trim().is_empty(), "the lab left something behind:\n{leftovers}");
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        // The holder is our own child: kill it by its PID; --kill-child takes the rest.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+/// A topology file shipped in `topologies/`, by absolute path (the throwaway host shares
+/// the filesystem, apart from /run and /etc/netns).
+pub fn topology(name: &str) -> String {
+    format!("{}/topologies/{name}", env!("CARGO_MANIFEST_DIR"))
+}
