@@ -19,6 +19,9 @@ _netlab() {
             netlab,completions)
                 cmd="netlab__subcmd__completions"
                 ;;
+            netlab,exec)
+                cmd="netlab__subcmd__exec"
+                ;;
             netlab,graph)
                 cmd="netlab__subcmd__graph"
                 ;;
@@ -33,6 +36,9 @@ _netlab() {
                 ;;
             netlab__subcmd__help,completions)
                 cmd="netlab__subcmd__help__subcmd__completions"
+                ;;
+            netlab__subcmd__help,exec)
+                cmd="netlab__subcmd__help__subcmd__exec"
                 ;;
             netlab__subcmd__help,graph)
                 cmd="netlab__subcmd__help__subcmd__graph"
@@ -53,7 +59,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-h -V --help --version validate plan graph completions help"
+            opts="-h -V --help --version validate plan graph exec completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -68,6 +74,20 @@ _netlab() {
             ;;
         netlab__subcmd__completions)
             opts="-h -V --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__exec)
+            opts="-h -V --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -99,7 +119,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="validate plan graph completions help"
+            opts="validate plan graph exec completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -113,6 +133,20 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__exec)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

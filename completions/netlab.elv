@@ -25,6 +25,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand validate 'Check a topology file and report every problem in it, with file, line and column'
             cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
             cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -49,6 +50,12 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;exec'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -59,6 +66,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand validate 'Check a topology file and report every problem in it, with file, line and column'
             cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
             cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -67,6 +75,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;plan'= {
         }
         &'netlab;help;graph'= {
+        }
+        &'netlab;help;exec'= {
         }
         &'netlab;help;completions'= {
         }

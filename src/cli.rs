@@ -31,8 +31,36 @@ pub enum Command {
     Plan(PlanArgs),
     /// Draw the topology: namespaces, bridges, links and tunnels, with addresses.
     Graph(GraphArgs),
+    /// Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files.
+    #[command(
+        override_usage = "netlab exec [TOPOLOGY] NODE -- CMD [ARGS]...",
+        after_help = "Examples:\n  netlab exec lab.toml web -- ping -c1 172.17.0.3\n  netlab exec web -- ss -tln      \
+(uses ./netlab.toml)\n\nExit code: the command's own; 127 if it does not exist, 126 if it cannot run."
+    )]
+    Exec(ExecArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// [TOPOLOGY] NODE: the topology file (default ./netlab.toml) and the node to run in.
+    #[arg(value_name = "[TOPOLOGY] NODE", num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+impl ExecArgs {
+    /// The topology file and the node, from one or two positional words.
+    pub fn topology_and_node(&self) -> (PathBuf, &str) {
+        match self.target.as_slice() {
+            [node] => (PathBuf::from("netlab.toml"), node),
+            [file, node, ..] => (PathBuf::from(file), node),
+            [] => unreachable!("clap requires at least one"),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

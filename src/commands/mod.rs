@@ -1,6 +1,7 @@
 //! One module per CLI command, each with an `exec` that returns what to print.
 
 pub mod completions;
+pub mod exec;
 pub mod graph;
 pub mod plan;
 pub mod validate;
@@ -16,6 +17,13 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Validate(args) => validate::exec(&args, out),
         Command::Plan(args) => plan::exec(&args, out),
         Command::Graph(args) => graph::exec(&args, out),
+        Command::Exec(args) => {
+            let (file, node) = args.topology_and_node();
+            let topology = crate::load(&file)?;
+            let netns = exec::node_netns(&topology, node)?;
+            out.flush()?;
+            exec::run_in(&netns, &args.command)
+        }
         Command::Completions(args) => completions::exec(&args, out),
     }
 }

@@ -1,7 +1,7 @@
 //! Throwaway hosts for live tests.
 //!
 //! A [`Throwaway`] is a holder process made with `unshare --net --mount --pid --fork
-//! --kill-child --mount-proc`, with private tmpfs mounts on /run and /etc/netns. Every
+//! --kill-child --mount-proc`, with private tmpfs mounts on /run and /etc/netns and its own /sys. Every
 //! command of a test runs inside it through `nsenter`, so a test sees its own empty network
 //! stack, its own /run/netns and /run/netlab, and its own process table. Dropping the value
 //! kills the holder (by the PID this harness started); the kernel then kills everything in
@@ -39,11 +39,12 @@ fn nix_is_root() -> bool {
 
 impl Throwaway {
     pub fn new() -> Throwaway {
-        // The holder mounts its private /run and /etc/netns, brings lo up, says "ready" and
+        // The holder mounts its private /run and /etc/netns, and a /sys that shows its own
+        // network devices (as a host's /sys does), brings lo up, says "ready" and
         // then waits forever as PID 1 of the new PID namespace.
         let script = "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns \
                       && mkdir -p /etc/netns && mount -t tmpfs -o mode=755 tmpfs /etc/netns \
-                      && ip link set lo up && echo ready && exec sleep 1000000";
+                      && mount -t sysfs sysfs /sys && ip link set lo up && echo ready && exec sleep 1000000";
         let mut holder = Command::new("unshare")
             .args(["--net", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"])
             .args(["--mount-proc", "sh", "-c", script])
