@@ -120,6 +120,7 @@ pub fn command(op: &Op) -> String {
             format!("{} link set dev {} master {}", ip(netns), q(name), q(master))
         }
         Op::LinkSetNomaster { netns, name } => format!("{} link set dev {} nomaster", ip(netns), q(name)),
+        Op::LinkSetMtu { netns, name, mtu } => format!("{} link set dev {} mtu {mtu}", ip(netns), q(name)),
         Op::LinkUp { netns, name } => format!("{} link set dev {} up", ip(netns), q(name)),
         Op::LinkDown { netns, name } => format!("{} link set dev {} down", ip(netns), q(name)),
         Op::AddrAdd { netns, dev, address, peer } | Op::AddrDel { netns, dev, address, peer } => {

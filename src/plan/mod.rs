@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use compile::compile;
 
@@ -22,7 +22,7 @@ use crate::topology::{EtcFileKind, Netns};
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
 /// `netns` is `null` for the root namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// A named namespace, like `ip netns add`, with nothing in it but `lo`.
@@ -108,6 +108,12 @@ pub enum Op {
         netns: Netns,
         name: String,
     },
+    /// Changes a link's mtu in place (a converge, when only the mtu changed).
+    LinkSetMtu {
+        netns: Netns,
+        name: String,
+        mtu: u32,
+    },
     LinkUp {
         netns: Netns,
         name: String,
@@ -156,7 +162,7 @@ pub enum Op {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwarderPeer {
     pub underlay: IpAddr,
     /// The inner subnet behind this peer; `None` means everything (a two-ended tunnel).
@@ -180,6 +186,7 @@ impl Op {
             | LinkDel { netns, .. }
             | LinkSetMaster { netns, .. }
             | LinkSetNomaster { netns, .. }
+            | LinkSetMtu { netns, .. }
             | LinkUp { netns, .. }
             | LinkDown { netns, .. }
             | AddrAdd { netns, .. }
@@ -218,8 +225,56 @@ impl Op {
             | FileRemove { .. }
             | LinkDel { .. }
             | LinkSetNomaster { .. }
+            // The mtu before is not in the op; the link's own op says what it was made with.
+            | LinkSetMtu { .. }
             | ForwarderStop { .. } => return None,
         })
+    }
+
+    /// What the op is about: two ops with one key act on the same object or setting (an
+    /// op and its inverse, or two values of one setting). Diffs and records match on it.
+    pub fn key(&self) -> OpKey {
+        use Op::*;
+        let key = |what, netns: &Netns, name: String| OpKey { what, netns: netns.clone(), name };
+        match self {
+            NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => {
+                key("netns", &Netns::Named(netns.clone()), String::new())
+            }
+            SysctlSet { netns, key: k, .. } | SysctlRestore { netns, key: k } => key("sysctl", netns, k.clone()),
+            FileWrite { netns, file, .. } | FileRemove { netns, file } => {
+                key("file", &Netns::Named(netns.clone()), file.file_name().to_string())
+            }
+            BridgeAdd { netns, name, .. }
+            | VethAdd { netns, name, .. }
+            | VxlanAdd { netns, name, .. }
+            | IpipAdd { netns, name, .. }
+            | TunAdd { netns, name, .. }
+            | LinkDel { netns, name } => key("link", netns, name.clone()),
+            LinkSetMaster { netns, name, .. } | LinkSetNomaster { netns, name } => key("master", netns, name.clone()),
+            LinkSetMtu { netns, name, .. } => key("mtu", netns, name.clone()),
+            LinkUp { netns, name } | LinkDown { netns, name } => key("up", netns, name.clone()),
+            AddrAdd { netns, dev, address, .. } | AddrDel { netns, dev, address, .. } => {
+                key("addr", netns, format!("{dev} {address}"))
+            }
+            RouteAdd { netns, to, .. } | RouteDel { netns, to, .. } => key("route", netns, to.to_string()),
+            ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => key("forwarder", netns, dev.clone()),
+        }
+    }
+
+    /// Whether the op takes something away (its record entry goes when it succeeds).
+    pub fn removes(&self) -> bool {
+        matches!(
+            self,
+            Op::NetnsDel { .. }
+                | Op::SysctlRestore { .. }
+                | Op::FileRemove { .. }
+                | Op::LinkDel { .. }
+                | Op::LinkSetNomaster { .. }
+                | Op::LinkDown { .. }
+                | Op::AddrDel { .. }
+                | Op::RouteDel { .. }
+                | Op::ForwarderStop { .. }
+        )
     }
 
     fn route_del(self) -> Op {
@@ -228,6 +283,14 @@ impl Op {
             other => other,
         }
     }
+}
+
+/// The identity of what an op acts on; see [`Op::key`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpKey {
+    pub what: &'static str,
+    pub netns: Netns,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -40,6 +40,7 @@ pub fn kind(op: &Op) -> &'static str {
         Op::LinkDel { .. } => "link del",
         Op::LinkSetMaster { .. } => "link master",
         Op::LinkSetNomaster { .. } => "link nomaster",
+        Op::LinkSetMtu { .. } => "link mtu",
         Op::LinkUp { .. } => "link up",
         Op::LinkDown { .. } => "link down",
         Op::AddrAdd { .. } => "addr add",
@@ -51,7 +52,7 @@ pub fn kind(op: &Op) -> &'static str {
     }
 }
 
-fn detail(op: &Op) -> String {
+pub fn detail(op: &Op) -> String {
     let mtu = |mtu: &Option<u32>| mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
     let mac = |mac: &Option<String>| mac.as_ref().map(|m| format!(" mac {m}")).unwrap_or_default();
     match op {
@@ -79,6 +80,7 @@ fn detail(op: &Op) -> String {
         | Op::LinkUp { name, .. }
         | Op::LinkDown { name, .. } => name.clone(),
         Op::LinkSetMaster { name, master, .. } => format!("{name} -> {master}"),
+        Op::LinkSetMtu { name, mtu, .. } => format!("{name} {mtu}"),
         Op::AddrAdd { dev, address, peer, .. } | Op::AddrDel { dev, address, peer, .. } => match peer {
             Some(p) => format!("{} peer {p} dev {dev}", address.addr()),
             None => format!("{address} dev {dev}"),

@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use resolve::resolve;
 
@@ -180,6 +180,12 @@ impl Serialize for Netns {
     }
 }
 
+impl<'de> Deserialize<'de> for Netns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<String>::deserialize(d)?.map_or(Netns::Host, Netns::Named))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Topology {
     pub lab: String,
@@ -253,7 +259,7 @@ pub struct Route {
     pub dev: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EtcFileKind {
     Hosts,
