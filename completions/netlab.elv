@@ -25,6 +25,9 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand validate 'Check a topology file and report every problem in it, with file, line and column'
             cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
             cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand up 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
+            cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
+            cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -50,6 +53,27 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;up'= {
+            cand --dry-run 'Print the operations `up` would apply, without applying them'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;down'= {
+            cand --lab 'The lab to remove, by name, instead of by its topology file'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;diff'= {
+            cand --format 'Output format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;exec'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -66,6 +90,9 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand validate 'Check a topology file and report every problem in it, with file, line and column'
             cand plan 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
             cand graph 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+            cand up 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
+            cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
+            cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -75,6 +102,12 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;plan'= {
         }
         &'netlab;help;graph'= {
+        }
+        &'netlab;help;up'= {
+        }
+        &'netlab;help;down'= {
+        }
+        &'netlab;help;diff'= {
         }
         &'netlab;help;exec'= {
         }

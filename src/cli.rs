@@ -31,6 +31,17 @@ pub enum Command {
     Plan(PlanArgs),
     /// Draw the topology: namespaces, bridges, links and tunnels, with addresses.
     Graph(GraphArgs),
+    /// Build the lab, or bring a lab that is up in line with its file (only the difference).
+    #[command(after_help = "Prints each operation as it is applied. A failure undoes what the run applied and names \
+the operation that failed. Needs root.")]
+    Up(UpArgs),
+    /// Remove everything the lab made, from its record: also after the file changed or is gone (--lab).
+    #[command(after_help = "Best-effort: what is already gone is fine, failures are reported at the end. Only \
+objects netlab made are removed. Needs root.")]
+    Down(DownArgs),
+    /// Compare the lab in the kernel with its file: + missing, - not wanted, ~ different.
+    #[command(after_help = "Exit codes: 0 in sync, 1 different, 2 error. Needs root.")]
+    Diff(DiffArgs),
     /// Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files.
     #[command(
         override_usage = "netlab exec [TOPOLOGY] NODE -- CMD [ARGS]...",
@@ -61,6 +72,41 @@ impl ExecArgs {
             [] => unreachable!("clap requires at least one"),
         }
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub file: TopologyArg,
+    /// Print the operations `up` would apply, without applying them.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub file: TopologyArg,
+    /// The lab to remove, by name, instead of by its topology file.
+    #[arg(long, value_name = "NAME", conflicts_with = "topology")]
+    pub lab: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub file: TopologyArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// One change a line: + missing, - not wanted, ~ different (field: file, kernel).
+    Text,
+    /// {"version": 1, "lab": ..., "in_sync": ..., "changes": [{"change": "add", "op": ...}]}
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,16 +2,21 @@
 //!
 //! The pipeline, one module per stage:
 //! `spec` (parse, with spans) -> `topology` (resolve and validate) -> `plan` (ordered ops,
-//! rendered as text, JSON or an iproute2 script). `graph` draws a topology; `commands`
-//! holds one file per CLI command.
+//! rendered as text, JSON or an iproute2 script) -> `apply` (batches of ops sent to the
+//! `kernel`, recorded in `state`). `diff` compares a plan with what the kernel shows;
+//! `graph` draws a topology; `commands` holds one file per CLI command.
 
+pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
+pub mod diff;
 pub mod error;
 pub mod graph;
+pub mod kernel;
 pub mod plan;
 pub mod spec;
+pub mod state;
 pub mod topology;
 
 use std::path::Path;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
             }
         },
         Err(netlab::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(netlab::Error::Different) => ExitCode::from(1),
         Err(e) => {
             let message = e.to_string();
             if matches!(e, netlab::Error::Invalid(_)) {

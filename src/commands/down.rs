@@ -1,0 +1,158 @@
+//! `netlab down`: remove everything a lab made, from its record, newest first.
+//!
+//! Best-effort: what is already gone is fine, a failure does not stop the rest, and all
+//! failures are reported at the end. Before anything is deleted its ownership is checked
+//! again: a namespace must be the one netlab made (same identity, or the lab's mark on
+//! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
+//! fails that check is left alone and named.
+
+use std::io::Write;
+
+use crate::apply::{self, plural, Printer};
+use crate::cli::DownArgs;
+use crate::kernel::files;
+use crate::kernel::netns::{self, Named};
+use crate::kernel::{probe, Kernel};
+use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
+use crate::state::{Lock, Record};
+use crate::topology::Netns;
+use crate::{Error, Result};
+
+pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
+    let lab = match &args.lab {
+        Some(lab) => {
+            crate::topology::names::check_lab_name(lab).map_err(|e| Error::Usage(format!("--lab {lab}: {e}")))?;
+            lab.clone()
+        }
+        None => crate::load(&args.file.topology)?.lab,
+    };
+    if let Some(why) = probe::privileges() {
+        return Err(Error::Refused(why));
+    }
+    let lock = Lock::acquire(&lab).map_err(Error::Refused)?;
+    let Some(mut record) = Record::load(&lab)? else {
+        writeln!(out, "lab {lab} is not up: nothing to remove")?;
+        lock.remove();
+        return Ok(());
+    };
+    apply::ignore_interrupts();
+
+    let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
+    let teardown =
+        Plan { version: PLAN_FORMAT_VERSION, lab: lab.clone(), direction: Direction::Down, ops: recorded }.teardown();
+    let mut kernel = Kernel::new(&lab)?;
+    let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
+
+    writeln!(out, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
+    let errors = apply::remove(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(out, &ops), None);
+
+    if errors.is_empty() && refused.is_empty() {
+        Record::remove(&lab)?;
+        lock.remove();
+        writeln!(out, "lab {lab} is down")?;
+        return Ok(());
+    }
+    // What failed or was left alone stays in the record, for another try.
+    let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
+    let stuck_netns: Vec<Netns> =
+        stuck.iter().filter(|k| k.what == "netns").map(|k| k.netns.clone()).collect();
+    record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
+    record.save()?;
+    let mut message = format!("lab {lab} is only partly down:");
+    for (op, e) in &errors {
+        message += &format!("\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+    }
+    for (op, why) in &refused {
+        message += &format!("\n  {} {} {}: left alone: {why}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+    }
+    Err(Error::Apply(message))
+}
+
+/// Splits teardown ops into those on objects that are still the lab's, and those that
+/// are not (with why).
+fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
+    let mark = kernel.mark().to_string();
+    // Was the op that made this object recorded as pending: sent, perhaps not done?
+    let pending = |netns: &Netns, name: &str| {
+        record.entries.iter().any(|e| {
+            e.pending
+                && match &e.op {
+                    Op::VethAdd { netns: a, name: an, peer_netns: b, peer_name: bn, .. } => {
+                        (a == netns && an == name) || (b == netns && bn == name)
+                    }
+                    op => op.netns() == *netns && op.key().what == "link" && op.key().name == name,
+                }
+        })
+    };
+    let named: Vec<String> = ops
+        .iter()
+        .flat_map(|op| [op.netns()])
+        .filter_map(|n| n.name().map(str::to_string))
+        .filter(|n| matches!(netns::lookup(n), Ok(Named::Mounted(_))))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    kernel.connect(&named);
+
+    let links: Vec<(Netns, String)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::LinkDel { netns, name } if kernel.is_connected(netns) => Some((netns.clone(), name.clone())),
+            Op::NetnsDel { netns } if kernel.is_connected(&Netns::Named(netns.clone())) => {
+                Some((Netns::Named(netns.clone()), "lo".to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    let found: std::collections::HashMap<(Netns, String), Option<crate::kernel::live::LiveLink>> =
+        links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
+    let marked = |netns: &Netns, name: &str| {
+        found.get(&(netns.clone(), name.to_string())).cloned().flatten().map(|l| l.alias == Some(mark.clone()))
+    };
+
+    let mut keep = Vec::new();
+    let mut refused = Vec::new();
+    for op in ops {
+        let verdict: Result<(), String> = match &op {
+            Op::LinkDel { netns, name } => match marked(netns, name) {
+                None | Some(true) => Ok(()),
+                Some(false) if pending(netns, name) => Ok(()),
+                Some(false) => Err(format!("it does not carry the `{mark}` alias, so it is not this lab's")),
+            },
+            Op::NetnsDel { netns } => {
+                let entry = record.entries.iter().find(|e| e.op.key() == op.key());
+                match netns::lookup(netns) {
+                    Ok(Named::Absent) | Err(_) => Ok(()),
+                    Ok(Named::Unmounted) if entry.is_some_and(|e| e.pending) => Ok(()),
+                    Ok(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
+                    Ok(Named::Mounted(id)) => {
+                        let same = record.entries.iter().any(|e| e.ns_id == Some(id));
+                        if same || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
+                            Ok(())
+                        } else {
+                            Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
+                        }
+                    }
+                }
+            }
+            Op::FileRemove { netns, file } => {
+                let written = record.entries.iter().find_map(|e| match &e.op {
+                    Op::FileWrite { netns: n, file: f, content } if n == netns && f == file => Some(content),
+                    _ => None,
+                });
+                match files::read(netns, *file) {
+                    Ok(Some(c)) if Some(&c) != written => {
+                        Err("it was changed since netlab wrote it".to_string())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        };
+        match verdict {
+            Ok(()) => keep.push(op),
+            Err(why) => refused.push((op, why)),
+        }
+    }
+    (keep, refused)
+}

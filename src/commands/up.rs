@@ -1,0 +1,135 @@
+//! `netlab up`: build the lab, or bring a lab that is up in line with its file.
+//!
+//! Everything that can be checked is checked before the first change: the file, the
+//! privileges, the kernel's device kinds, the lab lock, and objects in the way that are
+//! not the lab's. Then the difference between the file and the kernel is applied; on a
+//! lab that is already as the file says, nothing at all.
+
+use std::io::Write;
+use std::time::Instant;
+
+use crate::apply::{self, plural, Printer};
+use crate::cli::UpArgs;
+use crate::diff::{self, Diff};
+use crate::kernel::{probe, Kernel};
+use crate::plan::{compile, Op, Plan};
+use crate::state::{Entry, Lock, Record};
+use crate::{Error, Result};
+
+pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
+    let topology = crate::load(&args.file.topology)?;
+    let plan = compile(&topology);
+    refuse_unsupported(&plan)?;
+    if let Some(why) = probe::privileges() {
+        return Err(Error::Refused(why));
+    }
+    let missing = probe::missing_kinds(&plan.ops)?;
+    if !missing.is_empty() {
+        let names: Vec<String> =
+            missing.iter().map(|k| format!("{} devices ({})", k.name(), k.config_option())).collect();
+        return Err(Error::Refused(format!(
+            "this kernel cannot make {}, which lab {} needs; nothing was changed",
+            names.join(" or "),
+            plan.lab
+        )));
+    }
+
+    let lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
+    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
+    record.topology = std::fs::canonicalize(&args.file.topology).ok();
+    let mut kernel = Kernel::new(&plan.lab)?;
+    let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
+    let live = kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    let d = diff::diff(&plan, Some(&record), &live, kernel.mark());
+    if !d.conflicts.is_empty() {
+        return Err(Error::Refused(conflicts(&plan.lab, &d)));
+    }
+
+    if args.dry_run {
+        out.write_all(crate::commands::diff::render_text(&plan.lab, &d).as_bytes())?;
+        return Ok(());
+    }
+    if d.changes.is_empty() {
+        settle(&mut record, &plan)?;
+        writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
+        drop(lock);
+        return Ok(());
+    }
+
+    let ops = d.ops();
+    if record.entries.is_empty() {
+        writeln!(out, "# lab {}: applying {} op{}", plan.lab, ops.len(), plural(ops.len()))?;
+    } else {
+        writeln!(out, "# lab {} is up; applying the {} change{} to its file", plan.lab, ops.len(), plural(ops.len()))?;
+    }
+    let started = Instant::now();
+    apply::catch_interrupts();
+    let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(out, &ops));
+    match result {
+        Ok(()) => {
+            settle(&mut record, &plan)?;
+            writeln!(
+                out,
+                "lab {} is up: {} op{} in {} ms",
+                plan.lab,
+                ops.len(),
+                plural(ops.len()),
+                started.elapsed().as_millis()
+            )?;
+            drop(lock);
+            Ok(())
+        }
+        Err(failure) => {
+            if record.entries.is_empty() {
+                lock.remove();
+            }
+            Err(Error::Apply(failure.to_string()))
+        }
+    }
+}
+
+/// After a successful run the record is the plan itself, each op with what was learnt
+/// when it was applied (a namespace's identity, a sysctl's value before).
+fn settle(record: &mut Record, plan: &Plan) -> Result<()> {
+    let known: Vec<Entry> = std::mem::take(&mut record.entries);
+    record.entries = plan
+        .ops
+        .iter()
+        .map(|op| {
+            let key = op.key();
+            let mut entry = Entry { op: op.clone(), pending: false, previous: None, ns_id: None };
+            for e in known.iter().filter(|e| e.op.key() == key) {
+                entry.previous = entry.previous.take().or_else(|| e.previous.clone());
+                entry.ns_id = e.ns_id.or(entry.ns_id);
+            }
+            entry
+        })
+        .collect();
+    Ok(record.save()?)
+}
+
+fn conflicts(lab: &str, d: &Diff) -> String {
+    let mut s = format!(
+        "lab {lab} cannot be brought up: {} object{} in the way {} not netlab's, and netlab never takes over what it did not make; nothing was changed:",
+        d.conflicts.len(),
+        plural(d.conflicts.len()),
+        if d.conflicts.len() == 1 { "is" } else { "are" }
+    );
+    for c in &d.conflicts {
+        s.push_str("\n  ");
+        s.push_str(c);
+    }
+    s
+}
+
+/// udp tunnels need the userspace forwarder, which netlab does not have yet.
+fn refuse_unsupported(plan: &Plan) -> Result<()> {
+    if let Some(Op::TunAdd { netns, name, .. }) = plan.ops.iter().find(|op| matches!(op, Op::TunAdd { .. })) {
+        return Err(Error::Refused(format!(
+            "lab {} has a udp tunnel ({netns}:{name}), and netlab cannot run udp tunnels yet: they need its \
+             userspace forwarder; nothing was changed",
+            plan.lab
+        )));
+    }
+    Ok(())
+}

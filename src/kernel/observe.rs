@@ -1,0 +1,122 @@
+//! Everything the kernel and the file system show of one lab, gathered in one go: which
+//! of its namespaces exist (and whose they are), their links, addresses and routes, the
+//! host's, its sysctls and its /etc/netns files. `diff`, `up` and `status` all start here.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::live::LiveNetns;
+use super::netns::{self, Named, NsId};
+use super::{files, Kernel, OpError};
+use crate::plan::Op;
+use crate::topology::{EtcFileKind, Netns};
+
+/// One named namespace of the lab, as found.
+#[derive(Debug, Clone)]
+pub enum NsLive {
+    Absent,
+    /// A file under /run/netns with no namespace mounted on it.
+    Unmounted,
+    Mounted { id: NsId, live: Option<LiveNetns> },
+}
+
+impl NsLive {
+    pub fn id(&self) -> Option<NsId> {
+        match self {
+            NsLive::Mounted { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LiveLab {
+    pub host: LiveNetns,
+    pub namespaces: BTreeMap<String, NsLive>,
+    pub sysctls: HashMap<(Netns, String), String>,
+    pub files: HashMap<(String, EtcFileKind), Option<String>>,
+}
+
+impl LiveLab {
+    /// The links, addresses and routes of a namespace that exists and was read.
+    pub fn netns(&self, netns: &Netns) -> Option<&LiveNetns> {
+        match netns {
+            Netns::Host => Some(&self.host),
+            Netns::Named(n) => match self.namespaces.get(n) {
+                Some(NsLive::Mounted { live, .. }) => live.as_ref(),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl Kernel {
+    /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
+    /// Container-mode names are looked up but not read: they are another node's stack.
+    pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
+        let mut lab = LiveLab::default();
+        let mut owned: Vec<String> = Vec::new();
+        for op in ops {
+            let (name, read) = match op {
+                Op::NetnsAdd { netns } => (netns, true),
+                Op::NetnsAlias { netns, .. } => (netns, false),
+                _ => continue,
+            };
+            let found = match netns::lookup(name)? {
+                Named::Absent => NsLive::Absent,
+                Named::Unmounted => NsLive::Unmounted,
+                Named::Mounted(id) => {
+                    if read && !owned.contains(name) {
+                        owned.push(name.clone());
+                    }
+                    NsLive::Mounted { id, live: None }
+                }
+            };
+            lab.namespaces.insert(name.clone(), found);
+        }
+        // A name can vanish between the lookup and the connection: then it is absent.
+        for (name, r) in owned.clone().iter().zip(self.connect(&owned)) {
+            if r.is_err() {
+                lab.namespaces.insert(name.clone(), NsLive::Absent);
+            }
+        }
+        let read: Vec<Netns> = std::iter::once(Netns::Host)
+            .chain(owned.iter().filter(|n| self.is_connected(&Netns::Named((*n).clone()))).cloned().map(Netns::Named))
+            .collect();
+        for (netns, live) in read.iter().zip(self.observe(&read)) {
+            match netns {
+                Netns::Host => lab.host = live?,
+                Netns::Named(n) => {
+                    if let Some(NsLive::Mounted { live: slot, .. }) = lab.namespaces.get_mut(n) {
+                        *slot = Some(live?);
+                    }
+                }
+            }
+        }
+
+        let mut keys: Vec<(Netns, String)> = Vec::new();
+        for op in ops {
+            if let Op::SysctlSet { netns, key, .. } = op {
+                let readable = match netns {
+                    Netns::Host => true,
+                    Netns::Named(_) => self.is_connected(netns),
+                };
+                if readable && !keys.iter().any(|(n, k)| n == netns && k == key) {
+                    keys.push((netns.clone(), key.clone()));
+                }
+            }
+        }
+        for (k, v) in keys.iter().zip(self.read_sysctls(&keys)) {
+            // A key this kernel lacks reads as absent; applying it will say so.
+            if let Ok(v) = v {
+                lab.sysctls.insert(k.clone(), v);
+            }
+        }
+
+        for op in ops {
+            if let Op::FileWrite { netns, file, .. } = op {
+                lab.files.insert((netns.clone(), *file), files::read(netns, *file)?);
+            }
+        }
+        Ok(lab)
+    }
+}

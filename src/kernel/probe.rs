@@ -1,0 +1,110 @@
+//! Checks made before anything is created: privileges, and whether the kernel has every
+//! device kind a plan needs. A lab this machine cannot build is refused with a sentence
+//! that names the missing piece, not abandoned half-built.
+
+use std::collections::BTreeSet;
+use std::io;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::{LinkBridge, LinkIpIp, LinkUnspec, LinkVeth, LinkVxlan};
+
+use super::netns;
+use crate::plan::Op;
+
+/// Capabilities from linux/capability.h.
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_NET_ADMIN: u32 = 12;
+
+/// `None` when this process may build labs, else the sentence that says why not.
+pub fn privileges() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| eff & (1 << cap) != 0;
+    if has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN) {
+        None
+    } else {
+        Some(
+            "this needs root: netlab creates namespaces and devices (CAP_NET_ADMIN and CAP_SYS_ADMIN); \
+             run it with sudo"
+                .into(),
+        )
+    }
+}
+
+/// A device kind an op needs, with the kernel option that provides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DeviceKind {
+    Bridge,
+    Veth,
+    Vxlan,
+    Ipip,
+}
+
+impl DeviceKind {
+    pub fn of(op: &Op) -> Option<DeviceKind> {
+        match op {
+            Op::BridgeAdd { .. } => Some(DeviceKind::Bridge),
+            Op::VethAdd { .. } => Some(DeviceKind::Veth),
+            Op::VxlanAdd { .. } => Some(DeviceKind::Vxlan),
+            Op::IpipAdd { .. } => Some(DeviceKind::Ipip),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Bridge => "bridge",
+            DeviceKind::Veth => "veth",
+            DeviceKind::Vxlan => "vxlan",
+            DeviceKind::Ipip => "ipip",
+        }
+    }
+
+    pub fn config_option(self) -> &'static str {
+        match self {
+            DeviceKind::Bridge => "CONFIG_BRIDGE",
+            DeviceKind::Veth => "CONFIG_VETH",
+            DeviceKind::Vxlan => "CONFIG_VXLAN",
+            DeviceKind::Ipip => "CONFIG_NET_IPIP",
+        }
+    }
+}
+
+/// The device kinds among `ops` that this kernel cannot make. Each is tried for real, in
+/// a scratch namespace that vanishes with the probing thread: only the kernel knows what it
+/// can load on demand.
+pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
+    let kinds: BTreeSet<DeviceKind> = ops.iter().filter_map(DeviceKind::of).collect();
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = netns::par_map(vec![kinds], 1, |kinds| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let socket = netns::route_socket()?;
+        let mut missing = Vec::new();
+        for kind in kinds {
+            let msg = match kind {
+                DeviceKind::Bridge => LinkBridge::new("probe0").build(),
+                DeviceKind::Veth => LinkVeth::new("probe0", "probe1").build(),
+                DeviceKind::Vxlan => LinkVxlan::new("probe0", 1).port(4789).build(),
+                DeviceKind::Ipip => LinkIpIp::new("probe0").build(),
+            };
+            match netns::request_blocking(&socket, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
+                Ok(()) => {
+                    let del = LinkUnspec::new_with_name("probe0").build();
+                    netns::request_blocking(&socket, RouteNetlinkMessage::DelLink(del), 0)?;
+                }
+                // "Unknown device type": no such kind, and no module to load for it.
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => missing.push(kind),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(missing)
+    });
+    results.into_iter().next().expect("one probe")
+}
