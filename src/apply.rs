@@ -46,6 +46,14 @@ pub fn ignore_interrupts() {
     }
 }
 
+/// With `NETLAB_TIMINGS` set, how long each batch took goes to stderr: where the time of
+/// a run goes (kernel, mounts, netlink round trips), for benchmarks.
+pub fn timing(what: &str, count: usize, since: std::time::Instant) {
+    if std::env::var_os("NETLAB_TIMINGS").is_some() {
+        eprintln!("timing: {what} x{count}: {:.1} ms", since.elapsed().as_secs_f64() * 1000.0);
+    }
+}
+
 /// Runs of consecutive ops of the same kind.
 pub fn batches(ops: &[Op]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
@@ -192,12 +200,16 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
         for op in batch.iter().filter(|op| !op.removes()) {
             let mut entry = Entry::pending(op.clone());
             if let Op::SysctlSet { netns, key, .. } = op {
-                entry.previous = previous(&base, &added, netns, key).or_else(|| before.get(&(netns.clone(), key.clone())).cloned());
+                entry.previous =
+                    previous(&base, &added, netns, key).or_else(|| before.get(&(netns.clone(), key.clone())).cloned());
             }
             added.push(entry);
         }
         record.entries = base.iter().chain(&added).cloned().collect();
-        if let Err(e) = record.save() {
+        let t = std::time::Instant::now();
+        let saved = record.save();
+        timing("record save", record.entries.len(), t);
+        if let Err(e) = saved {
             added.truncate(first);
             let error = OpError::Other(format!("cannot write the lab record: {e}"));
             failure = Some((range.start + 1, ops[range.start].clone(), error));
@@ -206,13 +218,16 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
 
         let to_send: Vec<usize> = range.clone().filter(|i| fail_at != Some(i + 1)).collect();
         let sent: Vec<Op> = to_send.iter().map(|i| ops[*i].clone()).collect();
+        let t = std::time::Instant::now();
         let outcomes = kernel.apply(&sent, &|n, k| previous(&base, &added, n, k));
+        timing(crate::plan::text::kind(&ops[range.start]), sent.len(), t);
         let mut results: HashMap<usize, Result<Applied, OpError>> = to_send.into_iter().zip(outcomes).collect();
         if let Some(n) = fail_at.filter(|n| range.contains(&(n - 1))) {
             results.insert(n - 1, Err(OpError::Other(format!("failure injected by NETLAB_FAIL_AT={n}"))));
         }
 
         let mut slot = first;
+        let mut removed = std::collections::HashSet::new();
         for i in range {
             let op = &ops[i];
             let result = results.remove(&i).expect("a result for every op");
@@ -222,8 +237,7 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
             }
             if op.removes() {
                 if result.is_ok() {
-                    let key = op.key();
-                    base.retain(|e| e.op.key() != key);
+                    removed.insert(op.key());
                 }
             } else {
                 if let Ok(Applied::Netns(id)) = result {
@@ -235,6 +249,9 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
             if let Err(e) = result {
                 failure.get_or_insert((i + 1, op.clone(), e));
             }
+        }
+        if !removed.is_empty() {
+            base.retain(|e| !removed.contains(&e.op.key()));
         }
         // A failed addition did not happen: it is not the lab's.
         added.retain(|e| !e.pending);
@@ -257,7 +274,8 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
     if !undo.is_empty() {
         printer.say(&format!("# undoing the {} op{} of this run", undo.len(), plural(undo.len())));
     }
-    let undo_errors = remove(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
+    let undo_errors =
+        remove(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
     // What could not be undone is still the lab's, and stays in the record.
     let stuck: Vec<_> = undo_errors.iter().map(|(op, _)| op.key()).collect();
     added.retain(|e| stuck.contains(&e.op.key()));
@@ -279,7 +297,10 @@ pub fn remove(
     let mut errors = Vec::new();
     for range in batches(ops) {
         let batch = &ops[range.clone()];
-        for ((i, op), result) in range.zip(batch).zip(kernel.apply(batch, previous)) {
+        let t = std::time::Instant::now();
+        let results = kernel.apply(batch, previous);
+        timing(crate::plan::text::kind(&batch[0]), batch.len(), t);
+        for ((i, op), result) in range.zip(batch).zip(results) {
             let number = (i + 1).to_string();
             let label = label.unwrap_or(&number);
             match result {

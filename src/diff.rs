@@ -110,6 +110,8 @@ struct Differ<'a> {
     /// Links that will be deleted (and perhaps made anew).
     dropped: HashSet<(Netns, String)>,
     removals: Vec<Change>,
+    /// The removal ops so far, to make each once.
+    removing: HashSet<Op>,
     additions: Vec<Change>,
     conflicts: Vec<String>,
 }
@@ -128,6 +130,7 @@ impl<'a> Differ<'a> {
             gone: HashSet::new(),
             dropped: HashSet::new(),
             removals: Vec::new(),
+            removing: HashSet::new(),
             additions: Vec::new(),
             conflicts: Vec::new(),
         }
@@ -156,7 +159,7 @@ impl<'a> Differ<'a> {
     }
 
     fn remove(&mut self, op: Op) {
-        if !self.removals.iter().any(|c| c.op == op) {
+        if self.removing.insert(op.clone()) {
             self.removals.push(Change { change: Sign::Remove, op, field: None });
         }
     }
@@ -435,12 +438,7 @@ impl<'a> Differ<'a> {
             Some(r) if r.via == *via && (want_oif.is_none() || r.oif == want_oif) => {}
             Some(r) => {
                 let name_of = |i: u32| ns.link_by_index(i).map(|l| l.name.clone());
-                self.remove(Op::RouteDel {
-                    netns: netns.clone(),
-                    to: *to,
-                    via: r.via,
-                    dev: r.oif.and_then(name_of),
-                });
+                self.remove(Op::RouteDel { netns: netns.clone(), to: *to, via: r.via, dev: r.oif.and_then(name_of) });
                 let show = |via: &Option<IpAddr>, dev: &Option<String>| {
                     let mut s = via.map_or(String::new(), |v| format!("via {v}"));
                     if let Some(d) = dev {
@@ -527,7 +525,8 @@ impl<'a> Differ<'a> {
                     continue;
                 }
                 for a in ns.addrs_of(l.index).filter(|a| !a.kernel_made()) {
-                    let op = Op::AddrAdd { netns: netns.clone(), dev: l.name.clone(), address: a.address, peer: a.peer };
+                    let op =
+                        Op::AddrAdd { netns: netns.clone(), dev: l.name.clone(), address: a.address, peer: a.peer };
                     if !wanted_addrs.contains(&op.key()) {
                         self.remove(Op::AddrDel {
                             netns: netns.clone(),

@@ -148,7 +148,9 @@ impl Lock {
                     let holder = std::fs::read_to_string(&path).unwrap_or_default();
                     let holder = holder.trim();
                     let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
-                    return Err(format!("lab {lab} is being changed by another netlab{who}; try again when it is done"));
+                    return Err(format!(
+                        "lab {lab} is being changed by another netlab{who}; try again when it is done"
+                    ));
                 }
                 Err(e) => return Err(format!("cannot lock {}: {e}", path.display())),
             }

@@ -27,7 +27,8 @@ pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let record = Record::load(&plan.lab)?;
     let mut kernel = Kernel::new(&plan.lab)?;
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
-    let live = kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    let live =
+        kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
     let d = diff::diff(&plan, record.as_ref(), &live, kernel.mark());
     match args.format {
         DiffFormat::Text => out.write_all(render_text(&plan.lab, &d).as_bytes())?,
@@ -51,9 +52,10 @@ pub fn render_text(lab: &str, d: &Diff) -> String {
     let kind_w = d.changes.iter().map(|c| crate::plan::text::kind(&c.op).len()).max().unwrap_or(0);
     let ns_w = d.changes.iter().map(|c| c.op.netns().to_string().len()).max().unwrap_or(0);
     for c in &d.changes {
-        let note = c.field.as_ref().map_or(String::new(), |f| {
-            format!("    ({}: file {}, kernel {})", f.field, f.desired, f.actual)
-        });
+        let note = c
+            .field
+            .as_ref()
+            .map_or(String::new(), |f| format!("    ({}: file {}, kernel {})", f.field, f.desired, f.actual));
         let line = format!(
             "{} {:<kind_w$}  {:<ns_w$}  {}{note}",
             c.change.symbol(),

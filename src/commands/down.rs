@@ -6,12 +6,13 @@
 //! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
 //! fails that check is left alone and named.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use crate::apply::{self, plural, Printer};
 use crate::cli::DownArgs;
 use crate::kernel::files;
-use crate::kernel::netns::{self, Named};
+use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
 use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
 use crate::state::{Lock, Record};
@@ -54,16 +55,21 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     }
     // What failed or was left alone stays in the record, for another try.
     let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
-    let stuck_netns: Vec<Netns> =
-        stuck.iter().filter(|k| k.what == "netns").map(|k| k.netns.clone()).collect();
+    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == "netns").map(|k| k.netns.clone()).collect();
     record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
     record.save()?;
     let mut message = format!("lab {lab} is only partly down:");
     for (op, e) in &errors {
-        message += &format!("\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+        message +=
+            &format!("\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
     }
     for (op, why) in &refused {
-        message += &format!("\n  {} {} {}: left alone: {why}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+        message += &format!(
+            "\n  {} {} {}: left alone: {why}",
+            crate::plan::text::kind(op),
+            op.netns(),
+            crate::plan::text::detail(op)
+        );
     }
     Err(Error::Apply(message))
 }
@@ -72,18 +78,22 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 /// are not (with why).
 fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
     let mark = kernel.mark().to_string();
-    // Was the op that made this object recorded as pending: sent, perhaps not done?
-    let pending = |netns: &Netns, name: &str| {
-        record.entries.iter().any(|e| {
-            e.pending
-                && match &e.op {
-                    Op::VethAdd { netns: a, name: an, peer_netns: b, peer_name: bn, .. } => {
-                        (a == netns && an == name) || (b == netns && bn == name)
-                    }
-                    op => op.netns() == *netns && op.key().what == "link" && op.key().name == name,
-                }
-        })
-    };
+    // Links whose making was recorded as pending: sent, perhaps not done (nor marked).
+    let mut pending_links: HashSet<(Netns, String)> = HashSet::new();
+    for e in record.entries.iter().filter(|e| e.pending) {
+        match &e.op {
+            Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
+                pending_links.insert((netns.clone(), name.clone()));
+                pending_links.insert((peer_netns.clone(), peer_name.clone()));
+            }
+            op if op.key().what == "link" => {
+                pending_links.insert((op.netns(), op.key().name));
+            }
+            _ => {}
+        }
+    }
+    let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
+    let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
     let named: Vec<String> = ops
         .iter()
         .flat_map(|op| [op.netns()])
@@ -126,11 +136,12 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
                     Ok(Named::Unmounted) if entry.is_some_and(|e| e.pending) => Ok(()),
                     Ok(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
                     Ok(Named::Mounted(id)) => {
-                        let same = record.entries.iter().any(|e| e.ns_id == Some(id));
-                        if same || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
+                        if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
                             Ok(())
                         } else {
-                            Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
+                            Err(format!(
+                                "it is another namespace than the one netlab made (its lo has no `{mark}` mark)"
+                            ))
                         }
                     }
                 }
@@ -141,9 +152,7 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
                     _ => None,
                 });
                 match files::read(netns, *file) {
-                    Ok(Some(c)) if Some(&c) != written => {
-                        Err("it was changed since netlab wrote it".to_string())
-                    }
+                    Ok(Some(c)) if Some(&c) != written => Err("it was changed since netlab wrote it".to_string()),
                     _ => Ok(()),
                 }
             }

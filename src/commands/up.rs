@@ -5,18 +5,21 @@
 //! not the lab's. Then the difference between the file and the kernel is applied; on a
 //! lab that is already as the file says, nothing at all.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
 use crate::apply::{self, plural, Printer};
 use crate::cli::UpArgs;
 use crate::diff::{self, Diff};
+use crate::kernel::netns::NsId;
 use crate::kernel::{probe, Kernel};
-use crate::plan::{compile, Op, Plan};
+use crate::plan::{compile, Op, OpKey, Plan};
 use crate::state::{Entry, Lock, Record};
 use crate::{Error, Result};
 
 pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
+    let t0 = Instant::now();
     let topology = crate::load(&args.file.topology)?;
     let plan = compile(&topology);
     refuse_unsupported(&plan)?;
@@ -34,13 +37,19 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
         )));
     }
 
+    apply::timing("checks", plan.ops.len(), t0);
     let lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
     let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     let mut kernel = Kernel::new(&plan.lab)?;
     let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let live = kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    let t = Instant::now();
+    let live =
+        kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    apply::timing("observe", known.len(), t);
+    let t = Instant::now();
     let d = diff::diff(&plan, Some(&record), &live, kernel.mark());
+    apply::timing("diff", d.changes.len(), t);
     if !d.conflicts.is_empty() {
         return Err(Error::Refused(conflicts(&plan.lab, &d)));
     }
@@ -67,7 +76,9 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(out, &ops));
     match result {
         Ok(()) => {
+            let t = Instant::now();
             settle(&mut record, &plan)?;
+            apply::timing("settle", plan.ops.len(), t);
             writeln!(
                 out,
                 "lab {} is up: {} op{} in {} ms",
@@ -91,16 +102,24 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
 /// After a successful run the record is the plan itself, each op with what was learnt
 /// when it was applied (a namespace's identity, a sysctl's value before).
 fn settle(record: &mut Record, plan: &Plan) -> Result<()> {
-    let known: Vec<Entry> = std::mem::take(&mut record.entries);
+    // Only namespaces and sysctls carry something learnt; the first value recorded for a
+    // sysctl is the one from before the lab.
+    let mut learnt: HashMap<OpKey, (Option<String>, Option<NsId>)> = HashMap::new();
+    for e in record.entries.drain(..).filter(|e| e.previous.is_some() || e.ns_id.is_some()) {
+        let slot = learnt.entry(e.op.key()).or_default();
+        slot.0 = slot.0.take().or(e.previous);
+        slot.1 = e.ns_id.or(slot.1);
+    }
     record.entries = plan
         .ops
         .iter()
         .map(|op| {
-            let key = op.key();
             let mut entry = Entry { op: op.clone(), pending: false, previous: None, ns_id: None };
-            for e in known.iter().filter(|e| e.op.key() == key) {
-                entry.previous = entry.previous.take().or_else(|| e.previous.clone());
-                entry.ns_id = e.ns_id.or(entry.ns_id);
+            if matches!(op, Op::NetnsAdd { .. } | Op::SysctlSet { .. }) {
+                if let Some((previous, ns_id)) = learnt.get(&op.key()) {
+                    entry.previous = previous.clone();
+                    entry.ns_id = *ns_id;
+                }
             }
             entry
         })

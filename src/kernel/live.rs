@@ -26,6 +26,8 @@ pub struct LiveLink {
     pub master: Option<u32>,
     /// The ifalias: netlab's ownership mark lives here.
     pub alias: Option<String>,
+    /// The device group (netlab puts a lab's links in one, to delete them at once).
+    pub group: u32,
     /// A veth's peer index, in the peer's namespace.
     pub peer_index: Option<u32>,
     pub vxlan: Option<VxlanInfo>,
@@ -103,11 +105,8 @@ impl LiveNetns {
 }
 
 pub fn parse_link(msg: &LinkMessage) -> LiveLink {
-    let mut link = LiveLink {
-        index: msg.header.index,
-        up: msg.header.flags.contains(LinkFlags::Up),
-        ..Default::default()
-    };
+    let mut link =
+        LiveLink { index: msg.header.index, up: msg.header.flags.contains(LinkFlags::Up), ..Default::default() };
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => link.name = n.clone(),
@@ -115,6 +114,7 @@ pub fn parse_link(msg: &LinkMessage) -> LiveLink {
             LinkAttribute::Address(a) if a.len() == 6 => link.mac = Some(format_mac(a)),
             LinkAttribute::Controller(m) => link.master = Some(*m),
             LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
+            LinkAttribute::Group(g) => link.group = *g,
             LinkAttribute::Link(p) => link.peer_index = Some(*p),
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {

@@ -47,7 +47,7 @@ pub fn prepare_run_dir() -> io::Result<()> {
 
 /// The identity of a namespace: the device and inode of its nsfs file. Two names of one
 /// namespace (container mode) have the same identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct NsId {
     pub dev: u64,
     pub ino: u64,

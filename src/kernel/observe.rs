@@ -2,7 +2,7 @@
 //! of its namespaces exist (and whose they are), their links, addresses and routes, the
 //! host's, its sysctls and its /etc/netns files. `diff`, `up` and `status` all start here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::live::LiveNetns;
 use super::netns::{self, Named, NsId};
@@ -16,7 +16,10 @@ pub enum NsLive {
     Absent,
     /// A file under /run/netns with no namespace mounted on it.
     Unmounted,
-    Mounted { id: NsId, live: Option<LiveNetns> },
+    Mounted {
+        id: NsId,
+        live: Option<LiveNetns>,
+    },
 }
 
 impl NsLive {
@@ -55,6 +58,7 @@ impl Kernel {
     pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
         let mut lab = LiveLab::default();
         let mut owned: Vec<String> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for op in ops {
             let (name, read) = match op {
                 Op::NetnsAdd { netns } => (netns, true),
@@ -65,7 +69,7 @@ impl Kernel {
                 Named::Absent => NsLive::Absent,
                 Named::Unmounted => NsLive::Unmounted,
                 Named::Mounted(id) => {
-                    if read && !owned.contains(name) {
+                    if read && seen.insert(name) {
                         owned.push(name.clone());
                     }
                     NsLive::Mounted { id, live: None }
@@ -94,13 +98,14 @@ impl Kernel {
         }
 
         let mut keys: Vec<(Netns, String)> = Vec::new();
+        let mut seen: HashSet<(&Netns, &str)> = HashSet::new();
         for op in ops {
             if let Op::SysctlSet { netns, key, .. } = op {
                 let readable = match netns {
                     Netns::Host => true,
                     Netns::Named(_) => self.is_connected(netns),
                 };
-                if readable && !keys.iter().any(|(n, k)| n == netns && k == key) {
+                if readable && seen.insert((netns, key)) {
                     keys.push((netns.clone(), key.clone()));
                 }
             }

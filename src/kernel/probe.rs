@@ -7,7 +7,7 @@ use std::io;
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
-use rtnetlink::{LinkBridge, LinkIpIp, LinkUnspec, LinkVeth, LinkVxlan};
+use rtnetlink::{LinkBridge, LinkIpIp, LinkVeth, LinkVxlan};
 
 use super::netns;
 use crate::plan::Op;
@@ -87,18 +87,19 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         let socket = netns::route_socket()?;
         let mut missing = Vec::new();
+        let mut ok = 0;
         for kind in kinds {
+            let name = format!("probe{}", missing.len() + ok);
             let msg = match kind {
-                DeviceKind::Bridge => LinkBridge::new("probe0").build(),
-                DeviceKind::Veth => LinkVeth::new("probe0", "probe1").build(),
-                DeviceKind::Vxlan => LinkVxlan::new("probe0", 1).port(4789).build(),
-                DeviceKind::Ipip => LinkIpIp::new("probe0").build(),
+                DeviceKind::Bridge => LinkBridge::new(&name).build(),
+                DeviceKind::Veth => LinkVeth::new(&name, &format!("{name}p")).build(),
+                DeviceKind::Vxlan => LinkVxlan::new(&name, 1).port(4789).build(),
+                DeviceKind::Ipip => LinkIpIp::new(&name).build(),
             };
+            // The devices are not deleted: each deletion waits for an RCU grace period,
+            // and the scratch namespace takes them all when the thread ends.
             match netns::request_blocking(&socket, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
-                Ok(()) => {
-                    let del = LinkUnspec::new_with_name("probe0").build();
-                    netns::request_blocking(&socket, RouteNetlinkMessage::DelLink(del), 0)?;
-                }
+                Ok(()) => ok += 1,
                 // "Unknown device type": no such kind, and no module to load for it.
                 Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => missing.push(kind),
                 Err(e) => return Err(e),

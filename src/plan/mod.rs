@@ -22,7 +22,7 @@ use crate::topology::{EtcFileKind, Netns};
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
 /// `netns` is `null` for the root namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     /// A named namespace, like `ip netns add`, with nothing in it but `lo`.
@@ -162,7 +162,7 @@ pub enum Op {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ForwarderPeer {
     pub underlay: IpAddr,
     /// The inner subnet behind this peer; `None` means everything (a two-ended tunnel).
