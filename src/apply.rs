@@ -250,6 +250,7 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
                 failure.get_or_insert((i + 1, op.clone(), e));
             }
         }
+        printer.flush();
         if !removed.is_empty() {
             base.retain(|e| !removed.contains(&e.op.key()));
         }

@@ -121,10 +121,13 @@ pub fn labs() -> io::Result<Vec<String>> {
     Ok(labs)
 }
 
-/// An exclusive hold on one lab. Dropping it lets go.
+/// An exclusive hold on one lab. Dropping it lets go, and removes the lock file (and
+/// /run/netlab when it is empty) if the lab has no record: a lab that is not up leaves
+/// nothing behind.
 pub struct Lock {
     file: File,
     path: PathBuf,
+    lab: String,
 }
 
 impl Lock {
@@ -162,16 +165,19 @@ impl Lock {
             };
             if same {
                 let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
-                return Ok(Lock { file, path });
+                return Ok(Lock { file, path, lab: lab.to_string() });
             }
         }
     }
+}
 
-    /// Removes the lock file, still holding the lock: for when the lab is gone.
-    pub fn remove(self) {
-        let _ = std::fs::remove_file(&self.path);
-        // The directory goes too when this was the last lab in it.
-        let _ = std::fs::remove_dir(STATE_DIR);
-        drop(self.file);
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Still holding the lock: whoever opened the file meanwhile sees it is gone.
+        if !Record::path(&self.lab).exists() {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_dir(STATE_DIR);
+        }
+        let _ = &self.file;
     }
 }

@@ -30,10 +30,9 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let lock = Lock::acquire(&lab).map_err(Error::Refused)?;
+    let _lock = Lock::acquire(&lab).map_err(Error::Refused)?;
     let Some(mut record) = Record::load(&lab)? else {
         writeln!(out, "lab {lab} is not up: nothing to remove")?;
-        lock.remove();
         return Ok(());
     };
     apply::ignore_interrupts();
@@ -49,7 +48,6 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 
     if errors.is_empty() && refused.is_empty() {
         Record::remove(&lab)?;
-        lock.remove();
         writeln!(out, "lab {lab} is down")?;
         return Ok(());
     }

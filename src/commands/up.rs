@@ -38,7 +38,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     }
 
     apply::timing("checks", plan.ops.len(), t0);
-    let lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
+    let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
     let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     let mut kernel = Kernel::new(&plan.lab)?;
@@ -61,7 +61,6 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     if d.changes.is_empty() {
         settle(&mut record, &plan)?;
         writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
-        drop(lock);
         return Ok(());
     }
 
@@ -87,15 +86,9 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
                 plural(ops.len()),
                 started.elapsed().as_millis()
             )?;
-            drop(lock);
             Ok(())
         }
-        Err(failure) => {
-            if record.entries.is_empty() {
-                lock.remove();
-            }
-            Err(Error::Apply(failure.to_string()))
-        }
+        Err(failure) => Err(Error::Apply(failure.to_string())),
     }
 }
 

@@ -268,20 +268,25 @@ impl Kernel {
             })
             .collect();
         if !creates.is_empty() {
-            let mark = self.mark.clone();
-            let made = netns::par_map(creates.clone(), netns::workers(), |(_, name)| {
-                let (socket, id) = netns::create_here(name, &mark)?;
-                let fd = netns::open(name)?;
-                Ok::<_, std::io::Error>((socket, fd, id))
-            });
+            // Like iproute2: /run/netns a shared mount, so every mount namespace sees them.
+            let made: Vec<Result<(netlink_sys::Socket, OwnedFd, NsId), OpError>> = match netns::prepare_run_dir() {
+                Err(e) => {
+                    let e = OpError::from(e);
+                    creates.iter().map(|_| Err(e.clone())).collect()
+                }
+                Ok(()) => {
+                    let mark = self.mark.clone();
+                    netns::par_map(creates.clone(), netns::workers(), |(_, name)| {
+                        let (socket, id) = netns::create_here(name, &mark)?;
+                        Ok((socket, netns::open(name)?, id))
+                    })
+                }
+            };
             for ((i, name), result) in creates.into_iter().zip(made) {
-                results[i] = Some(match result {
-                    Ok((socket, fd, id)) => {
-                        self.add_conn(Netns::Named(name.clone()), socket, fd);
-                        Ok(Applied::Netns(id))
-                    }
-                    Err(e) => Err(e.into()),
-                });
+                results[i] = Some(result.map(|(socket, fd, id)| {
+                    self.add_conn(Netns::Named(name.clone()), socket, fd);
+                    Applied::Netns(id)
+                }));
             }
         }
 

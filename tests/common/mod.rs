@@ -122,15 +122,43 @@ impl Throwaway {
         )
     }
 
-    /// Asserts that nothing but the empty host is left: no namespace, no link but lo, no
-    /// lab record, no /etc/netns file, no process.
+    /// Asserts that nothing but the empty host is left: no namespace (name or mount), no
+    /// link but lo, no lab record or lock, no /etc/netns file, no process, ip_forward off.
     pub fn assert_empty(&self) {
         let leftovers = self.sh_ok(
-            "ls -A /run/netns; find /run/netlab /etc/netns -mindepth 1 2>/dev/null; \
+            "ls -A /run/netns; ls -d /run/netlab 2>/dev/null; find /etc/netns -mindepth 1 2>/dev/null; \
+             findmnt -rn -o TARGET | grep '^/run/netns/'; \
              ip -o link show | grep -v ': lo:'; \
-             ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$'; true",
+             ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' findmnt$'; \
+             grep -v '^0$' /proc/sys/net/ipv4/ip_forward; true",
         );
         assert!(leftovers.trim().is_empty(), "the lab left something behind:\n{leftovers}");
+    }
+
+    /// `netlab up FILE`, which must succeed; returns its output.
+    pub fn up(&self, file: &str) -> String {
+        self.netlab_ok(&["up", file])
+    }
+
+    /// `netlab down FILE` must succeed and leave the host empty.
+    pub fn down_and_check(&self, file: &str) {
+        let out = self.netlab_ok(&["down", file]);
+        assert!(out.contains("is down"), "{out}");
+        self.assert_empty();
+        // A second down is fine and says there is nothing to do.
+        let again = self.netlab_ok(&["down", file]);
+        assert!(again.contains("is not up"), "{again}");
+    }
+
+    /// Runs a command inside a node's namespace (`ip netns exec`); its output, whatever
+    /// the exit status.
+    pub fn in_netns(&self, netns: &str, script: &str) -> Output {
+        self.command("ip").args(["netns", "exec", netns, "sh", "-c", script]).output().expect("run ip netns exec")
+    }
+
+    /// Whether one ping from `netns` to `addr` gets an answer.
+    pub fn pings(&self, netns: &str, addr: &str) -> bool {
+        self.in_netns(netns, &format!("ping -c1 -W2 -q {addr}")).status.success()
     }
 }
 
@@ -146,4 +174,36 @@ impl Drop for Throwaway {
 /// the filesystem, apart from /run and /etc/netns).
 pub fn topology(name: &str) -> String {
     format!("{}/topologies/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A topology made for the tests, in `tests/labs/`.
+pub fn test_lab(name: &str) -> String {
+    format!("{}/tests/labs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes a topology to a temporary file (removed when the value is dropped).
+pub struct TempTopology {
+    pub path: String,
+}
+
+impl TempTopology {
+    pub fn new(name: &str, text: &str) -> TempTopology {
+        let dir = std::env::temp_dir().join(format!("netlab-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        TempTopology { path: path.to_string_lossy().into_owned() }
+    }
+
+    pub fn rewrite(&self, text: &str) {
+        std::fs::write(&self.path, text).unwrap();
+    }
+}
+
+impl Drop for TempTopology {
+    fn drop(&mut self) {
+        if let Some(dir) = std::path::Path::new(&self.path).parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }

@@ -1,0 +1,148 @@
+//! A failure half-way through `up` leaves the host exactly as it was: the run undoes what
+//! it applied. A `kill -9` half-way leaves a record from which `down` removes everything.
+//!
+//! The failures are injected with `NETLAB_FAIL_AT=N` (the `failpoints` feature, on in
+//! `cargo test --all-features`): op N of the run fails as a kernel error would.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use common::{skip_unless_root, test_lab, TempTopology, Throwaway, NETLAB};
+
+/// How many ops `netlab up` would apply to bring `file` up from nothing.
+fn op_count(file: &str) -> usize {
+    let out = std::process::Command::new(NETLAB).args(["plan", "--format", "json", file]).output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    plan["ops"].as_array().unwrap().len()
+}
+
+#[test]
+fn a_failure_at_any_op_leaves_the_host_as_it_was() {
+    if skip_unless_root("rollback at every op") {
+        return;
+    }
+    if !cfg!(feature = "failpoints") {
+        eprintln!("skipping: needs the failpoints feature (cargo test --all-features)");
+        return;
+    }
+    let host = Throwaway::new();
+    let file = test_lab("everything.toml");
+    let n = op_count(&file);
+    assert!(n > 40, "the lab should exercise every kind of op, has {n}");
+    let before = host.state();
+    for at in 1..=n {
+        let out = host.command(NETLAB).args(["up", &file]).env("NETLAB_FAIL_AT", at.to_string()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "failing op {at}: up should exit 1\n{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!("op {at} failed")) && stderr.contains("failure injected"),
+            "failing op {at}: the error must name the op\n{stderr}"
+        );
+        assert!(stderr.contains("undid"), "failing op {at}: the error must say what was undone\n{stderr}");
+        let after = host.state();
+        assert!(
+            after == before,
+            "failing op {at} left the host changed:\n{}\n{stdout}{stderr}",
+            changed(&before, &after)
+        );
+    }
+    // And with nothing injected, the same lab comes up and goes down cleanly.
+    host.up(&file);
+    host.down_and_check(&file);
+}
+
+/// The lines of `after` that are not in `before` and vice versa.
+fn changed(before: &str, after: &str) -> String {
+    let b: Vec<&str> = before.lines().collect();
+    let a: Vec<&str> = after.lines().collect();
+    let gone = b.iter().filter(|l| !a.contains(l)).map(|l| format!("- {l}"));
+    let new = a.iter().filter(|l| !b.contains(l)).map(|l| format!("+ {l}"));
+    gone.chain(new).collect::<Vec<_>>().join("\n")
+}
+
+/// A lab of 60 namespaces with links, routes, sysctls and files: long enough to kill.
+fn big_lab() -> String {
+    let mut text = String::from(
+        "[lab]\nname = \"kill\"\n\n[host]\nsysctl = { \"net.ipv4.ip_forward\" = 1 }\n\n\
+         [networks.a]\nsubnet = \"10.60.0.0/24\"\n\n[networks.b]\nsubnet = \"10.61.0.0/24\"\nin = \"gw\"\n\n\
+         [nodes.gw]\nsysctl = { \"net.ipv4.ip_forward\" = 1 }\n\n",
+    );
+    for i in 0..60 {
+        let net = if i % 2 == 0 { "a" } else { "b" };
+        text += &format!("[nodes.n{i}]\nnetwork = \"{net}\"\nhostname = \"n{i}\"\n\n");
+    }
+    text += "[[links]]\nendpoints = [\"gw:up0\", \"host:kill-up\"]\naddresses = [\"10.62.0.2/30\", \"10.62.0.1/30\"]\n";
+    text
+}
+
+#[test]
+fn down_after_kill_9_leaves_nothing() {
+    if skip_unless_root("kill -9") {
+        return;
+    }
+    let lab = TempTopology::new("kill", &big_lab());
+    // Kill after the first line, part-way through the namespaces, the links, the
+    // addresses, and near the end: each time `down` must remove everything.
+    for after_lines in [1, 20, 70, 130, 250, 330] {
+        let host = Throwaway::new();
+        let mut child = host
+            .command("sh")
+            .args(["-c", &format!("echo $$; exec {NETLAB} up {}", lab.path)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // The PID inside the throwaway's PID namespace: the shell that became netlab.
+        let pid: u32 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            line.unwrap();
+            seen += 1;
+            if seen >= after_lines {
+                break;
+            }
+        }
+        host.sh(&format!("kill -9 {pid}"));
+        let _ = child.wait();
+        drop(lines);
+
+        let out = host.netlab(&["down", &lab.path]);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "down after kill -9 at line {after_lines} failed:\n{text}");
+        host.assert_empty();
+    }
+}
+
+/// A second netlab on the same lab is told the lab is busy, and changes nothing.
+#[test]
+fn one_netlab_per_lab_at_a_time() {
+    if skip_unless_root("lab lock") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = common::topology("veth-pair.toml");
+    // Hold the lab's lock the way netlab does (flock) while another up runs; the shell
+    // says its PID once it holds the lock.
+    let mut holder = host
+        .command("sh")
+        .args(["-c", "mkdir -p /run/netlab; exec 9>/run/netlab/veth-pair.lock; flock 9; echo $$; exec sleep 30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pid = String::new();
+    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut pid).unwrap();
+    let out = host.netlab(&["up", &file]);
+    // The holder's PID inside the throwaway (the shell that took the lock, now sleep).
+    host.sh(&format!("kill {}", pid.trim()));
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("being changed by another netlab"), "{out:?}");
+    assert!(host.sh_ok("ls /run/netns").trim().is_empty(), "the refused up made namespaces");
+    host.sh_ok("rm -rf /run/netlab");
+    host.up(&file);
+    host.down_and_check(&file);
+}
