@@ -28,6 +28,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand up 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
             cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
             cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
+            cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
+            cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -54,16 +56,18 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand --version 'Print version'
         }
         &'netlab;up'= {
+            cand --format 'Output format: each operation as it is applied, or one JSON summary at the end'
             cand --dry-run 'Print the operations `up` would apply, without applying them'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'netlab;down'= {
             cand --lab 'The lab to remove, by name, instead of by its topology file'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --format 'Output format: each operation as it is applied, or one JSON summary at the end'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
@@ -74,7 +78,24 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;status'= {
+            cand --lab 'The lab to show, by name'
+            cand --format 'Output format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;link'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand --format 'Output format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;exec'= {
+            cand --lab 'The lab, by name, instead of a topology file (it must be up)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -93,6 +114,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand up 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
             cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
             cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
+            cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
+            cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -108,6 +131,10 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;down'= {
         }
         &'netlab;help;diff'= {
+        }
+        &'netlab;help;status'= {
+        }
+        &'netlab;help;link'= {
         }
         &'netlab;help;exec'= {
         }

@@ -32,6 +32,8 @@ complete -c netlab -n "__fish_netlab_needs_command" -f -a "graph" -d 'Draw the t
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "up" -d 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "status" -d 'The labs that are up; with a topology or --lab, one lab\'s nodes, interfaces and addresses'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "link" -d 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -47,26 +49,43 @@ complete -c netlab -n "__fish_netlab_using_subcommand graph" -l format -d 'Outpu
 mermaid\t''"
 complete -c netlab -n "__fish_netlab_using_subcommand graph" -s h -l help -d 'Print help'
 complete -c netlab -n "__fish_netlab_using_subcommand graph" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand up" -l format -d 'Output format: each operation as it is applied, or one JSON summary at the end' -r -f -a "text\t'For people'
+json\t'For scripts: one JSON document (see the README for its shape)'"
 complete -c netlab -n "__fish_netlab_using_subcommand up" -l dry-run -d 'Print the operations `up` would apply, without applying them'
-complete -c netlab -n "__fish_netlab_using_subcommand up" -s h -l help -d 'Print help'
+complete -c netlab -n "__fish_netlab_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand up" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand down" -l lab -d 'The lab to remove, by name, instead of by its topology file' -r
-complete -c netlab -n "__fish_netlab_using_subcommand down" -s h -l help -d 'Print help'
+complete -c netlab -n "__fish_netlab_using_subcommand down" -l format -d 'Output format: each operation as it is applied, or one JSON summary at the end' -r -f -a "text\t'For people'
+json\t'For scripts: one JSON document (see the README for its shape)'"
+complete -c netlab -n "__fish_netlab_using_subcommand down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand down" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand diff" -l format -d 'Output format' -r -f -a "text\t'One change a line: + missing, - not wanted, ~ different (field: file, kernel)'
 json\t'{"version": 1, "lab": ..., "in_sync": ..., "changes": [{"change": "add", "op": ...}]}'"
 complete -c netlab -n "__fish_netlab_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand diff" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand status" -l lab -d 'The lab to show, by name' -r
+complete -c netlab -n "__fish_netlab_using_subcommand status" -l format -d 'Output format' -r -f -a "text\t'For people'
+json\t'For scripts: one JSON document (see the README for its shape)'"
+complete -c netlab -n "__fish_netlab_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand status" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand link" -l lab -d 'The lab, by name, instead of a topology file' -r
+complete -c netlab -n "__fish_netlab_using_subcommand link" -l format -d 'Output format' -r -f -a "text\t'For people'
+json\t'For scripts: one JSON document (see the README for its shape)'"
+complete -c netlab -n "__fish_netlab_using_subcommand link" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand link" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand exec" -l lab -d 'The lab, by name, instead of a topology file (it must be up)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c netlab -n "__fish_netlab_using_subcommand exec" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c netlab -n "__fish_netlab_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "up" -d 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff exec completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "up" -d 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "status" -d 'The labs that are up; with a topology or --lab, one lab\'s nodes, interfaces and addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "link" -d 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

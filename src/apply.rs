@@ -113,6 +113,31 @@ impl<'a> Printer<'a> {
     }
 }
 
+/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+#[derive(Debug, serde::Serialize)]
+pub struct Report<'a> {
+    pub version: u32,
+    pub lab: &'a str,
+    /// `up`, `down` or `link`.
+    pub action: &'static str,
+    pub ok: bool,
+    /// Whether anything was changed (and stayed changed).
+    pub changed: bool,
+    /// The ops applied, in order (on failure: the ops the run tried).
+    pub ops: &'a [Op],
+    pub elapsed_ms: u128,
+    /// On failure: what failed, as the error message says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Report<'_> {
+    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+}
+
 /// Why a run stopped, and what it did about it.
 #[derive(Debug)]
 pub struct Failure {

@@ -42,6 +42,16 @@ objects netlab made are removed. Needs root.")]
     /// Compare the lab in the kernel with its file: + missing, - not wanted, ~ different.
     #[command(after_help = "Exit codes: 0 in sync, 1 different, 2 error. Needs root.")]
     Diff(DiffArgs),
+    /// The labs that are up; with a topology or --lab, one lab's nodes, interfaces and addresses.
+    #[command(after_help = "Needs root to read the lab's namespaces.")]
+    Status(StatusArgs),
+    /// Cut or restore a link: set both ends of NODE:IF administratively down or up.
+    #[command(
+        override_usage = "netlab link [TOPOLOGY] NODE:IF <down|up>\n       netlab link --lab NAME NODE:IF <down|up>",
+        after_help = "The file still wants the link up: `netlab diff` reports a cut link and `netlab up` \
+restores it.\n\nExample:\n  netlab link redis-cluster.toml redis3:eth0 down"
+    )]
+    Link(LinkArgs),
     /// Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files.
     #[command(
         override_usage = "netlab exec [TOPOLOGY] NODE -- CMD [ARGS]...",
@@ -58,20 +68,86 @@ pub struct ExecArgs {
     /// [TOPOLOGY] NODE: the topology file (default ./netlab.toml) and the node to run in.
     #[arg(value_name = "[TOPOLOGY] NODE", num_args = 1..=2, required = true)]
     pub target: Vec<String>,
+    /// The lab, by name, instead of a topology file (it must be up).
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
 }
 
-impl ExecArgs {
-    /// The topology file and the node, from one or two positional words.
-    pub fn topology_and_node(&self) -> (PathBuf, &str) {
-        match self.target.as_slice() {
-            [node] => (PathBuf::from("netlab.toml"), node),
-            [file, node, ..] => (PathBuf::from(file), node),
-            [] => unreachable!("clap requires at least one"),
-        }
+/// Which lab a command acts on: its topology file, or its name (`--lab`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabRef {
+    File(PathBuf),
+    Name(String),
+}
+
+/// Splits `[TOPOLOGY] REST...` positionals: with `--lab`, there is no TOPOLOGY; without,
+/// it is there when one more word than `rest` is given, else ./netlab.toml.
+fn lab_and_rest<'a>(lab: &Option<String>, words: &'a [String], rest: usize) -> Result<(LabRef, &'a [String]), String> {
+    match (lab, words.len()) {
+        (Some(name), n) if n == rest => Ok((LabRef::Name(name.clone()), words)),
+        (Some(_), _) => Err(format!("with --lab, give only {rest} argument{}", if rest == 1 { "" } else { "s" })),
+        (None, n) if n == rest => Ok((LabRef::File(PathBuf::from("netlab.toml")), words)),
+        (None, n) if n == rest + 1 => Ok((LabRef::File(PathBuf::from(&words[0])), &words[1..])),
+        (None, _) => Err("wrong number of arguments".into()),
     }
+}
+
+impl ExecArgs {
+    /// The lab and the node.
+    pub fn lab_and_node(&self) -> Result<(LabRef, &str), String> {
+        let (lab, rest) = lab_and_rest(&self.lab, &self.target, 1)?;
+        Ok((lab, rest[0].as_str()))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// A lab's topology file: show that lab (without it and --lab: list the labs that are up).
+    #[arg(value_hint = clap::ValueHint::FilePath)]
+    pub topology: Option<PathBuf>,
+    /// The lab to show, by name.
+    #[arg(long, value_name = "NAME", conflicts_with = "topology")]
+    pub lab: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LinkArgs {
+    /// [TOPOLOGY] NODE:IF down|up
+    #[arg(value_name = "ARGS", num_args = 2..=3, required = true)]
+    pub words: Vec<String>,
+    /// The lab, by name, instead of a topology file.
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+impl LinkArgs {
+    /// The lab, the NODE:IF endpoint and whether it is to be up.
+    pub fn parse(&self) -> Result<(LabRef, &str, bool), String> {
+        let (lab, rest) = lab_and_rest(&self.lab, &self.words, 2)?;
+        let up = match rest[1].as_str() {
+            "up" => true,
+            "down" => false,
+            other => return Err(format!("`{other}`: say `down` (cut the link) or `up` (restore it)")),
+        };
+        Ok((lab, rest[0].as_str(), up))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For scripts: one JSON document (see the README for its shape).
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +157,9 @@ pub struct UpArgs {
     /// Print the operations `up` would apply, without applying them.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format: each operation as it is applied, or one JSON summary at the end.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +169,9 @@ pub struct DownArgs {
     /// The lab to remove, by name, instead of by its topology file.
     #[arg(long, value_name = "NAME", conflicts_with = "topology")]
     pub lab: Option<String>,
+    /// Output format: each operation as it is applied, or one JSON summary at the end.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]

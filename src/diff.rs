@@ -395,7 +395,13 @@ impl<'a> Differ<'a> {
                 let fresh = matches!(netns, Netns::Named(n) if self.fresh.contains(n));
                 match self.live.sysctls.get(&(netns.clone(), key.clone())) {
                     Some(have) if !fresh && *have != sysctl::normalise(value) => {
-                        self.modify(op.clone(), key, value, have)
+                        if self.recorded.contains_key(&op.key()) {
+                            self.modify(op.clone(), key, value, have);
+                        } else {
+                            // Never set by the lab: an addition, with the value it replaces.
+                            let field = Field { field: key.clone(), desired: value.clone(), actual: have.clone() };
+                            self.additions.push(Change { change: Sign::Add, op: op.clone(), field: Some(field) });
+                        }
                     }
                     Some(_) if !fresh => {}
                     _ => self.add(op),

@@ -29,6 +29,10 @@ pub struct Record {
     pub lab: String,
     /// The topology file of the last `up`, for `status` and `down --lab`.
     pub topology: Option<PathBuf>,
+    /// Where each node's processes run (its namespace; `null`: the host), so `exec`,
+    /// `link` and `status` work from the lab's name alone.
+    #[serde(default)]
+    pub nodes: std::collections::BTreeMap<String, crate::topology::Netns>,
     /// Applied ops in the order they were applied: `down` undoes them in reverse.
     pub entries: Vec<Entry>,
 }
@@ -56,7 +60,13 @@ impl Entry {
 
 impl Record {
     pub fn new(lab: &str, topology: Option<PathBuf>) -> Record {
-        Record { version: RECORD_VERSION, lab: lab.to_string(), topology, entries: Vec::new() }
+        Record {
+            version: RECORD_VERSION,
+            lab: lab.to_string(),
+            topology,
+            nodes: Default::default(),
+            entries: Vec::new(),
+        }
     }
 
     pub fn path(lab: &str) -> PathBuf {

@@ -43,7 +43,7 @@ fn the_plan_excerpt_is_real() {
 fn the_first_lines_give_the_two_commands() {
     let text = readme();
     let first = blocks(&text, "sh").into_iter().next().expect("a sh block at the top");
-    assert!(first.contains("cargo run --release -- plan topologies/"), "{first}");
+    assert!(first.contains("cargo run --release -- up topologies/"), "{first}");
     assert!(first.contains("cargo test"), "{first}");
     let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run")).unwrap();
     let test_command = first.lines().find(|l| l.starts_with("cargo test")).unwrap().split('#').next().unwrap().trim();

@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use crate::apply::{self, plural, Printer};
-use crate::cli::DownArgs;
+use crate::apply::{self, plural, Printer, Report};
+use crate::cli::{DownArgs, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
@@ -31,8 +31,19 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
         return Err(Error::Refused(why));
     }
     let _lock = Lock::acquire(&lab).map_err(Error::Refused)?;
+    let started = std::time::Instant::now();
+    let json = args.format == OutputFormat::Json;
+    let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
+        let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
+        Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error }
+            .print(out)
+    };
     let Some(mut record) = Record::load(&lab)? else {
-        writeln!(out, "lab {lab} is not up: nothing to remove")?;
+        if json {
+            report(&[], None, out)?;
+        } else {
+            writeln!(out, "lab {lab} is not up: nothing to remove")?;
+        }
         return Ok(());
     };
     apply::ignore_interrupts();
@@ -43,12 +54,17 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let mut kernel = Kernel::new(&lab)?;
     let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
 
-    writeln!(out, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
-    let errors = apply::remove(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(out, &ops), None);
+    let mut sink = std::io::sink();
+    let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
+    writeln!(text, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
+    let errors = apply::remove(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
         Record::remove(&lab)?;
-        writeln!(out, "lab {lab} is down")?;
+        writeln!(text, "lab {lab} is down")?;
+        if json {
+            report(&ops, None, out)?;
+        }
         return Ok(());
     }
     // What failed or was left alone stays in the record, for another try.

@@ -24,12 +24,20 @@ pub const NETNS_ETC_DIR: &str = "/etc/netns";
 /// stack as its target), or the host's.
 pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
     match topology.node(node) {
-        Some(n) => Ok(n.netns.clone()),
+        Some(n) => Ok(topology.entry_netns(n)),
         None => {
             let known: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
             Err(Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", topology.lab, known.join(", "))))
         }
     }
+}
+
+/// The same, from a lab's record (`exec --lab`): the file is not needed.
+pub fn recorded_node_netns(record: &crate::state::Record, node: &str) -> Result<Netns> {
+    record.nodes.get(node).cloned().ok_or_else(|| {
+        let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
+        Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
+    })
 }
 
 /// Enters `netns` like `ip netns exec` and runs `command`; returns only if it cannot run.

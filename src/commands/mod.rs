@@ -5,14 +5,32 @@ pub mod diff;
 pub mod down;
 pub mod exec;
 pub mod graph;
+pub mod link;
 pub mod plan;
+pub mod status;
 pub mod up;
 pub mod validate;
 
 use std::io::Write;
 
-use crate::cli::Command;
+use crate::cli::{Command, LabRef};
+use crate::state::Record;
 use crate::Result;
+
+/// The record of a lab that is up, or an error that says it is not.
+pub fn record_of(lab: &str) -> Result<Record> {
+    crate::topology::names::check_lab_name(lab).map_err(|e| crate::Error::Usage(format!("--lab {lab}: {e}")))?;
+    Record::load(lab)?
+        .ok_or_else(|| crate::Error::Refused(format!("lab {lab} is not up (no record under /run/netlab)")))
+}
+
+/// The lab a command names: by name, or the one its topology file declares.
+pub fn lab_name(lab: &LabRef) -> Result<String> {
+    match lab {
+        LabRef::Name(name) => Ok(name.clone()),
+        LabRef::File(file) => Ok(crate::load(file)?.lab),
+    }
+}
 
 /// Runs a parsed command, writing its output to `out`.
 pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
@@ -29,12 +47,16 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
             Err(e) => Err(crate::Error::Compare(Box::new(e))),
         },
         Command::Exec(args) => {
-            let (file, node) = args.topology_and_node();
-            let topology = crate::load(&file)?;
-            let netns = exec::node_netns(&topology, node)?;
+            let (lab, node) = args.lab_and_node().map_err(crate::Error::Usage)?;
+            let netns = match lab {
+                LabRef::File(file) => exec::node_netns(&crate::load(&file)?, node)?,
+                LabRef::Name(name) => exec::recorded_node_netns(&record_of(&name)?, node)?,
+            };
             out.flush()?;
             exec::run_in(&netns, &args.command)
         }
+        Command::Status(args) => status::exec(&args, out),
+        Command::Link(args) => link::exec(&args, out),
         Command::Completions(args) => completions::exec(&args, out),
     }
 }

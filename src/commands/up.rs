@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::apply::{self, plural, Printer};
-use crate::cli::UpArgs;
+use crate::apply::{self, plural, Printer, Report};
+use crate::cli::{OutputFormat, UpArgs};
 use crate::diff::{self, Diff};
 use crate::kernel::netns::NsId;
 use crate::kernel::{probe, Kernel};
@@ -41,6 +41,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
     let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
+    record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = Kernel::new(&plan.lab)?;
     let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
     let t = Instant::now();
@@ -58,37 +59,51 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
         out.write_all(crate::commands::diff::render_text(&plan.lab, &d).as_bytes())?;
         return Ok(());
     }
+    let json = args.format == OutputFormat::Json;
+    let report = |ops: &[Op], ok: bool, error: Option<String>, out: &mut dyn Write| {
+        let changed = ok && !ops.is_empty();
+        let elapsed_ms = t0.elapsed().as_millis();
+        Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error }.print(out)
+    };
     if d.changes.is_empty() {
         settle(&mut record, &plan)?;
-        writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
+        if json {
+            report(&[], true, None, out)?;
+        } else {
+            writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
+        }
         return Ok(());
     }
 
     let ops = d.ops();
+    let mut sink = std::io::sink();
+    let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
     if record.entries.is_empty() {
-        writeln!(out, "# lab {}: applying {} op{}", plan.lab, ops.len(), plural(ops.len()))?;
+        writeln!(text, "# lab {}: applying {} op{}", plan.lab, ops.len(), plural(ops.len()))?;
     } else {
-        writeln!(out, "# lab {} is up; applying the {} change{} to its file", plan.lab, ops.len(), plural(ops.len()))?;
+        writeln!(text, "# lab {} is up; applying the {} change{} to its file", plan.lab, ops.len(), plural(ops.len()))?;
     }
     let started = Instant::now();
     apply::catch_interrupts();
-    let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(out, &ops));
+    let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(text, &ops));
     match result {
         Ok(()) => {
             let t = Instant::now();
             settle(&mut record, &plan)?;
             apply::timing("settle", plan.ops.len(), t);
-            writeln!(
-                out,
-                "lab {} is up: {} op{} in {} ms",
-                plan.lab,
-                ops.len(),
-                plural(ops.len()),
-                started.elapsed().as_millis()
-            )?;
+            let ms = started.elapsed().as_millis();
+            writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
+            if json {
+                report(&ops, true, None, out)?;
+            }
             Ok(())
         }
-        Err(failure) => Err(Error::Apply(failure.to_string())),
+        Err(failure) => {
+            if json {
+                report(&ops, false, Some(failure.to_string()), out)?;
+            }
+            Err(Error::Apply(failure.to_string()))
+        }
     }
 }
 

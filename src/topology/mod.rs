@@ -338,4 +338,14 @@ impl Topology {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
     }
+
+    /// The name a node's processes enter by: its own name under /run/netns (for a
+    /// container-mode node, its second name of the target's namespace, whose /etc/netns
+    /// files are its own), or the host.
+    pub fn entry_netns(&self, node: &Node) -> Netns {
+        match self.aliases.iter().find(|a| a.node == node.name) {
+            Some(alias) => Netns::Named(alias.name.clone()),
+            None => node.netns.clone(),
+        }
+    }
 }

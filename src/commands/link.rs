@@ -1,0 +1,76 @@
+//! `netlab link NODE:IF down|up`: cut a link, or restore it, as a CI job does to test how
+//! the programs in a lab cope. Both ends of a veth pair go down (or up) together; the
+//! file is not changed, so `diff` reports the cut and `up` restores it.
+
+use std::io::Write;
+
+use crate::apply::{self, Printer, Report};
+use crate::cli::{LinkArgs, OutputFormat};
+use crate::kernel::{probe, Kernel};
+use crate::plan::Op;
+use crate::state::Record;
+use crate::topology::Netns;
+use crate::{Error, Result};
+
+pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
+    let (lab, endpoint, up) = args.parse().map_err(Error::Usage)?;
+    let lab = super::lab_name(&lab)?;
+    let record = super::record_of(&lab)?;
+    let (node, ifname) = endpoint
+        .split_once(':')
+        .ok_or_else(|| Error::Usage(format!("`{endpoint}`: name the link by one end, as NODE:INTERFACE")))?;
+    let netns = super::exec::recorded_node_netns(&record, node)?;
+    let ends = ends_of(&record, &netns, ifname).ok_or_else(|| {
+        Error::Usage(format!("lab {lab} has no link {endpoint}: {node} has no interface {ifname} made by netlab"))
+    })?;
+    if let Some(why) = probe::privileges() {
+        return Err(Error::Refused(why));
+    }
+    let ops: Vec<Op> = ends
+        .into_iter()
+        .map(|(netns, name)| if up { Op::LinkUp { netns, name } } else { Op::LinkDown { netns, name } })
+        .collect();
+
+    let started = std::time::Instant::now();
+    let mut kernel = Kernel::new(&lab)?;
+    let names: Vec<String> = ops.iter().filter_map(|op| op.netns().name().map(str::to_string)).collect();
+    for (name, r) in names.iter().zip(kernel.connect(&names)) {
+        r.map_err(|e| Error::Refused(format!("cannot enter namespace {name}: {e}")))?;
+    }
+    let json = args.format == OutputFormat::Json;
+    let mut sink = std::io::sink();
+    let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
+    let errors = apply::remove(&mut kernel, &ops, &|_, _| None, &mut Printer::new(text, &ops), None);
+    let error = (!errors.is_empty()).then(|| {
+        let failed: Vec<String> =
+            errors.iter().map(|(op, e)| format!("{} {}: {e}", op.netns(), crate::plan::text::detail(op))).collect();
+        format!("could not set {endpoint} {}: {}", if up { "up" } else { "down" }, failed.join("; "))
+    });
+    if json {
+        let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
+        Report { version: 1, lab: &lab, action: "link", ok, changed: ok, ops: &ops, elapsed_ms, error: error.clone() }
+            .print(out)?;
+    } else if error.is_none() {
+        let what = if up { "restored: both ends are up" } else { "cut: both ends are down (netlab up restores it)" };
+        writeln!(out, "link {endpoint} {what}")?;
+    }
+    error.map_or(Ok(()), |e| Err(Error::Apply(e)))
+}
+
+/// Both ends of the veth pair that has `name` in `netns`, or the device alone when it is
+/// not a veth (a tunnel end, a bridge).
+fn ends_of(record: &Record, netns: &Netns, name: &str) -> Option<Vec<(Netns, String)>> {
+    record.entries.iter().find_map(|e| match &e.op {
+        Op::VethAdd { netns: a, name: an, peer_netns: b, peer_name: bn, .. }
+            if (a == netns && an == name) || (b == netns && bn == name) =>
+        {
+            Some(vec![(a.clone(), an.clone()), (b.clone(), bn.clone())])
+        }
+        op @ (Op::BridgeAdd { .. } | Op::VxlanAdd { .. } | Op::IpipAdd { .. } | Op::TunAdd { .. })
+            if op.netns() == *netns && op.key().name == name =>
+        {
+            Some(vec![(netns.clone(), name.to_string())])
+        }
+        _ => None,
+    })
+}

@@ -1,0 +1,251 @@
+//! `netlab status`: the labs that are up, from their records; for one lab, its nodes,
+//! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
+//! still matches its file.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::cli::{OutputFormat, StatusArgs};
+use crate::kernel::live::{LiveLink, LiveNetns};
+use crate::kernel::observe::{LiveLab, NsLive};
+use crate::kernel::{mark_of, probe, Kernel};
+use crate::plan::{compile, Op};
+use crate::state::{self, Record};
+use crate::topology::Netns;
+use crate::{Error, Result};
+
+pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
+    let lab = match (&args.topology, &args.lab) {
+        (None, None) => return list(args.format, out),
+        (Some(file), _) => crate::load(file)?.lab,
+        (None, Some(name)) => name.clone(),
+    };
+    let record = super::record_of(&lab)?;
+    if let Some(why) = probe::privileges() {
+        return Err(Error::Refused(why));
+    }
+    let status = LabStatus::read(&record)?;
+    match args.format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &status).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
+        }
+        OutputFormat::Text => out.write_all(status.text().as_bytes())?,
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct LabSummary {
+    lab: String,
+    topology: Option<std::path::PathBuf>,
+    nodes: usize,
+    namespaces: usize,
+}
+
+#[derive(Serialize)]
+struct LabList {
+    version: u32,
+    labs: Vec<LabSummary>,
+}
+
+fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+    let mut labs = Vec::new();
+    for lab in state::labs()? {
+        let Some(record) = Record::load(&lab)? else { continue };
+        let namespaces = record.entries.iter().filter(|e| matches!(e.op, Op::NetnsAdd { .. })).count();
+        labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
+    }
+    if format == OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut *out, &LabList { version: 1, labs }).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        return Ok(());
+    }
+    if labs.is_empty() {
+        writeln!(out, "no lab is up")?;
+        return Ok(());
+    }
+    let w = labs.iter().map(|l| l.lab.len()).max().unwrap_or(3).max(3);
+    writeln!(out, "{:<w$}  NODES  NAMESPACES  TOPOLOGY", "LAB")?;
+    for l in &labs {
+        let file = l.topology.as_ref().map_or("-".to_string(), |p| p.display().to_string());
+        writeln!(out, "{:<w$}  {:>5}  {:>10}  {file}", l.lab, l.nodes, l.namespaces)?;
+    }
+    Ok(())
+}
+
+/// One lab as the kernel shows it.
+#[derive(Serialize)]
+struct LabStatus {
+    version: u32,
+    lab: String,
+    topology: Option<std::path::PathBuf>,
+    /// `in_sync`, `differs`, `missing` (the file is gone) or `invalid` (it no longer parses).
+    file: &'static str,
+    /// How many changes `up` would make (when the file could be compared).
+    changes: usize,
+    nodes: Vec<NodeStatus>,
+    /// The lab's own links in the host (bridges, host ends of veth pairs, tunnels).
+    host: Vec<Interface>,
+}
+
+#[derive(Serialize)]
+struct NodeStatus {
+    name: String,
+    /// `null`: the host's own namespace.
+    netns: Netns,
+    /// Container mode: the namespace this name is a second name of.
+    shares: Option<String>,
+    /// Whether the namespace is there.
+    present: bool,
+    interfaces: Vec<Interface>,
+}
+
+#[derive(Serialize)]
+struct Interface {
+    name: String,
+    kind: Option<String>,
+    up: bool,
+    mtu: Option<u32>,
+    /// The bridge it is a port of.
+    master: Option<String>,
+    addresses: Vec<String>,
+}
+
+impl Interface {
+    fn of(ns: &LiveNetns, l: &LiveLink) -> Interface {
+        let addresses = ns
+            .addrs_of(l.index)
+            .filter(|a| !a.kernel_made())
+            .map(|a| match a.peer {
+                Some(p) => format!("{} peer {p}", a.address.addr()),
+                None => a.address.to_string(),
+            })
+            .collect();
+        Interface {
+            name: l.name.clone(),
+            kind: l.kind.clone(),
+            up: l.up,
+            mtu: l.mtu,
+            master: l.master.and_then(|m| ns.link_by_index(m)).map(|m| m.name.clone()),
+            addresses,
+        }
+    }
+}
+
+impl LabStatus {
+    fn read(record: &Record) -> Result<LabStatus> {
+        let mut kernel = Kernel::new(&record.lab)?;
+        // The file, if it is still there and still parses: what `up` would compare with.
+        let (file, plan) = match &record.topology {
+            None => ("missing", None),
+            Some(path) if !path.exists() => ("missing", None),
+            Some(path) => match crate::load(path) {
+                Ok(t) => ("in_sync", Some(compile(&t))),
+                Err(_) => ("invalid", None),
+            },
+        };
+        let known: Vec<&Op> =
+            record.entries.iter().map(|e| &e.op).chain(plan.iter().flat_map(|p| p.ops.iter())).collect();
+        let live =
+            kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+        let (file, changes) = match &plan {
+            Some(plan) => {
+                let d = crate::diff::diff(plan, Some(record), &live, kernel.mark());
+                let n = d.changes.len() + d.conflicts.len();
+                (if n == 0 { file } else { "differs" }, n)
+            }
+            None => (file, 0),
+        };
+        let nodes = record.nodes.iter().map(|(name, netns)| node_status(record, &live, name, netns)).collect();
+        let mark = mark_of(&record.lab);
+        let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
+        let host = host.map(|l| Interface::of(&live.host, l)).collect();
+        Ok(LabStatus {
+            version: 1,
+            lab: record.lab.clone(),
+            topology: record.topology.clone(),
+            file,
+            changes,
+            nodes,
+            host,
+        })
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let file = self.topology.as_ref().map_or("no file recorded".into(), |p| p.display().to_string());
+        let state = match self.file {
+            "in_sync" => "in sync with its file".to_string(),
+            "differs" => format!(
+                "differs from its file: {} change{} (netlab diff)",
+                self.changes,
+                crate::apply::plural(self.changes)
+            ),
+            "missing" => "its file is gone".to_string(),
+            _ => "its file no longer parses".to_string(),
+        };
+        let _ = writeln!(out, "lab {}: up, {state}\n  file: {file}", self.lab);
+        let name_w = self.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
+        let ns_w = self.nodes.iter().map(|n| n.netns.to_string().len()).max().unwrap_or(9).max(9);
+        let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  INTERFACES", "NODE", "NAMESPACE");
+        for n in &self.nodes {
+            let what = if !n.present {
+                "(namespace missing)".to_string()
+            } else if let Some(target) = &n.shares {
+                format!("(the namespace of {target})")
+            } else if n.netns == Netns::Host {
+                "(the host's own)".to_string()
+            } else {
+                interfaces(&n.interfaces)
+            };
+            let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {what}", n.name, n.netns.to_string());
+        }
+        if !self.host.is_empty() {
+            let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
+        }
+        out
+    }
+}
+
+fn interfaces(list: &[Interface]) -> String {
+    let shown: Vec<String> = list
+        .iter()
+        .filter(|i| !(i.name == "lo" && i.addresses.iter().all(|a| a.starts_with("127.") || a == "::1/128")))
+        .map(|i| {
+            let mut s = format!("{} {}", i.name, if i.up { "up" } else { "DOWN" });
+            for a in &i.addresses {
+                let _ = write!(s, " {a}");
+            }
+            if let Some(m) = &i.master {
+                let _ = write!(s, " (port of {m})");
+            }
+            s
+        })
+        .collect();
+    if shown.is_empty() {
+        "lo only".into()
+    } else {
+        shown.join("; ")
+    }
+}
+
+fn node_status(record: &Record, live: &LiveLab, name: &str, netns: &Netns) -> NodeStatus {
+    let shares = record.entries.iter().find_map(|e| match &e.op {
+        Op::NetnsAlias { netns: alias, target } if Some(alias.as_str()) == netns.name() => Some(target.clone()),
+        _ => None,
+    });
+    let present = match netns {
+        Netns::Host => true,
+        Netns::Named(n) => matches!(live.namespaces.get(n), Some(NsLive::Mounted { .. })),
+    };
+    let interfaces = match (netns, &shares) {
+        (Netns::Named(_), None) => {
+            live.netns(netns).map(|ns| ns.links.iter().map(|l| Interface::of(ns, l)).collect()).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    NodeStatus { name: name.to_string(), netns: netns.clone(), shares, present, interfaces }
+}
