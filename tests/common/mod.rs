@@ -9,6 +9,8 @@
 //! can leak past the test, even when it panics.
 #![allow(dead_code)]
 
+pub mod netdump;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
