@@ -333,9 +333,12 @@ impl<'a> Differ<'a> {
                         self.conflicts.push(not_mine(netns, name, self.mark));
                         continue;
                     }
+                    let pinned = self
+                        .wanted
+                        .contains(&Op::LinkSetMtu { netns: netns.clone(), name: name.clone(), mtu: 0 }.key());
                     if let Some((field, want, have)) = device_difference(op, l) {
                         self.remake(op, netns, name, field, want, have);
-                    } else if let Some(m) = mtu.filter(|m| l.mtu != Some(*m)) {
+                    } else if let Some(m) = mtu.filter(|m| l.mtu != Some(*m) && !pinned) {
                         self.set_mtu(netns, l, m);
                     }
                 }
@@ -376,6 +379,11 @@ impl<'a> Differ<'a> {
                     self.modify(op.clone(), "master", master, have);
                 }
             }
+            Op::LinkSetMtu { netns, name, mtu } => match self.link(netns, name) {
+                None => self.add(op),
+                Some(l) if l.mtu != Some(*mtu) => self.set_mtu(netns, l, *mtu),
+                Some(_) => {}
+            },
             Op::LinkUp { netns, name } => match self.link(netns, name) {
                 None => self.add(op),
                 Some(l) if !l.up => self.modify(op.clone(), "state", "up", "down"),

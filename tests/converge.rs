@@ -266,3 +266,23 @@ fn a_lab_that_is_not_up_is_all_additions_and_dry_run_changes_nothing() {
     assert_eq!(json["changes"][0]["op"]["op"], "netns_add");
     host.assert_empty();
 }
+
+/// A bridge follows its smallest port's mtu unless its own is set after they join: a
+/// network with an mtu and a node with a smaller one must still be in sync after one up.
+#[test]
+fn a_bridge_keeps_the_mtu_its_file_gives_it() {
+    if skip_unless_root("bridge mtu") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "mtu",
+        "[lab]\nname = \"mtu\"\n[networks.web]\nsubnet = \"192.168.2.0/24\"\nmtu = 1500\n\
+         [nodes.a]\nnetwork = \"web\"\nmtu = 1450\n[nodes.b]\nnetwork = \"web\"\n",
+    );
+    host.up(&lab.path);
+    assert!(host.sh_ok("ip -o link show type bridge").contains("mtu 1500"));
+    assert!(host.sh_ok("ip -n mtu-a -o link show eth0").contains("mtu 1450"));
+    assert_eq!(changes(&host, &lab.path), Vec::<String>::new());
+    host.down_and_check(&lab.path);
+}

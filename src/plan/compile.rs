@@ -2,8 +2,9 @@
 //!
 //! Order: namespaces; sysctls that do not name a device (so `conf.default.*` applies to
 //! devices made later); /etc/netns files; bridges; veth pairs (each end born in its
-//! namespace); tunnel devices; sysctls that name a device; bridge ports; addresses;
-//! links up; routes (every device and address they need exists by then); forwarders.
+//! namespace); tunnel devices; sysctls that name a device; bridge ports; bridge mtus that
+//! their ports would change; addresses; links up; routes (every device and address they
+//! need exists by then); forwarders.
 
 use super::{Direction, ForwarderPeer, Op, Plan, PLAN_FORMAT_VERSION};
 use crate::topology::{Netns, Sysctl, Topology, TunnelKind};
@@ -71,6 +72,19 @@ pub fn compile(t: &Topology) -> Plan {
                     master: master.clone(),
                 });
             }
+        }
+    }
+
+    // A bridge takes the smallest mtu of its ports unless its own was set after they
+    // joined: where a port differs from the network's mtu, set the bridge's again.
+    for bridge in &t.bridges {
+        let Some(mtu) = bridge.mtu else { continue };
+        let port_differs = t.veths.iter().any(|v| {
+            v.mtu != Some(mtu)
+                && v.ends.iter().any(|e| e.netns == bridge.netns && e.master.as_deref() == Some(bridge.device.as_str()))
+        });
+        if port_differs {
+            ops.push(Op::LinkSetMtu { netns: bridge.netns.clone(), name: bridge.device.clone(), mtu });
         }
     }
 
