@@ -109,6 +109,9 @@ struct Differ<'a> {
     gone: HashSet<String>,
     /// Links that will be deleted (and perhaps made anew).
     dropped: HashSet<(Netns, String)>,
+    /// Links that will be renamed, under their new name; and their old names.
+    renamed: HashMap<(Netns, String), LiveLink>,
+    renamed_from: HashMap<(Netns, String), String>,
     removals: Vec<Change>,
     /// The removal ops so far, to make each once.
     removing: HashSet<Op>,
@@ -129,6 +132,8 @@ impl<'a> Differ<'a> {
             fresh: HashSet::new(),
             gone: HashSet::new(),
             dropped: HashSet::new(),
+            renamed: HashMap::new(),
+            renamed_from: HashMap::new(),
             removals: Vec::new(),
             removing: HashSet::new(),
             additions: Vec::new(),
@@ -178,11 +183,38 @@ impl<'a> Differ<'a> {
 
     /// A link as it will be before the additions: absent if its namespace is new or it
     /// is being deleted.
-    fn link(&self, netns: &Netns, name: &str) -> Option<&'a LiveLink> {
-        if self.dropped.contains(&(netns.clone(), name.to_string())) {
+    fn link(&self, netns: &Netns, name: &str) -> Option<LiveLink> {
+        let key = (netns.clone(), name.to_string());
+        if let Some(l) = self.renamed.get(&key) {
+            return Some(l.clone());
+        }
+        if self.dropped.contains(&key) || self.renamed_from.contains_key(&key) {
             return None;
         }
-        self.kept(netns)?.link(name)
+        self.kept(netns)?.link(name).cloned()
+    }
+
+    /// A veth end of the lab's in `netns` that the file no longer names, whose peer is
+    /// `peer`: the same link under an old name, to be renamed rather than made anew.
+    fn renamed_end(&self, netns: &Netns, peer: &LiveLink, wanted: &HashSet<(Netns, String)>) -> Option<LiveLink> {
+        let ns = self.kept(netns)?;
+        ns.links
+            .iter()
+            .find(|x| {
+                self.is_mine(x)
+                    && x.kind.as_deref() == Some("veth")
+                    && x.peer_index == Some(peer.index)
+                    && peer.peer_index == Some(x.index)
+                    && !wanted.contains(&(netns.clone(), x.name.clone()))
+            })
+            .cloned()
+    }
+
+    fn rename(&mut self, netns: &Netns, from: LiveLink, to: &str) {
+        let op = Op::LinkRename { netns: netns.clone(), name: from.name.clone(), new_name: to.to_string() };
+        self.modify(op, "name", to, &from.name);
+        self.renamed_from.insert((netns.clone(), from.name.clone()), to.to_string());
+        self.renamed.insert((netns.clone(), to.to_string()), LiveLink { name: to.to_string(), ..from });
     }
 
     fn namespaces(&mut self) {
@@ -264,11 +296,27 @@ impl<'a> Differ<'a> {
 
     /// Devices: made where missing, fixed or made anew where different.
     fn links(&mut self) {
+        let wanted_links = self.wanted_links();
         for op in &self.desired.ops {
             match op {
                 Op::VethAdd { netns, name, mac, peer_netns, peer_name, peer_mac, mtu } => {
+                    // One end renamed in the file: the other still pairs with it.
+                    match (self.link(netns, name), self.link(peer_netns, peer_name)) {
+                        (None, Some(b)) => {
+                            if let Some(x) = self.renamed_end(netns, &b, &wanted_links) {
+                                self.rename(netns, x, name);
+                            }
+                        }
+                        (Some(a), None) => {
+                            if let Some(x) = self.renamed_end(peer_netns, &a, &wanted_links) {
+                                self.rename(peer_netns, x, peer_name);
+                            }
+                        }
+                        _ => {}
+                    }
                     let a = self.link(netns, name);
                     let b = self.link(peer_netns, peer_name);
+                    let (a, b) = (a.as_ref(), b.as_ref());
                     let stale = |this: &mut Self, netns: &Netns, l: &LiveLink| {
                         if this.is_mine(l) {
                             this.drop_link(netns, &l.name);
@@ -305,17 +353,17 @@ impl<'a> Differ<'a> {
                             if !paired {
                                 self.remake(op, netns, name, "peer", format!("{peer_netns}:{peer_name}"), "another");
                                 self.drop_link(peer_netns, peer_name);
-                            } else if mac_differs(mac, a) {
-                                let have = a.mac.clone().unwrap_or_default();
-                                self.remake(op, netns, name, "mac", mac.clone().unwrap_or_default(), have);
-                            } else if mac_differs(peer_mac, b) {
-                                let have = b.mac.clone().unwrap_or_default();
-                                self.remake(op, netns, name, "peer mac", peer_mac.clone().unwrap_or_default(), have);
-                            } else if let Some(m) = mtu {
-                                for (ns, l) in [(netns, a), (peer_netns, b)] {
-                                    if l.mtu != Some(*m) {
-                                        self.set_mtu(ns, l, *m);
-                                    }
+                                continue;
+                            }
+                            for (ns, l, want) in [(netns, a, mac), (peer_netns, b, peer_mac)] {
+                                if mac_differs(want, l) {
+                                    let want = want.clone().unwrap_or_default().to_lowercase();
+                                    let op =
+                                        Op::LinkSetMac { netns: ns.clone(), name: l.name.clone(), mac: want.clone() };
+                                    self.modify(op, "mac", want, l.mac.clone().unwrap_or_default());
+                                }
+                                if let Some(m) = mtu.filter(|m| l.mtu != Some(*m)) {
+                                    self.set_mtu(ns, l, m);
                                 }
                             }
                         }
@@ -329,6 +377,7 @@ impl<'a> Differ<'a> {
                         self.add(op);
                         continue;
                     };
+                    let l = &l;
                     if !self.is_mine(l) {
                         self.conflicts.push(not_mine(netns, name, self.mark));
                         continue;
@@ -381,7 +430,7 @@ impl<'a> Differ<'a> {
             }
             Op::LinkSetMtu { netns, name, mtu } => match self.link(netns, name) {
                 None => self.add(op),
-                Some(l) if l.mtu != Some(*mtu) => self.set_mtu(netns, l, *mtu),
+                Some(l) if l.mtu != Some(*mtu) => self.set_mtu(netns, &l, *mtu),
                 Some(_) => {}
             },
             Op::LinkUp { netns, name } => match self.link(netns, name) {
@@ -465,11 +514,9 @@ impl<'a> Differ<'a> {
         }
     }
 
-    /// What the lab has that the file no longer wants: its marked links, addresses on
-    /// its links, routes in its namespaces, ports, sysctls and files.
-    fn unwanted(&mut self) {
-        let wanted_links: HashSet<(Netns, String)> = self
-            .desired
+    /// Every link the file wants, by namespace and name (both ends of a veth).
+    fn wanted_links(&self) -> HashSet<(Netns, String)> {
+        self.desired
             .ops
             .iter()
             .flat_map(|op| match op {
@@ -479,7 +526,15 @@ impl<'a> Differ<'a> {
                 _ if op.key().what == "link" => vec![(op.netns(), op.key().name)],
                 _ => vec![],
             })
-            .collect();
+            .collect()
+    }
+
+    /// What the lab has that the file no longer wants: its marked links, addresses on
+    /// its links, routes in its namespaces, ports, sysctls and files.
+    fn unwanted(&mut self) {
+        let mut wanted_links = self.wanted_links();
+        // A renamed link is wanted under its old name until it is renamed.
+        wanted_links.extend(self.renamed_from.keys().cloned());
         let mut scopes: Vec<Netns> = vec![Netns::Host];
         for (name, ns) in &self.live.namespaces {
             let ours = self.recorded.contains_key(&Op::NetnsAdd { netns: name.clone() }.key())
@@ -499,7 +554,7 @@ impl<'a> Differ<'a> {
                 handled.insert((peer_netns.clone(), peer_name.clone()));
                 let end = [(netns, name), (peer_netns, peer_name)]
                     .into_iter()
-                    .find(|(n, l)| self.link(n, l).is_some_and(|l| self.is_mine(l)));
+                    .find(|(n, l)| self.link(n, l).is_some_and(|l| self.is_mine(&l)));
                 if let Some((n, l)) = end {
                     self.drop_link(n, l);
                 }
@@ -538,9 +593,10 @@ impl<'a> Differ<'a> {
                 if !managed {
                     continue;
                 }
+                // A link being renamed is judged by its new name, and changed under its old.
+                let name = self.renamed_from.get(&(netns.clone(), l.name.clone())).unwrap_or(&l.name).clone();
                 for a in ns.addrs_of(l.index).filter(|a| !a.kernel_made()) {
-                    let op =
-                        Op::AddrAdd { netns: netns.clone(), dev: l.name.clone(), address: a.address, peer: a.peer };
+                    let op = Op::AddrAdd { netns: netns.clone(), dev: name.clone(), address: a.address, peer: a.peer };
                     if !wanted_addrs.contains(&op.key()) {
                         self.remove(Op::AddrDel {
                             netns: netns.clone(),
@@ -550,7 +606,7 @@ impl<'a> Differ<'a> {
                         });
                     }
                 }
-                if l.master.is_some() && !wanted_masters.contains(&(netns.clone(), l.name.clone())) {
+                if l.master.is_some() && !wanted_masters.contains(&(netns.clone(), name.clone())) {
                     self.remove(Op::LinkSetNomaster { netns: netns.clone(), name: l.name.clone() });
                 }
             }

@@ -286,3 +286,39 @@ fn a_bridge_keeps_the_mtu_its_file_gives_it() {
     assert_eq!(changes(&host, &lab.path), Vec::<String>::new());
     host.down_and_check(&lab.path);
 }
+
+/// An interface renamed in the file is renamed in the kernel, keeping its index and its
+/// addresses; a MAC set in the file is changed in place.
+#[test]
+fn a_renamed_interface_and_a_new_mac_are_changed_in_place() {
+    if skip_unless_root("rename") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new("rename", BASE);
+    host.up(&lab.path);
+    let index = host.sh_ok("ip -n conv-a -o link show p1 | cut -d: -f1");
+
+    let renamed = BASE.replace("endpoints = [\"a:p1\", \"r:p1\"]", "endpoints = [\"a:up1\", \"r:p1\"]");
+    step(&host, &lab, &renamed, &["~ link rename conv-a p1 -> up1 (name: file up1, kernel p1)"]);
+    assert_eq!(host.sh_ok("ip -n conv-a -o link show up1 | cut -d: -f1"), index, "the renamed link is a new one");
+    assert!(host.sh_ok("ip -n conv-a -o addr show up1").contains("10.30.0.1/30"));
+    assert!(host.pings("conv-a", "10.30.0.2"), "the renamed link does not carry traffic");
+
+    let with_mac = renamed.replace(
+        "addresses = [\"10.30.0.1/30\", \"10.30.0.2/30\"]",
+        "addresses = [\"10.30.0.1/30\", \"10.30.0.2/30\"]\nmac = [\"02:00:00:00:00:AA\", \"\"]",
+    );
+    lab.rewrite(&with_mac);
+    let lines = changes(&host, &lab.path);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("~ link mac conv-a up1 02:00:00:00:00:aa (mac: file 02:00:00:00:00:aa, kernel "),
+        "{lines:?}"
+    );
+    host.up(&lab.path);
+    assert!(host.sh_ok("ip -n conv-a -o link show up1").contains("02:00:00:00:00:aa"));
+    assert_eq!(host.sh_ok("ip -n conv-a -o link show up1 | cut -d: -f1"), index);
+    assert_eq!(changes(&host, &lab.path), Vec::<String>::new());
+    host.down_and_check(&lab.path);
+}

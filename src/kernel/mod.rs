@@ -480,6 +480,38 @@ impl Kernel {
                 let msg = LinkUnspec::new_with_name(name).nocontroller().build();
                 Ok(nl::ack(h, RouteNetlinkMessage::SetLink(msg), 0).await?)
             }
+            Op::LinkSetMac { name, mac, .. } => {
+                let msg = LinkUnspec::new_with_name(name).address(parse_mac(mac)?).build();
+                Ok(nl::ack(h, RouteNetlinkMessage::SetLink(msg), 0).await?)
+            }
+            Op::LinkRename { name, new_name, .. } => {
+                // The kernel renames only a link that is down (EBUSY otherwise); one that
+                // was up is brought back up under its new name.
+                let index = self.index(conn, name).await?;
+                let was_up =
+                    match nl::get(h, RouteNetlinkMessage::GetLink(LinkUnspec::new_with_index(index).build())).await? {
+                        Some(RouteNetlinkMessage::NewLink(l)) => live::parse_link(&l).up,
+                        _ => return Err(OpError::Errno(Errno::ENODEV)),
+                    };
+                if was_up {
+                    nl::ack(h, RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).down().build()), 0)
+                        .await?;
+                }
+                let renamed = nl::ack(
+                    h,
+                    RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).name(new_name.clone()).build()),
+                    0,
+                )
+                .await;
+                if was_up {
+                    nl::ack(h, RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).up().build()), 0).await?;
+                }
+                renamed?;
+                let mut cache = conn.index.borrow_mut();
+                cache.remove(name);
+                cache.insert(new_name.clone(), index);
+                Ok(())
+            }
             Op::LinkSetMtu { name, mtu, .. } => {
                 let msg = LinkUnspec::new_with_name(name).mtu(*mtu).build();
                 Ok(nl::ack(h, RouteNetlinkMessage::SetLink(msg), 0).await?)

@@ -121,6 +121,12 @@ pub fn command(op: &Op) -> String {
         }
         Op::LinkSetNomaster { netns, name } => format!("{} link set dev {} nomaster", ip(netns), q(name)),
         Op::LinkSetMtu { netns, name, mtu } => format!("{} link set dev {} mtu {mtu}", ip(netns), q(name)),
+        Op::LinkSetMac { netns, name, mac } => format!("{} link set dev {} address {mac}", ip(netns), q(name)),
+        Op::LinkRename { netns, name, new_name } => {
+            // iproute2 renames only a link that is down, as the kernel wants.
+            let (ip, old, new) = (ip(netns), q(name), q(new_name));
+            format!("{ip} link set dev {old} down && {ip} link set dev {old} name {new} && {ip} link set dev {new} up")
+        }
         Op::LinkUp { netns, name } => format!("{} link set dev {} up", ip(netns), q(name)),
         Op::LinkDown { netns, name } => format!("{} link set dev {} down", ip(netns), q(name)),
         Op::AddrAdd { netns, dev, address, peer } | Op::AddrDel { netns, dev, address, peer } => {

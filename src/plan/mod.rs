@@ -114,6 +114,19 @@ pub enum Op {
         name: String,
         mtu: u32,
     },
+    /// Changes a link's MAC address in place.
+    LinkSetMac {
+        netns: Netns,
+        name: String,
+        mac: String,
+    },
+    /// Renames a link, keeping its index, addresses and routes (the kernel wants it down
+    /// for that; it is brought back up if it was up).
+    LinkRename {
+        netns: Netns,
+        name: String,
+        new_name: String,
+    },
     LinkUp {
         netns: Netns,
         name: String,
@@ -187,6 +200,8 @@ impl Op {
             | LinkSetMaster { netns, .. }
             | LinkSetNomaster { netns, .. }
             | LinkSetMtu { netns, .. }
+            | LinkSetMac { netns, .. }
+            | LinkRename { netns, .. }
             | LinkUp { netns, .. }
             | LinkDown { netns, .. }
             | AddrAdd { netns, .. }
@@ -213,6 +228,7 @@ impl Op {
             | IpipAdd { netns, name, .. }
             | TunAdd { netns, name, .. } => link_del(&netns, &name),
             LinkSetMaster { netns, name, .. } => LinkSetNomaster { netns, name },
+            LinkRename { netns, name, new_name } => LinkRename { netns, name: new_name, new_name: name },
             LinkUp { netns, name } => LinkDown { netns, name },
             LinkDown { netns, name } => LinkUp { netns, name },
             AddrAdd { netns, dev, address, peer } => AddrDel { netns, dev, address, peer },
@@ -227,6 +243,7 @@ impl Op {
             | LinkSetNomaster { .. }
             // The mtu before is not in the op; the link's own op says what it was made with.
             | LinkSetMtu { .. }
+            | LinkSetMac { .. }
             | ForwarderStop { .. } => return None,
         })
     }
@@ -252,6 +269,8 @@ impl Op {
             | LinkDel { netns, name } => key("link", netns, name.clone()),
             LinkSetMaster { netns, name, .. } | LinkSetNomaster { netns, name } => key("master", netns, name.clone()),
             LinkSetMtu { netns, name, .. } => key("mtu", netns, name.clone()),
+            LinkSetMac { netns, name, .. } => key("mac", netns, name.clone()),
+            LinkRename { netns, new_name, .. } => key("rename", netns, new_name.clone()),
             LinkUp { netns, name } | LinkDown { netns, name } => key("up", netns, name.clone()),
             AddrAdd { netns, dev, address, .. } | AddrDel { netns, dev, address, .. } => {
                 key("addr", netns, format!("{dev} {address}"))

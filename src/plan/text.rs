@@ -41,6 +41,8 @@ pub fn kind(op: &Op) -> &'static str {
         Op::LinkSetMaster { .. } => "link master",
         Op::LinkSetNomaster { .. } => "link nomaster",
         Op::LinkSetMtu { .. } => "link mtu",
+        Op::LinkSetMac { .. } => "link mac",
+        Op::LinkRename { .. } => "link rename",
         Op::LinkUp { .. } => "link up",
         Op::LinkDown { .. } => "link down",
         Op::AddrAdd { .. } => "addr add",
@@ -81,6 +83,8 @@ pub fn detail(op: &Op) -> String {
         | Op::LinkDown { name, .. } => name.clone(),
         Op::LinkSetMaster { name, master, .. } => format!("{name} -> {master}"),
         Op::LinkSetMtu { name, mtu, .. } => format!("{name} {mtu}"),
+        Op::LinkSetMac { name, mac, .. } => format!("{name} {mac}"),
+        Op::LinkRename { name, new_name, .. } => format!("{name} -> {new_name}"),
         Op::AddrAdd { dev, address, peer, .. } | Op::AddrDel { dev, address, peer, .. } => match peer {
             Some(p) => format!("{} peer {p} dev {dev}", address.addr()),
             None => format!("{address} dev {dev}"),
