@@ -27,9 +27,13 @@ pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let record = Record::load(&plan.lab)?;
     let mut kernel = Kernel::new(&plan.lab)?;
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
+    let t = std::time::Instant::now();
     let live =
         kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    crate::apply::timing("observe", known.len(), t);
+    let t = std::time::Instant::now();
     let d = diff::diff(&plan, record.as_ref(), &live, kernel.mark());
+    crate::apply::timing("diff", d.changes.len(), t);
     match args.format {
         DiffFormat::Text => out.write_all(render_text(&plan.lab, &d).as_bytes())?,
         DiffFormat::Json => {

@@ -3,6 +3,7 @@
 //! connected-subnet routes, loopback addresses, the local table) is marked as such, since
 //! it is never drift.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -82,25 +83,47 @@ impl LiveRoute {
     }
 }
 
-/// One namespace as the kernel shows it.
+/// One namespace as the kernel shows it. Built with [`LiveNetns::new`], which indexes
+/// links by name and index and addresses by link: the host of a big lab has thousands.
 #[derive(Debug, Clone, Default)]
 pub struct LiveNetns {
     pub links: Vec<LiveLink>,
     pub addrs: Vec<LiveAddr>,
     pub routes: Vec<LiveRoute>,
+    by_name: HashMap<String, usize>,
+    by_index: HashMap<u32, usize>,
+    /// Addresses sorted by link index, and where each link's start.
+    addrs_at: HashMap<u32, (usize, usize)>,
 }
 
 impl LiveNetns {
+    pub fn new(links: Vec<LiveLink>, mut addrs: Vec<LiveAddr>, routes: Vec<LiveRoute>) -> LiveNetns {
+        addrs.sort_by_key(|a| a.index);
+        let mut addrs_at: HashMap<u32, (usize, usize)> = HashMap::new();
+        for (i, a) in addrs.iter().enumerate() {
+            addrs_at.entry(a.index).and_modify(|r| r.1 = i + 1).or_insert((i, i + 1));
+        }
+        LiveNetns {
+            by_name: links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect(),
+            by_index: links.iter().enumerate().map(|(i, l)| (l.index, i)).collect(),
+            links,
+            addrs,
+            routes,
+            addrs_at,
+        }
+    }
+
     pub fn link(&self, name: &str) -> Option<&LiveLink> {
-        self.links.iter().find(|l| l.name == name)
+        self.by_name.get(name).map(|i| &self.links[*i])
     }
 
     pub fn link_by_index(&self, index: u32) -> Option<&LiveLink> {
-        self.links.iter().find(|l| l.index == index)
+        self.by_index.get(&index).map(|i| &self.links[*i])
     }
 
     pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &LiveAddr> {
-        self.addrs.iter().filter(move |a| a.index == index)
+        let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
+        self.addrs[start..end].iter()
     }
 }
 

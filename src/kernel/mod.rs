@@ -197,22 +197,28 @@ impl Kernel {
         let mut route = RouteMessage::default();
         route.header.address_family = AddressFamily::Unspec;
         let routes = nl::dump(&conn.handle, RouteNetlinkMessage::GetRoute(route)).await?;
-        let mut live = LiveNetns::default();
-        for m in links {
-            if let RouteNetlinkMessage::NewLink(l) = m {
-                live.links.push(live::parse_link(&l));
-            }
-        }
-        for m in addrs {
-            if let RouteNetlinkMessage::NewAddress(a) = m {
-                live.addrs.extend(live::parse_addr(&a));
-            }
-        }
-        for m in routes {
-            if let RouteNetlinkMessage::NewRoute(r) = m {
-                live.routes.extend(live::parse_route(&r));
-            }
-        }
+        let links: Vec<_> = links
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
+                _ => None,
+            })
+            .collect();
+        let addrs = addrs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => live::parse_addr(a),
+                _ => None,
+            })
+            .collect();
+        let routes = routes
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(r) => live::parse_route(r),
+                _ => None,
+            })
+            .collect();
+        let live = LiveNetns::new(links, addrs, routes);
         let mut index = conn.index.borrow_mut();
         index.clear();
         index.extend(live.links.iter().map(|l| (l.name.clone(), l.index)));

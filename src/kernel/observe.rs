@@ -18,7 +18,7 @@ pub enum NsLive {
     Unmounted,
     Mounted {
         id: NsId,
-        live: Option<LiveNetns>,
+        live: Option<Box<LiveNetns>>,
     },
 }
 
@@ -45,7 +45,7 @@ impl LiveLab {
         match netns {
             Netns::Host => Some(&self.host),
             Netns::Named(n) => match self.namespaces.get(n) {
-                Some(NsLive::Mounted { live, .. }) => live.as_ref(),
+                Some(NsLive::Mounted { live, .. }) => live.as_deref(),
                 _ => None,
             },
         }
@@ -78,7 +78,10 @@ impl Kernel {
             lab.namespaces.insert(name.clone(), found);
         }
         // A name can vanish between the lookup and the connection: then it is absent.
-        for (name, r) in owned.clone().iter().zip(self.connect(&owned)) {
+        let t = std::time::Instant::now();
+        let connected = self.connect(&owned);
+        crate::apply::timing("connect", owned.len(), t);
+        for (name, r) in owned.clone().iter().zip(connected) {
             if r.is_err() {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
             }
@@ -86,12 +89,15 @@ impl Kernel {
         let read: Vec<Netns> = std::iter::once(Netns::Host)
             .chain(owned.iter().filter(|n| self.is_connected(&Netns::Named((*n).clone()))).cloned().map(Netns::Named))
             .collect();
-        for (netns, live) in read.iter().zip(self.observe(&read)) {
+        let t = std::time::Instant::now();
+        let dumps = self.observe(&read);
+        crate::apply::timing("dump", read.len(), t);
+        for (netns, live) in read.iter().zip(dumps) {
             match netns {
                 Netns::Host => lab.host = live?,
                 Netns::Named(n) => {
                     if let Some(NsLive::Mounted { live: slot, .. }) = lab.namespaces.get_mut(n) {
-                        *slot = Some(live?);
+                        *slot = Some(Box::new(live?));
                     }
                 }
             }
