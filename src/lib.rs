@@ -13,6 +13,7 @@ pub mod graph;
 pub mod plan;
 pub mod spec;
 pub mod topology;
+pub mod tunnel;
 
 use std::path::Path;
 

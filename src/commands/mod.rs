@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod exec;
+pub mod forward;
 pub mod graph;
 pub mod plan;
 pub mod validate;
@@ -25,5 +26,6 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
             exec::run_in(&netns, &args.command)
         }
         Command::Completions(args) => completions::exec(&args, out),
+        Command::Forward(args) => forward::exec(args),
     }
 }
