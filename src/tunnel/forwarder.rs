@@ -26,6 +26,10 @@ use super::{Encap, ForwarderConfig};
 /// TUN queues, one reading thread each. One carries a single flow at full speed; more
 /// spread many flows over cores (the kernel picks a queue by flow hash).
 const TX_QUEUES: usize = 1;
+/// A thread per direction (else one thread does both).
+const SPLIT_DIRECTIONS: bool = false;
+/// Reads (or receive batches) a direction handles before it gives the other a turn.
+const BUDGET: usize = 16;
 /// Packets read from the TUN device before they are sent with one `sendmmsg`, when they
 /// come faster than they are sent (super-packets are sent at once).
 const TX_BATCH: usize = 32;
@@ -85,17 +89,24 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
 
     let mut threads: Vec<(Arc<Counters>, JoinHandle<io::Result<()>>)> = Vec::new();
     let spawned = (|| -> io::Result<()> {
-        for (i, queue) in queues.iter().enumerate() {
+        let mut spawn = |name: String, queue: &Arc<Queue>, tx: bool, rx: bool| -> io::Result<()> {
             let (sh, q, c) = (shared.clone(), queue.clone(), Arc::new(Counters::default()));
             let c2 = c.clone();
-            let h = thread::Builder::new().name(format!("tx{i}")).spawn(move || tx_loop(&sh, &q, &c2))?;
+            let h = thread::Builder::new().name(name).spawn(move || worker(&sh, &q, &c2, tx, rx))?;
             threads.push((c, h));
+            Ok(())
+        };
+        if SPLIT_DIRECTIONS {
+            for (i, queue) in queues.iter().enumerate() {
+                spawn(format!("tx{i}"), queue, true, false)?;
+            }
+            spawn("rx".into(), &queues[0], false, true)
+        } else {
+            for (i, queue) in queues.iter().enumerate() {
+                spawn(format!("fwd{i}"), queue, true, i == 0)?;
+            }
+            Ok(())
         }
-        let (sh, q, c) = (shared.clone(), queues[0].clone(), Arc::new(Counters::default()));
-        let c2 = c.clone();
-        let h = thread::Builder::new().name("rx".into()).spawn(move || rx_loop(&sh, &q, &c2))?;
-        threads.push((c, h));
-        Ok(())
     })();
 
     let write_stats = |running: bool, warned: &mut bool| {
@@ -220,85 +231,218 @@ fn route(sh: &Shared, pkt: &[u8]) -> Result<usize, Reason> {
     sh.peers.route(dst).ok_or(Reason::NoRoute)
 }
 
-/// TUN device to peers.
-fn tx_loop(sh: &Shared, queue: &Queue, counters: &Counters) -> io::Result<()> {
-    let mut bufs: Vec<Vec<u8>> = (0..TX_BATCH).map(|_| vec![0u8; READ_BUF]).collect();
-    let mut segs = Segments::default();
-    let mut batch = SendBatch::new();
-    // Bytes of each message in `batch`, to count what was sent.
-    let mut lens: Vec<usize> = Vec::with_capacity(TX_BATCH);
-    let mut iovs: Vec<libc::iovec> = Vec::with_capacity(2 * GSO_MAX_SEGMENTS);
-    let fd = sh.socket.as_raw_fd();
-    // Packets waiting in `batch` point into bufs[..k]; those are not read into until the
-    // batch is sent.
-    let mut k = 0;
-    let flush = |batch: &mut SendBatch, lens: &mut Vec<usize>| {
-        if batch.len() == 0 {
-            return;
+/// One worker's part of the TUN-to-peers direction: its buffers and pending batch.
+struct Tx {
+    bufs: Vec<Vec<u8>>,
+    segs: Segments,
+    batch: SendBatch,
+    /// Bytes of each message in `batch`, to count what was sent.
+    lens: Vec<usize>,
+    iovs: Vec<libc::iovec>,
+    /// Packets waiting in `batch` point into bufs[..k]; those are not read into until the
+    /// batch is sent.
+    k: usize,
+}
+
+/// Whether a direction found work or ran dry.
+#[derive(PartialEq, Eq)]
+enum Step {
+    Idle,
+    Busy,
+}
+
+impl Tx {
+    fn new() -> Tx {
+        Tx {
+            bufs: (0..TX_BATCH).map(|_| vec![0u8; READ_BUF]).collect(),
+            segs: Segments::default(),
+            batch: SendBatch::new(),
+            lens: Vec::with_capacity(TX_BATCH),
+            iovs: Vec::with_capacity(2 * GSO_MAX_SEGMENTS),
+            k: 0,
         }
-        let mut bytes: usize = lens.iter().sum();
-        let mut dropped = 0;
-        batch.send(fd, |i, e| {
-            counters.dropped(send_failure(e), 1);
-            bytes -= lens[i];
-            dropped += 1;
-        });
-        counters.tx((lens.len() - dropped) as u64, bytes as u64);
-        lens.clear();
-    };
-    loop {
-        if sh.stopping.load(Relaxed) {
-            flush(&mut batch, &mut lens);
-            return Ok(());
-        }
-        let buf = &mut bufs[k];
-        let n = match queue.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                flush(&mut batch, &mut lens);
-                k = 0;
-                if sys::wait(queue.as_raw_fd(), &sh.stop)?.stop {
-                    return Ok(());
+    }
+
+    /// Sends what is batched.
+    fn flush(&mut self, fd: RawFd, counters: &Counters) {
+        self.k = 0;
+        flush_batch(&mut self.batch, &mut self.lens, fd, counters);
+    }
+
+    /// Reads up to `budget` packets from the TUN queue and sends them on; `Idle` once the
+    /// queue is empty. Everything read has been sent when it returns.
+    fn run(&mut self, sh: &Shared, queue: &Queue, counters: &Counters, budget: usize) -> io::Result<Step> {
+        let fd = sh.socket.as_raw_fd();
+        for _ in 0..budget {
+            let buf = &mut self.bufs[self.k];
+            let n = match queue.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.flush(fd, counters);
+                    return Ok(Step::Idle);
                 }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.flush(fd, counters);
+                    return Err(context(e, "reading the TUN device".into()));
+                }
+            };
+            let Some(hdr) = VnetHdr::parse(&buf[..n]) else {
+                counters.dropped(Reason::BadPacket, 1);
                 continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                flush(&mut batch, &mut lens);
-                return Err(context(e, "reading the TUN device".into()));
-            }
-        };
-        let Some(hdr) = VnetHdr::parse(&buf[..n]) else {
-            counters.dropped(Reason::BadPacket, 1);
-            continue;
-        };
-        let pkt = &mut buf[VNET_HDR_LEN..n];
-        match offload::prepare(&hdr, pkt, &mut segs) {
-            Err(reason) => counters.dropped(reason, 1),
-            Ok(Prepared::One(len)) => {
-                let pkt = &pkt[..len];
-                match route(sh, pkt) {
-                    Err(reason) => counters.dropped(reason, 1),
+            };
+            let pkt = &mut buf[VNET_HDR_LEN..n];
+            match offload::prepare(&hdr, pkt, &mut self.segs) {
+                Err(reason) => counters.dropped(reason, 1),
+                Ok(Prepared::One(len)) => {
+                    let pkt = &pkt[..len];
+                    match route(sh, pkt) {
+                        Err(reason) => counters.dropped(reason, 1),
+                        Ok(peer) => {
+                            self.batch.push(&[pkt], &sh.addrs[peer]);
+                            self.lens.push(len);
+                            self.k += 1;
+                            if self.k == TX_BATCH {
+                                self.flush(fd, counters);
+                            }
+                        }
+                    }
+                }
+                Ok(Prepared::Segmented) => match route(sh, pkt) {
+                    Err(reason) => counters.dropped(reason, self.segs.len() as u64),
                     Ok(peer) => {
-                        batch.push(&[pkt], &sh.addrs[peer]);
-                        lens.push(len);
-                        k += 1;
-                        if k == TX_BATCH {
-                            flush(&mut batch, &mut lens);
-                            k = 0;
+                        // The buffer is not kept: sent right away, after whatever was
+                        // batched before it, to keep order.
+                        flush_batch(&mut self.batch, &mut self.lens, fd, counters);
+                        let (segs, iovs) = (&self.segs, &mut self.iovs);
+                        send_segments(sh, fd, segs, pkt, peer, iovs, counters);
+                        self.k = 0;
+                    }
+                },
+            }
+        }
+        self.flush(fd, counters);
+        Ok(Step::Busy)
+    }
+}
+
+/// Sends the packets in `batch`, whose sizes are `lens`, and counts them.
+fn flush_batch(batch: &mut SendBatch, lens: &mut Vec<usize>, fd: RawFd, counters: &Counters) {
+    if batch.len() == 0 {
+        return;
+    }
+    let mut bytes: usize = lens.iter().sum();
+    let mut dropped = 0;
+    batch.send(fd, |i, e| {
+        counters.dropped(send_failure(e), 1);
+        bytes -= lens[i];
+        dropped += 1;
+    });
+    counters.tx((lens.len() - dropped) as u64, bytes as u64);
+    lens.clear();
+}
+
+/// One worker's part of the peers-to-TUN direction.
+struct Rx {
+    batch: RecvBatch,
+    iovs: Vec<libc::iovec>,
+}
+
+impl Rx {
+    fn new() -> Rx {
+        Rx { batch: RecvBatch::new(RX_BATCH, RECV_BUF), iovs: Vec::with_capacity(80) }
+    }
+
+    /// Receives up to `budget` batches and writes what they carry to the TUN device;
+    /// `Idle` once the socket is empty.
+    fn run(&mut self, sh: &Shared, queue: &Queue, counters: &Counters, budget: usize) -> Step {
+        let fd = sh.socket.as_raw_fd();
+        // What arrives over ipip had no checksum over its payload on the way; see Coalescer.
+        let verify = sh.encap == Encap::Ipip;
+        for _ in 0..budget {
+            let n = match self.batch.recv(fd) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Idle,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The socket's pending ICMP error, reported here once; its report is in the
+                // error queue, counted when drained.
+                Err(e) if sys::is_unreachable(&e) => {
+                    counters.dropped(Reason::PeerUnreachable, sys::drain_errors(fd) as u64);
+                    continue;
+                }
+                // Out of memory and the like: passing; do not spin on it.
+                Err(_) => {
+                    thread::sleep(std::time::Duration::from_millis(10));
+                    return Step::Idle;
+                }
+            };
+            let mut writer = TunWriter { queue, counters, iovs: &mut self.iovs };
+            let mut coalescer = Coalescer::new(verify);
+            for i in 0..n {
+                let d = self.batch.get(i);
+                // Counted as the datagrams the kernel merged, if it did.
+                let datagrams = d.segment_size.map_or(1, |s| d.data.len().div_ceil(s).max(1)) as u64;
+                if d.source.and_then(|s| sh.peers.by_underlay(s)).is_none() {
+                    counters.dropped(Reason::NotAPeer, datagrams);
+                } else if d.truncated {
+                    counters.dropped(Reason::Oversized, datagrams);
+                } else if sh.encap == Encap::Ipip {
+                    match packet::strip_ipip(d.data) {
+                        Ok((_, inner)) => coalescer.push(inner, &mut writer),
+                        Err(reason) => counters.dropped(reason, 1),
+                    }
+                } else if d.data.is_empty() {
+                    counters.dropped(Reason::Short, 1);
+                } else {
+                    for datagram in d.data.chunks(d.segment_size.unwrap_or(d.data.len())) {
+                        match packet::validate(datagram) {
+                            Ok(pkt) => coalescer.push(pkt, &mut writer),
+                            Err(reason) => counters.dropped(reason, 1),
                         }
                     }
                 }
             }
-            Ok(Prepared::Segmented) => match route(sh, pkt) {
-                Err(reason) => counters.dropped(reason, segs.len() as u64),
-                Ok(peer) => {
-                    // Whatever was batched before goes first, to keep order.
-                    flush(&mut batch, &mut lens);
-                    k = 0;
-                    send_segments(sh, fd, &segs, pkt, peer, &mut iovs, counters);
-                }
-            },
+            coalescer.flush(&mut writer);
+        }
+        Step::Busy
+    }
+}
+
+/// A thread's loop: one or both directions over one TUN queue, until stopped. Handling
+/// both in one thread saves the wakeups of handing ACKs between threads; see TX_QUEUES.
+fn worker(sh: &Shared, queue: &Queue, counters: &Counters, tx: bool, rx: bool) -> io::Result<()> {
+    let mut txs = tx.then(Tx::new);
+    let mut rxs = rx.then(Rx::new);
+    let sock = sh.socket.as_raw_fd();
+    let mut fds = Vec::with_capacity(2);
+    if tx {
+        fds.push(queue.as_raw_fd());
+    }
+    if rx {
+        fds.push(sock);
+    }
+    loop {
+        if sh.stopping.load(Relaxed) {
+            return Ok(());
+        }
+        let mut busy = false;
+        if let Some(t) = &mut txs {
+            busy |= t.run(sh, queue, counters, BUDGET)? == Step::Busy;
+        }
+        if let Some(r) = &mut rxs {
+            busy |= r.run(sh, queue, counters, BUDGET) == Step::Busy;
+        }
+        if busy {
+            continue;
+        }
+        let ready = sys::wait(&fds, &sh.stop)?;
+        if ready.stop {
+            return Ok(());
+        }
+        // With IP_RECVERR, ICMP reports wait in the socket's error queue and keep poll
+        // returning until read.
+        if rx && ready.error[fds.len() - 1] {
+            counters.dropped(Reason::PeerUnreachable, sys::drain_errors(sock) as u64);
         }
     }
 }
@@ -388,7 +532,7 @@ fn send_each(
 struct TunWriter<'q> {
     queue: &'q Queue,
     counters: &'q Counters,
-    iovs: Vec<libc::iovec>,
+    iovs: &'q mut Vec<libc::iovec>,
 }
 
 impl Sink for TunWriter<'_> {
@@ -405,72 +549,11 @@ impl Sink for TunWriter<'_> {
             (payloads.len(), head.len() * payloads.len() + payloads.iter().map(|p| p.len()).sum::<usize>())
         };
         loop {
-            match self.queue.writev(&self.iovs) {
+            match self.queue.writev(self.iovs) {
                 Ok(_) => return self.counters.rx(packets as u64, bytes as u64),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return self.counters.dropped(Reason::TunWriteError, packets as u64),
             }
-        }
-    }
-}
-
-/// Peers to TUN device.
-fn rx_loop(sh: &Shared, queue: &Queue, counters: &Counters) -> io::Result<()> {
-    let fd = sh.socket.as_raw_fd();
-    let mut batch = RecvBatch::new(RX_BATCH, RECV_BUF);
-    let mut writer = TunWriter { queue, counters, iovs: Vec::with_capacity(80) };
-    // What arrives over ipip had no checksum over its payload on the way; see Coalescer.
-    let verify = sh.encap == Encap::Ipip;
-    loop {
-        if sh.stopping.load(Relaxed) {
-            return Ok(());
-        }
-        match batch.recv(fd) {
-            Ok(n) => {
-                let mut coalescer = Coalescer::new(verify);
-                for i in 0..n {
-                    let d = batch.get(i);
-                    // Counted as the datagrams the kernel merged, if it did.
-                    let datagrams = d.segment_size.map_or(1, |s| d.data.len().div_ceil(s).max(1)) as u64;
-                    if d.source.and_then(|s| sh.peers.by_underlay(s)).is_none() {
-                        counters.dropped(Reason::NotAPeer, datagrams);
-                    } else if d.truncated {
-                        counters.dropped(Reason::Oversized, datagrams);
-                    } else if sh.encap == Encap::Ipip {
-                        match packet::strip_ipip(d.data) {
-                            Ok((_, inner)) => coalescer.push(inner, &mut writer),
-                            Err(reason) => counters.dropped(reason, 1),
-                        }
-                    } else if d.data.is_empty() {
-                        counters.dropped(Reason::Short, 1);
-                    } else {
-                        for datagram in d.data.chunks(d.segment_size.unwrap_or(d.data.len())) {
-                            match packet::validate(datagram) {
-                                Ok(pkt) => coalescer.push(pkt, &mut writer),
-                                Err(reason) => counters.dropped(reason, 1),
-                            }
-                        }
-                    }
-                }
-                coalescer.flush(&mut writer);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let ready = sys::wait(fd, &sh.stop)?;
-                if ready.stop {
-                    return Ok(());
-                }
-                if ready.error {
-                    counters.dropped(Reason::PeerUnreachable, sys::drain_errors(fd) as u64);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // The socket's pending ICMP error, reported here once; its report is in the
-            // error queue, counted when drained.
-            Err(e) if sys::is_unreachable(&e) => {
-                counters.dropped(Reason::PeerUnreachable, sys::drain_errors(fd) as u64)
-            }
-            // Out of memory and the like: passing; do not spin on it.
-            Err(_) => thread::sleep(std::time::Duration::from_millis(10)),
         }
     }
 }

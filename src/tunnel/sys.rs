@@ -132,28 +132,30 @@ impl Stop {
 
 /// What woke [`wait`].
 pub(crate) struct Ready {
-    /// POLLERR: a socket has errors queued (ICMP reports, with IP_RECVERR), or a TUN
-    /// device went away.
-    pub error: bool,
+    /// POLLERR per descriptor: a socket has errors queued (ICMP reports, with
+    /// IP_RECVERR), or a TUN device went away.
+    pub error: [bool; 2],
     pub stop: bool,
 }
 
-/// Blocks until `fd` is readable or has an error, or `stop` was triggered.
-pub(crate) fn wait(fd: RawFd, stop: &Stop) -> io::Result<Ready> {
-    let mut fds = [
-        libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: stop.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
+/// Blocks until one of `fds` (at most two) is readable or has an error, or `stop` was
+/// triggered.
+pub(crate) fn wait(fds: &[RawFd], stop: &Stop) -> io::Result<Ready> {
+    let mut pfds = [libc::pollfd { fd: stop.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 }; 3];
+    for (p, &fd) in pfds[1..].iter_mut().zip(fds) {
+        p.fd = fd;
+    }
+    let n = 1 + fds.len().min(2);
     loop {
-        // SAFETY: fds is a valid array of two pollfd.
-        match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) }) {
+        // SAFETY: pfds holds n valid pollfd.
+        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, -1) }) {
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    let r = fds[0].revents;
-    Ok(Ready { error: r & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0, stop: fds[1].revents != 0 })
+    let bad = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
+    Ok(Ready { error: [pfds[1].revents & bad != 0, pfds[2].revents & bad != 0], stop: pfds[0].revents != 0 })
 }
 
 /// Space for one control message carrying an int, 8-byte aligned as cmsghdr needs.
