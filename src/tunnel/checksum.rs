@@ -99,6 +99,15 @@ mod tests {
     }
 
     #[test]
+    fn long_inputs_agree_with_the_reference() {
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i.wrapping_mul(2654435761) >> 11) as u8).collect();
+        for (start, len) in [(1, 257), (3, 1423), (0, 65_535), (2, 69_000)] {
+            let piece = &data[start..start + len];
+            assert_eq!(finish(sum(piece, 0)), reference(piece).to_be_bytes(), "start {start} len {len}");
+        }
+    }
+
+    #[test]
     fn pieces_add_up_to_the_whole() {
         let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
         let whole = fold(sum(&data, 0));
