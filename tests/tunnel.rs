@@ -559,6 +559,20 @@ fn tun_devices_are_made_with_the_forwarders_flags() {
     let out = forward("fl1");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 
+    // Deleting the device under a running forwarder ends it with an error that says so.
+    let child = host
+        .command("ip")
+        .args(["netns", "exec", "t", NETLAB, "forward", "--dev", "fl1", "--encap", "udp"])
+        .args(["--local", "192.168.1.2", "--peer", "192.168.1.3"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    host.sh_ok("ip -n t link del fl1");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fl1: the TUN device was deleted"), "{out:?}");
+
     in_netns(&host, "t", || tun::delete_persistent("fl0")).unwrap();
     assert!(!host.sh("ip -n t link show fl0").status.success(), "deleted");
     let err = in_netns(&host, "t", || tun::delete_persistent("fl0")).unwrap_err();

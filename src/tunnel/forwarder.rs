@@ -1,10 +1,14 @@
-//! Running one forwarder: the TUN queues and the socket, a thread per direction, the
-//! stats file, and a clean stop on SIGTERM or SIGINT.
+//! Running one forwarder: the TUN queues and the socket, the worker threads, the stats
+//! file, and a clean stop on SIGTERM or SIGINT.
 //!
-//! Threads block in `poll` on their descriptor and a shared stop eventfd, then read or
-//! receive until the descriptor is empty, so a busy forwarder makes no extra syscalls and
-//! an idle one wakes for nothing. Each thread counts into its own [`Counters`]; the
-//! calling thread waits for signals and writes the stats file once a second.
+//! A worker owns one TUN queue and handles both directions: it reads the queue and sends
+//! until the queue is empty (or a budget is spent), receives and writes the TUN device
+//! until the socket is empty, and only then blocks in `poll` on both descriptors and a
+//! shared stop eventfd. A busy forwarder makes no extra syscalls, an idle one wakes for
+//! nothing, and the ACKs of a TCP stream are handled by the thread that is awake anyway
+//! for its data (a thread per direction would hand each one over with a wakeup).
+//! Each worker counts into its own [`Counters`]; the calling thread waits for signals and
+//! writes the stats file once a second.
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,10 +27,11 @@ use super::sys::{self, RecvBatch, SendBatch, SockAddr, Stop};
 use super::tun::{self, context, Queue, VnetHdr, VNET_HDR_LEN};
 use super::{Encap, ForwarderConfig};
 
-/// TUN queues, one reading thread each. One carries a single flow at full speed; more
-/// spread many flows over cores (the kernel picks a queue by flow hash).
+/// TUN queues, one worker thread each (the first also receives from the socket). A
+/// single flow always hashes to one queue, so one queue carries a TCP stream at full
+/// speed; more queues would spread many flows over cores.
 const TX_QUEUES: usize = 1;
-/// A thread per direction (else one thread does both).
+/// A thread per direction instead of one thread doing both; kept for measuring.
 const SPLIT_DIRECTIONS: bool = false;
 /// Reads (or receive batches) a direction handles before it gives the other a turn.
 const BUDGET: usize = 16;
@@ -143,7 +148,10 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     shared.stop.trigger();
     let counters: Vec<Arc<Counters>> = threads.iter().map(|(c, _)| c.clone()).collect();
     for (_, handle) in threads.drain(..) {
-        let outcome = handle.join().unwrap_or_else(|_| Err(io::Error::other("a forwarder thread panicked")));
+        let outcome = handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("a forwarder thread panicked")))
+            .map_err(|e| context(e, format!("forwarder on {}", config.dev)));
         if let (Ok(()), Err(e)) = (&result, outcome) {
             result = Err(e);
         }
@@ -284,6 +292,9 @@ impl Tx {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.flush(fd, counters);
+                    if e.raw_os_error() == Some(libc::EBADFD) {
+                        return Err(io::Error::new(e.kind(), "the TUN device was deleted"));
+                    }
                     return Err(context(e, "reading the TUN device".into()));
                 }
             };

@@ -17,17 +17,19 @@
 //! The owning peer of a packet is the one whose subnet holds its destination, the longest
 //! prefix winning; a peer without a subnet takes what no subnet claims (the other end of a
 //! two-ended tunnel). A packet from the network is accepted only from a peer's underlay
-//! address, and only as a whole IPv4/IPv6 packet (see [`packet`]); everything else is
+//! address, and only as a whole IPv4/IPv6 packet (see `packet`); everything else is
 //! dropped and counted by reason, never a reason to stop.
 //!
 //! # Speed
 //!
-//! One thread reads the TUN device (per queue; see [`tun`] for the flags) and sends, one
-//! thread receives and writes the TUN device. With TUN offloads the kernel hands over
-//! 64 KiB TCP super-packets; they are cut into segments in userspace ([`offload`]) and
+//! A worker thread per TUN queue (see [`tun`] for the flags) handles both directions,
+//! blocking only when both are idle (see `forwarder`). With TUN offloads the kernel hands
+//! over 64 KiB TCP super-packets; they are cut into segments in userspace (`offload`) and
 //! sent with one `sendmsg` as UDP GSO (the kernel makes the datagrams) or, for ipip, one
 //! `sendmmsg`. Received datagrams come in batches (`recvmmsg`, UDP GRO), consecutive TCP
-//! segments are merged back and written to the TUN device as one GSO packet.
+//! segments are merged back and written to the TUN device as one GSO packet. Per 64 KiB a
+//! forwarder pair makes four copies the kernel's own tunnels do not (TUN read, socket
+//! send, socket receive, TUN write) and one checksum pass; that is what bounds it.
 //!
 //! # Stats file
 //!

@@ -21,7 +21,8 @@
 //!
 //! The device is created persistent (`TUNSETPERSIST`), so it outlives the creating file
 //! descriptor and any forwarder; with no queue attached it has no carrier and drops what
-//! is routed to it.
+//! is routed to it. Its `gso_max_size` must stay at the default 64 KiB (no BIG TCP): a
+//! forwarder reads at most that much per packet.
 
 use std::fs::{File, OpenOptions};
 use std::io;
