@@ -22,8 +22,8 @@
 //!
 //! # Speed
 //!
-//! A worker thread per TUN queue (see [`tun`] for the flags) handles both directions,
-//! blocking only when both are idle (see `forwarder`). With TUN offloads the kernel hands
+//! A thread reads the TUN device (one per queue; see [`tun`] for the flags) and sends, a
+//! thread receives and writes the TUN device; each blocks only when it ran dry. With TUN offloads the kernel hands
 //! over 64 KiB TCP super-packets; they are cut into segments in userspace (`offload`) and
 //! sent with one `sendmsg` as UDP GSO (the kernel makes the datagrams) or, for ipip, one
 //! `sendmmsg`. Received datagrams come in batches (`recvmmsg`, UDP GRO), consecutive TCP
