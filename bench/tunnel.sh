@@ -114,7 +114,7 @@ done
 kill "$fa" "$fb" "$ia" "$ib" "$(cat /run/iperf3.pid)"
 wait "$fa" "$fb" "$ia" "$ib" 2>/dev/null || true
 
-echo "iperf3 TCP, one stream, ${secs} s per run, ${rounds} round(s); veth underlay mtu 1500"
+echo "iperf3 TCP ($(cat /proc/sys/net/ipv4/tcp_congestion_control)), one stream, ${secs} s per run, ${rounds} round(s); veth underlay mtu 1500; kernel $(uname -r)"
 awk '
   { n[$1]++; g[$1] += $2; c[$1] += $3 }
   END {
@@ -125,7 +125,10 @@ awk '
       ratio = n["vxlan"] ? sprintf("%9.2f", (g[t] / n[t]) / (g["vxlan"] / n["vxlan"])) : "        -"
       printf "%-6s %8.2f %s %16.2f\n", t, g[t] / n[t], ratio, c[t] / n[t]
     }
+    if (n["udp"] && n["vxlan"])
+      printf "udp/vxlan = %.2f (target: at least 0.50)\n", (g["udp"] / n["udp"]) / (g["vxlan"] / n["vxlan"])
   }' /run/results
 echo "(CPU: iperf3 client and server plus, for udp and ipip, both forwarders; softirq work"
 echo " done in those processes counts, work left to ksoftirqd does not)"
+echo "each run: tunnel, Gbit/s, CPU s per GB"
 cat /run/results
