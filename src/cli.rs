@@ -23,6 +23,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as users see it, for completions and man pages: [`Cli`] without its
+/// hidden subcommands. clap_complete writes completions for hidden subcommands too, and
+/// clap's `Command` cannot drop a subcommand, so the root is put together again from its
+/// own settings, arguments and visible subcommands; nothing here restates the CLI.
+pub fn public_command() -> clap::Command {
+    use clap::CommandFactory;
+    let full = Cli::command();
+    let mut public = clap::Command::new(full.get_name().to_owned())
+        .propagate_version(full.is_propagate_version_set())
+        .subcommand_required(full.is_subcommand_required_set())
+        .arg_required_else_help(full.is_arg_required_else_help_set());
+    if let Some(version) = full.get_version() {
+        public = public.version(version.to_owned());
+    }
+    if let Some(about) = full.get_about() {
+        public = public.about(about.clone());
+    }
+    if let Some(about) = full.get_long_about() {
+        public = public.long_about(about.clone());
+    }
+    if let Some(help) = full.get_after_help() {
+        public = public.after_help(help.clone());
+    }
+    public = public.args(full.get_arguments().cloned());
+    public.subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a topology file and report every problem in it, with file, line and column.
@@ -61,6 +88,38 @@ restores it.\n\nExample:\n  netlab link redis-cluster.toml redis3:eth0 down"
     Exec(ExecArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Run a userspace tunnel forwarder on a TUN device, in the foreground, in the current
+    /// network namespace, until SIGTERM or SIGINT. `netlab up` starts these.
+    #[command(hide = true)]
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ForwardArgs {
+    /// The TUN device; it must exist (netlab makes it persistent, with its own flags).
+    #[arg(long, value_name = "NAME")]
+    pub dev: String,
+    /// How packets travel: udp (flannel's udp backend) or ipip (RFC 2003).
+    #[arg(long, value_enum)]
+    pub encap: ForwardEncap,
+    /// This end's underlay address.
+    #[arg(long, value_name = "ADDR")]
+    pub local: std::net::IpAddr,
+    /// The UDP port, here and at every peer (udp only) [default: 8285].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// A peer: its underlay address, and the inner subnet behind it (none: everything).
+    #[arg(long = "peer", value_name = "UNDERLAY[=SUBNET]", required = true)]
+    pub peers: Vec<crate::tunnel::Peer>,
+    /// Write the counters here as JSON, every second and on exit.
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardEncap {
+    Udp,
+    Ipip,
 }
 
 #[derive(Debug, clap::Args)]

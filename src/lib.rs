@@ -18,6 +18,7 @@ pub mod plan;
 pub mod spec;
 pub mod state;
 pub mod topology;
+pub mod tunnel;
 
 use std::path::Path;
 

@@ -4,9 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use clap_complete::Shell;
-use netlab::cli::Cli;
+use netlab::cli::public_command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,10 +22,10 @@ fn generated() -> Vec<(PathBuf, Vec<u8>)> {
         (Shell::PowerShell, "_netlab.ps1"),
     ] {
         let mut out = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "netlab", &mut out);
+        clap_complete::generate(shell, &mut public_command(), "netlab", &mut out);
         files.push((Path::new("completions").join(name), out));
     }
-    let command = Cli::command();
+    let command = public_command();
     let mut man = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut man).expect("render man page");
     files.push((PathBuf::from("man/netlab.1"), man));
@@ -63,4 +62,21 @@ fn the_completions_command_prints_the_checked_in_script() {
     assert!(out.status.success());
     let checked_in = std::fs::read(root().join("completions/netlab.bash")).unwrap();
     assert_eq!(out.stdout, checked_in);
+}
+
+/// Hidden subcommands (`forward`, which `netlab up` runs) stay out of completions and man
+/// pages, though the parser knows them.
+#[test]
+fn hidden_subcommands_are_not_offered() {
+    use clap::CommandFactory;
+    let full = netlab::cli::Cli::command();
+    let hidden: Vec<&str> = full.get_subcommands().filter(|s| s.is_hide_set()).map(|s| s.get_name()).collect();
+    assert!(hidden.contains(&"forward"), "{hidden:?}");
+    for (path, contents) in generated() {
+        let text = String::from_utf8_lossy(&contents);
+        for name in &hidden {
+            assert!(!text.contains(&format!("netlab{}{name}", if path.starts_with("man") { "-" } else { "," })));
+            assert!(!text.split_whitespace().any(|w| w == *name), "{name} in {}", path.display());
+        }
+    }
 }

@@ -4,6 +4,7 @@ pub mod completions;
 pub mod diff;
 pub mod down;
 pub mod exec;
+pub mod forward;
 pub mod graph;
 pub mod link;
 pub mod plan;
@@ -58,5 +59,6 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Status(args) => status::exec(&args, out),
         Command::Link(args) => link::exec(&args, out),
         Command::Completions(args) => completions::exec(&args, out),
+        Command::Forward(args) => forward::exec(args),
     }
 }

@@ -64,6 +64,12 @@ impl Throwaway {
         Throwaway { holder, init }
     }
 
+    /// PID (in our namespace) of the throwaway's PID 1: `/proc/<it>/root` sees its /run,
+    /// so `/proc/<it>/root/run/netns/NAME` opens a namespace made inside.
+    pub fn init_pid(&self) -> u32 {
+        self.init
+    }
+
     /// A command that runs inside the throwaway host.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new("nsenter");

@@ -1,0 +1,247 @@
+//! The userspace tunnel forwarder: moves IP packets between a TUN device and peers on an
+//! underlay network, for `kind = "udp"` tunnels (Flannel's udp backend) and for ipip on
+//! kernels without the ipip module. `netlab up` starts one per tunnel end (as
+//! `netlab forward ...`, inside the end's namespace); this module owns what happens from
+//! then on, and the TUN device's creation flags ([`tun`]). It does not create namespaces,
+//! addresses or routes, nor daemonize.
+//!
+//! # Wire formats
+//!
+//! - **udp** (what flanneld's udp backend sends): each inner IP packet read from the TUN
+//!   device is the whole payload of one UDP datagram from `local:port` to the owning
+//!   peer's `underlay:port`. No header of its own.
+//! - **ipip** (RFC 2003, what a kernel ipip tunnel sends): each inner IPv4 packet goes out
+//!   through a raw IPPROTO_IPIP socket, so the kernel puts an outer IPv4 header before it:
+//!   protocol 4, source `local`, destination the peer's underlay address.
+//!
+//! The owning peer of a packet is the one whose subnet holds its destination, the longest
+//! prefix winning; a peer without a subnet takes what no subnet claims (the other end of a
+//! two-ended tunnel). A packet from the network is accepted only from a peer's underlay
+//! address, and only as a whole IPv4/IPv6 packet (see `packet`); everything else is
+//! dropped and counted by reason, never a reason to stop.
+//!
+//! # Speed
+//!
+//! A thread reads the TUN device (one per queue; see [`tun`] for the flags) and sends, a
+//! thread receives and writes the TUN device; each blocks only when it ran dry. With TUN offloads the kernel hands
+//! over 64 KiB TCP super-packets; they are cut into segments in userspace (`offload`) and
+//! sent with one `sendmsg` as UDP GSO (the kernel makes the datagrams) or, for ipip, one
+//! `sendmmsg`. Received datagrams come in batches (`recvmmsg`, UDP GRO), consecutive TCP
+//! segments are merged back and written to the TUN device as one GSO packet. Per 64 KiB a
+//! forwarder pair makes four copies the kernel's own tunnels do not (TUN read, socket
+//! send, socket receive, TUN write) and one checksum pass; that is what bounds it.
+//!
+//! # Stats file
+//!
+//! With `stats` set, the counters are written there every second and on exit, atomically
+//! (a temporary file renamed over it). [`read_stats`] reads it back. The shape (`version`
+//! is bumped on an incompatible change):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "dev": "flannel.1",
+//!   "encap": "udp",
+//!   "pid": 4242,
+//!   "running": true,
+//!   "updated": 1767225600,
+//!   "tx": { "packets": 1200, "bytes": 1690000 },
+//!   "rx": { "packets": 1100, "bytes": 1550000 },
+//!   "drops": {
+//!     "not_a_peer": 0, "short": 0, "bad_version": 0, "bad_header": 0, "truncated": 0,
+//!     "oversized": 0, "tun_write_error": 0, "no_route": 0, "unsupported": 0,
+//!     "bad_packet": 0, "peer_unreachable": 0, "send_error": 0
+//!   }
+//! }
+//! ```
+//!
+//! `tx` counts inner packets sent to peers, `rx` inner packets written to the TUN device,
+//! both as segments (a super-packet counts as the segments it was cut into or merged
+//! from) with their IP headers. `running` is false in the last write, made on exit;
+//! `updated` is in seconds since the Unix epoch. [`Drops`] documents each reason.
+
+mod checksum;
+mod forwarder;
+mod offload;
+mod packet;
+mod peers;
+mod stats;
+mod sys;
+pub mod tun;
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+pub use forwarder::run;
+pub use stats::{read_stats, Drops, Stats, Traffic, STATS_VERSION};
+
+/// Flannel's udp backend port, the default for `kind = "udp"` tunnels.
+pub const DEFAULT_UDP_PORT: u16 = 8285;
+
+/// What one forwarder does: which TUN device, how packets are wrapped, from where to whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwarderConfig {
+    /// The TUN device, which must exist (made with [`tun::FLAGS`]).
+    pub dev: String,
+    pub encap: Encap,
+    /// This end's underlay address: the source of what is sent, where it is received.
+    pub local: IpAddr,
+    pub peers: Vec<Peer>,
+    /// Where to write the counters as JSON (every second and on exit).
+    pub stats: Option<PathBuf>,
+}
+
+/// How inner packets travel between peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encap {
+    /// One UDP datagram per packet, to and from this port (flannel's udp backend).
+    Udp { port: u16 },
+    /// RFC 2003 IP in IP, IPv4 only.
+    Ipip,
+}
+
+impl Encap {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Encap::Udp { .. } => "udp",
+            Encap::Ipip => "ipip",
+        }
+    }
+}
+
+/// Another end of the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// Its underlay address.
+    pub underlay: IpAddr,
+    /// The inner subnet behind it; `None`: everything no other peer's subnet holds.
+    pub subnet: Option<IpNet>,
+}
+
+/// `UNDERLAY` or `UNDERLAY=SUBNET`, as `netlab forward --peer` takes it.
+impl FromStr for Peer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Peer, String> {
+        let (underlay, subnet) = match s.split_once('=') {
+            Some((u, n)) => (u, Some(n)),
+            None => (s, None),
+        };
+        let underlay =
+            underlay.parse().map_err(|_| format!("`{underlay}` is not an IP address (expected UNDERLAY[=SUBNET])"))?;
+        let subnet = subnet
+            .map(|n| n.parse::<IpNet>().map_err(|_| format!("`{n}` is not a subnet like 10.244.2.0/24")))
+            .transpose()?;
+        Ok(Peer { underlay, subnet })
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.subnet {
+            Some(net) => write!(f, "{}={net}", self.underlay),
+            None => write!(f, "{}", self.underlay),
+        }
+    }
+}
+
+impl ForwarderConfig {
+    /// Everything wrong with the configuration, as one message per problem; checked
+    /// before anything is opened.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.peers.is_empty() {
+            problems.push("a forwarder needs at least one peer".to_owned());
+        }
+        if let Encap::Udp { port: 0 } = self.encap {
+            problems.push("the udp port cannot be 0".to_owned());
+        }
+        if self.encap == Encap::Ipip && !self.local.is_ipv4() {
+            problems.push(format!("ipip runs over IPv4, but the local address {} is IPv6", self.local));
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.underlay.is_ipv4() != self.local.is_ipv4() {
+                problems.push(format!(
+                    "peer {p}: its underlay address is not of the local address's family ({})",
+                    self.local
+                ));
+            }
+            if p.underlay == self.local {
+                problems.push(format!("peer {p}: its underlay address is the local address"));
+            }
+            if self.peers[..i].iter().any(|q| q.underlay == p.underlay) {
+                problems.push(format!("peer {p}: underlay address {} given twice", p.underlay));
+            }
+            if let (Encap::Ipip, Some(IpNet::V6(_))) = (self.encap, p.subnet) {
+                problems.push(format!("peer {p}: ipip carries IPv4 only"));
+            }
+        }
+        if self.peers.iter().filter(|p| p.subnet.is_none()).count() > 1 {
+            problems.push("at most one peer can go without a subnet (it takes every destination)".to_owned());
+        }
+        problems
+    }
+
+    /// [`problems`](Self::problems) as one error.
+    pub fn validate(&self) -> io::Result<()> {
+        match self.problems().as_slice() {
+            [] => Ok(()),
+            problems => Err(io::Error::new(io::ErrorKind::InvalidInput, problems.join("; "))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(encap: Encap, local: &str, peers: &[&str]) -> ForwarderConfig {
+        ForwarderConfig {
+            dev: "fl0".into(),
+            encap,
+            local: local.parse().unwrap(),
+            peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
+            stats: None,
+        }
+    }
+
+    #[test]
+    fn peers_parse_with_and_without_subnet() {
+        assert_eq!(
+            "192.168.1.3=10.244.2.0/24".parse::<Peer>(),
+            Ok(Peer { underlay: "192.168.1.3".parse().unwrap(), subnet: Some("10.244.2.0/24".parse().unwrap()) })
+        );
+        assert_eq!("fd00::3".parse::<Peer>(), Ok(Peer { underlay: "fd00::3".parse().unwrap(), subnet: None }));
+        assert!("192.168.1.3=10.244.2.0".parse::<Peer>().unwrap_err().contains("not a subnet"));
+        assert!("node2".parse::<Peer>().unwrap_err().contains("not an IP address"));
+        assert_eq!("192.168.1.3=10.244.2.0/24".parse::<Peer>().unwrap().to_string(), "192.168.1.3=10.244.2.0/24");
+    }
+
+    #[test]
+    fn configurations_are_checked_before_anything_runs() {
+        let udp = Encap::Udp { port: DEFAULT_UDP_PORT };
+        assert!(config(udp, "192.168.1.2", &["192.168.1.3"]).problems().is_empty());
+        assert!(config(Encap::Ipip, "192.168.1.2", &["192.168.1.3=10.0.2.0/24", "192.168.1.4=10.0.3.0/24"])
+            .problems()
+            .is_empty());
+        let cases = [
+            (config(udp, "192.168.1.2", &[]), "at least one peer"),
+            (config(Encap::Udp { port: 0 }, "192.168.1.2", &["192.168.1.3"]), "port cannot be 0"),
+            (config(Encap::Ipip, "fd00::2", &["fd00::3"]), "ipip runs over IPv4"),
+            (config(udp, "192.168.1.2", &["fd00::3"]), "family"),
+            (config(udp, "192.168.1.2", &["192.168.1.2"]), "is the local address"),
+            (config(udp, "192.168.1.2", &["192.168.1.3=10.0.0.0/8", "192.168.1.3=10.1.0.0/16"]), "given twice"),
+            (config(udp, "192.168.1.2", &["192.168.1.3", "192.168.1.4"]), "at most one peer"),
+            (config(Encap::Ipip, "192.168.1.2", &["192.168.1.3=fd00::/64"]), "IPv4 only"),
+        ];
+        for (c, want) in cases {
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(want), "{c:?}: {err}");
+        }
+    }
+}
