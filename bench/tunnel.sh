@@ -8,6 +8,10 @@
 # Needs root and iperf3. The target: udp carries at least half of what vxlan does.
 # Usage: bench/tunnel.sh [SECONDS] [ROUNDS]      (default 10 s, 1 round; rounds alternate)
 #        TUNNELS="vxlan udp" bench/tunnel.sh     (a subset)
+#        COMPARE=/path/to/other/netlab bench/tunnel.sh 5 6
+#            A/B: adds udp0 and ipip0, the same tunnels run by that binary (on their own
+#            TUN devices and underlay addresses), alternating with this tree's in each round.
+#        THREADS=1 bench/tunnel.sh                (also each forwarder thread's CPU per GB)
 set -eu
 
 if [ "${1:-}" != "--inside" ]; then
@@ -19,12 +23,13 @@ if [ "${1:-}" != "--inside" ]; then
   case "${CARGO_TARGET_DIR:-}" in /*) netlab="$CARGO_TARGET_DIR/release/netlab" ;; esac
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (other work skews the numbers)"
   exec unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
-    sh "$0" --inside "$secs" "$rounds" "$netlab"
+    sh "$0" --inside "$secs" "$rounds" "$netlab" "${COMPARE:-}"
 fi
 
 secs=$2
 rounds=$3
 netlab=$4
+compare=$5
 mount -t tmpfs tmpfs /run
 mkdir -p /run/netns
 ip link set lo up
@@ -33,6 +38,9 @@ ip netns add b
 ip link add u0 netns a type veth peer name u0 netns b
 ip -n a addr add 192.168.1.2/24 dev u0
 ip -n b addr add 192.168.1.3/24 dev u0
+# The compared binary's forwarders use their own underlay addresses.
+ip -n a addr add 192.168.1.12/24 dev u0
+ip -n b addr add 192.168.1.13/24 dev u0
 for n in a b; do
   ip -n $n link set lo up
   ip -n $n link set u0 up
@@ -44,30 +52,50 @@ ip -n b link add vx0 type vxlan id 1 local 192.168.1.3 remote 192.168.1.2 dstpor
 ip -n a addr add 10.1.0.1/24 dev vx0
 ip -n b addr add 10.1.0.2/24 dev vx0
 # (a) udp (28 bytes of outer headers) and (c) ipip (20): TUN devices with netlab's flags,
-# which is what `ip tuntap ... multi_queue vnet_hdr` makes.
+# which is what `ip tuntap ... multi_queue vnet_hdr` makes. fl1 and tl1: the same for the
+# compared binary.
 for n in a b; do
   ip -n $n link set vx0 mtu 1450 up
-  ip -n $n tuntap add dev fl0 mode tun multi_queue vnet_hdr
-  ip -n $n link set fl0 mtu 1472 up
-  ip -n $n tuntap add dev tl0 mode tun multi_queue vnet_hdr
-  ip -n $n link set tl0 mtu 1480 up
+  for d in fl0 fl1; do
+    ip -n $n tuntap add dev $d mode tun multi_queue vnet_hdr
+    ip -n $n link set $d mtu 1472 up
+  done
+  for d in tl0 tl1; do
+    ip -n $n tuntap add dev $d mode tun multi_queue vnet_hdr
+    ip -n $n link set $d mtu 1480 up
+  done
 done
 ip -n a addr add 10.2.0.1/24 dev fl0
 ip -n b addr add 10.2.0.2/24 dev fl0
 ip -n a addr add 10.3.0.1/24 dev tl0
 ip -n b addr add 10.3.0.2/24 dev tl0
+ip -n a addr add 10.4.0.1/24 dev fl1
+ip -n b addr add 10.4.0.2/24 dev fl1
+ip -n a addr add 10.5.0.1/24 dev tl1
+ip -n b addr add 10.5.0.2/24 dev tl1
 
-ip netns exec a "$netlab" forward --dev fl0 --encap udp --local 192.168.1.2 --peer 192.168.1.3 2>/dev/null &
-fa=$!
-ip netns exec b "$netlab" forward --dev fl0 --encap udp --local 192.168.1.3 --peer 192.168.1.2 2>/dev/null &
-fb=$!
-ip netns exec a "$netlab" forward --dev tl0 --encap ipip --local 192.168.1.2 --peer 192.168.1.3 2>/dev/null &
-ia=$!
-ip netns exec b "$netlab" forward --dev tl0 --encap ipip --local 192.168.1.3 --peer 192.168.1.2 2>/dev/null &
-ib=$!
+# forward BINARY NS DEV ENCAP LOCAL PEER: starts a forwarder, its pid in $pid.
+forward() {
+  ip netns exec "$2" "$1" forward --dev "$3" --encap "$4" --local "$5" --peer "$6" 2>/dev/null &
+  pid=$!
+}
+forward "$netlab" a fl0 udp 192.168.1.2 192.168.1.3; fa=$pid
+forward "$netlab" b fl0 udp 192.168.1.3 192.168.1.2; fb=$pid
+forward "$netlab" a tl0 ipip 192.168.1.2 192.168.1.3; ia=$pid
+forward "$netlab" b tl0 ipip 192.168.1.3 192.168.1.2; ib=$pid
+pids="$fa $fb $ia $ib"
+dsts="10.1.0.2 10.2.0.2 10.3.0.2"
+if [ -n "$compare" ]; then
+  forward "$compare" a fl1 udp 192.168.1.12 192.168.1.13; ca=$pid
+  forward "$compare" b fl1 udp 192.168.1.13 192.168.1.12; cb=$pid
+  forward "$compare" a tl1 ipip 192.168.1.12 192.168.1.13; da=$pid
+  forward "$compare" b tl1 ipip 192.168.1.13 192.168.1.12; db=$pid
+  pids="$pids $ca $cb $da $db"
+  dsts="$dsts 10.4.0.2 10.5.0.2"
+fi
 ip netns exec b iperf3 -s -D --pidfile /run/iperf3.pid >/dev/null
 sleep 1
-for dst in 10.1.0.2 10.2.0.2 10.3.0.2; do
+for dst in $dsts; do
   ip netns exec a ping -c 1 -W 2 $dst >/dev/null || { echo "no path to $dst"; exit 1; }
 done
 
@@ -81,7 +109,21 @@ ticks() {
   done
   echo $t
 }
+# Each thread of processes (named by process order: a, b): "NAME TICKS" per line.
+thread_ticks() {
+  side=a
+  for p in "$@"; do
+    for s in /proc/"$p"/task/*/stat; do
+      [ -r "$s" ] && awk -v side=$side '{ sub(/^[^(]*\(/, ""); sub(/\)/, ""); print side "." $1, $13 + $14 }' "$s"
+    done
+    side=b
+  done
+}
 hz=$(getconf CLK_TCK)
+# Ticks of the kernel's softirq threads (work deferred there is nobody's in the counts above).
+ksoftirqd_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 ~ /^\(ksoftirqd/ { t += $14 + $15 } END { print t + 0 }'
+}
 
 # run NAME DST FORWARDER_PIDS...: one iperf3 run; appends "NAME GBITS CPU_S_PER_GB" to
 # /run/results. CPU: the forwarders' from /proc, iperf3's own (client and server) from -V.
@@ -89,38 +131,64 @@ run() {
   name=$1 dst=$2
   shift 2
   before=$(ticks "$@")
-  ip netns exec a iperf3 -c "$dst" -t "$secs" -f g -V > /run/iperf.txt
+  thread_ticks "$@" > /run/threads.before
+  cpu_before=$(head -1 /proc/stat)
+  ksoft_before=$(ksoftirqd_ticks)
+  ip netns exec a iperf3 -c "$dst" -t "$secs" -f g -V ${CC:+-C "$CC"} > /run/iperf.txt
+  cpu_after=$(head -1 /proc/stat)
+  ksoft_after=$(ksoftirqd_ticks)
   after=$(ticks "$@")
   line=$(grep receiver /run/iperf.txt | grep Gbits)
   gbits=$(echo "$line" | awk '{for (i = 1; i <= NF; i++) if ($i == "Gbits/sec") print $(i-1)}')
   iperf_cpu=$(grep "CPU Utilization" /run/iperf.txt | tr -d '%' | awk '{print $4 + $7}')
   echo "$name $gbits $(echo "$after $before $hz $iperf_cpu $secs $gbits" |
     awk '{printf "%.2f", (($1 - $2) / $3 + $4 / 100 * $5) / ($6 * $5 / 8)}')" >> /run/results
+  if [ -n "${THREADS:-}" ]; then
+    thread_ticks "$@" | awk -v name=$name -v hz=$hz -v gb="$(echo "$gbits $secs" | awk '{print $1 * $2 / 8}')" \
+      -v busy="$(echo "$cpu_before" "$cpu_after" | awk '{ for (i = 2; i <= 11; i++) { t += $(i + 11) - $i } idle = $(16) - $5 + $(17) - $6; print 100 * (t - idle) / t }')" \
+      -v ncpu="$(nproc)" -v secs="$secs" -v ksoft="$((ksoft_after - ksoft_before))" \
+      -v iperf="$(grep "CPU Utilization" /run/iperf.txt | tr -d '%' | awk -v s=$secs '{print $4 / 100 * s, $7 / 100 * s}')" '
+      NR == FNR { before[$1] = $2; next }
+      { d[$1] += $2 - before[$1] }
+      END {
+        split(iperf, ip, " ")
+        line = sprintf("%s threads, CPU s per GB: iperf3 client %.2f server %.2f", name, ip[1] / gb, ip[2] / gb)
+        line = line sprintf(" [machine busy %.0f%% = %.2f s/GB, ksoftirqd %.2f s/GB]", busy, busy / 100 * ncpu * secs / gb, ksoft / hz / gb)
+        for (t in d) if (d[t] > 0) line = line sprintf(", %s %.2f", t, d[t] / hz / gb)
+        print line
+      }' /run/threads.before - >> /run/threads
+  fi
 }
 
 : > /run/results
+: > /run/threads
+default="vxlan udp ipip"
+[ -n "$compare" ] && default="vxlan udp udp0 ipip ipip0"
 i=0
 while [ $i -lt "$rounds" ]; do
-  for t in ${TUNNELS:-vxlan udp ipip}; do
+  for t in ${TUNNELS:-$default}; do
     case $t in
       vxlan) run vxlan 10.1.0.2 ;;
       udp) run udp 10.2.0.2 $fa $fb ;;
       ipip) run ipip 10.3.0.2 $ia $ib ;;
+      udp0) run udp0 10.4.0.2 $ca $cb ;;
+      ipip0) run ipip0 10.5.0.2 $da $db ;;
     esac
   done
   i=$((i + 1))
 done
 
-kill "$fa" "$fb" "$ia" "$ib" "$(cat /run/iperf3.pid)"
-wait "$fa" "$fb" "$ia" "$ib" 2>/dev/null || true
+kill $pids "$(cat /run/iperf3.pid)"
+wait $pids 2>/dev/null || true
 
 echo "iperf3 TCP ($(cat /proc/sys/net/ipv4/tcp_congestion_control)), one stream, ${secs} s per run, ${rounds} round(s); veth underlay mtu 1500; kernel $(uname -r)"
+[ -n "$compare" ] && echo "udp0, ipip0: $compare"
 awk '
   { n[$1]++; g[$1] += $2; c[$1] += $3 }
   END {
     printf "%-6s %8s %9s %16s\n", "tunnel", "Gbit/s", "vs vxlan", "CPU s per GB"
-    split("vxlan udp ipip", order, " ")
-    for (k = 1; k <= 3; k++) {
+    split("vxlan udp udp0 ipip ipip0", order, " ")
+    for (k = 1; k <= 5; k++) {
       t = order[k]; if (!n[t]) continue
       ratio = n["vxlan"] ? sprintf("%9.2f", (g[t] / n[t]) / (g["vxlan"] / n["vxlan"])) : "        -"
       printf "%-6s %8.2f %s %16.2f\n", t, g[t] / n[t], ratio, c[t] / n[t]
@@ -132,3 +200,5 @@ echo "(CPU: iperf3 client and server plus, for udp and ipip, both forwarders; so
 echo " done in those processes counts, work left to ksoftirqd does not)"
 echo "each run: tunnel, Gbit/s, CPU s per GB"
 cat /run/results
+[ -n "${THREADS:-}" ] && cat /run/threads
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
