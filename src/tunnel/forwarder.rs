@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -240,16 +240,42 @@ fn route(sh: &Shared, pkt: &[u8]) -> Result<usize, Reason> {
     sh.peers.route(dst).ok_or(Reason::NoRoute)
 }
 
-/// One worker's part of the TUN-to-peers direction: its buffers and pending batch.
+/// A datagram waiting to be sent: a packet as it was read (in one of [`Tx::bufs`]) or a
+/// segment of a super-packet (in the same slot of [`Tx::segs`]).
+#[derive(Debug, Clone, Copy)]
+struct Datagram {
+    peer: usize,
+    /// Which slot holds it, and where.
+    slot: usize,
+    segment: bool,
+    start: usize,
+    len: usize,
+}
+
+/// One worker's part of the TUN-to-peers direction: its read buffers and the datagrams
+/// waiting to be sent.
+///
+/// Whatever is read becomes datagrams that wait in `pending`; runs of them to one peer go
+/// out as one UDP GSO message each, all at once with `sendmmsg`. A super-packet's segments
+/// are built back to back (headers and payload copied together, with the checksum taken in
+/// the same pass), so a message is one piece of memory, or two where a run spans two
+/// super-packets: the kernel copies pieces one by one, and ninety pieces per 64 KiB cost
+/// as much as copying it again. A run is sent as soon as it is complete (as long as a GSO
+/// message can be, or what follows cannot join it), so the tail of a super-packet waits
+/// for the next one's segments: a 45-segment super-packet is more than one message can
+/// carry (64 KiB), and with the tail joining the next, N super-packets in a row take N + 1
+/// messages instead of 2N. The rest goes out when the TUN queue runs dry or the budget is
+/// spent.
 struct Tx {
     bufs: Vec<Vec<u8>>,
-    segs: Segments,
+    segs: Vec<Segments>,
+    pending: Vec<Datagram>,
     batch: SendBatch,
-    /// Bytes of each message in `batch`, to count what was sent.
-    lens: Vec<usize>,
-    iovs: Vec<libc::iovec>,
-    /// Packets waiting in `batch` point into bufs[..k]; those are not read into until the
-    /// batch is sent.
+    /// The runs of `pending` in the batch being sent: (first, end).
+    runs: Vec<(usize, usize)>,
+    /// Runs that failed, with why.
+    failed: Vec<(usize, io::Error)>,
+    /// The slot the next read goes to: one that no pending datagram is in.
     k: usize,
 }
 
@@ -264,35 +290,30 @@ impl Tx {
     fn new() -> Tx {
         Tx {
             bufs: (0..TX_BATCH).map(|_| vec![0u8; READ_BUF]).collect(),
-            segs: Segments::default(),
+            segs: (0..TX_BATCH).map(|_| Segments::default()).collect(),
+            pending: Vec::with_capacity(2 * GSO_MAX_SEGMENTS),
             batch: SendBatch::new(),
-            lens: Vec::with_capacity(TX_BATCH),
-            iovs: Vec::with_capacity(2 * GSO_MAX_SEGMENTS),
+            runs: Vec::new(),
+            failed: Vec::new(),
             k: 0,
         }
-    }
-
-    /// Sends what is batched.
-    fn flush(&mut self, fd: RawFd, counters: &Counters) {
-        self.k = 0;
-        flush_batch(&mut self.batch, &mut self.lens, fd, counters);
     }
 
     /// Reads up to `budget` packets from the TUN queue and sends them on; `Idle` once the
     /// queue is empty. Everything read has been sent when it returns.
     fn run(&mut self, sh: &Shared, queue: &Queue, counters: &Counters, budget: usize) -> io::Result<Step> {
-        let fd = sh.socket.as_raw_fd();
         for _ in 0..budget {
-            let buf = &mut self.bufs[self.k];
+            let k = self.k;
+            let buf = &mut self.bufs[k];
             let n = match queue.read(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.flush(fd, counters);
+                    self.send(sh, counters, true);
                     return Ok(Step::Idle);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.flush(fd, counters);
+                    self.send(sh, counters, true);
                     if e.raw_os_error() == Some(libc::EBADFD) {
                         return Err(io::Error::new(e.kind(), "the TUN device was deleted"));
                     }
@@ -304,54 +325,132 @@ impl Tx {
                 continue;
             };
             let pkt = &mut buf[VNET_HDR_LEN..n];
-            match offload::prepare(&hdr, pkt, &mut self.segs) {
+            let segs = &mut self.segs[k];
+            match offload::prepare(&hdr, pkt, segs) {
                 Err(reason) => counters.dropped(reason, 1),
-                Ok(Prepared::One(len)) => {
-                    let pkt = &pkt[..len];
-                    match route(sh, pkt) {
-                        Err(reason) => counters.dropped(reason, 1),
-                        Ok(peer) => {
-                            self.batch.push(&[pkt], &sh.addrs[peer]);
-                            self.lens.push(len);
-                            self.k += 1;
-                            if self.k == TX_BATCH {
-                                self.flush(fd, counters);
-                            }
-                        }
-                    }
-                }
-                Ok(Prepared::Segmented) => match route(sh, pkt) {
-                    Err(reason) => counters.dropped(reason, self.segs.len() as u64),
+                Ok(Prepared::One(len)) => match route(sh, &pkt[..len]) {
+                    Err(reason) => counters.dropped(reason, 1),
                     Ok(peer) => {
-                        // The buffer is not kept: sent right away, after whatever was
-                        // batched before it, to keep order.
-                        flush_batch(&mut self.batch, &mut self.lens, fd, counters);
-                        let (segs, iovs) = (&self.segs, &mut self.iovs);
-                        send_segments(sh, fd, segs, pkt, peer, iovs, counters);
-                        self.k = 0;
+                        let d = Datagram { peer, slot: k, segment: false, start: VNET_HDR_LEN, len };
+                        self.pending.push(d);
+                    }
+                },
+                Ok(Prepared::Segmented) => match route(sh, pkt) {
+                    Err(reason) => counters.dropped(reason, segs.len() as u64),
+                    Ok(peer) => {
+                        for i in 0..segs.len() {
+                            let r = segs.range(i);
+                            self.pending.push(Datagram { peer, slot: k, segment: true, start: r.start, len: r.len() });
+                        }
                     }
                 },
             }
+            self.send(sh, counters, false);
+            // The next read goes to a slot no pending datagram is in; with none free,
+            // everything is sent first.
+            let used = self.pending.iter().fold(0u64, |m, d| m | 1 << d.slot);
+            self.k = (!used).trailing_zeros() as usize;
+            if self.k >= TX_BATCH {
+                self.send(sh, counters, true);
+                self.k = 0;
+            }
         }
-        self.flush(fd, counters);
+        self.send(sh, counters, true);
         Ok(Step::Busy)
+    }
+
+    /// Sends the complete runs of pending datagrams, or (`all`) every one.
+    fn send(&mut self, sh: &Shared, counters: &Counters, all: bool) {
+        let udp = matches!(sh.encap, Encap::Udp { .. });
+        // ipip has no GSO: raw packets go out one by one, batched up to TX_BATCH.
+        if self.pending.is_empty() || (!udp && !all && self.pending.len() < TX_BATCH) {
+            return;
+        }
+        self.runs.clear();
+        let mut i = 0;
+        while i < self.pending.len() {
+            let (end, complete) = if udp { run_of(&self.pending[i..]) } else { (1, true) };
+            if !complete && !all {
+                break;
+            }
+            self.runs.push((i, i + end));
+            i += end;
+        }
+        if self.runs.is_empty() {
+            return;
+        }
+        let (pending, bufs, segs) = (&self.pending, &self.bufs, &self.segs);
+        let bytes = |d: &Datagram| {
+            let from = if d.segment { segs[d.slot].bytes() } else { &bufs[d.slot][..] };
+            &from[d.start..d.start + d.len]
+        };
+        for &(first, end) in &self.runs {
+            let run = &pending[first..end];
+            let gso = (run.len() > 1).then(|| run[0].len as u16);
+            self.batch.push(run.iter().map(bytes), &sh.addrs[run[0].peer], gso);
+        }
+        let fd = sh.socket.as_raw_fd();
+        let failed = &mut self.failed;
+        self.batch.send(fd, |i, e| failed.push((i, e)));
+        let mut f = 0;
+        for (r, &(first, end)) in self.runs.iter().enumerate() {
+            let run = &pending[first..end];
+            let total = run.iter().map(|d| d.len as u64).sum::<u64>();
+            if f < failed.len() && failed[f].0 == r {
+                let e = &failed[f].1;
+                f += 1;
+                // No GSO on this path (a datagram larger than the route's MTU, say):
+                // datagram by datagram, which the kernel may fragment.
+                if run.len() > 1 && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIO | libc::EMSGSIZE)) {
+                    for d in run {
+                        self.batch.push([bytes(d)], &sh.addrs[d.peer], None);
+                    }
+                    let mut sent = (run.len() as u64, total);
+                    self.batch.send(fd, |i, e| {
+                        counters.dropped(send_failure(&e), 1);
+                        sent.0 -= 1;
+                        sent.1 -= run[i].len as u64;
+                    });
+                    counters.tx(sent.0, sent.1);
+                } else {
+                    counters.dropped(send_failure(e), run.len() as u64);
+                }
+                continue;
+            }
+            counters.tx(run.len() as u64, total);
+        }
+        failed.clear();
+        // What is left: the last run, incomplete.
+        let sent = self.runs.last().map_or(0, |r| r.1);
+        self.pending.drain(..sent);
     }
 }
 
-/// Sends the packets in `batch`, whose sizes are `lens`, and counts them.
-fn flush_batch(batch: &mut SendBatch, lens: &mut Vec<usize>, fd: RawFd, counters: &Counters) {
-    if batch.len() == 0 {
-        return;
+/// The run of datagrams at the start of `pending` that can go out as one UDP GSO message
+/// (to one peer, all of the first one's size but the last, which may be shorter, within
+/// the kernel's limits): its length, and whether it is complete (nothing more could join
+/// it).
+fn run_of(pending: &[Datagram]) -> (usize, bool) {
+    let first = pending[0];
+    let size = first.len;
+    let mut bytes = size;
+    let mut n = 1;
+    loop {
+        if n == GSO_MAX_SEGMENTS {
+            return (n, true);
+        }
+        let Some(d) = pending.get(n) else {
+            return (n, false);
+        };
+        if d.peer != first.peer || d.len > size || bytes + d.len > GSO_MAX_BYTES {
+            return (n, true);
+        }
+        bytes += d.len;
+        n += 1;
+        if d.len < size {
+            return (n, true);
+        }
     }
-    let mut bytes: usize = lens.iter().sum();
-    let mut dropped = 0;
-    batch.send(fd, |i, e| {
-        counters.dropped(send_failure(e), 1);
-        bytes -= lens[i];
-        dropped += 1;
-    });
-    counters.tx((lens.len() - dropped) as u64, bytes as u64);
-    lens.clear();
 }
 
 /// One worker's part of the peers-to-TUN direction.
@@ -465,78 +564,6 @@ fn send_failure(e: &io::Error) -> Reason {
     } else {
         Reason::SendError
     }
-}
-
-/// Sends the segments of one super-packet to `peer`: as UDP GSO sends of up to 64 KiB for
-/// udp, with `sendmmsg` for ipip (raw sockets have no GSO).
-fn send_segments(
-    sh: &Shared,
-    fd: RawFd,
-    segs: &Segments,
-    pkt: &[u8],
-    peer: usize,
-    iovs: &mut Vec<libc::iovec>,
-    counters: &Counters,
-) {
-    let to = &sh.addrs[peer];
-    let n = segs.len();
-    if let Encap::Udp { .. } = sh.encap {
-        let full = segs.full_size();
-        let per_send = (GSO_MAX_BYTES / full.max(1)).clamp(1, GSO_MAX_SEGMENTS);
-        let mut i = 0;
-        while i < n {
-            let j = (i + per_send).min(n);
-            iovs.clear();
-            for s in i..j {
-                for piece in [segs.header(s), segs.payload(s, pkt)] {
-                    iovs.push(libc::iovec { iov_base: piece.as_ptr() as *mut libc::c_void, iov_len: piece.len() });
-                }
-            }
-            let gso = (j - i > 1).then_some(full as u16);
-            let mut r = sys::send_gathered(fd, iovs, to, gso);
-            if matches!(&r, Err(e) if sys::is_unreachable(e)) {
-                r = sys::send_gathered(fd, iovs, to, gso);
-            }
-            match r {
-                Ok(()) => counters.tx((j - i) as u64, segs.bytes(i..j) as u64),
-                // No GSO on this path (a segment larger than the route's MTU, say):
-                // datagram by datagram, which the kernel may fragment.
-                Err(e)
-                    if gso.is_some() && matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIO | libc::EMSGSIZE)) =>
-                {
-                    send_each(fd, segs, pkt, i..j, to, counters)
-                }
-                Err(e) => counters.dropped(send_failure(&e), (j - i) as u64),
-            }
-            i = j;
-        }
-    } else {
-        send_each(fd, segs, pkt, 0..n, to, counters);
-    }
-}
-
-/// Sends segments `range` one datagram (or raw packet) each, with `sendmmsg`.
-fn send_each(
-    fd: RawFd,
-    segs: &Segments,
-    pkt: &[u8],
-    range: std::ops::Range<usize>,
-    to: &SockAddr,
-    counters: &Counters,
-) {
-    let mut batch = SendBatch::new();
-    for s in range.clone() {
-        batch.push(&[segs.header(s), segs.payload(s, pkt)], to);
-    }
-    let mut bytes = segs.bytes(range.clone());
-    let mut dropped = 0;
-    let first = range.start;
-    batch.send(fd, |i, e| {
-        counters.dropped(send_failure(e), 1);
-        bytes -= segs.bytes(first + i..first + i + 1);
-        dropped += 1;
-    });
-    counters.tx((range.len() - dropped) as u64, bytes as u64);
 }
 
 /// Writes what the coalescer gives to the TUN device, counting it.

@@ -28,37 +28,34 @@ const TCP_CWR: u8 = 0x80;
 /// The largest IP packet: the IPv4 total length and IPv6 payload length are 16 bits.
 const MAX_PACKET: usize = 65535;
 
-/// The segments [`prepare`] cut a super-packet into: a header each (kept here) and a
-/// payload each (a range of the super-packet, not copied).
+/// The segments [`prepare`] cut a super-packet into, each a whole packet (its own
+/// headers, then its part of the payload), back to back: ready to go out as one buffer
+/// that UDP GSO cuts into datagrams.
 #[derive(Debug, Default)]
 pub(crate) struct Segments {
-    headers: Vec<u8>,
-    hlen: usize,
-    payloads: Vec<(usize, usize)>,
+    out: Vec<u8>,
+    /// The size of each segment but the last, which may be shorter.
+    size: usize,
 }
 
 impl Segments {
     pub(crate) fn len(&self) -> usize {
-        self.payloads.len()
+        self.out.len().div_ceil(self.size.max(1))
     }
 
-    pub(crate) fn header(&self, i: usize) -> &[u8] {
-        &self.headers[i * self.hlen..(i + 1) * self.hlen]
+    /// Where segment `i` is in [`bytes`](Self::bytes).
+    pub(crate) fn range(&self, i: usize) -> std::ops::Range<usize> {
+        i * self.size..((i + 1) * self.size).min(self.out.len())
     }
 
-    pub(crate) fn payload<'p>(&self, i: usize, packet: &'p [u8]) -> &'p [u8] {
-        let (start, end) = self.payloads[i];
-        &packet[start..end]
+    /// Every segment, back to back.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.out
     }
 
-    /// The length of the first segment: every one but the last has it.
-    pub(crate) fn full_size(&self) -> usize {
-        self.payloads.first().map_or(0, |(s, e)| self.hlen + e - s)
-    }
-
-    /// Total bytes of segments `range`, headers included.
-    pub(crate) fn bytes(&self, range: std::ops::Range<usize>) -> usize {
-        self.payloads[range].iter().map(|(s, e)| self.hlen + e - s).sum()
+    #[cfg(test)]
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        &self.out[self.range(i)]
     }
 }
 
@@ -147,15 +144,15 @@ fn segment(pkt: &[u8], mss: usize, csum_start: usize, out: &mut Segments) -> Res
     let (src, dst) = addresses(pkt);
     let addr_sum = checksum::sum(src, checksum::sum(dst, 0));
 
-    out.hlen = hlen;
-    out.headers.clear();
-    out.headers.resize(n * hlen, 0);
-    out.payloads.clear();
+    out.size = hlen + mss.min(payload);
+    // Every byte is written below; resizing a buffer that was as long before writes nothing.
+    out.out.resize(n * hlen + payload, 0);
     for i in 0..n {
         let start = hlen + i * mss;
         let end = (start + mss).min(pkt.len());
         let seglen = end - start;
-        let h = &mut out.headers[i * hlen..(i + 1) * hlen];
+        let at = i * out.size;
+        let (h, body) = out.out[at..at + hlen + seglen].split_at_mut(hlen);
         h.copy_from_slice(&pkt[..hlen]);
         if v4 {
             h[2..4].copy_from_slice(&((hlen + seglen) as u16).to_be_bytes());
@@ -179,9 +176,8 @@ fn segment(pkt: &[u8], mss: usize, csum_start: usize, out: &mut Segments) -> Res
         h[t + 16..t + 18].copy_from_slice(&[0, 0]);
         let pseudo =
             addr_sum + checksum::sum(&[0, PROTO_TCP], 0) + checksum::sum(&((thl + seglen) as u32).to_be_bytes(), 0);
-        let s = checksum::sum(&pkt[start..end], checksum::sum(&h[t..], pseudo));
+        let s = checksum::copy_sum(body, &pkt[start..end], checksum::sum(&h[t..], pseudo));
         h[t + 16..t + 18].copy_from_slice(&checksum::finish(s));
-        out.payloads.push((start, end));
     }
     Ok(())
 }
@@ -428,7 +424,8 @@ mod tests {
     fn segments_of(hdr: &VnetHdr, pkt: &mut [u8]) -> Vec<Vec<u8>> {
         let mut segs = Segments::default();
         assert_eq!(prepare(hdr, pkt, &mut segs), Ok(Prepared::Segmented));
-        (0..segs.len()).map(|i| [segs.header(i), segs.payload(i, pkt)].concat()).collect()
+        assert_eq!(segs.bytes().len(), (0..segs.len()).map(|i| segs.range(i).len()).sum::<usize>());
+        (0..segs.len()).map(|i| segs.get(i).to_vec()).collect()
     }
 
     #[derive(Default)]

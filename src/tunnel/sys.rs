@@ -1,6 +1,6 @@
 //! The few syscalls the forwarder's loops make, wrapped once so the loops stay safe
 //! code: socket addresses, socket options, waiting with a stop signal, batched receive
-//! (`recvmmsg`) and gathered, batched send (`sendmsg` with UDP GSO, `sendmmsg`).
+//! (`recvmmsg`) and gathered, batched send (`sendmmsg`, with UDP GSO).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -283,46 +283,15 @@ pub(crate) fn drain_errors(fd: RawFd) -> usize {
     }
 }
 
-/// Sends one datagram made of `pieces` to `to`, as `segment_size`-byte datagrams when
-/// `segment_size` is given (UDP GSO: the kernel cuts the buffer into datagrams of that
-/// size, the last one shorter).
-#[inline]
-pub(crate) fn send_gathered(
-    fd: RawFd,
-    pieces: &[libc::iovec],
-    to: &SockAddr,
-    segment_size: Option<u16>,
-) -> io::Result<()> {
-    // SAFETY: plain data, zero is valid.
-    let mut msg: libc::msghdr = unsafe { zeroed() };
-    let mut control: Control = [0; 4];
-    msg.msg_name = to.as_ptr() as *mut libc::c_void;
-    msg.msg_namelen = to.len();
-    msg.msg_iov = pieces.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = pieces.len();
-    if let Some(size) = segment_size {
-        msg.msg_control = control.as_mut_ptr().cast();
-        // SAFETY: CMSG_SPACE/LEN are pure arithmetic; the control buffer is large enough
-        // for one u16 payload, and CMSG_FIRSTHDR of it is its start.
-        unsafe {
-            msg.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as usize;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_UDP;
-            (*c).cmsg_type = UDP_SEGMENT;
-            (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, size);
-        }
-    }
-    // SAFETY: msg and everything it points at live for the call.
-    cvt_size(unsafe { libc::sendmsg(fd, &msg, 0) }).map(|_| ())
-}
-
-/// Outgoing messages for `sendmmsg`, each made of pieces, reused between batches.
+/// Outgoing messages for `sendmmsg`, each made of pieces and, with a segment size, cut by
+/// the kernel into datagrams of that size (UDP GSO; the last one may be shorter).
+/// Reused between batches.
 pub(crate) struct SendBatch {
     iovs: Vec<libc::iovec>,
-    /// (first piece, piece count, destination) of each message.
-    msgs: Vec<(usize, usize, SockAddr)>,
+    /// (first piece, piece count, destination, segment size) of each message.
+    msgs: Vec<(usize, usize, SockAddr, Option<u16>)>,
     hdrs: Vec<libc::mmsghdr>,
+    controls: Vec<Control>,
 }
 
 // SAFETY: the iovecs point at buffers the owning thread fills and sends before it
@@ -331,43 +300,66 @@ unsafe impl Send for SendBatch {}
 
 impl SendBatch {
     pub(crate) fn new() -> SendBatch {
-        SendBatch { iovs: Vec::new(), msgs: Vec::new(), hdrs: Vec::new() }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.msgs.len()
+        SendBatch { iovs: Vec::new(), msgs: Vec::new(), hdrs: Vec::new(), controls: Vec::new() }
     }
 
     /// Adds a message; the pieces' memory must stay untouched until [`send`](Self::send).
-    pub(crate) fn push(&mut self, pieces: &[&[u8]], to: &SockAddr) {
+    pub(crate) fn push<'p>(
+        &mut self,
+        pieces: impl IntoIterator<Item = &'p [u8]>,
+        to: &SockAddr,
+        segment_size: Option<u16>,
+    ) {
         let first = self.iovs.len();
         for p in pieces {
+            // A piece that continues the last one extends it.
+            if let Some(last) = self.iovs[first..].last_mut() {
+                if (last.iov_base as *const u8).wrapping_add(last.iov_len) == p.as_ptr() {
+                    last.iov_len += p.len();
+                    continue;
+                }
+            }
             self.iovs.push(libc::iovec { iov_base: p.as_ptr() as *mut libc::c_void, iov_len: p.len() });
         }
-        self.msgs.push((first, pieces.len(), *to));
+        self.msgs.push((first, self.iovs.len() - first, *to, segment_size));
     }
 
     /// Sends every message, going on past failures: a message that fails with an
     /// "unreachable" error is tried once more (see [`is_unreachable`]), and each message
     /// that finally fails is passed to `on_drop` with its index and error. Empties the
     /// batch; returns how many were sent.
-    pub(crate) fn send(&mut self, fd: RawFd, mut on_drop: impl FnMut(usize, &io::Error)) -> usize {
+    pub(crate) fn send(&mut self, fd: RawFd, mut on_drop: impl FnMut(usize, io::Error)) -> usize {
         self.hdrs.clear();
-        for (first, count, to) in &self.msgs {
+        self.controls.clear();
+        self.controls.resize(self.msgs.len(), [0; 4]);
+        for (i, (first, count, to, segment_size)) in self.msgs.iter().enumerate() {
             // SAFETY: plain data, zero is valid.
             let mut h: libc::mmsghdr = unsafe { zeroed() };
             h.msg_hdr.msg_name = to.as_ptr() as *mut libc::c_void;
             h.msg_hdr.msg_namelen = to.len();
             h.msg_hdr.msg_iov = self.iovs[*first..].as_mut_ptr();
             h.msg_hdr.msg_iovlen = *count;
+            if let Some(size) = segment_size {
+                h.msg_hdr.msg_control = self.controls[i].as_mut_ptr().cast();
+                // SAFETY: CMSG_SPACE/LEN are pure arithmetic; the control buffer is large
+                // enough for one u16 payload, and CMSG_FIRSTHDR of it is its start.
+                unsafe {
+                    h.msg_hdr.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as usize;
+                    let c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut u16, *size);
+                }
+            }
             self.hdrs.push(h);
         }
         let mut sent = 0;
         let mut i = 0;
         let mut retried = false;
         while i < self.hdrs.len() {
-            // SAFETY: the headers point at self's iovecs and addresses and at the caller's
-            // buffers, all alive here.
+            // SAFETY: the headers point at self's iovecs, addresses and control buffers and
+            // at the caller's buffers, all alive here.
             let n =
                 unsafe { libc::sendmmsg(fd, self.hdrs[i..].as_mut_ptr(), (self.hdrs.len() - i) as libc::c_uint, 0) };
             if n > 0 {
@@ -384,7 +376,7 @@ impl SendBatch {
                 retried = true;
                 continue;
             }
-            on_drop(i, &e);
+            on_drop(i, e);
             retried = false;
             i += 1;
         }
