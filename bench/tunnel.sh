@@ -10,7 +10,9 @@
 #        TUNNELS="vxlan udp" bench/tunnel.sh     (a subset)
 #        COMPARE=/path/to/other/netlab bench/tunnel.sh 5 6
 #            A/B: adds udp0 and ipip0, the same tunnels run by that binary (on their own
-#            TUN devices and underlay addresses), alternating with this tree's in each round.
+#            TUN devices and underlay addresses), alternating with this tree's in each round;
+#            COMPARE="BIN0 BIN1 ..." adds udp0, udp1, ... (BIN can be a wrapper script that
+#            execs a netlab binary, with an environment of its own).
 #        THREADS=1 bench/tunnel.sh                (also each forwarder thread's CPU per GB)
 set -eu
 
@@ -38,9 +40,14 @@ ip netns add b
 ip link add u0 netns a type veth peer name u0 netns b
 ip -n a addr add 192.168.1.2/24 dev u0
 ip -n b addr add 192.168.1.3/24 dev u0
-# The compared binary's forwarders use their own underlay addresses.
-ip -n a addr add 192.168.1.12/24 dev u0
-ip -n b addr add 192.168.1.13/24 dev u0
+# The compared binaries' forwarders use their own underlay addresses: 192.168.1.(12 + 2i)
+# and .(13 + 2i) for the i-th.
+i=0
+for c in $compare; do
+  ip -n a addr add 192.168.1.$((12 + 2 * i))/24 dev u0
+  ip -n b addr add 192.168.1.$((13 + 2 * i))/24 dev u0
+  i=$((i + 1))
+done
 for n in a b; do
   ip -n $n link set lo up
   ip -n $n link set u0 up
@@ -52,27 +59,32 @@ ip -n b link add vx0 type vxlan id 1 local 192.168.1.3 remote 192.168.1.2 dstpor
 ip -n a addr add 10.1.0.1/24 dev vx0
 ip -n b addr add 10.1.0.2/24 dev vx0
 # (a) udp (28 bytes of outer headers) and (c) ipip (20): TUN devices with netlab's flags,
-# which is what `ip tuntap ... multi_queue vnet_hdr` makes. fl1 and tl1: the same for the
-# compared binary.
+# which is what `ip tuntap ... multi_queue vnet_hdr` makes. fl(i + 1) and tl(i + 1): the
+# same for the i-th compared binary.
+devs=0
+i=0
+for c in $compare; do i=$((i + 1)); devs="$devs $i"; done
 for n in a b; do
   ip -n $n link set vx0 mtu 1450 up
-  for d in fl0 fl1; do
-    ip -n $n tuntap add dev $d mode tun multi_queue vnet_hdr
-    ip -n $n link set $d mtu 1472 up
-  done
-  for d in tl0 tl1; do
-    ip -n $n tuntap add dev $d mode tun multi_queue vnet_hdr
-    ip -n $n link set $d mtu 1480 up
+  for i in $devs; do
+    ip -n $n tuntap add dev fl$i mode tun multi_queue vnet_hdr
+    ip -n $n link set fl$i mtu 1472 up
+    ip -n $n tuntap add dev tl$i mode tun multi_queue vnet_hdr
+    ip -n $n link set tl$i mtu 1480 up
   done
 done
 ip -n a addr add 10.2.0.1/24 dev fl0
 ip -n b addr add 10.2.0.2/24 dev fl0
 ip -n a addr add 10.3.0.1/24 dev tl0
 ip -n b addr add 10.3.0.2/24 dev tl0
-ip -n a addr add 10.4.0.1/24 dev fl1
-ip -n b addr add 10.4.0.2/24 dev fl1
-ip -n a addr add 10.5.0.1/24 dev tl1
-ip -n b addr add 10.5.0.2/24 dev tl1
+# The i-th compared binary's: 10.(10 + i).0.0/24 over udp, 10.(30 + i).0.0/24 over ipip.
+for i in $devs; do
+  [ $i = 0 ] && continue
+  ip -n a addr add 10.$((9 + i)).0.1/24 dev fl$i
+  ip -n b addr add 10.$((9 + i)).0.2/24 dev fl$i
+  ip -n a addr add 10.$((29 + i)).0.1/24 dev tl$i
+  ip -n b addr add 10.$((29 + i)).0.2/24 dev tl$i
+done
 
 # forward BINARY NS DEV ENCAP LOCAL PEER: starts a forwarder, its pid in $pid.
 forward() {
@@ -85,14 +97,21 @@ forward "$netlab" a tl0 ipip 192.168.1.2 192.168.1.3; ia=$pid
 forward "$netlab" b tl0 ipip 192.168.1.3 192.168.1.2; ib=$pid
 pids="$fa $fb $ia $ib"
 dsts="10.1.0.2 10.2.0.2 10.3.0.2"
-if [ -n "$compare" ]; then
-  forward "$compare" a fl1 udp 192.168.1.12 192.168.1.13; ca=$pid
-  forward "$compare" b fl1 udp 192.168.1.13 192.168.1.12; cb=$pid
-  forward "$compare" a tl1 ipip 192.168.1.12 192.168.1.13; da=$pid
-  forward "$compare" b tl1 ipip 192.168.1.13 192.168.1.12; db=$pid
+# /run/compared: "NAME DST PID PID" for each compared binary's udp and ipip tunnels.
+: > /run/compared
+i=0
+for c in $compare; do
+  a=192.168.1.$((12 + 2 * i)) b=192.168.1.$((13 + 2 * i))
+  forward "$c" a fl$((i + 1)) udp $a $b; ca=$pid
+  forward "$c" b fl$((i + 1)) udp $b $a; cb=$pid
+  forward "$c" a tl$((i + 1)) ipip $a $b; da=$pid
+  forward "$c" b tl$((i + 1)) ipip $b $a; db=$pid
+  echo "udp$i 10.$((10 + i)).0.2 $ca $cb" >> /run/compared
+  echo "ipip$i 10.$((30 + i)).0.2 $da $db" >> /run/compared
   pids="$pids $ca $cb $da $db"
-  dsts="$dsts 10.4.0.2 10.5.0.2"
-fi
+  dsts="$dsts 10.$((10 + i)).0.2 10.$((30 + i)).0.2"
+  i=$((i + 1))
+done
 ip netns exec b iperf3 -s -D --pidfile /run/iperf3.pid >/dev/null
 sleep 1
 for dst in $dsts; do
@@ -146,6 +165,7 @@ run() {
   if [ -n "${THREADS:-}" ]; then
     thread_ticks "$@" | awk -v name=$name -v hz=$hz -v gb="$(echo "$gbits $secs" | awk '{print $1 * $2 / 8}')" \
       -v busy="$(echo "$cpu_before" "$cpu_after" | awk '{ for (i = 2; i <= 11; i++) { t += $(i + 11) - $i } idle = $(16) - $5 + $(17) - $6; print 100 * (t - idle) / t }')" \
+      -v steal="$(echo "$cpu_before" "$cpu_after" | awk '{ for (i = 2; i <= 11; i++) { t += $(i + 11) - $i } print 100 * ($(20) - $9) / t }')" \
       -v ncpu="$(nproc)" -v secs="$secs" -v ksoft="$((ksoft_after - ksoft_before))" \
       -v iperf="$(grep "CPU Utilization" /run/iperf.txt | tr -d '%' | awk -v s=$secs '{print $4 / 100 * s, $7 / 100 * s}')" '
       NR == FNR { before[$1] = $2; next }
@@ -153,7 +173,7 @@ run() {
       END {
         split(iperf, ip, " ")
         line = sprintf("%s threads, CPU s per GB: iperf3 client %.2f server %.2f", name, ip[1] / gb, ip[2] / gb)
-        line = line sprintf(" [machine busy %.0f%% = %.2f s/GB, ksoftirqd %.2f s/GB]", busy, busy / 100 * ncpu * secs / gb, ksoft / hz / gb)
+        line = line sprintf(" [machine busy %.0f%% (steal %.0f%%) = %.2f s/GB, ksoftirqd %.2f s/GB]", busy, steal, busy / 100 * ncpu * secs / gb, ksoft / hz / gb)
         for (t in d) if (d[t] > 0) line = line sprintf(", %s %.2f", t, d[t] / hz / gb)
         print line
       }' /run/threads.before - >> /run/threads
@@ -163,7 +183,9 @@ run() {
 : > /run/results
 : > /run/threads
 default="vxlan udp ipip"
-[ -n "$compare" ] && default="vxlan udp udp0 ipip ipip0"
+if [ -n "$compare" ]; then
+  default="vxlan udp $(awk '$1 ~ /^udp/ { printf "%s ", $1 }' /run/compared)ipip $(awk '$1 ~ /^ipip/ { printf "%s ", $1 }' /run/compared)"
+fi
 i=0
 while [ $i -lt "$rounds" ]; do
   for t in ${TUNNELS:-$default}; do
@@ -171,8 +193,7 @@ while [ $i -lt "$rounds" ]; do
       vxlan) run vxlan 10.1.0.2 ;;
       udp) run udp 10.2.0.2 $fa $fb ;;
       ipip) run ipip 10.3.0.2 $ia $ib ;;
-      udp0) run udp0 10.4.0.2 $ca $cb ;;
-      ipip0) run ipip0 10.5.0.2 $da $db ;;
+      *) run $(grep "^$t " /run/compared) ;;
     esac
   done
   i=$((i + 1))
@@ -182,13 +203,14 @@ kill $pids "$(cat /run/iperf3.pid)"
 wait $pids 2>/dev/null || true
 
 echo "iperf3 TCP ($(cat /proc/sys/net/ipv4/tcp_congestion_control)), one stream, ${secs} s per run, ${rounds} round(s); veth underlay mtu 1500; kernel $(uname -r)"
-[ -n "$compare" ] && echo "udp0, ipip0: $compare"
+i=0
+for c in $compare; do echo "udp$i, ipip$i: $c"; i=$((i + 1)); done
 awk '
   { n[$1]++; g[$1] += $2; c[$1] += $3 }
   END {
     printf "%-6s %8s %9s %16s\n", "tunnel", "Gbit/s", "vs vxlan", "CPU s per GB"
-    split("vxlan udp udp0 ipip ipip0", order, " ")
-    for (k = 1; k <= 5; k++) {
+    split("vxlan udp udp0 udp1 udp2 udp3 udp4 udp5 ipip ipip0 ipip1 ipip2 ipip3 ipip4 ipip5", order, " ")
+    for (k = 1; k <= 15; k++) {
       t = order[k]; if (!n[t]) continue
       ratio = n["vxlan"] ? sprintf("%9.2f", (g[t] / n[t]) / (g["vxlan"] / n["vxlan"])) : "        -"
       printf "%-6s %8.2f %s %16.2f\n", t, g[t] / n[t], ratio, c[t] / n[t]
