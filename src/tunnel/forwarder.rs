@@ -4,10 +4,13 @@
 //! A worker thread reads its TUN queue and sends until the queue is empty (or a budget is
 //! spent), or receives and writes the TUN device until the socket is empty, and only then
 //! blocks in `poll` on its descriptor and a shared stop eventfd: a busy forwarder makes no
-//! extra syscalls, an idle one wakes for nothing. There is a thread per direction: one
-//! thread doing both (possible, see SPLIT_DIRECTIONS) saves the wakeups of ACKs but caps a
-//! forwarder at one core, and measured slower (4.6 against 5.2 Gbit/s, alternating runs
-//! on two busy cores).
+//! extra syscalls, an idle one wakes for nothing. One thread does both directions (a
+//! thread per direction is possible, see SPLIT_DIRECTIONS): a TCP stream's ACKs then cost
+//! no wakeups of their own (in a VM a wakeup is an IPI and a halt exit, some 10 µs each),
+//! which measured 1.66 against 1.97 CPU-s per GB at 7.4 against 7.2 Gbit/s (bench/tunnel.sh,
+//! six alternating rounds on two quiet cores). It caps a forwarder at one core, which a
+//! single stream's TUN queue does anyway; an earlier measurement on two busy cores had
+//! found it slower (4.6 against 5.2 Gbit/s), which alternating runs did not confirm.
 //! Each worker counts into its own [`Counters`]; the calling thread waits for signals and
 //! writes the stats file once a second.
 
@@ -33,7 +36,7 @@ use super::{Encap, ForwarderConfig};
 /// cores (on a two-core machine they would only compete).
 const TX_QUEUES: usize = 1;
 /// A thread per direction (true), or one thread per queue doing both.
-const SPLIT_DIRECTIONS: bool = true;
+const SPLIT_DIRECTIONS: bool = false;
 /// Reads (or receive batches) a direction handles before it gives the other a turn.
 const BUDGET: usize = 16;
 /// Packets read from the TUN device before they are sent with one `sendmmsg`, when they

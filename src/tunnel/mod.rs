@@ -22,14 +22,16 @@
 //!
 //! # Speed
 //!
-//! A thread reads the TUN device (one per queue; see [`tun`] for the flags) and sends, a
-//! thread receives and writes the TUN device; each blocks only when it ran dry. With TUN offloads the kernel hands
-//! over 64 KiB TCP super-packets; they are cut into segments in userspace (`offload`) and
-//! sent with one `sendmsg` as UDP GSO (the kernel makes the datagrams) or, for ipip, one
-//! `sendmmsg`. Received datagrams come in batches (`recvmmsg`, UDP GRO), consecutive TCP
-//! segments are merged back and written to the TUN device as one GSO packet. Per 64 KiB a
-//! forwarder pair makes four copies the kernel's own tunnels do not (TUN read, socket
-//! send, socket receive, TUN write) and one checksum pass; that is what bounds it.
+//! One thread per TUN queue (see [`tun`] for the flags) reads the queue and sends, and
+//! receives and writes the TUN device, blocking only when both ran dry. With TUN offloads
+//! the kernel hands over 64 KiB TCP super-packets; they are cut into segments in userspace
+//! (`offload`), built back to back with their checksums taken in the same pass, and sent
+//! as UDP GSO messages (the kernel makes the datagrams), several at once with `sendmmsg`,
+//! or for ipip with one `sendmmsg` per batch of packets. Received datagrams come in batches
+//! (`recvmmsg`, UDP GRO), consecutive TCP segments are merged back and written to the TUN
+//! device as one GSO packet. Per 64 KiB a forwarder pair makes five copies the kernel's own
+//! tunnels do not (TUN read, segmentation, socket send, socket receive, TUN write); with
+//! the syscalls and wakeups around them, that is what bounds it.
 //!
 //! # Stats file
 //!
