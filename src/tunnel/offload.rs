@@ -30,22 +30,31 @@ const MAX_PACKET: usize = 65535;
 
 /// The segments [`prepare`] cut a super-packet into, each a whole packet (its own
 /// headers, then its part of the payload), back to back: ready to go out as one buffer
-/// that UDP GSO cuts into datagrams.
+/// that UDP GSO cuts into datagrams. Each can have room before it for an outer header
+/// (ipip's), which the caller writes.
 #[derive(Debug, Default)]
 pub(crate) struct Segments {
     out: Vec<u8>,
-    /// The size of each segment but the last, which may be shorter.
-    size: usize,
+    /// Bytes left before each segment.
+    headroom: usize,
+    /// From one segment's start (its headroom) to the next's.
+    stride: usize,
+    n: usize,
 }
 
 impl Segments {
-    pub(crate) fn len(&self) -> usize {
-        self.out.len().div_ceil(self.size.max(1))
+    /// Segments with `headroom` bytes before each.
+    pub(crate) fn with_headroom(headroom: usize) -> Segments {
+        Segments { headroom, ..Segments::default() }
     }
 
-    /// Where segment `i` is in [`bytes`](Self::bytes).
+    pub(crate) fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Where segment `i` is in [`bytes`](Self::bytes), its headroom first.
     pub(crate) fn range(&self, i: usize) -> std::ops::Range<usize> {
-        i * self.size..((i + 1) * self.size).min(self.out.len())
+        i * self.stride..((i + 1) * self.stride).min(self.out.len())
     }
 
     /// Every segment, back to back.
@@ -53,9 +62,13 @@ impl Segments {
         &self.out
     }
 
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.out
+    }
+
     #[cfg(test)]
     pub(crate) fn get(&self, i: usize) -> &[u8] {
-        &self.out[self.range(i)]
+        &self.out[self.range(i)][self.headroom..]
     }
 }
 
@@ -144,14 +157,17 @@ fn segment(pkt: &[u8], mss: usize, csum_start: usize, out: &mut Segments) -> Res
     let (src, dst) = addresses(pkt);
     let addr_sum = checksum::sum(src, checksum::sum(dst, 0));
 
-    out.size = hlen + mss.min(payload);
-    // Every byte is written below; resizing a buffer that was as long before writes nothing.
-    out.out.resize(n * hlen + payload, 0);
+    let room = out.headroom;
+    out.n = n;
+    out.stride = room + hlen + mss.min(payload);
+    // Every byte but the headroom is written below; resizing a buffer that was as long
+    // before writes nothing.
+    out.out.resize(n * (room + hlen) + payload, 0);
     for i in 0..n {
         let start = hlen + i * mss;
         let end = (start + mss).min(pkt.len());
         let seglen = end - start;
-        let at = i * out.size;
+        let at = i * out.stride + room;
         let (h, body) = out.out[at..at + hlen + seglen].split_at_mut(hlen);
         h.copy_from_slice(&pkt[..hlen]);
         if v4 {
@@ -425,7 +441,16 @@ mod tests {
         let mut segs = Segments::default();
         assert_eq!(prepare(hdr, pkt, &mut segs), Ok(Prepared::Segmented));
         assert_eq!(segs.bytes().len(), (0..segs.len()).map(|i| segs.range(i).len()).sum::<usize>());
-        (0..segs.len()).map(|i| segs.get(i).to_vec()).collect()
+        let all: Vec<Vec<u8>> = (0..segs.len()).map(|i| segs.get(i).to_vec()).collect();
+        // The same with room for an outer header before each.
+        let mut roomy = Segments::with_headroom(20);
+        assert_eq!(prepare(hdr, pkt, &mut roomy), Ok(Prepared::Segmented));
+        assert_eq!(roomy.bytes().len(), segs.bytes().len() + 20 * segs.len());
+        for (i, s) in all.iter().enumerate() {
+            assert_eq!(roomy.range(i).len(), 20 + s.len());
+            assert_eq!(roomy.get(i), &s[..]);
+        }
+        all
     }
 
     #[derive(Default)]

@@ -99,11 +99,10 @@ pub(crate) fn strip_ipip(buf: &[u8]) -> Result<(Ipv4Addr, &[u8]), Reason> {
     }
 }
 
-/// The outer IPv4 header that a kernel ipip tunnel (and the kernel for our raw socket)
-/// puts before an inner packet: version 4, no options, DF as given, TTL 64, protocol 4.
-/// The forwarder never builds it itself (the raw socket does); tests build what a peer
-/// sends with it.
-#[cfg(test)]
+/// The outer IPv4 header that a kernel ipip tunnel puts before an inner packet: version 4,
+/// no options, DF as given, TTL 64, protocol 4. The forwarder sends it with each packet
+/// (its raw socket has IP_HDRINCL, and the kernel fills in a zero id); tests build what a
+/// peer sends with it.
 pub(crate) fn ipip_outer_header(src: Ipv4Addr, dst: Ipv4Addr, inner_len: usize, id: u16, df: bool) -> [u8; 20] {
     let mut h = [0u8; 20];
     h[0] = 0x45;
