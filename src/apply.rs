@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kernel::{Applied, Kernel, OpError};
-use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{Direction, Op, Plan};
 use crate::state::{Entry, Record};
 use crate::topology::Netns;
 
@@ -294,9 +294,7 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
 
     // Undo this run's additions, newest first, leaving out what dies with a namespace.
     let applied: Vec<Op> = added.iter().map(|e| e.op.clone()).collect();
-    let undo = Plan { version: PLAN_FORMAT_VERSION, lab: record.lab.clone(), direction: Direction::Down, ops: applied }
-        .teardown()
-        .ops;
+    let undo = Plan::new(&record.lab, Direction::Down, applied).teardown().ops;
     if !undo.is_empty() {
         printer.say(&format!("# undoing the {} op{} of this run", undo.len(), plural(undo.len())));
     }

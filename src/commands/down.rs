@@ -14,7 +14,7 @@ use crate::cli::{DownArgs, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
-use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{Direction, Op, Plan};
 use crate::state::{Lock, Record};
 use crate::topology::Netns;
 use crate::{Error, Result};
@@ -49,8 +49,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     apply::ignore_interrupts();
 
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
-    let teardown =
-        Plan { version: PLAN_FORMAT_VERSION, lab: lab.clone(), direction: Direction::Down, ops: recorded }.teardown();
+    let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
     let mut kernel = Kernel::new(&lab)?;
     let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
 
