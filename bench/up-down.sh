@@ -20,7 +20,7 @@
 # Then a table: mean wall time per size, netlab / ip -batch ratios, growth between the last
 # two sizes. hyperfine's JSON and markdown stay in a temp dir (printed at the end).
 #
-# Environment: RUNS (runs per size; default 5, and 3 for sizes of 1000 and more), WARMUP
+# Environment: RUNS (runs per size; default 10, and 3 for sizes of 1000 and more), WARMUP
 # (default 0), NETLAB (a netlab binary to use instead of building one), KEEP=1 (keep the
 # generated labs too). Needs hyperfine, jq, iproute2, util-linux; see bench/README.md.
 set -eu
@@ -124,6 +124,7 @@ inner() {
 	sh wait-veth.sh
 	check_down "ip -batch, down waits"
 	settle
+	say "== star $n: timing; load average $(cut -d' ' -f1-3 /proc/loadavg) (other programs' load shows in the times)"
 	hyperfine --runs "$runs" --warmup "$warmup" --prepare "sh $0 --settle" \
 		--export-json "$out/star$n.json" --export-markdown "$out/star$n.md" \
 		-n netlab "$netlab up star.toml > /dev/null && $netlab down star.toml > /dev/null" \
@@ -197,7 +198,7 @@ for n in "$@"; do
 # Waits until the kernel has destroyed the namespaces' devices: no veth left in the host.
 while [ -n "$(ip -o link show type veth)" ]; do sleep 0.01; done
 EOF
-	if [ -n "${RUNS:-}" ]; then runs=$RUNS; elif [ "$n" -ge 1000 ]; then runs=3; else runs=5; fi
+	if [ -n "${RUNS:-}" ]; then runs=$RUNS; elif [ "$n" -ge 1000 ]; then runs=3; else runs=10; fi
 	unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc sh -c '
 		mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns &&
 		mount -t sysfs sysfs /sys && ip link set lo up && exec sh "$@"' \
