@@ -299,7 +299,7 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
         printer.say(&format!("# undoing the {} op{} of this run", undo.len(), plural(undo.len())));
     }
     let undo_errors =
-        remove(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
+        best_effort(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
     // What could not be undone is still the lab's, and stays in the record.
     let stuck: Vec<_> = undo_errors.iter().map(|(op, _)| op.key()).collect();
     added.retain(|e| stuck.contains(&e.op.key()));
@@ -309,9 +309,9 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
     Err(Box::new(Failure { number, op, error, undone: undo.len() - undo_errors.len(), undo_errors }))
 }
 
-/// Applies removal ops best-effort: batch by batch, what is already gone counts as done,
-/// and a failure does not stop the rest. Returns what failed.
-pub fn remove(
+/// Applies ops best-effort (a teardown, an undo, `link`): batch by batch, what is already
+/// gone counts as done, and a failure does not stop the rest. Returns what failed.
+pub fn best_effort(
     kernel: &mut Kernel,
     ops: &[Op],
     previous: &dyn Fn(&Netns, &str) -> Option<String>,

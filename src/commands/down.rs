@@ -56,7 +56,8 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
     writeln!(text, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
-    let errors = apply::remove(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
+    let errors =
+        apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
         Record::remove(&lab)?;
