@@ -254,7 +254,16 @@ impl LabStatus {
             };
             let _ = writeln!(out, "forwarder {} {}:{}: {state}", f.encap, f.netns, f.dev);
             if let Some(s) = f.stats.as_ref().filter(|s| s.drops.total() > 0) {
-                let _ = writeln!(out, "  drops: {}", serde_json::to_string(&s.drops).unwrap_or_default());
+                // The reasons with a count, as "reason count, ...".
+                let drops = serde_json::to_value(s.drops).unwrap_or_default();
+                let reasons: Vec<String> = drops
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                    .map(|(why, n)| format!("{why} {n}"))
+                    .collect();
+                let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
         }
         out
