@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kernel::{Applied, Kernel, OpError};
-use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{Direction, Op, Plan};
 use crate::state::{Entry, Record};
 use crate::topology::Netns;
 
@@ -294,14 +294,12 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
 
     // Undo this run's additions, newest first, leaving out what dies with a namespace.
     let applied: Vec<Op> = added.iter().map(|e| e.op.clone()).collect();
-    let undo = Plan { version: PLAN_FORMAT_VERSION, lab: record.lab.clone(), direction: Direction::Down, ops: applied }
-        .teardown()
-        .ops;
+    let undo = Plan::new(&record.lab, Direction::Down, applied).teardown().ops;
     if !undo.is_empty() {
         printer.say(&format!("# undoing the {} op{} of this run", undo.len(), plural(undo.len())));
     }
     let undo_errors =
-        remove(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
+        best_effort(kernel, &undo, &|n, k| before.get(&(n.clone(), k.to_string())).cloned(), printer, Some("undo"));
     // What could not be undone is still the lab's, and stays in the record.
     let stuck: Vec<_> = undo_errors.iter().map(|(op, _)| op.key()).collect();
     added.retain(|e| stuck.contains(&e.op.key()));
@@ -311,9 +309,9 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
     Err(Box::new(Failure { number, op, error, undone: undo.len() - undo_errors.len(), undo_errors }))
 }
 
-/// Applies removal ops best-effort: batch by batch, what is already gone counts as done,
-/// and a failure does not stop the rest. Returns what failed.
-pub fn remove(
+/// Applies ops best-effort (a teardown, an undo, `link`): batch by batch, what is already
+/// gone counts as done, and a failure does not stop the rest. Returns what failed.
+pub fn best_effort(
     kernel: &mut Kernel,
     ops: &[Op],
     previous: &dyn Fn(&Netns, &str) -> Option<String>,

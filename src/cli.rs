@@ -114,6 +114,10 @@ pub struct ForwardArgs {
     /// Write the counters here as JSON, every second and on exit.
     #[arg(long, value_name = "PATH")]
     pub stats: Option<PathBuf>,
+    /// Started by `netlab up`: the descriptor of its handover socket (see
+    /// src/kernel/forwarder.rs). Until handed over, the forwarder dies with `up`.
+    #[arg(long, value_name = "FD", hide = true)]
+    pub handover_fd: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

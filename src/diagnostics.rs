@@ -115,12 +115,16 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// The known name closest to `wrong`, if it is close enough to be a typo.
 pub fn closest<'a>(wrong: &str, known: &[&'a str]) -> Option<&'a str> {
     let limit = (wrong.chars().count() / 3).max(1);
-    known
-        .iter()
-        .map(|k| (edit_distance(wrong, k), *k))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    let near = known.iter().map(|k| (edit_distance(wrong, k), *k)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d);
+    if let Some((_, k)) = near {
+        return Some(k);
+    }
+    // A name cut short (`user` for `userspace`), when it starts only one known name.
+    let mut starts = known.iter().filter(|k| wrong.chars().count() >= 3 && k.starts_with(wrong));
+    match (starts.next(), starts.next()) {
+        (Some(k), None) => Some(k),
+        _ => None,
+    }
 }
 
 /// Edit distance over chars where swapping two neighbours counts as one edit (optimal

@@ -448,6 +448,27 @@ impl<'a> Differ<'a> {
                 }
             }
             Op::RouteAdd { netns, to, via, dev } => self.route(op, netns, to, via, dev),
+            Op::ForwarderStart { netns, dev, .. } => {
+                let running = self.live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
+                // A forwarder stays attached to the device it started with: a TUN device
+                // made anew needs a new forwarder.
+                let device_new = self.link(netns, dev).is_none();
+                match running {
+                    None if device_new => self.add(op),
+                    None => self.modify(op.clone(), "forwarder", "running", "not running"),
+                    Some(_) if device_new => {
+                        self.remove(Op::ForwarderStop { netns: netns.clone(), dev: dev.clone() });
+                        self.add(op);
+                    }
+                    Some(r) => {
+                        let want = crate::kernel::forwarder::args(&self.desired.lab, op).unwrap_or_default();
+                        if r.args != want {
+                            self.remove(Op::ForwarderStop { netns: netns.clone(), dev: dev.clone() });
+                            self.modify(op.clone(), "forwarder", want.join(" "), r.args.join(" "));
+                        }
+                    }
+                }
+            }
             Op::SysctlSet { netns, key, value } => {
                 let fresh = matches!(netns, Netns::Named(n) if self.fresh.contains(n));
                 match self.live.sysctls.get(&(netns.clone(), key.clone())) {
@@ -645,6 +666,13 @@ impl<'a> Differ<'a> {
                     if !going {
                         self.remove(Op::SysctlRestore { netns: netns.clone(), key: key.clone() });
                     }
+                }
+                // A forwarder keeps its namespace alive even after the name goes: it is
+                // always stopped.
+                Op::ForwarderStart { netns, dev, .. }
+                    if self.live.forwarders.get(&(netns.clone(), dev.clone())).is_some_and(Option::is_some) =>
+                {
+                    self.remove(Op::ForwarderStop { netns: netns.clone(), dev: dev.clone() });
                 }
                 Op::FileWrite { netns, file, content } => {
                     let live = self.live.files.get(&(netns.clone(), *file)).cloned().flatten();

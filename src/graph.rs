@@ -113,7 +113,7 @@ impl Drawing {
         }
         for tunnel in &t.tunnels {
             let kind = match tunnel.kind {
-                TunnelKind::Ipip => "ipip".to_string(),
+                TunnelKind::Ipip { .. } => "ipip".to_string(),
                 TunnelKind::Vxlan { vni, .. } => format!("vxlan {vni}"),
                 TunnelKind::Udp { port } => format!("udp :{port}"),
             };

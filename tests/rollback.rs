@@ -75,6 +75,9 @@ fn big_lab() -> String {
         text += &format!("[nodes.n{i}]\nnetwork = \"{net}\"\nhostname = \"n{i}\"\n\n");
     }
     text += "[[links]]\nendpoints = [\"gw:up0\", \"host:kill-up\"]\naddresses = [\"10.62.0.2/30\", \"10.62.0.1/30\"]\n";
+    // Forwarder processes too: a kill can land while they start.
+    text += "[[tunnels]]\nkind = \"udp\"\nendpoints = [\"gw:fl0\", \"host:kill-fl\"]\n\
+             underlay = [\"10.62.0.2\", \"10.62.0.1\"]\naddresses = [\"10.63.0.1\", \"10.63.0.2\"]\n";
     text
 }
 
@@ -86,7 +89,7 @@ fn down_after_kill_9_leaves_nothing() {
     let lab = TempTopology::new("kill", &big_lab());
     // Kill after the first line, part-way through the namespaces, the links, the
     // addresses, and near the end: each time `down` must remove everything.
-    for after_lines in [1, 20, 70, 130, 250, 330] {
+    for after_lines in [1, 20, 70, 130, 250, 330, 338] {
         let host = Throwaway::new();
         let mut child = host
             .command("sh")
@@ -110,7 +113,14 @@ fn down_after_kill_9_leaves_nothing() {
         let _ = child.wait();
         drop(lines);
 
+        let diag = host.sh("cat /proc/locks; ps -e -o pid,ppid,stat,args; ls -li /run/netlab");
         let out = host.netlab(&["down", &lab.path]);
+        if !out.status.success() {
+            eprintln!(
+                "DIAG after line {after_lines} (pid {pid}, seen {seen}):\n{}",
+                String::from_utf8_lossy(&diag.stdout)
+            );
+        }
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "down after kill -9 at line {after_lines} failed:\n{text}");
         host.assert_empty();

@@ -186,29 +186,6 @@ fn redis_cluster_nodes_all_reach_each_other() {
     host.down_and_check(&file);
 }
 
-/// The kernel lacks ipip here: `up` must say so, naming the kernel option, and make
-/// nothing. Where the kernel has ipip, the tunnel must carry ns1's ping to ns2.
-#[test]
-fn ipip_runs_or_is_refused_before_anything_is_made() {
-    if skip_unless_root("ipip") {
-        return;
-    }
-    let host = Throwaway::new();
-    let file = topology("ipip.toml");
-    let out = host.netlab(&["up", &file]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains("CONFIG_NET_IPIP") && stderr.contains("nothing was changed"), "{stderr}");
-        eprintln!("ipip: this kernel has no ipip (CONFIG_NET_IPIP), so only the refusal is tested");
-        host.assert_empty();
-        return;
-    }
-    assert!(host.pings("ns1", "10.10.20.2"), "ns1 cannot reach ns2 through the host");
-    assert!(host.pings("ns1", "10.10.200.10"), "ns1 cannot reach ns2 through the tunnel");
-    host.down_and_check(&file);
-}
-
 /// `up` prints each op as it is applied, so a person (or a test) sees progress; the first
 /// lines arrive before the run is over.
 #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff};
 use crate::kernel::{probe, Kernel};
-use crate::plan::{compile, Op};
+use crate::plan::Op;
 use crate::state::Record;
 use crate::{Error, Result};
 
@@ -20,7 +20,7 @@ pub enum Outcome {
 
 pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let topology = crate::load(&args.file.topology)?;
-    let plan = compile(&topology);
+    let plan = probe::plan_here(&topology);
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }

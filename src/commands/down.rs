@@ -14,7 +14,7 @@ use crate::cli::{DownArgs, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
-use crate::plan::{Direction, Op, Plan, PLAN_FORMAT_VERSION};
+use crate::plan::{Direction, Op, Plan};
 use crate::state::{Lock, Record};
 use crate::topology::Netns;
 use crate::{Error, Result};
@@ -49,15 +49,15 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     apply::ignore_interrupts();
 
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
-    let teardown =
-        Plan { version: PLAN_FORMAT_VERSION, lab: lab.clone(), direction: Direction::Down, ops: recorded }.teardown();
+    let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
     let mut kernel = Kernel::new(&lab)?;
     let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
 
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
     writeln!(text, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
-    let errors = apply::remove(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
+    let errors =
+        apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
         Record::remove(&lab)?;

@@ -7,6 +7,9 @@ use crate::tunnel::{self, Encap, ForwarderConfig};
 use crate::{Error, Result};
 
 pub fn exec(args: ForwardArgs) -> Result<()> {
+    if let Some(fd) = args.handover_fd {
+        handover(fd)?;
+    }
     let encap = match (args.encap, args.port) {
         (ForwardEncap::Udp, port) => Encap::Udp { port: port.unwrap_or(tunnel::DEFAULT_UDP_PORT) },
         (ForwardEncap::Ipip, None) => Encap::Ipip,
@@ -32,5 +35,25 @@ pub fn exec(args: ForwardArgs) -> Result<()> {
         peers.join(", ")
     );
     tunnel::run(config)?;
+    Ok(())
+}
+
+/// The forwarder's half of the handover with `netlab up` (see src/kernel/forwarder.rs):
+/// say it started, wait for `go` (up has recorded its pid), and only then stop dying with
+/// up. Until then the parent-death signal set before exec stands: a forwarder whose `up`
+/// was killed half-way never outlives it unrecorded.
+fn handover(fd: i32) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::FromRawFd;
+    // SAFETY: the descriptor was passed to us for this and nothing else uses it.
+    let mut socket = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    writeln!(socket, "started")?;
+    let mut answer = String::new();
+    BufReader::new(&socket).read_line(&mut answer)?;
+    if answer.trim() != "go" {
+        return Err(Error::Usage("the netlab that started this forwarder is gone; stopping".into()));
+    }
+    // SAFETY: a plain prctl on this (the main) thread, which is the one the signal is set on.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     Ok(())
 }

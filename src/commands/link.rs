@@ -40,7 +40,7 @@ pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
     let json = args.format == OutputFormat::Json;
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
-    let errors = apply::remove(&mut kernel, &ops, &|_, _| None, &mut Printer::new(text, &ops), None);
+    let errors = apply::best_effort(&mut kernel, &ops, &|_, _| None, &mut Printer::new(text, &ops), None);
     let error = (!errors.is_empty()).then(|| {
         let failed: Vec<String> =
             errors.iter().map(|(op, e)| format!("{} {}: {e}", op.netns(), crate::plan::text::detail(op))).collect();

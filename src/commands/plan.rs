@@ -1,12 +1,12 @@
 use std::io::Write;
 
 use crate::cli::{PlanArgs, PlanFormat};
-use crate::plan::{self, compile};
+use crate::plan;
 use crate::Result;
 
 pub fn exec(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     let topology = crate::load(&args.file.topology)?;
-    let mut plan = compile(&topology);
+    let mut plan = crate::kernel::probe::plan_here(&topology);
     if args.down {
         plan = plan.teardown();
     }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::cli::{OutputFormat, StatusArgs};
 use crate::kernel::live::{LiveLink, LiveNetns};
 use crate::kernel::observe::{LiveLab, NsLive};
-use crate::kernel::{mark_of, probe, Kernel};
-use crate::plan::{compile, Op};
+use crate::kernel::{forwarder, mark_of, probe, Kernel};
+use crate::plan::Op;
 use crate::state::{self, Record};
 use crate::topology::Netns;
 use crate::{Error, Result};
@@ -89,6 +89,19 @@ struct LabStatus {
     nodes: Vec<NodeStatus>,
     /// The lab's own links in the host (bridges, host ends of veth pairs, tunnels).
     host: Vec<Interface>,
+    /// The userspace tunnel forwarders, with their counters.
+    forwarders: Vec<ForwarderStatus>,
+}
+
+#[derive(Serialize)]
+struct ForwarderStatus {
+    netns: Netns,
+    dev: String,
+    encap: &'static str,
+    running: bool,
+    pid: Option<u32>,
+    /// The counters it last wrote (see the stats file in src/tunnel/mod.rs).
+    stats: Option<crate::tunnel::Stats>,
 }
 
 #[derive(Serialize)]
@@ -143,7 +156,7 @@ impl LabStatus {
             None => ("missing", None),
             Some(path) if !path.exists() => ("missing", None),
             Some(path) => match crate::load(path) {
-                Ok(t) => ("in_sync", Some(compile(&t))),
+                Ok(t) => ("in_sync", Some(probe::plan_here(&t))),
                 Err(_) => ("invalid", None),
             },
         };
@@ -163,6 +176,25 @@ impl LabStatus {
         let mark = mark_of(&record.lab);
         let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
         let host = host.map(|l| Interface::of(&live.host, l)).collect();
+        let forwarders = record
+            .entries
+            .iter()
+            .filter_map(|e| match &e.op {
+                Op::ForwarderStart { netns, dev, encap, .. } => {
+                    let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
+                    let stats = crate::tunnel::read_stats(&forwarder::stats_path(&record.lab, netns, dev)).ok();
+                    Some(ForwarderStatus {
+                        netns: netns.clone(),
+                        dev: dev.clone(),
+                        encap: encap.name(),
+                        running: running.is_some(),
+                        pid: running.map(|r| r.pid),
+                        stats,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
         Ok(LabStatus {
             version: 1,
             lab: record.lab.clone(),
@@ -171,6 +203,7 @@ impl LabStatus {
             changes,
             nodes,
             host,
+            forwarders,
         })
     }
 
@@ -188,7 +221,7 @@ impl LabStatus {
             _ => "its file no longer parses".to_string(),
         };
         let _ = writeln!(out, "lab {}: up, {state}\n  file: {file}", self.lab);
-        let name_w = self.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(4);
+        let name_w = self.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(6);
         let ns_w = self.nodes.iter().map(|n| n.netns.to_string().len()).max().unwrap_or(9).max(9);
         let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  INTERFACES", "NODE", "NAMESPACE");
         for n in &self.nodes {
@@ -205,6 +238,33 @@ impl LabStatus {
         }
         if !self.host.is_empty() {
             let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
+        }
+        for f in &self.forwarders {
+            let state = match (f.pid, &f.stats) {
+                (Some(pid), Some(s)) => format!(
+                    "running (pid {pid}): sent {} packets ({} bytes), received {} ({} bytes), dropped {}",
+                    s.tx.packets,
+                    s.tx.bytes,
+                    s.rx.packets,
+                    s.rx.bytes,
+                    s.drops.total()
+                ),
+                (Some(pid), None) => format!("running (pid {pid})"),
+                (None, _) => "NOT RUNNING (netlab up restarts it)".to_string(),
+            };
+            let _ = writeln!(out, "forwarder {} {}:{}: {state}", f.encap, f.netns, f.dev);
+            if let Some(s) = f.stats.as_ref().filter(|s| s.drops.total() > 0) {
+                // The reasons with a count, as "reason count, ...".
+                let drops = serde_json::to_value(s.drops).unwrap_or_default();
+                let reasons: Vec<String> = drops
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                    .map(|(why, n)| format!("{why} {n}"))
+                    .collect();
+                let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
+            }
         }
         out
     }

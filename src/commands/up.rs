@@ -14,18 +14,17 @@ use crate::cli::{OutputFormat, UpArgs};
 use crate::diff::{self, Diff};
 use crate::kernel::netns::NsId;
 use crate::kernel::{probe, Kernel};
-use crate::plan::{compile, Op, OpKey, Plan};
+use crate::plan::{Op, OpKey, Plan};
 use crate::state::{Entry, Lock, Record};
 use crate::{Error, Result};
 
 pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let t0 = Instant::now();
     let topology = crate::load(&args.file.topology)?;
-    let plan = compile(&topology);
-    refuse_unsupported(&plan)?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
+    let plan = probe::plan_here(&topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
         let names: Vec<String> =
@@ -147,16 +146,4 @@ fn conflicts(lab: &str, d: &Diff) -> String {
         s.push_str(c);
     }
     s
-}
-
-/// udp tunnels need the userspace forwarder, which netlab does not have yet.
-fn refuse_unsupported(plan: &Plan) -> Result<()> {
-    if let Some(Op::TunAdd { netns, name, .. }) = plan.ops.iter().find(|op| matches!(op, Op::TunAdd { .. })) {
-        return Err(Error::Refused(format!(
-            "lab {} has a udp tunnel ({netns}:{name}), and netlab cannot run udp tunnels yet: they need its \
-             userspace forwarder; nothing was changed",
-            plan.lab
-        )));
-    }
-    Ok(())
 }

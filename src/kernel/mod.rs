@@ -8,6 +8,7 @@
 //! checking ownership belong to [`crate::apply`].
 
 pub mod files;
+pub mod forwarder;
 pub mod live;
 pub mod netns;
 mod nl;
@@ -105,6 +106,7 @@ struct Conn {
 
 pub struct Kernel {
     rt: tokio::runtime::Runtime,
+    lab: String,
     /// `netlab:<lab>`, the ifalias on every link and namespace `lo` netlab makes.
     mark: String,
     /// The device group of every link netlab makes for the lab.
@@ -131,7 +133,8 @@ impl Kernel {
     pub fn new(lab: &str) -> std::io::Result<Kernel> {
         raise_fd_limit();
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let mut kernel = Kernel { rt, mark: mark_of(lab), group: group_of(lab), conns: HashMap::new() };
+        let mut kernel =
+            Kernel { rt, lab: lab.to_string(), mark: mark_of(lab), group: group_of(lab), conns: HashMap::new() };
         let socket = netns::route_socket()?;
         let fd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
         kernel.add_conn(Netns::Host, socket, fd);
@@ -331,12 +334,49 @@ impl Kernel {
                 }
                 Op::FileWrite { netns, file, content } => files::write(netns, *file, content).map_err(OpError::from),
                 Op::FileRemove { netns, file } => files::remove(netns, *file).map_err(OpError::from),
-                Op::TunAdd { .. } | Op::ForwarderStart { .. } | Op::ForwarderStop { .. } => {
-                    Err(OpError::Other("udp tunnels are not supported yet".into()))
-                }
+                Op::ForwarderStop { netns, dev } => forwarder::stop(&self.lab, netns, dev),
                 _ => continue,
             };
             results[i] = Some(r.map(|()| Applied::Done));
+        }
+
+        // TUN devices are made by an ioctl from inside their namespace; their mtu, mark and
+        // group are then set over netlink with the other link ops.
+        let tuns: Vec<(usize, (Netns, &str))> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Op::TunAdd { netns, name, .. } => Some((i, (netns.clone(), name.as_str()))),
+                _ => None,
+            })
+            .collect();
+        if !tuns.is_empty() {
+            let items: Vec<(Netns, &str)> = tuns.iter().map(|(_, x)| x.clone()).collect();
+            let made = self
+                .in_namespaces(&items, |(_, name)| crate::tunnel::tun::create_persistent(name).map_err(OpError::from));
+            for ((i, _), r) in tuns.iter().zip(made) {
+                if let Err(e) = r {
+                    results[*i] = Some(Err(e));
+                }
+            }
+        }
+
+        // Forwarders: processes started inside their namespaces, all at once.
+        let starts: Vec<(usize, &Op)> =
+            ops.iter().enumerate().filter(|(_, op)| matches!(op, Op::ForwarderStart { .. })).collect();
+        if !starts.is_empty() {
+            let mut with_fd = Vec::new();
+            for (i, op) in &starts {
+                match self.conn(&op.netns()) {
+                    Ok(c) => with_fd.push((*i, *op, c.fd.as_fd())),
+                    Err(e) => results[*i] = Some(Err(e)),
+                }
+            }
+            let pairs: Vec<(&Op, std::os::fd::BorrowedFd)> = with_fd.iter().map(|(_, op, fd)| (*op, *fd)).collect();
+            let started = forwarder::start(&self.lab, &pairs);
+            for ((i, _, _), r) in with_fd.iter().zip(started) {
+                results[*i] = Some(r.map(|()| Applied::Done));
+            }
         }
 
         self.delete_groups(ops, &mut results);
@@ -447,7 +487,11 @@ impl Kernel {
                 }
                 let msg = end.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build()))).build();
                 self.create_link(conn, name, msg).await?;
-                self.set_alias(peer_conn, peer_name).await
+                let marked = self.set_alias(peer_conn, peer_name).await;
+                if marked.is_err() {
+                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                }
+                marked
             }
             Op::VxlanAdd { name, vni, local, remote, port, mtu, .. } => {
                 let mut v = LinkVxlan::new(name, *vni).port(*port).link_group(self.group);
@@ -470,6 +514,18 @@ impl Kernel {
                     t = t.mtu(*m);
                 }
                 self.create_link(conn, name, t.build()).await
+            }
+            Op::TunAdd { name, mtu, .. } => {
+                let mut msg = LinkUnspec::new_with_name(name).alias(self.mark.clone()).link_group(self.group);
+                if let Some(m) = mtu {
+                    msg = msg.mtu(*m);
+                }
+                let configured = nl::ack(h, RouteNetlinkMessage::SetLink(msg.build()), 0).await;
+                if configured.is_err() {
+                    // Made but not marked: not left behind unowned.
+                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                }
+                Ok(configured?)
             }
             Op::LinkDel { name, .. } => {
                 let msg = LinkUnspec::new_with_name(name).build();
@@ -563,7 +619,13 @@ impl Kernel {
     /// connection, which the kernel handles in order.
     async fn create_link(&self, conn: &Conn, name: &str, msg: LinkMessage) -> Result<(), OpError> {
         nl::ack(&conn.handle, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL).await?;
-        self.set_alias(conn, name).await
+        let marked = self.set_alias(conn, name).await;
+        if marked.is_err() {
+            // Made but not marked: deleted again rather than left behind unowned.
+            let _ =
+                nl::ack(&conn.handle, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+        }
+        marked
     }
 
     async fn set_alias(&self, conn: &Conn, name: &str) -> Result<(), OpError> {

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::forwarder::{self, Running};
 use super::live::LiveNetns;
 use super::netns::{self, Named, NsId};
 use super::{files, Kernel, OpError};
@@ -37,6 +38,8 @@ pub struct LiveLab {
     pub namespaces: BTreeMap<String, NsLive>,
     pub sysctls: HashMap<(Netns, String), String>,
     pub files: HashMap<(String, EtcFileKind), Option<String>>,
+    /// The forwarder of each tunnel end that has one, if it runs.
+    pub forwarders: HashMap<(Netns, String), Option<Running>>,
 }
 
 impl LiveLab {
@@ -124,8 +127,14 @@ impl Kernel {
         }
 
         for op in ops {
-            if let Op::FileWrite { netns, file, .. } = op {
-                lab.files.insert((netns.clone(), *file), files::read(netns, *file)?);
+            match op {
+                Op::FileWrite { netns, file, .. } => {
+                    lab.files.insert((netns.clone(), *file), files::read(netns, *file)?);
+                }
+                Op::ForwarderStart { netns, dev, .. } => {
+                    lab.forwarders.insert((netns.clone(), dev.clone()), forwarder::find(&self.lab, netns, dev));
+                }
+                _ => {}
             }
         }
         Ok(lab)

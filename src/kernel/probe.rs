@@ -43,6 +43,8 @@ pub enum DeviceKind {
     Veth,
     Vxlan,
     Ipip,
+    /// TUN devices, for netlab's forwarders.
+    Tun,
 }
 
 impl DeviceKind {
@@ -52,6 +54,7 @@ impl DeviceKind {
             Op::VethAdd { .. } => Some(DeviceKind::Veth),
             Op::VxlanAdd { .. } => Some(DeviceKind::Vxlan),
             Op::IpipAdd { .. } => Some(DeviceKind::Ipip),
+            Op::TunAdd { .. } => Some(DeviceKind::Tun),
             _ => None,
         }
     }
@@ -62,6 +65,7 @@ impl DeviceKind {
             DeviceKind::Veth => "veth",
             DeviceKind::Vxlan => "vxlan",
             DeviceKind::Ipip => "ipip",
+            DeviceKind::Tun => "TUN",
         }
     }
 
@@ -71,6 +75,7 @@ impl DeviceKind {
             DeviceKind::Veth => "CONFIG_VETH",
             DeviceKind::Vxlan => "CONFIG_VXLAN",
             DeviceKind::Ipip => "CONFIG_NET_IPIP",
+            DeviceKind::Tun => "CONFIG_TUN, /dev/net/tun",
         }
     }
 }
@@ -89,12 +94,24 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
         let mut missing = Vec::new();
         let mut ok = 0;
         for kind in kinds {
+            if kind == DeviceKind::Tun {
+                // Opening the clone device is all a TUN device needs from the kernel.
+                match std::fs::File::open("/dev/net/tun") {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV | libc::ENXIO)) => {
+                        missing.push(kind)
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let name = format!("probe{}", missing.len() + ok);
             let msg = match kind {
                 DeviceKind::Bridge => LinkBridge::new(&name).build(),
                 DeviceKind::Veth => LinkVeth::new(&name, &format!("{name}p")).build(),
                 DeviceKind::Vxlan => LinkVxlan::new(&name, 1).port(4789).build(),
                 DeviceKind::Ipip => LinkIpIp::new(&name).build(),
+                DeviceKind::Tun => unreachable!("probed above"),
             };
             // The devices are not deleted: each deletion waits for an RCU grace period,
             // and the scratch namespace takes them all when the thread ends.
@@ -108,4 +125,48 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
         Ok(missing)
     });
     results.into_iter().next().expect("one probe")
+}
+
+/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
+/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
+/// leaves a choice to it (an ipip tunnel in `auto` mode).
+pub fn plan_here(topology: &crate::Topology) -> crate::plan::Plan {
+    let asks = topology
+        .tunnels
+        .iter()
+        .any(|t| matches!(t.kind, crate::topology::TunnelKind::Ipip { mode: crate::topology::IpipMode::Auto }));
+    let caps = if asks { capabilities() } else { crate::plan::Capabilities::FULL };
+    crate::plan::compile_for(topology, caps)
+}
+
+/// What this kernel can do, for [`crate::plan::compile_for`]: tried for real when netlab
+/// may (root), else judged from the loaded and available modules, which is what `plan`
+/// without privileges can see.
+pub fn capabilities() -> crate::plan::Capabilities {
+    let ipip_op = Op::IpipAdd {
+        netns: crate::topology::Netns::Host,
+        name: String::new(),
+        local: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        remote: std::net::Ipv4Addr::UNSPECIFIED.into(),
+        mtu: None,
+    };
+    let ipip = match privileges() {
+        None => missing_kinds(&[ipip_op]).map(|m| m.is_empty()).unwrap_or(false),
+        Some(_) => module_available("ipip"),
+    };
+    crate::plan::Capabilities { ipip }
+}
+
+/// Whether a kernel module is loaded, built in, or installed to be loaded on demand.
+fn module_available(name: &str) -> bool {
+    if std::path::Path::new("/sys/module").join(name).exists() {
+        return true;
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let dir = std::path::Path::new("/lib/modules").join(release.trim());
+    let file = format!("/{name}.ko");
+    ["modules.builtin", "modules.dep"].iter().any(|list| {
+        std::fs::read_to_string(dir.join(list))
+            .is_ok_and(|text| text.lines().any(|l| l.split(':').next().is_some_and(|m| m.contains(&file))))
+    })
 }

@@ -6,11 +6,52 @@
 //! their ports would change; addresses; links up; routes (every device and address they
 //! need exists by then); forwarders.
 
-use super::{Direction, ForwarderPeer, Op, Plan, PLAN_FORMAT_VERSION};
-use crate::topology::{Netns, Sysctl, Topology, TunnelKind};
+use std::net::IpAddr;
 
+use super::{Direction, Encap, ForwarderPeer, Op, Plan};
+use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
+
+/// What the kernel that will run the plan can do, where a topology leaves the choice to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The kernel can make ipip devices (CONFIG_NET_IPIP).
+    pub ipip: bool,
+}
+
+impl Capabilities {
+    /// A kernel with everything: what `compile` assumes, so a plan is the same on every
+    /// machine (the snapshots, the README).
+    pub const FULL: Capabilities = Capabilities { ipip: true };
+}
+
+/// The plan for a kernel with every device kind (see [`Capabilities::FULL`]).
 pub fn compile(t: &Topology) -> Plan {
+    compile_for(t, Capabilities::FULL)
+}
+
+/// The plan for a kernel that can do what `caps` says: an ipip tunnel in `auto` mode is
+/// the kernel's where it can be, else a TUN device and netlab's forwarder.
+pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     let mut ops = Vec::new();
+    let mut notes = Vec::new();
+    // How each tunnel is carried: by a kernel device, or by netlab's forwarder (encap).
+    let carried: Vec<Option<Encap>> = t
+        .tunnels
+        .iter()
+        .map(|tunnel| match tunnel.kind {
+            TunnelKind::Udp { .. } => Some(Encap::Udp),
+            TunnelKind::Ipip { mode: IpipMode::Userspace } => Some(Encap::Ipip),
+            TunnelKind::Ipip { mode: IpipMode::Auto } if !caps.ipip => Some(Encap::Ipip),
+            _ => None,
+        })
+        .collect();
+    if t.tunnels
+        .iter()
+        .zip(&carried)
+        .any(|(tn, c)| matches!(tn.kind, TunnelKind::Ipip { mode: IpipMode::Auto }) && c.is_some())
+    {
+        notes.push("ipip tunnels (mode auto): userspace, as this kernel has no ipip (CONFIG_NET_IPIP)".to_string());
+    }
 
     for ns in &t.namespaces {
         ops.push(Op::NetnsAdd { netns: ns.name.clone() });
@@ -46,17 +87,22 @@ pub fn compile(t: &Topology) -> Plan {
             mtu: veth.mtu,
         });
     }
-    for tunnel in &t.tunnels {
+    for (tunnel, carried) in t.tunnels.iter().zip(&carried) {
         for (i, end) in tunnel.ends.iter().enumerate() {
             let (netns, name, mtu) = (end.netns.clone(), end.name.clone(), tunnel.mtu);
             // Two-ended kinds: the remote is the other end's underlay address.
             let remote = tunnel.ends[1 - i.min(1)].underlay;
-            ops.push(match tunnel.kind {
-                TunnelKind::Ipip => Op::IpipAdd { netns, name, local: end.underlay, remote, mtu },
-                TunnelKind::Vxlan { vni, port } => {
+            ops.push(match (carried, tunnel.kind) {
+                // A TUN device leaves room for the outer headers in the underlay's mtu, as
+                // flanneld does for flannel.1; the kernel's tunnels do that by themselves.
+                (Some(encap), _) => {
+                    let mtu = mtu.unwrap_or_else(|| underlay_mtu(t, &end.netns, end.underlay) - encap.overhead());
+                    Op::TunAdd { netns, name, mtu: Some(mtu) }
+                }
+                (None, TunnelKind::Vxlan { vni, port }) => {
                     Op::VxlanAdd { netns, name, vni, local: end.underlay, remote, port, mtu }
                 }
-                TunnelKind::Udp { .. } => Op::TunAdd { netns, name, mtu },
+                (None, _) => Op::IpipAdd { netns, name, local: end.underlay, remote, mtu },
             });
         }
     }
@@ -138,8 +184,12 @@ pub fn compile(t: &Topology) -> Plan {
         ops.push(Op::RouteAdd { netns, to: r.dst, via: r.via, dev: r.dev.clone() });
     }
 
-    for tunnel in &t.tunnels {
-        let TunnelKind::Udp { port } = tunnel.kind else { continue };
+    for (tunnel, carried) in t.tunnels.iter().zip(&carried) {
+        let Some(encap) = *carried else { continue };
+        let port = match tunnel.kind {
+            TunnelKind::Udp { port } => Some(port),
+            _ => None,
+        };
         for (i, end) in tunnel.ends.iter().enumerate() {
             let peers = tunnel
                 .ends
@@ -151,6 +201,7 @@ pub fn compile(t: &Topology) -> Plan {
             ops.push(Op::ForwarderStart {
                 netns: end.netns.clone(),
                 dev: end.name.clone(),
+                encap,
                 local: end.underlay,
                 port,
                 peers,
@@ -158,7 +209,19 @@ pub fn compile(t: &Topology) -> Plan {
         }
     }
 
-    Plan { version: PLAN_FORMAT_VERSION, lab: t.lab.clone(), direction: Direction::Up, ops }
+    let mut plan = Plan::new(&t.lab, Direction::Up, ops);
+    plan.notes = notes;
+    plan
+}
+
+/// The mtu of the link that holds a tunnel end's underlay address (1500 when the file
+/// does not say, or the address is on a link outside the file).
+fn underlay_mtu(t: &Topology, netns: &Netns, underlay: IpAddr) -> u32 {
+    let on_veth = t.veths.iter().find_map(|v| {
+        v.ends.iter().any(|e| e.netns == *netns && e.address.is_some_and(|a| a.addr() == underlay)).then_some(v.mtu)
+    });
+    let on_bridge = || t.bridges.iter().find(|b| b.netns == *netns && b.gateway.addr() == underlay).map(|b| b.mtu);
+    on_veth.or_else(on_bridge).flatten().unwrap_or(1500)
 }
 
 /// Whether a sysctl key belongs to one device (`net.ipv4.conf.eth0.rp_filter`), and so

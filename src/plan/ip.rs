@@ -109,7 +109,8 @@ pub fn command(op: &Op) -> String {
             }
         }
         Op::TunAdd { netns, name, mtu: m } => {
-            let add = format!("{} tuntap add dev {} mode tun", ip(netns), q(name));
+            // The flags of netlab's TUN devices (see src/tunnel/tun.rs).
+            let add = format!("{} tuntap add dev {} mode tun multi_queue vnet_hdr", ip(netns), q(name));
             match m {
                 Some(m) => format!("{add} && {} link set dev {} mtu {m}", ip(netns), q(name)),
                 None => add,
@@ -153,8 +154,9 @@ pub fn command(op: &Op) -> String {
             }
             s
         }
-        Op::ForwarderStart { netns, dev, local, port, .. } => {
-            format!("# no iproute2 equivalent: netlab's udp forwarder for {dev} in {netns} ({local}:{port})")
+        Op::ForwarderStart { netns, dev, encap, local, port, .. } => {
+            let from = port.map_or(local.to_string(), |p| format!("{local}:{p}"));
+            format!("# no iproute2 equivalent: netlab's {} forwarder for {dev} in {netns} ({from})", encap.name())
         }
         Op::ForwarderStop { netns, dev } => {
             format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}")

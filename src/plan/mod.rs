@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-pub use compile::compile;
+pub use compile::{compile, compile_for, Capabilities};
 
 use crate::topology::{EtcFileKind, Netns};
 
@@ -160,19 +160,48 @@ pub enum Op {
         via: Option<IpAddr>,
         dev: Option<String>,
     },
-    /// The userspace half of a udp tunnel: carries packets between `dev` (a TUN) and UDP
-    /// datagrams on `local:port`, to the peer that owns each destination.
+    /// The userspace half of a udp tunnel (or of ipip on a kernel without it): a netlab
+    /// process in `netns` that carries packets between `dev` (a TUN device) and the
+    /// underlay, from `local` (and `port`, for udp), to the peer that owns each destination.
     ForwarderStart {
         netns: Netns,
         dev: String,
+        encap: Encap,
         local: IpAddr,
-        port: u16,
+        /// udp only.
+        port: Option<u16>,
         peers: Vec<ForwarderPeer>,
     },
     ForwarderStop {
         netns: Netns,
         dev: String,
     },
+}
+
+/// How a forwarder wraps packets: in UDP datagrams (Flannel's udp backend) or in an
+/// outer IPv4 header of protocol 4 (ipip, RFC 2003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encap {
+    Udp,
+    Ipip,
+}
+
+impl Encap {
+    pub fn name(self) -> &'static str {
+        match self {
+            Encap::Udp => "udp",
+            Encap::Ipip => "ipip",
+        }
+    }
+
+    /// Bytes of outer headers per packet: the TUN device's mtu is the underlay's less this.
+    pub fn overhead(self) -> u32 {
+        match self {
+            Encap::Udp => 28,
+            Encap::Ipip => 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -326,12 +355,19 @@ pub struct Plan {
     pub version: u32,
     pub lab: String,
     pub direction: Direction,
+    /// Choices made for this machine (such as userspace ipip), as sentences.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub notes: Vec<String>,
     pub ops: Vec<Op>,
 }
 
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 impl Plan {
+    pub fn new(lab: &str, direction: Direction, ops: Vec<Op>) -> Plan {
+        Plan { version: PLAN_FORMAT_VERSION, lab: lab.to_string(), direction, notes: Vec::new(), ops }
+    }
+
     /// The plan that removes what `self` (an `up` plan) creates: inverses in reverse order,
     /// leaving out what dies anyway with a namespace or a link that is being deleted.
     /// That keeps `down` short: deleting a namespace takes its devices with it.
@@ -398,6 +434,6 @@ impl Plan {
             };
             ops.extend(undo);
         }
-        Plan { version: PLAN_FORMAT_VERSION, lab: self.lab.clone(), direction: Direction::Down, ops }
+        Plan::new(&self.lab, Direction::Down, ops)
     }
 }

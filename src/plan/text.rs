@@ -12,6 +12,9 @@ pub fn render(plan: &Plan) -> String {
         Direction::Down => "to take it down",
     };
     let mut out = format!("# lab {}: {} op{} {what}\n", plan.lab, rows.len(), if rows.len() == 1 { "" } else { "s" });
+    for note in &plan.notes {
+        let _ = writeln!(out, "# {note}");
+    }
     let num_w = rows.len().to_string().len();
     let kind_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let ns_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
@@ -99,7 +102,7 @@ pub fn detail(op: &Op) -> String {
             }
             s
         }
-        Op::ForwarderStart { dev, local, port, peers, .. } => {
+        Op::ForwarderStart { dev, encap, local, port, peers, .. } => {
             let peers: Vec<String> = peers
                 .iter()
                 .map(|p| match p.subnet {
@@ -107,7 +110,8 @@ pub fn detail(op: &Op) -> String {
                     None => p.underlay.to_string(),
                 })
                 .collect();
-            format!("{dev} udp {local}:{port} -> {}", peers.join(", "))
+            let from = port.map_or(local.to_string(), |p| format!("{local}:{p}"));
+            format!("{dev} {} {from} -> {}", encap.name(), peers.join(", "))
         }
         Op::ForwarderStop { dev, .. } => dev.clone(),
     }

@@ -110,6 +110,14 @@ pub enum TunnelKind {
     Udp,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpipMode {
+    Auto,
+    Kernel,
+    Userspace,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelSpec {
@@ -125,6 +133,9 @@ pub struct TunnelSpec {
     /// udp only: the subnet each endpoint owns (the forwarder picks a peer by it).
     pub subnets: Option<Sp<Vec<Sp<String>>>>,
     pub mtu: Option<Sp<u32>>,
+    /// ipip only: the kernel's ipip, netlab's userspace forwarder, or the kernel's when it
+    /// has it (the default).
+    pub mode: Option<Sp<IpipMode>>,
 }
 
 /// Parses TOML text into a [`Spec`]. The error keeps toml's span and message.

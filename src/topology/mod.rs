@@ -308,9 +308,13 @@ pub struct VethEnd {
     pub master: Option<String>,
 }
 
+/// How an ipip tunnel is made: the kernel's ipip device, or a TUN device and netlab's
+/// userspace forwarder (wire-compatible); `Auto` picks the kernel's where it has one.
+pub use crate::spec::IpipMode;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelKind {
-    Ipip,
+    Ipip { mode: IpipMode },
     Vxlan { vni: u32, port: u16 },
     Udp { port: u16 },
 }

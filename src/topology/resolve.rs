@@ -675,7 +675,8 @@ impl<'a> Resolver<'a> {
                                     .help("remove it"),
                                 );
                             }
-                            Some(TunnelKind::Ipip)
+                            let mode = t.mode.as_ref().map_or(spec::IpipMode::Auto, |m| *m.get_ref());
+                            Some(TunnelKind::Ipip { mode })
                         }
                     }
                 }
@@ -684,6 +685,15 @@ impl<'a> Resolver<'a> {
                 if *p.get_ref() == 0 {
                     self.error(p.span(), "port 0 is not a usable port");
                 }
+            }
+            if let (Some(m), false) = (&t.mode, *t.kind.get_ref() == spec::TunnelKind::Ipip) {
+                self.problem(
+                    Problem::new(
+                        m.span(),
+                        format!("`mode` only applies to ipip tunnels, this one is {}", kind_name(*t.kind.get_ref())),
+                    )
+                    .help("remove it"),
+                );
             }
             let mtu = self.mtu(t.mtu.as_ref());
             let mut ends = Vec::new();

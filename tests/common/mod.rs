@@ -125,19 +125,21 @@ impl Throwaway {
                ip $n -j route show table all; \
              done; \
              echo '== /run'; find /run /etc/netns | sort; \
-             echo '== processes'; ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' sort$' | sort; \
+             echo '== processes'; ps -e -o pid=,stat=,comm= | awk '$2 !~ /^Z/ {print $1, $3}' | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' sort$' -e ' awk$' | sort; \
              echo '== sysctl'; cat /proc/sys/net/ipv4/ip_forward",
         )
     }
 
     /// Asserts that nothing but the empty host is left: no namespace (name or mount), no
     /// link but lo, no lab record or lock, no /etc/netns file, no process, ip_forward off.
+    /// Zombies do not count: the throwaway's PID 1 (`sleep`) never reaps the orphans it
+    /// adopts, as a real init would, and a zombie holds nothing (no socket, no namespace).
     pub fn assert_empty(&self) {
         let leftovers = self.sh_ok(
-            "ls -A /run/netns; ls -d /run/netlab 2>/dev/null; find /etc/netns -mindepth 1 2>/dev/null; \
+            "ls -A /run/netns; find /run/netlab 2>/dev/null; find /etc/netns -mindepth 1 2>/dev/null; \
              findmnt -rn -o TARGET | grep '^/run/netns/'; \
              ip -o link show | grep -v ': lo:'; \
-             ps -e -o pid=,comm= | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' findmnt$'; \
+             ps -e -o pid=,stat=,comm= | awk '$2 !~ /^Z/ {print $1, $3}' | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' findmnt$' -e ' awk$'; \
              grep -v '^0$' /proc/sys/net/ipv4/ip_forward; true",
         );
         assert!(leftovers.trim().is_empty(), "the lab left something behind:\n{leftovers}");
