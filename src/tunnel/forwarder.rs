@@ -4,9 +4,8 @@
 //! A worker thread reads its TUN queue and sends until the queue is empty (or a budget is
 //! spent), or receives and writes the TUN device until the socket is empty, and only then
 //! blocks in `poll` on its descriptor and a shared stop eventfd: a busy forwarder makes no
-//! extra syscalls, an idle one wakes for nothing. One thread does both directions (a
-//! thread per direction is possible, see SPLIT_DIRECTIONS): a TCP stream's ACKs then cost
-//! no wakeups of their own (in a VM a wakeup is an IPI and a halt exit, some 10 µs each),
+//! extra syscalls, an idle one wakes for nothing. One thread does both directions (rather
+//! than a thread per direction): a TCP stream's ACKs then cost no wakeups of their own (in a VM a wakeup is an IPI and a halt exit, some 10 µs each),
 //! which measured 1.66 against 1.97 CPU-s per GB at 7.4 against 7.2 Gbit/s (bench/tunnel.sh,
 //! six alternating rounds on two quiet cores). It caps a forwarder at one core, which a
 //! single stream's TUN queue does anyway; an earlier measurement on two busy cores had
@@ -35,8 +34,6 @@ use super::{Encap, ForwarderConfig};
 /// queue carries a TCP stream at full speed; more queues would spread many flows over
 /// cores (on a two-core machine they would only compete).
 const TX_QUEUES: usize = 1;
-/// A thread per direction (true), or one thread per queue doing both.
-const SPLIT_DIRECTIONS: bool = false;
 /// Reads (or receive batches) a direction handles before it gives the other a turn.
 const BUDGET: usize = 16;
 /// Packets read from the TUN device before they are sent with one `sendmmsg`, when they
@@ -104,24 +101,15 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
 
     let mut threads: Vec<(Arc<Counters>, JoinHandle<io::Result<()>>)> = Vec::new();
     let spawned = (|| -> io::Result<()> {
-        let mut spawn = |name: String, queue: &Arc<Queue>, tx: bool, rx: bool| -> io::Result<()> {
+        for (i, queue) in queues.iter().enumerate() {
             let (sh, q, c) = (shared.clone(), queue.clone(), Arc::new(Counters::default()));
             let c2 = c.clone();
-            let h = thread::Builder::new().name(name).spawn(move || worker(&sh, &q, &c2, tx, rx))?;
+            // The socket is received from by the first queue's thread only.
+            let rx = i == 0;
+            let h = thread::Builder::new().name(format!("fwd{i}")).spawn(move || worker(&sh, &q, &c2, rx))?;
             threads.push((c, h));
-            Ok(())
-        };
-        if SPLIT_DIRECTIONS {
-            for (i, queue) in queues.iter().enumerate() {
-                spawn(format!("tx{i}"), queue, true, false)?;
-            }
-            spawn("rx".into(), &queues[0], false, true)
-        } else {
-            for (i, queue) in queues.iter().enumerate() {
-                spawn(format!("fwd{i}"), queue, true, i == 0)?;
-            }
-            Ok(())
         }
+        Ok(())
     })();
 
     let write_stats = |running: bool, warned: &mut bool| {
@@ -552,15 +540,13 @@ impl Rx {
     }
 }
 
-/// A thread's loop: one or both directions over one TUN queue, until stopped.
-fn worker(sh: &Shared, queue: &Queue, counters: &Counters, tx: bool, rx: bool) -> io::Result<()> {
-    let mut txs = tx.then(|| Tx::new(sh.encap));
+/// A thread's loop: one TUN queue to the peers and, with `rx`, the socket to the TUN
+/// device, until stopped.
+fn worker(sh: &Shared, queue: &Queue, counters: &Counters, rx: bool) -> io::Result<()> {
+    let mut tx = Tx::new(sh.encap);
     let mut rxs = rx.then(Rx::new);
     let sock = sh.socket.as_raw_fd();
-    let mut fds = Vec::with_capacity(2);
-    if tx {
-        fds.push(queue.as_raw_fd());
-    }
+    let mut fds = vec![queue.as_raw_fd()];
     if rx {
         fds.push(sock);
     }
@@ -568,10 +554,7 @@ fn worker(sh: &Shared, queue: &Queue, counters: &Counters, tx: bool, rx: bool) -
         if sh.stopping.load(Relaxed) {
             return Ok(());
         }
-        let mut busy = false;
-        if let Some(t) = &mut txs {
-            busy |= t.run(sh, queue, counters, BUDGET)? == Step::Busy;
-        }
+        let mut busy = tx.run(sh, queue, counters, BUDGET)? == Step::Busy;
         if let Some(r) = &mut rxs {
             busy |= r.run(sh, queue, counters, BUDGET) == Step::Busy;
         }
