@@ -24,6 +24,7 @@
 //! is routed to it. Its `gso_max_size` must stay at the default 64 KiB (no BIG TCP): a
 //! forwarder reads at most that much per packet.
 
+use std::ffi::{CStr, CString};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -44,7 +45,8 @@ pub(crate) const OFFLOADS: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | 
 /// `AlreadyExists` if any device of that name exists. Mtu, address, alias and up are
 /// set separately, over netlink.
 pub fn create_persistent(name: &str) -> io::Result<()> {
-    let file = open_tun(name, FLAGS | libc::IFF_TUN_EXCL as c_short).map_err(|e| match e.raw_os_error() {
+    let excl = FLAGS | libc::IFF_TUN_EXCL as c_short;
+    let file = c_name(name).and_then(|c| open_tun(&c, excl)).map_err(|e| match e.raw_os_error() {
         Some(libc::EBUSY) => {
             io::Error::new(io::ErrorKind::AlreadyExists, format!("a device named {name} already exists"))
         }
@@ -56,8 +58,9 @@ pub fn create_persistent(name: &str) -> io::Result<()> {
 /// Deletes a persistent TUN device made by [`create_persistent`]: it goes away once the
 /// last forwarder queue on it is closed. `NotFound` if there is no such device.
 pub fn delete_persistent(name: &str) -> io::Result<()> {
-    require_exists(name)?;
-    let file = open_tun(name, FLAGS).map_err(|e| attach_error(name, e))?;
+    let c = c_name(name)?;
+    require_exists(&c)?;
+    let file = open_tun(&c, FLAGS).map_err(|e| attach_error(name, e))?;
     set_persist(&file, false).map_err(|e| context(e, format!("cannot delete TUN device {name}")))
 }
 
@@ -71,10 +74,11 @@ pub struct Queue {
 /// network namespace and turns the offloads on. Never creates a device: a missing one is
 /// `NotFound`.
 pub fn attach(name: &str, queues: usize) -> io::Result<Vec<Queue>> {
-    require_exists(name)?;
+    let c = c_name(name)?;
+    require_exists(&c)?;
     let mut out = Vec::with_capacity(queues);
     for _ in 0..queues.max(1) {
-        let file = open_tun(name, FLAGS).map_err(|e| attach_error(name, e))?;
+        let file = open_tun(&c, FLAGS).map_err(|e| attach_error(name, e))?;
         let fd = file.as_raw_fd();
         // The virtio header's fields are little-endian whatever the host's order.
         let le: libc::c_int = 1;
@@ -112,35 +116,26 @@ impl AsRawFd for Queue {
     }
 }
 
-/// Names the kernel accepts for a device (the same rules as netlab's topology checks).
-fn check_name(name: &str) -> io::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() < libc::IFNAMSIZ
-        && name != "."
-        && name != ".."
-        && !name.bytes().any(|b| b == b'/' || b == b':' || b == 0 || b.is_ascii_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} is not a valid interface name")))
-    }
+/// A device name as the kernel takes it (a C string), once it passes the check every
+/// interface name of a topology passes; `InvalidInput` if not (a NUL inside, too).
+fn c_name(name: &str) -> io::Result<CString> {
+    crate::topology::names::check_ifname(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    Ok(CString::new(name)?)
 }
 
-fn require_exists(name: &str) -> io::Result<()> {
-    check_name(name)?;
-    let c = std::ffi::CString::new(name)?;
-    // SAFETY: c is a valid NUL-terminated string.
-    if unsafe { libc::if_nametoindex(c.as_ptr()) } == 0 {
-        return Err(io::Error::new(
+fn require_exists(name: &CStr) -> io::Result<()> {
+    nix::net::if_::if_nametoindex(name).map(drop).map_err(|_| {
+        io::Error::new(
             io::ErrorKind::NotFound,
-            format!("there is no device {name} in this network namespace (netlab creates the TUN device first)"),
-        ));
-    }
-    Ok(())
+            format!(
+                "there is no device {} in this network namespace (netlab creates the TUN device first)",
+                name.to_string_lossy()
+            ),
+        )
+    })
 }
 
-fn open_tun(name: &str, flags: c_short) -> io::Result<File> {
-    check_name(name)?;
+fn open_tun(name: &CStr, flags: c_short) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -149,7 +144,7 @@ fn open_tun(name: &str, flags: c_short) -> io::Result<File> {
         .map_err(|e| context(e, "cannot open /dev/net/tun".into()))?;
     // SAFETY: ifreq is plain data; all zeros is a valid value.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
+    for (dst, &src) in ifr.ifr_name.iter_mut().zip(name.to_bytes()) {
         *dst = src as libc::c_char;
     }
     ifr.ifr_ifru.ifru_flags = flags;
