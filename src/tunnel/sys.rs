@@ -29,12 +29,6 @@ pub(crate) fn cvt_size(r: isize) -> io::Result<usize> {
     }
 }
 
-pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own, with integer arguments.
-    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) }).map(|_| ())
-}
-
 pub(crate) fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     // SAFETY: the option value is a c_int, as these options expect.
     cvt(unsafe {

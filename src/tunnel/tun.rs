@@ -86,7 +86,6 @@ pub fn attach(name: &str, queues: usize) -> io::Result<Vec<Queue>> {
             .map_err(|e| context(e, format!("cannot set little-endian virtio headers on {name}")))?;
         ioctl(fd, libc::TUNSETOFFLOAD, OFFLOADS as usize)
             .map_err(|e| context(e, format!("cannot turn on offloads of {name}")))?;
-        super::sys::set_nonblocking(fd)?;
         out.push(Queue { fd: file.into() });
     }
     Ok(out)
@@ -135,11 +134,13 @@ fn require_exists(name: &CStr) -> io::Result<()> {
     })
 }
 
+/// Opens `/dev/net/tun` non-blocking (as a queue is read; std adds O_CLOEXEC) and
+/// attaches it to `name` with `flags`.
 fn open_tun(name: &CStr, flags: c_short) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_NONBLOCK)
         .open("/dev/net/tun")
         .map_err(|e| context(e, "cannot open /dev/net/tun".into()))?;
     // SAFETY: ifreq is plain data; all zeros is a valid value.
