@@ -99,44 +99,45 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     signals.add(Signal::SIGINT);
     let old_mask = signals.thread_swap_mask(SigmaskHow::SIG_BLOCK).map_err(io::Error::from)?;
 
-    let mut threads: Vec<(Arc<Counters>, JoinHandle<io::Result<()>>)> = Vec::new();
+    let mut counters: Vec<Arc<Counters>> = Vec::new();
+    let mut threads: Vec<JoinHandle<io::Result<()>>> = Vec::new();
     let spawned = (|| -> io::Result<()> {
         for (i, queue) in queues.iter().enumerate() {
-            let (sh, q, c) = (shared.clone(), queue.clone(), Arc::new(Counters::default()));
-            let c2 = c.clone();
+            let c = Arc::new(Counters::default());
+            let (sh, q, mine) = (shared.clone(), queue.clone(), c.clone());
             // The socket is received from by the first queue's thread only.
             let rx = i == 0;
-            let h = thread::Builder::new().name(format!("fwd{i}")).spawn(move || worker(&sh, &q, &c2, rx))?;
-            threads.push((c, h));
+            let h = thread::Builder::new().name(format!("fwd{i}")).spawn(move || worker(&sh, &q, &mine, rx))?;
+            counters.push(c);
+            threads.push(h);
         }
         Ok(())
     })();
 
-    let write_stats = |running: bool, warned: &mut bool| {
-        if let Some(path) = &config.stats {
-            let counters: Vec<Arc<Counters>> = threads.iter().map(|(c, _)| c.clone()).collect();
-            let stats = Stats::collect(&config.dev, config.encap.name(), running, &counters);
-            if let Err(e) = stats.write(path) {
-                if !*warned {
-                    eprintln!("netlab forward: cannot write stats to {}: {e}", path.display());
-                    *warned = true;
-                }
+    let mut warned = false;
+    let mut write_stats = |running: bool| {
+        let Some(path) = &config.stats else { return };
+        let stats = Stats::collect(&config.dev, config.encap.name(), running, &counters);
+        // Said once while running, and again if the last write fails too.
+        if let Err(e) = stats.write(path) {
+            if !warned || !running {
+                eprintln!("netlab forward: cannot write stats to {}: {e}", path.display());
+                warned = true;
             }
         }
     };
 
-    let mut warned = false;
     let mut result = spawned;
     if result.is_ok() {
-        write_stats(true, &mut warned);
+        write_stats(true);
         loop {
             if wait_signal(&signals, 1).is_some() {
                 break;
             }
-            write_stats(true, &mut warned);
+            write_stats(true);
             // A thread only ends early on an error that stops the forwarder (its TUN
             // device was deleted, say).
-            if threads.iter().any(|(_, h)| h.is_finished()) {
+            if threads.iter().any(|h| h.is_finished()) {
                 break;
             }
         }
@@ -144,8 +145,7 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
 
     shared.stopping.store(true, Relaxed);
     shared.stop.trigger();
-    let counters: Vec<Arc<Counters>> = threads.iter().map(|(c, _)| c.clone()).collect();
-    for (_, handle) in threads.drain(..) {
+    for handle in threads {
         let outcome = handle
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("a forwarder thread panicked")))
@@ -154,12 +154,7 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
             result = Err(e);
         }
     }
-    if let Some(path) = &config.stats {
-        let stats = Stats::collect(&config.dev, config.encap.name(), false, &counters);
-        if let Err(e) = stats.write(path) {
-            eprintln!("netlab forward: cannot write stats to {}: {e}", path.display());
-        }
-    }
+    write_stats(false);
     // A second signal that came while stopping is taken here rather than left to kill
     // the process when the mask is restored.
     while wait_signal(&signals, 0).is_some() {}
