@@ -60,10 +60,13 @@ const SOCKET_BUFFER: libc::c_int = 4 << 20;
 struct Shared {
     socket: OwnedFd,
     encap: Encap,
-    local: IpAddr,
     peers: Peers,
     /// Where each peer is sent to, in peer order.
     addrs: Vec<SockAddr>,
+    /// ipip: the outer IPv4 header before every packet to each peer, in peer order. One
+    /// per peer, not per packet: with IP_HDRINCL the kernel fills in each packet's total
+    /// length and checksum (and its id, left zero; raw(7)), so the rest never changes.
+    outer: Vec<[u8; OUTER]>,
     stop: Stop,
     stopping: AtomicBool,
 }
@@ -80,14 +83,22 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
         Encap::Ipip => 0,
     };
     let addrs = (0..peers.len()).map(|i| SockAddr::new(SocketAddr::new(peers.underlay(i), port))).collect();
+    let outer = (0..peers.len())
+        .map(|i| match (config.local, peers.underlay(i)) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => packet::ipip_outer_header(src, dst, 0, 0, true),
+            // Not used: udp, which has no outer header of its own (configurations are
+            // checked: ipip runs over IPv4).
+            _ => [0; OUTER],
+        })
+        .collect();
     let socket = open_socket(&config)?;
     let queues: Vec<Arc<Queue>> = tun::attach(&config.dev, TX_QUEUES)?.into_iter().map(Arc::new).collect();
     let shared = Arc::new(Shared {
         socket,
         encap: config.encap,
-        local: config.local,
         peers,
         addrs,
+        outer,
         stop: Stop::new()?,
         stopping: AtomicBool::new(false),
     });
@@ -226,17 +237,6 @@ fn open_socket(config: &ForwarderConfig) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-impl Shared {
-    /// The outer IPv4 header of an ipip packet to `peer` around `inner` bytes.
-    fn outer_header(&self, peer: usize, inner: usize) -> [u8; OUTER] {
-        match (self.local, self.peers.underlay(peer)) {
-            (IpAddr::V4(src), IpAddr::V4(dst)) => packet::ipip_outer_header(src, dst, inner, 0, true),
-            // Configurations are checked: ipip runs over IPv4.
-            _ => [0; OUTER],
-        }
-    }
-}
-
 /// The peer a packet from the TUN device goes to, or why it goes nowhere.
 #[inline]
 fn route(sh: &Shared, pkt: &[u8]) -> Result<usize, Reason> {
@@ -340,7 +340,7 @@ impl Tx {
                 Ok(Prepared::One(len)) => match route(sh, &pkt[..len]) {
                     Err(reason) => counters.dropped(reason, 1),
                     Ok(peer) if ipip => {
-                        room.copy_from_slice(&sh.outer_header(peer, len));
+                        room.copy_from_slice(&sh.outer[peer]);
                         self.pending.push(Datagram { peer, slot: k, segment: false, start: 0, len: OUTER + len });
                     }
                     Ok(peer) => {
@@ -353,8 +353,7 @@ impl Tx {
                         for i in 0..segs.len() {
                             let r = segs.range(i);
                             if ipip {
-                                let header = sh.outer_header(peer, r.len() - OUTER);
-                                segs.bytes_mut()[r.start..r.start + OUTER].copy_from_slice(&header);
+                                segs.bytes_mut()[r.start..r.start + OUTER].copy_from_slice(&sh.outer[peer]);
                             }
                             self.pending.push(Datagram { peer, slot: k, segment: true, start: r.start, len: r.len() });
                         }

@@ -13,7 +13,7 @@
 //! - **ipip** (RFC 2003, what a kernel ipip tunnel sends): each inner IPv4 packet goes out
 //!   through a raw IPPROTO_IPIP socket behind an outer IPv4 header the forwarder writes
 //!   (IP_HDRINCL): protocol 4, source `local`, destination the peer's underlay address,
-//!   DF, TTL 64; the kernel fills in the id and the checksum.
+//!   DF, TTL 64; the kernel fills in the total length, the id and the checksum.
 //!
 //! The owning peer of a packet is the one whose subnet holds its destination, the longest
 //! prefix winning; a peer without a subnet takes what no subnet claims (the other end of a

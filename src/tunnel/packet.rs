@@ -100,9 +100,9 @@ pub(crate) fn strip_ipip(buf: &[u8]) -> Result<(Ipv4Addr, &[u8]), Reason> {
 }
 
 /// The outer IPv4 header that a kernel ipip tunnel puts before an inner packet: version 4,
-/// no options, DF as given, TTL 64, protocol 4. The forwarder sends it with each packet
-/// (its raw socket has IP_HDRINCL, and the kernel fills in a zero id); tests build what a
-/// peer sends with it.
+/// no options, DF as given, TTL 64, protocol 4. The forwarder sends one per peer before
+/// each packet (its raw socket has IP_HDRINCL, and the kernel fills in each packet's
+/// total length, checksum and zero id); tests build what a peer sends with it.
 pub(crate) fn ipip_outer_header(src: Ipv4Addr, dst: Ipv4Addr, inner_len: usize, id: u16, df: bool) -> [u8; 20] {
     let mut h = [0u8; 20];
     h[0] = 0x45;
