@@ -193,20 +193,13 @@ impl Kernel {
     async fn observe_one(&self, netns: &Netns) -> Result<LiveNetns, OpError> {
         let conn = self.conn(netns)?;
         // One dump at a time per socket: the kernel answers a second with EBUSY.
-        let links = nl::dump(&conn.handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+        let links = dump_links(&conn.handle).await?;
         let mut addr = AddressMessage::default();
         addr.header.family = AddressFamily::Unspec;
         let addrs = nl::dump(&conn.handle, RouteNetlinkMessage::GetAddress(addr)).await?;
         let mut route = RouteMessage::default();
         route.header.address_family = AddressFamily::Unspec;
         let routes = nl::dump(&conn.handle, RouteNetlinkMessage::GetRoute(route)).await?;
-        let links: Vec<_> = links
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
-                _ => None,
-            })
-            .collect();
         let addrs = addrs
             .iter()
             .filter_map(|m| match m {
@@ -232,11 +225,7 @@ impl Kernel {
     pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<live::LiveLink>, OpError>> {
         self.rt.block_on(join_all(which.iter().map(|(netns, name)| async move {
             let conn = self.conn(netns)?;
-            let msg = LinkUnspec::new_with_name(name).build();
-            match nl::get(&conn.handle, RouteNetlinkMessage::GetLink(msg)).await? {
-                Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(live::parse_link(&l))),
-                _ => Ok(None),
-            }
+            Ok(get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await?)
         })))
     }
 
@@ -418,19 +407,8 @@ impl Kernel {
         let done: Vec<Vec<usize>> =
             self.rt.block_on(join_all(by_netns.into_iter().map(|(netns, indexes)| async move {
                 let Ok(conn) = self.conn(netns) else { return Vec::new() };
-                let Ok(links) = nl::dump(&conn.handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await
-                else {
-                    return Vec::new();
-                };
-                let in_group: Vec<String> = links
-                    .iter()
-                    .filter_map(|m| match m {
-                        RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
-                        _ => None,
-                    })
-                    .filter(|l| l.group == group)
-                    .map(|l| l.name)
-                    .collect();
+                let Ok(links) = dump_links(&conn.handle).await else { return Vec::new() };
+                let in_group: Vec<String> = links.into_iter().filter(|l| l.group == group).map(|l| l.name).collect();
                 let asked: std::collections::HashSet<&String> = indexes
                     .iter()
                     .filter_map(|i| match &ops[*i] {
@@ -550,11 +528,10 @@ impl Kernel {
                 // The kernel renames only a link that is down (EBUSY otherwise); one that
                 // was up is brought back up under its new name.
                 let index = self.index(conn, name).await?;
-                let was_up =
-                    match nl::get(h, RouteNetlinkMessage::GetLink(LinkUnspec::new_with_index(index).build())).await? {
-                        Some(RouteNetlinkMessage::NewLink(l)) => live::parse_link(&l).up,
-                        _ => return Err(OpError::Errno(Errno::ENODEV)),
-                    };
+                let Some(link) = get_link(h, LinkUnspec::new_with_index(index).build()).await? else {
+                    return Err(OpError::Errno(Errno::ENODEV));
+                };
+                let was_up = link.up;
                 if was_up {
                     nl::ack(h, RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).down().build()), 0)
                         .await?;
@@ -638,14 +615,31 @@ impl Kernel {
         if let Some(i) = conn.index.borrow().get(name) {
             return Ok(*i);
         }
-        let msg = LinkUnspec::new_with_name(name).build();
-        match nl::get(&conn.handle, RouteNetlinkMessage::GetLink(msg)).await? {
-            Some(RouteNetlinkMessage::NewLink(l)) => {
-                conn.index.borrow_mut().insert(name.to_string(), l.header.index);
-                Ok(l.header.index)
-            }
-            _ => Err(OpError::Errno(Errno::ENODEV)),
-        }
+        let Some(link) = get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await? else {
+            return Err(OpError::Errno(Errno::ENODEV));
+        };
+        conn.index.borrow_mut().insert(name.to_string(), link.index);
+        Ok(link.index)
+    }
+}
+
+/// Every link of the connection's namespace.
+async fn dump_links(handle: &Handle) -> Result<Vec<live::LiveLink>, Errno> {
+    let msgs = nl::dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The link `msg` names (by name or index), or `None` when there is no such link.
+async fn get_link(handle: &Handle, msg: LinkMessage) -> Result<Option<live::LiveLink>, Errno> {
+    match nl::get(handle, RouteNetlinkMessage::GetLink(msg)).await? {
+        Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(live::parse_link(&l))),
+        _ => Ok(None),
     }
 }
 
