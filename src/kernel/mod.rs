@@ -527,11 +527,10 @@ impl Kernel {
             Op::LinkRename { name, new_name, .. } => {
                 // The kernel renames only a link that is down (EBUSY otherwise); one that
                 // was up is brought back up under its new name.
-                let index = self.index(conn, name).await?;
-                let Some(link) = get_link(h, LinkUnspec::new_with_index(index).build()).await? else {
+                let Some(link) = get_link(h, LinkUnspec::new_with_name(name).build()).await? else {
                     return Err(OpError::Errno(Errno::ENODEV));
                 };
-                let was_up = link.up;
+                let (index, was_up) = (link.index, link.up);
                 if was_up {
                     nl::ack(h, RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).down().build()), 0)
                         .await?;
