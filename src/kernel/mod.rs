@@ -467,7 +467,7 @@ impl Kernel {
                 self.create_link(conn, name, msg).await?;
                 let marked = self.set_alias(peer_conn, peer_name).await;
                 if marked.is_err() {
-                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                    discard(conn, name).await;
                 }
                 marked
             }
@@ -500,8 +500,7 @@ impl Kernel {
                 }
                 let configured = nl::ack(h, RouteNetlinkMessage::SetLink(msg.build()), 0).await;
                 if configured.is_err() {
-                    // Made but not marked: not left behind unowned.
-                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                    discard(conn, name).await;
                 }
                 Ok(configured?)
             }
@@ -597,9 +596,7 @@ impl Kernel {
         nl::ack(&conn.handle, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL).await?;
         let marked = self.set_alias(conn, name).await;
         if marked.is_err() {
-            // Made but not marked: deleted again rather than left behind unowned.
-            let _ =
-                nl::ack(&conn.handle, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+            discard(conn, name).await;
         }
         marked
     }
@@ -620,6 +617,12 @@ impl Kernel {
         conn.index.borrow_mut().insert(name.to_string(), link.index);
         Ok(link.index)
     }
+}
+
+/// Deletes a link netlab made but could not mark: deleted again rather than left behind
+/// unowned. Best effort; the error that got here is the one reported.
+async fn discard(conn: &Conn, name: &str) {
+    let _ = nl::ack(&conn.handle, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
 }
 
 /// Every link of the connection's namespace.
