@@ -19,6 +19,7 @@ pub mod sysctl;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
@@ -223,10 +224,14 @@ impl Kernel {
 
     /// The ifalias of each named link, `None` for a link that is not there.
     pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<live::LiveLink>, OpError>> {
-        self.rt.block_on(join_all(which.iter().map(|(netns, name)| async move {
-            let conn = self.conn(netns)?;
-            Ok(get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await?)
-        })))
+        self.pipelined(
+            which,
+            |(netns, _)| netns.clone(),
+            |(netns, name)| async move {
+                let conn = self.conn(netns)?;
+                Ok(get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await?)
+            },
+        )
     }
 
     /// Reads sysctls, each in its namespace.
@@ -370,25 +375,40 @@ impl Kernel {
 
         self.delete_groups(ops, &mut results);
 
-        // Netlink ops, grouped by the connection they are sent on.
-        let mut by_netns: HashMap<Netns, Vec<usize>> = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            if results[i].is_none() {
-                by_netns.entry(op.netns()).or_default().push(i);
-            }
-        }
-        let this = &*self;
-        let done: Vec<Vec<(usize, Result<(), OpError>)>> =
-            self.rt.block_on(join_all(by_netns.into_values().map(|indexes| {
-                stream::iter(indexes)
-                    .map(|i| async move { (i, this.netlink_op(&ops[i]).await) })
-                    .buffer_unordered(IN_FLIGHT)
-                    .collect::<Vec<_>>()
-            })));
-        for (i, r) in done.into_iter().flatten() {
+        // Netlink ops: what is left.
+        let left: Vec<usize> = (0..ops.len()).filter(|i| results[*i].is_none()).collect();
+        let sent = self.pipelined(&left, |i| ops[*i].netns(), |i| self.netlink_op(&ops[*i]));
+        for (i, r) in left.into_iter().zip(sent) {
             results[i] = Some(r.map(|()| Applied::Done));
         }
         results.into_iter().map(|r| r.expect("every op has an outcome")).collect()
+    }
+
+    /// Runs `f` on every item, grouped by the namespace whose connection it uses: up to
+    /// [`IN_FLIGHT`] requests at once on each connection, every namespace at the same time.
+    /// The results come back in the items' order.
+    fn pipelined<'a, T, R, Fut: Future<Output = R>>(
+        &self,
+        items: &'a [T],
+        netns: impl Fn(&T) -> Netns,
+        f: impl Fn(&'a T) -> Fut,
+    ) -> Vec<R> {
+        let mut by_netns: HashMap<Netns, Vec<usize>> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            by_netns.entry(netns(item)).or_default().push(i);
+        }
+        let f = &f;
+        let done: Vec<Vec<(usize, R)>> = self.rt.block_on(join_all(by_netns.into_values().map(|indexes| {
+            stream::iter(indexes)
+                .map(|i| async move { (i, f(&items[i]).await) })
+                .buffer_unordered(IN_FLIGHT)
+                .collect::<Vec<_>>()
+        })));
+        let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+        for (i, r) in done.into_iter().flatten() {
+            results[i] = Some(r);
+        }
+        results.into_iter().map(|r| r.expect("every item has a result")).collect()
     }
 
     /// Deletes many links of one namespace with one request when they are exactly the
