@@ -19,6 +19,7 @@ pub mod sysctl;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
@@ -193,20 +194,13 @@ impl Kernel {
     async fn observe_one(&self, netns: &Netns) -> Result<LiveNetns, OpError> {
         let conn = self.conn(netns)?;
         // One dump at a time per socket: the kernel answers a second with EBUSY.
-        let links = nl::dump(&conn.handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+        let links = dump_links(&conn.handle).await?;
         let mut addr = AddressMessage::default();
         addr.header.family = AddressFamily::Unspec;
         let addrs = nl::dump(&conn.handle, RouteNetlinkMessage::GetAddress(addr)).await?;
         let mut route = RouteMessage::default();
         route.header.address_family = AddressFamily::Unspec;
         let routes = nl::dump(&conn.handle, RouteNetlinkMessage::GetRoute(route)).await?;
-        let links: Vec<_> = links
-            .iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
-                _ => None,
-            })
-            .collect();
         let addrs = addrs
             .iter()
             .filter_map(|m| match m {
@@ -230,14 +224,14 @@ impl Kernel {
 
     /// The ifalias of each named link, `None` for a link that is not there.
     pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<live::LiveLink>, OpError>> {
-        self.rt.block_on(join_all(which.iter().map(|(netns, name)| async move {
-            let conn = self.conn(netns)?;
-            let msg = LinkUnspec::new_with_name(name).build();
-            match nl::get(&conn.handle, RouteNetlinkMessage::GetLink(msg)).await? {
-                Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(live::parse_link(&l))),
-                _ => Ok(None),
-            }
-        })))
+        self.pipelined(
+            which,
+            |(netns, _)| netns.clone(),
+            |(netns, name)| async move {
+                let conn = self.conn(netns)?;
+                Ok(get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await?)
+            },
+        )
     }
 
     /// Reads sysctls, each in its namespace.
@@ -381,25 +375,40 @@ impl Kernel {
 
         self.delete_groups(ops, &mut results);
 
-        // Netlink ops, grouped by the connection they are sent on.
-        let mut by_netns: HashMap<Netns, Vec<usize>> = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            if results[i].is_none() {
-                by_netns.entry(op.netns()).or_default().push(i);
-            }
-        }
-        let this = &*self;
-        let done: Vec<Vec<(usize, Result<(), OpError>)>> =
-            self.rt.block_on(join_all(by_netns.into_values().map(|indexes| {
-                stream::iter(indexes)
-                    .map(|i| async move { (i, this.netlink_op(&ops[i]).await) })
-                    .buffer_unordered(IN_FLIGHT)
-                    .collect::<Vec<_>>()
-            })));
-        for (i, r) in done.into_iter().flatten() {
+        // Netlink ops: what is left.
+        let left: Vec<usize> = (0..ops.len()).filter(|i| results[*i].is_none()).collect();
+        let sent = self.pipelined(&left, |i| ops[*i].netns(), |i| self.netlink_op(&ops[*i]));
+        for (i, r) in left.into_iter().zip(sent) {
             results[i] = Some(r.map(|()| Applied::Done));
         }
         results.into_iter().map(|r| r.expect("every op has an outcome")).collect()
+    }
+
+    /// Runs `f` on every item, grouped by the namespace whose connection it uses: up to
+    /// [`IN_FLIGHT`] requests at once on each connection, every namespace at the same time.
+    /// The results come back in the items' order.
+    fn pipelined<'a, T, R, Fut: Future<Output = R>>(
+        &self,
+        items: &'a [T],
+        netns: impl Fn(&T) -> Netns,
+        f: impl Fn(&'a T) -> Fut,
+    ) -> Vec<R> {
+        let mut by_netns: HashMap<Netns, Vec<usize>> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            by_netns.entry(netns(item)).or_default().push(i);
+        }
+        let f = &f;
+        let done: Vec<Vec<(usize, R)>> = self.rt.block_on(join_all(by_netns.into_values().map(|indexes| {
+            stream::iter(indexes)
+                .map(|i| async move { (i, f(&items[i]).await) })
+                .buffer_unordered(IN_FLIGHT)
+                .collect::<Vec<_>>()
+        })));
+        let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+        for (i, r) in done.into_iter().flatten() {
+            results[i] = Some(r);
+        }
+        results.into_iter().map(|r| r.expect("every item has a result")).collect()
     }
 
     /// Deletes many links of one namespace with one request when they are exactly the
@@ -418,19 +427,8 @@ impl Kernel {
         let done: Vec<Vec<usize>> =
             self.rt.block_on(join_all(by_netns.into_iter().map(|(netns, indexes)| async move {
                 let Ok(conn) = self.conn(netns) else { return Vec::new() };
-                let Ok(links) = nl::dump(&conn.handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await
-                else {
-                    return Vec::new();
-                };
-                let in_group: Vec<String> = links
-                    .iter()
-                    .filter_map(|m| match m {
-                        RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
-                        _ => None,
-                    })
-                    .filter(|l| l.group == group)
-                    .map(|l| l.name)
-                    .collect();
+                let Ok(links) = dump_links(&conn.handle).await else { return Vec::new() };
+                let in_group: Vec<String> = links.into_iter().filter(|l| l.group == group).map(|l| l.name).collect();
                 let asked: std::collections::HashSet<&String> = indexes
                     .iter()
                     .filter_map(|i| match &ops[*i] {
@@ -489,7 +487,7 @@ impl Kernel {
                 self.create_link(conn, name, msg).await?;
                 let marked = self.set_alias(peer_conn, peer_name).await;
                 if marked.is_err() {
-                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                    discard(conn, name).await;
                 }
                 marked
             }
@@ -522,8 +520,7 @@ impl Kernel {
                 }
                 let configured = nl::ack(h, RouteNetlinkMessage::SetLink(msg.build()), 0).await;
                 if configured.is_err() {
-                    // Made but not marked: not left behind unowned.
-                    let _ = nl::ack(h, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+                    discard(conn, name).await;
                 }
                 Ok(configured?)
             }
@@ -549,12 +546,10 @@ impl Kernel {
             Op::LinkRename { name, new_name, .. } => {
                 // The kernel renames only a link that is down (EBUSY otherwise); one that
                 // was up is brought back up under its new name.
-                let index = self.index(conn, name).await?;
-                let was_up =
-                    match nl::get(h, RouteNetlinkMessage::GetLink(LinkUnspec::new_with_index(index).build())).await? {
-                        Some(RouteNetlinkMessage::NewLink(l)) => live::parse_link(&l).up,
-                        _ => return Err(OpError::Errno(Errno::ENODEV)),
-                    };
+                let Some(link) = get_link(h, LinkUnspec::new_with_name(name).build()).await? else {
+                    return Err(OpError::Errno(Errno::ENODEV));
+                };
+                let (index, was_up) = (link.index, link.up);
                 if was_up {
                     nl::ack(h, RouteNetlinkMessage::SetLink(LinkUnspec::new_with_index(index).down().build()), 0)
                         .await?;
@@ -621,9 +616,7 @@ impl Kernel {
         nl::ack(&conn.handle, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL).await?;
         let marked = self.set_alias(conn, name).await;
         if marked.is_err() {
-            // Made but not marked: deleted again rather than left behind unowned.
-            let _ =
-                nl::ack(&conn.handle, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+            discard(conn, name).await;
         }
         marked
     }
@@ -638,14 +631,37 @@ impl Kernel {
         if let Some(i) = conn.index.borrow().get(name) {
             return Ok(*i);
         }
-        let msg = LinkUnspec::new_with_name(name).build();
-        match nl::get(&conn.handle, RouteNetlinkMessage::GetLink(msg)).await? {
-            Some(RouteNetlinkMessage::NewLink(l)) => {
-                conn.index.borrow_mut().insert(name.to_string(), l.header.index);
-                Ok(l.header.index)
-            }
-            _ => Err(OpError::Errno(Errno::ENODEV)),
-        }
+        let Some(link) = get_link(&conn.handle, LinkUnspec::new_with_name(name).build()).await? else {
+            return Err(OpError::Errno(Errno::ENODEV));
+        };
+        conn.index.borrow_mut().insert(name.to_string(), link.index);
+        Ok(link.index)
+    }
+}
+
+/// Deletes a link netlab made but could not mark: deleted again rather than left behind
+/// unowned. Best effort; the error that got here is the one reported.
+async fn discard(conn: &Conn, name: &str) {
+    let _ = nl::ack(&conn.handle, RouteNetlinkMessage::DelLink(LinkUnspec::new_with_name(name).build()), 0).await;
+}
+
+/// Every link of the connection's namespace.
+async fn dump_links(handle: &Handle) -> Result<Vec<live::LiveLink>, Errno> {
+    let msgs = nl::dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The link `msg` names (by name or index), or `None` when there is no such link.
+async fn get_link(handle: &Handle, msg: LinkMessage) -> Result<Option<live::LiveLink>, Errno> {
+    match nl::get(handle, RouteNetlinkMessage::GetLink(msg)).await? {
+        Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(live::parse_link(&l))),
+        _ => Ok(None),
     }
 }
 

@@ -2,6 +2,7 @@
 //! of its namespaces exist (and whose they are), their links, addresses and routes, the
 //! host's, its sysctls and its /etc/netns files. `diff`, `up` and `status` all start here.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::forwarder::{self, Running};
@@ -68,23 +69,24 @@ impl Kernel {
                 Op::NetnsAlias { netns, .. } => (netns, false),
                 _ => continue,
             };
-            let found = match netns::lookup(name)? {
-                Named::Absent => NsLive::Absent,
-                Named::Unmounted => NsLive::Unmounted,
-                Named::Mounted(id) => {
-                    if read && seen.insert(name) {
-                        owned.push(name.clone());
-                    }
-                    NsLive::Mounted { id, live: None }
-                }
-            };
-            lab.namespaces.insert(name.clone(), found);
+            // The plan and the record name the same namespaces: each is looked up once.
+            if !lab.namespaces.contains_key(name) {
+                let found = match netns::lookup(name)? {
+                    Named::Absent => NsLive::Absent,
+                    Named::Unmounted => NsLive::Unmounted,
+                    Named::Mounted(id) => NsLive::Mounted { id, live: None },
+                };
+                lab.namespaces.insert(name.clone(), found);
+            }
+            if read && matches!(lab.namespaces[name], NsLive::Mounted { .. }) && seen.insert(name) {
+                owned.push(name.clone());
+            }
         }
         // A name can vanish between the lookup and the connection: then it is absent.
         let t = std::time::Instant::now();
         let connected = self.connect(&owned);
         crate::apply::timing("connect", owned.len(), t);
-        for (name, r) in owned.clone().iter().zip(connected) {
+        for (name, r) in owned.iter().zip(connected) {
             if r.is_err() {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
             }
@@ -126,13 +128,19 @@ impl Kernel {
             }
         }
 
+        // Each file is read, and each forwarder looked for, once: the plan and the record
+        // name the same ones.
         for op in ops {
             match op {
                 Op::FileWrite { netns, file, .. } => {
-                    lab.files.insert((netns.clone(), *file), files::read(netns, *file)?);
+                    if let Entry::Vacant(slot) = lab.files.entry((netns.clone(), *file)) {
+                        slot.insert(files::read(netns, *file)?);
+                    }
                 }
                 Op::ForwarderStart { netns, dev, .. } => {
-                    lab.forwarders.insert((netns.clone(), dev.clone()), forwarder::find(&self.lab, netns, dev));
+                    lab.forwarders
+                        .entry((netns.clone(), dev.clone()))
+                        .or_insert_with(|| forwarder::find(&self.lab, netns, dev));
                 }
                 _ => {}
             }

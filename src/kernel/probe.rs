@@ -84,7 +84,11 @@ impl DeviceKind {
 /// a scratch namespace that vanishes with the probing thread: only the kernel knows what it
 /// can load on demand.
 pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
-    let kinds: BTreeSet<DeviceKind> = ops.iter().filter_map(DeviceKind::of).collect();
+    missing(ops.iter().filter_map(DeviceKind::of).collect())
+}
+
+/// Which of `kinds` this kernel cannot make.
+fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
     if kinds.is_empty() {
         return Ok(Vec::new());
     }
@@ -92,8 +96,7 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         let socket = netns::route_socket()?;
         let mut missing = Vec::new();
-        let mut ok = 0;
-        for kind in kinds {
+        for (n, kind) in kinds.into_iter().enumerate() {
             if kind == DeviceKind::Tun {
                 // Opening the clone device is all a TUN device needs from the kernel.
                 match std::fs::File::open("/dev/net/tun") {
@@ -105,7 +108,7 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
                 }
                 continue;
             }
-            let name = format!("probe{}", missing.len() + ok);
+            let name = format!("probe{n}");
             let msg = match kind {
                 DeviceKind::Bridge => LinkBridge::new(&name).build(),
                 DeviceKind::Veth => LinkVeth::new(&name, &format!("{name}p")).build(),
@@ -116,7 +119,7 @@ pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
             // The devices are not deleted: each deletion waits for an RCU grace period,
             // and the scratch namespace takes them all when the thread ends.
             match netns::request_blocking(&socket, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
-                Ok(()) => ok += 1,
+                Ok(()) => {}
                 // "Unknown device type": no such kind, and no module to load for it.
                 Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => missing.push(kind),
                 Err(e) => return Err(e),
@@ -143,15 +146,8 @@ pub fn plan_here(topology: &crate::Topology) -> crate::plan::Plan {
 /// may (root), else judged from the loaded and available modules, which is what `plan`
 /// without privileges can see.
 pub fn capabilities() -> crate::plan::Capabilities {
-    let ipip_op = Op::IpipAdd {
-        netns: crate::topology::Netns::Host,
-        name: String::new(),
-        local: std::net::Ipv4Addr::UNSPECIFIED.into(),
-        remote: std::net::Ipv4Addr::UNSPECIFIED.into(),
-        mtu: None,
-    };
     let ipip = match privileges() {
-        None => missing_kinds(&[ipip_op]).map(|m| m.is_empty()).unwrap_or(false),
+        None => missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty()),
         Some(_) => module_available("ipip"),
     };
     crate::plan::Capabilities { ipip }
