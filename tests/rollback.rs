@@ -11,10 +11,11 @@ use std::process::Stdio;
 
 use common::{skip_unless_root, test_lab, TempTopology, Throwaway, NETLAB};
 
-/// How many ops `netlab up` would apply to bring `file` up from nothing.
-fn op_count(file: &str) -> usize {
-    let out = std::process::Command::new(NETLAB).args(["plan", "--format", "json", file]).output().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+/// How many ops `netlab up` would apply to bring `file` up from nothing in `host`: asked
+/// there like every netlab command of a live test, never on the real host (`plan` probes
+/// the kernel when a lab leaves it a choice, and a failed plan must fail the test).
+fn op_count(host: &Throwaway, file: &str) -> usize {
+    let plan: serde_json::Value = serde_json::from_str(&host.netlab_ok(&["plan", "--format", "json", file])).unwrap();
     plan["ops"].as_array().unwrap().len()
 }
 
@@ -29,7 +30,7 @@ fn a_failure_at_any_op_leaves_the_host_as_it_was() {
     }
     let host = Throwaway::new();
     let file = test_lab("everything.toml");
-    let n = op_count(&file);
+    let n = op_count(&host, &file);
     assert!(n > 40, "the lab should exercise every kind of op, has {n}");
     let before = host.state();
     for at in 1..=n {
