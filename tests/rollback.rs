@@ -20,12 +20,9 @@ fn op_count(host: &Throwaway, file: &str) -> usize {
 }
 
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs the failpoints feature (cargo test --all-features)")]
 fn a_failure_at_any_op_leaves_the_host_as_it_was() {
     if skip_unless_root("rollback at every op") {
-        return;
-    }
-    if !cfg!(feature = "failpoints") {
-        eprintln!("skipping: needs the failpoints feature (cargo test --all-features)");
         return;
     }
     let host = Throwaway::new();
