@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 use common::{skip_unless_root, test_lab, TempTopology, Throwaway, NETLAB};
@@ -108,8 +109,12 @@ fn down_after_kill_9_leaves_nothing() {
             }
         }
         host.sh(&format!("kill -9 {pid}"));
-        let _ = child.wait();
+        let status = child.wait().unwrap();
         drop(lines);
+        // The kill came while netlab ran (nsenter dies of the signal that ended its child),
+        // else this round would only test `down` of a lab that is up.
+        assert_eq!(seen, after_lines, "up printed {seen} lines, fewer than the kill waits for");
+        assert_eq!(status.signal(), Some(9), "up finished before the kill after line {after_lines}: {status}");
 
         let diag = host.sh("cat /proc/locks; ps -e -o pid,ppid,stat,args; ls -li /run/netlab");
         let out = host.netlab(&["down", &lab.path]);
