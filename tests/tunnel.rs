@@ -20,16 +20,26 @@ const PORT: u16 = 8285;
 
 /// Runs `f` on a thread inside network namespace `ns` of the throwaway host.
 fn in_netns<T: Send>(host: &Throwaway, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/proc/{}/root/run/netns/{ns}", host.init_pid());
+    let path = netns_path(host, ns);
     std::thread::scope(|s| {
         s.spawn(|| {
-            let fd = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            enter_netns(&path);
             f()
         })
         .join()
         .expect("thread in netns")
     })
+}
+
+/// The file of network namespace `ns` of the throwaway host, as this process sees it.
+fn netns_path(host: &Throwaway, ns: &str) -> String {
+    format!("/proc/{}/root/run/netns/{ns}", host.init_pid())
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+fn enter_netns(path: &str) {
+    let fd = File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
 }
 
 fn underlay(node: usize) -> Ipv4Addr {
@@ -414,35 +424,34 @@ fn bytes_arrive_exactly_as_sent(lab: &Lab, megabytes: usize) {
             .collect(),
     );
     let total = megabytes << 20;
-    let mut servers = Vec::new();
+    let mut transfers = Vec::new();
     for (server, client) in [(2usize, 1usize), (1, 2)] {
         let addr = SocketAddr::from((inner(server), 5301));
         let listener = in_netns(&lab.host, &format!("n{server}"), || TcpListener::bind(addr).expect("listen"));
         let expected = data.clone();
-        servers.push((
-            format!("n{client} -> n{server}"),
-            std::thread::spawn(move || -> Result<usize, String> {
-                let (mut conn, _) = listener.accept().map_err(|e| e.to_string())?;
-                let mut buf = vec![0u8; 1 << 16];
-                let mut at = 0;
-                loop {
-                    let n = conn.read(&mut buf).map_err(|e| e.to_string())?;
-                    if n == 0 {
-                        return Ok(at);
-                    }
-                    if let Some(j) = (0..n).find(|&j| buf[j] != stream(&expected, at + j)) {
-                        return Err(format!("byte {} differs", at + j));
-                    }
-                    at += n;
+        let receiver = std::thread::spawn(move || -> Result<usize, String> {
+            let (mut conn, _) = listener.accept().map_err(|e| e.to_string())?;
+            conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut at = 0;
+            loop {
+                let n = conn.read(&mut buf).map_err(|e| format!("receive after byte {at}: {e}"))?;
+                if n == 0 {
+                    return Ok(at);
                 }
-            }),
-        ));
+                if let Some(j) = (0..n).find(|&j| buf[j] != stream(&expected, at + j)) {
+                    return Err(format!("byte {} differs", at + j));
+                }
+                at += n;
+            }
+        });
         let sent = data.clone();
-        let ns = format!("/proc/{}/root/run/netns/n{client}", lab.host.init_pid());
-        std::thread::spawn(move || {
-            let fd = File::open(&ns).expect("netns");
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        let ns = netns_path(&lab.host, &format!("n{client}"));
+        let sender = std::thread::spawn(move || -> Result<(), String> {
+            enter_netns(&ns);
+            let mut conn =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
+            conn.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
             let mut chunk = vec![0u8; 100_000];
             let mut at = 0;
             while at < total {
@@ -450,13 +459,17 @@ fn bytes_arrive_exactly_as_sent(lab: &Lab, megabytes: usize) {
                 for (j, b) in chunk[..n].iter_mut().enumerate() {
                     *b = stream(&sent, at + j);
                 }
-                conn.write_all(&chunk[..n]).expect("send");
+                conn.write_all(&chunk[..n]).map_err(|e| format!("send after byte {at}: {e}"))?;
                 at += n;
             }
+            Ok(())
         });
+        transfers.push((format!("n{client} -> n{server}"), sender, receiver));
     }
-    for (what, server) in servers {
-        assert_eq!(server.join().expect("server thread"), Ok(total), "{what}");
+    // Each sender first: the receiver of one that never connected would wait forever.
+    for (what, sender, receiver) in transfers {
+        assert_eq!(sender.join().expect("sender thread"), Ok(()), "{what}");
+        assert_eq!(receiver.join().expect("receiver thread"), Ok(total), "{what}");
     }
 }
 
