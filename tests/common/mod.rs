@@ -102,15 +102,22 @@ impl Throwaway {
 
     /// Runs netlab inside and panics, showing its output, unless it exits 0.
     pub fn netlab_ok(&self, args: &[&str]) -> String {
+        self.netlab_exits(0, args).0
+    }
+
+    /// Runs netlab inside and panics, showing its output, unless it exits with `code`;
+    /// returns its stdout and stderr.
+    pub fn netlab_exits(&self, code: i32, args: &[&str]) -> (String, String) {
         let out = self.netlab(args);
-        assert!(
-            out.status.success(),
-            "netlab {args:?} failed ({}):\n--- stdout\n{}--- stderr\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "netlab {args:?} exited {}, not {code}:\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            out.status
         );
-        String::from_utf8(out.stdout).unwrap()
+        (stdout, stderr)
     }
 
     /// Everything a lab can leave behind, as text to compare before and after: links,
