@@ -19,7 +19,7 @@ fn status_lists_labs_and_shows_one() {
 
     let list = host.netlab_ok(&["status"]);
     assert!(list.contains("docker") && list.contains("veth-pair") && list.contains("docker-modes.toml"), "{list}");
-    let json: serde_json::Value = serde_json::from_str(&host.netlab_ok(&["status", "--format", "json"])).unwrap();
+    let json = host.netlab_json(&["status", "--format", "json"]);
     let labs: Vec<&str> = json["labs"].as_array().unwrap().iter().map(|l| l["lab"].as_str().unwrap()).collect();
     assert_eq!(labs, ["docker", "veth-pair"]);
 
@@ -32,8 +32,7 @@ fn status_lists_labs_and_shows_one() {
 
     // After drift, status says the lab differs from its file.
     host.sh_ok("ip -n docker-db addr add 172.17.9.9/16 dev eth0");
-    let json: serde_json::Value =
-        serde_json::from_str(&host.netlab_ok(&["status", "--lab", "docker", "--format", "json"])).unwrap();
+    let json = host.netlab_json(&["status", "--lab", "docker", "--format", "json"]);
     assert_eq!(json["file"], "differs");
     assert_eq!(json["changes"], 1);
     let db = json["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "db").unwrap();
@@ -64,9 +63,7 @@ fn link_cuts_and_restores_both_ends() {
     host.netlab_exits(1, &["diff", &file]);
 
     // Restore by name of the other end, with --lab and JSON.
-    let json: serde_json::Value =
-        serde_json::from_str(&host.netlab_ok(&["link", "--lab", "veth-pair", "ns0:veth0", "up", "--format", "json"]))
-            .unwrap();
+    let json = host.netlab_json(&["link", "--lab", "veth-pair", "ns0:veth0", "up", "--format", "json"]);
     assert_eq!(json["action"], "link");
     assert_eq!(json["ok"], true);
     assert_eq!(json["ops"].as_array().unwrap().len(), 2);

@@ -16,8 +16,7 @@ use common::{skip_unless_root, test_lab, TempTopology, Throwaway, NETLAB};
 /// there like every netlab command of a live test, never on the real host (`plan` probes
 /// the kernel when a lab leaves it a choice, and a failed plan must fail the test).
 fn op_count(host: &Throwaway, file: &str) -> usize {
-    let plan: serde_json::Value = serde_json::from_str(&host.netlab_ok(&["plan", "--format", "json", file])).unwrap();
-    plan["ops"].as_array().unwrap().len()
+    host.netlab_json(&["plan", "--format", "json", file])["ops"].as_array().unwrap().len()
 }
 
 #[test]

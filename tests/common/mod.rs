@@ -105,6 +105,12 @@ impl Throwaway {
         self.netlab_exits(0, args).0
     }
 
+    /// Runs netlab inside, which must exit 0, and parses its output as JSON.
+    pub fn netlab_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.netlab_ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("netlab {args:?} printed no JSON ({e}):\n{out}"))
+    }
+
     /// Runs netlab inside and panics, showing its output, unless it exits with `code`;
     /// returns its stdout and stderr.
     pub fn netlab_exits(&self, code: i32, args: &[&str]) -> (String, String) {
