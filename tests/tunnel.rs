@@ -111,10 +111,15 @@ impl Lab {
     /// Starts node's forwarder with the given peers ("UNDERLAY[=SUBNET]") and waits for
     /// its first stats write.
     fn start(&mut self, node: usize, peers: &[String]) {
+        self.start_from(node, &underlay(node).to_string(), peers);
+    }
+
+    /// [`Lab::start`] with another local underlay address than the node's IPv4 one.
+    fn start_from(&mut self, node: usize, local: &str, peers: &[String]) {
         let mut cmd = self.host.command("ip");
         cmd.args(["netns", "exec", &format!("n{node}"), NETLAB, "forward", "--dev", "fl0", "--encap"]);
         cmd.arg(if self.encap == Encap::Udp { "udp" } else { "ipip" });
-        cmd.args(["--local", &underlay(node).to_string()]);
+        cmd.args(["--local", local]);
         for p in peers {
             cmd.args(["--peer", p]);
         }
@@ -501,14 +506,8 @@ fn udp_over_an_ipv6_underlay_carries_ipv4_and_ipv6() {
          && ip -n n1 addr add fd44::1/128 dev fl0 nodad && ip -n n1 route add fd44::/64 dev fl0 \
          && ip -n n2 addr add fd44::2/128 dev fl0 nodad && ip -n n2 route add fd44::/64 dev fl0",
     );
-    for (node, local, peer) in [(1, "fd01::1", "fd01::2"), (2, "fd01::2", "fd01::1")] {
-        let mut cmd = lab.host.command("ip");
-        cmd.args(["netns", "exec", &format!("n{node}"), NETLAB, "forward", "--dev", "fl0", "--encap", "udp"]);
-        cmd.args(["--local", local, "--peer", peer, "--stats"]).arg(lab.stats_path(node));
-        lab.forwarders[node] = Some(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
-        let path = lab.stats_path(node);
-        wait_for("forwarder", || read_stats(&path).is_ok());
-    }
+    lab.start_from(1, "fd01::1", &["fd01::2".into()]);
+    lab.start_from(2, "fd01::2", &["fd01::1".into()]);
     let capture = Capture::start(&lab.host, 1, &format!("ip6 and udp port {PORT}"), 2);
     assert!(lab.ping(1, inner(2)), "IPv4 inside IPv6");
     assert_eq!(capture.frames().len(), 2, "an echo and its reply, as UDP over IPv6");
