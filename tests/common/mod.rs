@@ -12,6 +12,7 @@
 pub mod netdump;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 
 pub const NETLAB: &str = env!("CARGO_BIN_EXE_netlab");
@@ -47,14 +48,27 @@ impl Throwaway {
         let script = "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns \
                       && mkdir -p /etc/netns && mount -t tmpfs -o mode=755 tmpfs /etc/netns \
                       && mount -t sysfs sysfs /sys && ip link set lo up && echo ready && exec sleep 1000000";
-        let mut holder = Command::new("unshare")
+        let mut holder = Command::new("unshare");
+        holder
             .args(["--net", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"])
             .args(["--mount-proc", "sh", "-c", script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run unshare (util-linux)");
+            .stderr(Stdio::inherit());
+        // Killed with the test too (SIGKILL of a hung test, ^C, which unshare ignores), not
+        // only by Drop: the kernel sends SIGKILL when the thread that made it ends, so a
+        // Throwaway must not outlive the thread that made it.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            holder.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let mut holder = holder.spawn().expect("run unshare (util-linux)");
         let mut line = String::new();
         BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).expect("read holder");
         assert_eq!(line.trim(), "ready", "the throwaway host did not start");
