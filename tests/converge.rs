@@ -257,9 +257,8 @@ fn a_lab_that_is_not_up_is_all_additions_and_dry_run_changes_nothing() {
     host.assert_empty();
 
     // The JSON form, for scripts.
-    let out = host.netlab(&["diff", "--format", "json", &lab.path]);
-    assert_eq!(out.status.code(), Some(1));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (out, _) = host.netlab_exits(1, &["diff", "--format", "json", &lab.path]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["in_sync"], false);
     assert_eq!(json["up"], false);
     assert_eq!(json["changes"][0]["change"], "add");

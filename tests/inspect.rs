@@ -19,7 +19,7 @@ fn status_lists_labs_and_shows_one() {
 
     let list = host.netlab_ok(&["status"]);
     assert!(list.contains("docker") && list.contains("veth-pair") && list.contains("docker-modes.toml"), "{list}");
-    let json: serde_json::Value = serde_json::from_str(&host.netlab_ok(&["status", "--format", "json"])).unwrap();
+    let json = host.netlab_json(&["status", "--format", "json"]);
     let labs: Vec<&str> = json["labs"].as_array().unwrap().iter().map(|l| l["lab"].as_str().unwrap()).collect();
     assert_eq!(labs, ["docker", "veth-pair"]);
 
@@ -32,8 +32,7 @@ fn status_lists_labs_and_shows_one() {
 
     // After drift, status says the lab differs from its file.
     host.sh_ok("ip -n docker-db addr add 172.17.9.9/16 dev eth0");
-    let json: serde_json::Value =
-        serde_json::from_str(&host.netlab_ok(&["status", "--lab", "docker", "--format", "json"])).unwrap();
+    let json = host.netlab_json(&["status", "--lab", "docker", "--format", "json"]);
     assert_eq!(json["file"], "differs");
     assert_eq!(json["changes"], 1);
     let db = json["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "db").unwrap();
@@ -61,25 +60,20 @@ fn link_cuts_and_restores_both_ends() {
     for (ns, dev) in [("ns0", "veth0"), ("ns1", "veth1")] {
         assert!(!host.sh_ok(&format!("ip -n {ns} -o link show {dev}")).contains(",UP"), "{ns}:{dev} still up");
     }
-    let diff = host.netlab(&["diff", &file]);
-    assert_eq!(diff.status.code(), Some(1));
+    host.netlab_exits(1, &["diff", &file]);
 
     // Restore by name of the other end, with --lab and JSON.
-    let json: serde_json::Value =
-        serde_json::from_str(&host.netlab_ok(&["link", "--lab", "veth-pair", "ns0:veth0", "up", "--format", "json"]))
-            .unwrap();
+    let json = host.netlab_json(&["link", "--lab", "veth-pair", "ns0:veth0", "up", "--format", "json"]);
     assert_eq!(json["action"], "link");
     assert_eq!(json["ok"], true);
     assert_eq!(json["ops"].as_array().unwrap().len(), 2);
     assert!(host.pings("ns1", "10.0.0.1"));
-    assert_eq!(host.netlab(&["diff", &file]).status.code(), Some(0));
+    host.netlab_exits(0, &["diff", &file]);
 
     // Mistakes are named.
-    let bad = host.netlab(&["link", &file, "ns1:nope", "down"]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("has no link ns1:nope"), "{bad:?}");
-    let bad = host.netlab(&["link", &file, "ns1:veth1", "sideways"]);
-    assert_eq!(bad.status.code(), Some(2));
+    let (_, err) = host.netlab_exits(2, &["link", &file, "ns1:nope", "down"]);
+    assert!(err.contains("has no link ns1:nope"), "{err}");
+    host.netlab_exits(2, &["link", &file, "ns1:veth1", "sideways"]);
     host.down_and_check(&file);
 }
 
@@ -99,9 +93,8 @@ fn exec_by_lab_name_needs_no_file() {
     assert!(out.contains("172.17.0.2/16"), "{out}");
     let status = host.netlab_ok(&["status", "--lab", "docker"]);
     assert!(status.contains("its file is gone"), "{status}");
-    let err = host.netlab(&["exec", "--lab", "nosuch", "web", "--", "true"]);
-    assert_eq!(err.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&err.stderr).contains("lab nosuch is not up"));
+    let (_, err) = host.netlab_exits(1, &["exec", "--lab", "nosuch", "web", "--", "true"]);
+    assert!(err.contains("lab nosuch is not up"), "{err}");
     assert!(!std::path::Path::new(&path).exists());
     host.netlab_ok(&["down", "--lab", "docker"]);
     host.assert_empty();

@@ -5,10 +5,6 @@ mod common;
 
 use common::{skip_unless_root, topology, TempTopology, Throwaway};
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn without_privileges_up_down_and_diff_refuse_in_one_sentence() {
     if skip_unless_root("no privileges") {
@@ -23,7 +19,7 @@ fn without_privileges_up_down_and_diff_refuse_in_one_sentence() {
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", common::NETLAB, cmd, &file])
             .output()
             .unwrap();
-        let err = stderr(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(if cmd == "diff" { 2 } else { 1 }), "{cmd}: {err}");
         assert!(err.contains("needs root") && err.lines().count() == 1, "{cmd}: {err}");
     }
@@ -37,9 +33,8 @@ fn an_invalid_file_makes_nothing() {
     }
     let host = Throwaway::new();
     let bad = TempTopology::new("bad", "[lab]\nname = \"bad\"\n[nodes.a]\n[[links]]\nendpoints = [\"a:x\", \"b:y\"]\n");
-    let out = host.netlab(&["up", &bad.path]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown node `b`"), "{}", stderr(&out));
+    let (_, err) = host.netlab_exits(2, &["up", &bad.path]);
+    assert!(err.contains("unknown node `b`"), "{err}");
     host.assert_empty();
 }
 
@@ -52,9 +47,7 @@ fn a_namespace_netlab_did_not_make_is_never_adopted() {
     let file = topology("veth-pair.toml");
     host.sh_ok("ip netns add ns0 && ip -n ns0 link set lo up");
     let before = host.state();
-    let out = host.netlab(&["up", &file]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let (_, err) = host.netlab_exits(1, &["up", &file]);
     assert!(err.contains("namespace ns0 already exists and is not lab veth-pair's"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(host.state(), before, "a refused up changed the host");
@@ -73,9 +66,7 @@ fn a_link_or_file_in_the_way_is_named_and_left_alone() {
         "ip link add docker0 type bridge && mkdir -p /etc/netns/docker-web && echo mine > /etc/netns/docker-web/hosts",
     );
     let before = host.state();
-    let out = host.netlab(&["up", &file]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let (_, err) = host.netlab_exits(1, &["up", &file]);
     assert!(err.contains("link docker0 in the host already exists and netlab did not make it"), "{err}");
     assert!(err.contains("/etc/netns/docker-web/hosts exists and netlab did not write it"), "{err}");
     assert!(err.contains("2 objects in the way"), "every conflict is reported at once: {err}");
@@ -96,9 +87,7 @@ fn down_leaves_alone_what_was_replaced_behind_its_back() {
     // Someone replaces a namespace and a bridge of the lab with their own.
     host.sh_ok("ip netns del docker-db && ip netns add docker-db");
     host.sh_ok("ip link del br0 && ip link add br0 type bridge");
-    let out = host.netlab(&["down", &file]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    let (_, err) = host.netlab_exits(1, &["down", &file]);
     assert!(err.contains("partly down"), "{err}");
     assert!(err.contains("docker-db") && err.contains("left alone"), "{err}");
     assert!(err.contains("br0") && err.contains("does not carry the `netlab:docker` alias"), "{err}");
@@ -108,8 +97,7 @@ fn down_leaves_alone_what_was_replaced_behind_its_back() {
     assert!(!host.sh_ok("ip -o link show").contains("docker0"));
     host.sh_ok("ip netns del docker-db && ip link del br0");
     // The record still names what was left; a later down finds nothing of the lab's.
-    let again = host.netlab(&["down", &file]);
-    assert!(again.status.success(), "{}", stderr(&again));
+    host.netlab_ok(&["down", &file]);
     host.assert_empty();
 }
 

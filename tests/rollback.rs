@@ -7,29 +7,27 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 use common::{skip_unless_root, test_lab, TempTopology, Throwaway, NETLAB};
 
-/// How many ops `netlab up` would apply to bring `file` up from nothing.
-fn op_count(file: &str) -> usize {
-    let out = std::process::Command::new(NETLAB).args(["plan", "--format", "json", file]).output().unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    plan["ops"].as_array().unwrap().len()
+/// How many ops `netlab up` would apply to bring `file` up from nothing in `host`: asked
+/// there like every netlab command of a live test, never on the real host (`plan` probes
+/// the kernel when a lab leaves it a choice, and a failed plan must fail the test).
+fn op_count(host: &Throwaway, file: &str) -> usize {
+    host.netlab_json(&["plan", "--format", "json", file])["ops"].as_array().unwrap().len()
 }
 
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs the failpoints feature (cargo test --all-features)")]
 fn a_failure_at_any_op_leaves_the_host_as_it_was() {
     if skip_unless_root("rollback at every op") {
         return;
     }
-    if !cfg!(feature = "failpoints") {
-        eprintln!("skipping: needs the failpoints feature (cargo test --all-features)");
-        return;
-    }
     let host = Throwaway::new();
     let file = test_lab("everything.toml");
-    let n = op_count(&file);
+    let n = op_count(&host, &file);
     assert!(n > 40, "the lab should exercise every kind of op, has {n}");
     let before = host.state();
     for at in 1..=n {
@@ -110,8 +108,12 @@ fn down_after_kill_9_leaves_nothing() {
             }
         }
         host.sh(&format!("kill -9 {pid}"));
-        let _ = child.wait();
+        let status = child.wait().unwrap();
         drop(lines);
+        // The kill came while netlab ran (nsenter dies of the signal that ended its child),
+        // else this round would only test `down` of a lab that is up.
+        assert_eq!(seen, after_lines, "up printed {seen} lines, fewer than the kill waits for");
+        assert_eq!(status.signal(), Some(9), "up finished before the kill after line {after_lines}: {status}");
 
         let diag = host.sh("cat /proc/locks; ps -e -o pid,ppid,stat,args; ls -li /run/netlab");
         let out = host.netlab(&["down", &lab.path]);
@@ -145,13 +147,12 @@ fn one_netlab_per_lab_at_a_time() {
         .unwrap();
     let mut pid = String::new();
     BufReader::new(holder.stdout.take().unwrap()).read_line(&mut pid).unwrap();
-    let out = host.netlab(&["up", &file]);
+    let (_, err) = host.netlab_exits(1, &["up", &file]);
+    assert!(err.contains("being changed by another netlab"), "{err}");
+    assert!(host.sh_ok("ls /run/netns").trim().is_empty(), "the refused up made namespaces");
     // The holder's PID inside the throwaway (the shell that took the lock, now sleep).
     host.sh(&format!("kill {}", pid.trim()));
     let _ = holder.wait();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("being changed by another netlab"), "{out:?}");
-    assert!(host.sh_ok("ls /run/netns").trim().is_empty(), "the refused up made namespaces");
     host.sh_ok("rm -rf /run/netlab");
     host.up(&file);
     host.down_and_check(&file);

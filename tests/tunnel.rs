@@ -20,16 +20,26 @@ const PORT: u16 = 8285;
 
 /// Runs `f` on a thread inside network namespace `ns` of the throwaway host.
 fn in_netns<T: Send>(host: &Throwaway, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/proc/{}/root/run/netns/{ns}", host.init_pid());
+    let path = netns_path(host, ns);
     std::thread::scope(|s| {
         s.spawn(|| {
-            let fd = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            enter_netns(&path);
             f()
         })
         .join()
         .expect("thread in netns")
     })
+}
+
+/// The file of network namespace `ns` of the throwaway host, as this process sees it.
+fn netns_path(host: &Throwaway, ns: &str) -> String {
+    format!("/proc/{}/root/run/netns/{ns}", host.init_pid())
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+fn enter_netns(path: &str) {
+    let fd = File::open(path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
 }
 
 fn underlay(node: usize) -> Ipv4Addr {
@@ -101,10 +111,15 @@ impl Lab {
     /// Starts node's forwarder with the given peers ("UNDERLAY[=SUBNET]") and waits for
     /// its first stats write.
     fn start(&mut self, node: usize, peers: &[String]) {
+        self.start_from(node, &underlay(node).to_string(), peers);
+    }
+
+    /// [`Lab::start`] with another local underlay address than the node's IPv4 one.
+    fn start_from(&mut self, node: usize, local: &str, peers: &[String]) {
         let mut cmd = self.host.command("ip");
         cmd.args(["netns", "exec", &format!("n{node}"), NETLAB, "forward", "--dev", "fl0", "--encap"]);
         cmd.arg(if self.encap == Encap::Udp { "udp" } else { "ipip" });
-        cmd.args(["--local", &underlay(node).to_string()]);
+        cmd.args(["--local", local]);
         for p in peers {
             cmd.args(["--peer", p]);
         }
@@ -168,9 +183,12 @@ fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// tcpdump on a node's underlay device, writing pcap to its stdout.
+/// tcpdump on a node's underlay device, writing pcap to its stdout, which a thread reads
+/// as it comes: unread, the pipe fills after a few large frames, tcpdump blocks, and the
+/// kernel drops what follows (809 of 849 frames of a TCP transfer, once).
 struct Capture {
     child: Child,
+    pcap: std::thread::JoinHandle<Vec<u8>>,
 }
 
 impl Capture {
@@ -186,13 +204,18 @@ impl Capture {
         let mut line = String::new();
         BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
         assert!(line.contains("listening on u0"), "tcpdump did not start: {line}");
-        Capture { child }
+        let mut stdout = child.stdout.take().unwrap();
+        let pcap = std::thread::spawn(move || {
+            let mut pcap = Vec::new();
+            stdout.read_to_end(&mut pcap).unwrap();
+            pcap
+        });
+        Capture { child, pcap }
     }
 
     /// The captured frames, once tcpdump has its count (or its timeout).
     fn frames(mut self) -> Vec<Vec<u8>> {
-        let mut pcap = Vec::new();
-        self.child.stdout.take().unwrap().read_to_end(&mut pcap).unwrap();
+        let pcap = self.pcap.join().expect("read tcpdump's output");
         self.child.wait().unwrap();
         parse_pcap(&pcap)
     }
@@ -406,35 +429,34 @@ fn bytes_arrive_exactly_as_sent(lab: &Lab, megabytes: usize) {
             .collect(),
     );
     let total = megabytes << 20;
-    let mut servers = Vec::new();
+    let mut transfers = Vec::new();
     for (server, client) in [(2usize, 1usize), (1, 2)] {
         let addr = SocketAddr::from((inner(server), 5301));
         let listener = in_netns(&lab.host, &format!("n{server}"), || TcpListener::bind(addr).expect("listen"));
         let expected = data.clone();
-        servers.push((
-            format!("n{client} -> n{server}"),
-            std::thread::spawn(move || -> Result<usize, String> {
-                let (mut conn, _) = listener.accept().map_err(|e| e.to_string())?;
-                let mut buf = vec![0u8; 1 << 16];
-                let mut at = 0;
-                loop {
-                    let n = conn.read(&mut buf).map_err(|e| e.to_string())?;
-                    if n == 0 {
-                        return Ok(at);
-                    }
-                    if let Some(j) = (0..n).find(|&j| buf[j] != stream(&expected, at + j)) {
-                        return Err(format!("byte {} differs", at + j));
-                    }
-                    at += n;
+        let receiver = std::thread::spawn(move || -> Result<usize, String> {
+            let (mut conn, _) = listener.accept().map_err(|e| e.to_string())?;
+            conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut at = 0;
+            loop {
+                let n = conn.read(&mut buf).map_err(|e| format!("receive after byte {at}: {e}"))?;
+                if n == 0 {
+                    return Ok(at);
                 }
-            }),
-        ));
+                if let Some(j) = (0..n).find(|&j| buf[j] != stream(&expected, at + j)) {
+                    return Err(format!("byte {} differs", at + j));
+                }
+                at += n;
+            }
+        });
         let sent = data.clone();
-        let ns = format!("/proc/{}/root/run/netns/n{client}", lab.host.init_pid());
-        std::thread::spawn(move || {
-            let fd = File::open(&ns).expect("netns");
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        let ns = netns_path(&lab.host, &format!("n{client}"));
+        let sender = std::thread::spawn(move || -> Result<(), String> {
+            enter_netns(&ns);
+            let mut conn =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
+            conn.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
             let mut chunk = vec![0u8; 100_000];
             let mut at = 0;
             while at < total {
@@ -442,13 +464,17 @@ fn bytes_arrive_exactly_as_sent(lab: &Lab, megabytes: usize) {
                 for (j, b) in chunk[..n].iter_mut().enumerate() {
                     *b = stream(&sent, at + j);
                 }
-                conn.write_all(&chunk[..n]).expect("send");
+                conn.write_all(&chunk[..n]).map_err(|e| format!("send after byte {at}: {e}"))?;
                 at += n;
             }
+            Ok(())
         });
+        transfers.push((format!("n{client} -> n{server}"), sender, receiver));
     }
-    for (what, server) in servers {
-        assert_eq!(server.join().expect("server thread"), Ok(total), "{what}");
+    // Each sender first: the receiver of one that never connected would wait forever.
+    for (what, sender, receiver) in transfers {
+        assert_eq!(sender.join().expect("sender thread"), Ok(()), "{what}");
+        assert_eq!(receiver.join().expect("receiver thread"), Ok(total), "{what}");
     }
 }
 
@@ -480,14 +506,8 @@ fn udp_over_an_ipv6_underlay_carries_ipv4_and_ipv6() {
          && ip -n n1 addr add fd44::1/128 dev fl0 nodad && ip -n n1 route add fd44::/64 dev fl0 \
          && ip -n n2 addr add fd44::2/128 dev fl0 nodad && ip -n n2 route add fd44::/64 dev fl0",
     );
-    for (node, local, peer) in [(1, "fd01::1", "fd01::2"), (2, "fd01::2", "fd01::1")] {
-        let mut cmd = lab.host.command("ip");
-        cmd.args(["netns", "exec", &format!("n{node}"), NETLAB, "forward", "--dev", "fl0", "--encap", "udp"]);
-        cmd.args(["--local", local, "--peer", peer, "--stats"]).arg(lab.stats_path(node));
-        lab.forwarders[node] = Some(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
-        let path = lab.stats_path(node);
-        wait_for("forwarder", || read_stats(&path).is_ok());
-    }
+    lab.start_from(1, "fd01::1", &["fd01::2".into()]);
+    lab.start_from(2, "fd01::2", &["fd01::1".into()]);
     let capture = Capture::start(&lab.host, 1, &format!("ip6 and udp port {PORT}"), 2);
     assert!(lab.ping(1, inner(2)), "IPv4 inside IPv6");
     assert_eq!(capture.frames().len(), 2, "an echo and its reply, as UDP over IPv6");

@@ -99,9 +99,7 @@ fn ipip_runs_in_userspace_where_the_kernel_has_none() {
         let text =
             std::fs::read_to_string(&file).unwrap().replace("kind = \"ipip\"", "kind = \"ipip\"\nmode = \"kernel\"");
         let kernel_only = TempTopology::new("ipip-kernel", &text);
-        let out = host.netlab(&["up", &kernel_only.path]);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        let (_, err) = host.netlab_exits(1, &["up", &kernel_only.path]);
         assert!(
             err.contains("cannot make ipip devices (CONFIG_NET_IPIP)") && err.contains("nothing was changed"),
             "{err}"
@@ -157,9 +155,7 @@ fn a_dead_forwarder_is_reported_and_restarted() {
     let pid = host.sh_ok("cat /run/netlab/flannel/flannel-node2:flannel.1.pid");
     host.sh_ok(&format!("kill -9 {}", pid.trim()));
     assert!(!host.pings("flannel-pod-a", "10.244.2.5"), "traffic crossed a tunnel without its forwarder");
-    let diff = host.netlab(&["diff", &file]);
-    let text = String::from_utf8_lossy(&diff.stdout);
-    assert_eq!(diff.status.code(), Some(1), "{text}");
+    let (text, _) = host.netlab_exits(1, &["diff", &file]);
     assert!(
         text.contains("~ forwarder start  flannel-node2")
             && text.contains("(forwarder: file running, kernel not running)"),
@@ -171,6 +167,6 @@ fn a_dead_forwarder_is_reported_and_restarted() {
     let out = host.up(&file);
     assert!(out.contains("forwarder start") && out.contains("1 op"), "{out}");
     assert!(host.pings("flannel-pod-a", "10.244.2.5"), "traffic does not flow after the restart");
-    assert_eq!(host.netlab(&["diff", &file]).status.code(), Some(0));
+    host.netlab_exits(0, &["diff", &file]);
     host.down_and_check(&file);
 }

@@ -12,6 +12,7 @@
 pub mod netdump;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 
 pub const NETLAB: &str = env!("CARGO_BIN_EXE_netlab");
@@ -47,14 +48,27 @@ impl Throwaway {
         let script = "mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns \
                       && mkdir -p /etc/netns && mount -t tmpfs -o mode=755 tmpfs /etc/netns \
                       && mount -t sysfs sysfs /sys && ip link set lo up && echo ready && exec sleep 1000000";
-        let mut holder = Command::new("unshare")
+        let mut holder = Command::new("unshare");
+        holder
             .args(["--net", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"])
             .args(["--mount-proc", "sh", "-c", script])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run unshare (util-linux)");
+            .stderr(Stdio::inherit());
+        // Killed with the test too (SIGKILL of a hung test, ^C, which unshare ignores), not
+        // only by Drop: the kernel sends SIGKILL when the thread that made it ends, so a
+        // Throwaway must not outlive the thread that made it.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            holder.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let mut holder = holder.spawn().expect("run unshare (util-linux)");
         let mut line = String::new();
         BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).expect("read holder");
         assert_eq!(line.trim(), "ready", "the throwaway host did not start");
@@ -102,15 +116,28 @@ impl Throwaway {
 
     /// Runs netlab inside and panics, showing its output, unless it exits 0.
     pub fn netlab_ok(&self, args: &[&str]) -> String {
+        self.netlab_exits(0, args).0
+    }
+
+    /// Runs netlab inside, which must exit 0, and parses its output as JSON.
+    pub fn netlab_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.netlab_ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("netlab {args:?} printed no JSON ({e}):\n{out}"))
+    }
+
+    /// Runs netlab inside and panics, showing its output, unless it exits with `code`;
+    /// returns its stdout and stderr.
+    pub fn netlab_exits(&self, code: i32, args: &[&str]) -> (String, String) {
         let out = self.netlab(args);
-        assert!(
-            out.status.success(),
-            "netlab {args:?} failed ({}):\n--- stdout\n{}--- stderr\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "netlab {args:?} exited {}, not {code}:\n--- stdout\n{stdout}--- stderr\n{stderr}",
+            out.status
         );
-        String::from_utf8(out.stdout).unwrap()
+        (stdout, stderr)
     }
 
     /// Everything a lab can leave behind, as text to compare before and after: links,
