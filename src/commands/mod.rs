@@ -13,8 +13,13 @@ pub mod up;
 pub mod validate;
 
 use std::io::Write;
+use std::time::Instant;
 
 use crate::cli::{Command, LabRef};
+use crate::diff::Diff;
+use crate::kernel::observe::LiveLab;
+use crate::kernel::Kernel;
+use crate::plan::{Op, Plan};
 use crate::state::Record;
 use crate::Result;
 
@@ -31,6 +36,31 @@ pub fn lab_name(lab: &LabRef) -> Result<String> {
         LabRef::Name(name) => Ok(name.clone()),
         LabRef::File(file) => Ok(crate::load(file)?.lab),
     }
+}
+
+/// What the kernel has of a lab: everything its plan (the file, where it still parses)
+/// and its record (what netlab made) touch.
+pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+    let known: Vec<&Op> = plan
+        .iter()
+        .flat_map(|p| p.ops.iter())
+        .chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op)))
+        .collect();
+    let t = Instant::now();
+    let live = kernel
+        .observe_lab(&known)
+        .map_err(|e| crate::Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    crate::apply::timing("observe", known.len(), t);
+    Ok(live)
+}
+
+/// The changes that bring the kernel to `plan`, as [`observe`] finds it.
+pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+    let live = observe(kernel, Some(plan), record)?;
+    let t = Instant::now();
+    let d = crate::diff::diff(plan, record, &live, kernel.mark());
+    crate::apply::timing("diff", d.changes.len(), t);
+    Ok(d)
 }
 
 /// Runs a parsed command, writing its output to `out`.

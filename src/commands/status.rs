@@ -160,10 +160,7 @@ impl LabStatus {
                 Err(_) => ("invalid", None),
             },
         };
-        let known: Vec<&Op> =
-            record.entries.iter().map(|e| &e.op).chain(plan.iter().flat_map(|p| p.ops.iter())).collect();
-        let live =
-            kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+        let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
         let (file, changes) = match &plan {
             Some(plan) => {
                 let d = crate::diff::diff(plan, Some(record), &live, kernel.mark());

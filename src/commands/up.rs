@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::apply::{self, plural, Printer, Report};
 use crate::cli::{OutputFormat, UpArgs};
-use crate::diff::{self, Diff};
+use crate::diff::Diff;
 use crate::kernel::netns::NsId;
 use crate::kernel::{probe, Kernel};
 use crate::plan::{Op, OpKey, Plan};
@@ -42,14 +42,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = Kernel::new(&plan.lab)?;
-    let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let t = Instant::now();
-    let live =
-        kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
-    apply::timing("observe", known.len(), t);
-    let t = Instant::now();
-    let d = diff::diff(&plan, Some(&record), &live, kernel.mark());
-    apply::timing("diff", d.changes.len(), t);
+    let d = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
         return Err(Error::Refused(conflicts(&plan.lab, &d)));
     }
