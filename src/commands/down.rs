@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use crate::apply::{self, plural, Printer, Report};
-use crate::cli::{DownArgs, OutputFormat};
+use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
@@ -20,13 +20,10 @@ use crate::topology::Netns;
 use crate::{Error, Result};
 
 pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
-    let lab = match &args.lab {
-        Some(lab) => {
-            crate::topology::names::check_lab_name(lab).map_err(|e| Error::Usage(format!("--lab {lab}: {e}")))?;
-            lab.clone()
-        }
-        None => crate::load(&args.file.topology)?.lab,
-    };
+    let lab = super::lab_name(&match &args.lab {
+        Some(name) => LabRef::Name(name.clone()),
+        None => LabRef::File(args.file.topology.clone()),
+    })?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }

@@ -25,15 +25,19 @@ use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
 pub fn record_of(lab: &str) -> Result<Record> {
-    crate::topology::names::check_lab_name(lab).map_err(|e| crate::Error::Usage(format!("--lab {lab}: {e}")))?;
     Record::load(lab)?
         .ok_or_else(|| crate::Error::Refused(format!("lab {lab} is not up (no record under /run/netlab)")))
 }
 
-/// The lab a command names: by name, or the one its topology file declares.
+/// The lab a command names: by name (`--lab`, checked like the `[lab]` name of a file),
+/// or the one its topology file declares.
 pub fn lab_name(lab: &LabRef) -> Result<String> {
     match lab {
-        LabRef::Name(name) => Ok(name.clone()),
+        LabRef::Name(name) => {
+            crate::topology::names::check_lab_name(name)
+                .map_err(|e| crate::Error::Usage(format!("--lab {name}: {e}")))?;
+            Ok(name.clone())
+        }
         LabRef::File(file) => Ok(crate::load(file)?.lab),
     }
 }
@@ -79,9 +83,9 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         },
         Command::Exec(args) => {
             let (lab, node) = args.lab_and_node().map_err(crate::Error::Usage)?;
-            let netns = match lab {
-                LabRef::File(file) => exec::node_netns(&crate::load(&file)?, node)?,
-                LabRef::Name(name) => exec::recorded_node_netns(&record_of(&name)?, node)?,
+            let netns = match &lab {
+                LabRef::File(file) => exec::node_netns(&crate::load(file)?, node)?,
+                LabRef::Name(_) => exec::recorded_node_netns(&record_of(&lab_name(&lab)?)?, node)?,
             };
             out.flush()?;
             exec::run_in(&netns, &args.command)

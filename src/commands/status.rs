@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::{LabRef, OutputFormat, StatusArgs};
 use crate::kernel::live::{LiveLink, LiveNetns};
 use crate::kernel::observe::{LiveLab, NsLive};
 use crate::kernel::{forwarder, mark_of, probe, Kernel};
@@ -20,7 +20,7 @@ pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     let lab = match (&args.topology, &args.lab) {
         (None, None) => return list(args.format, out),
         (Some(file), _) => crate::load(file)?.lab,
-        (None, Some(name)) => name.clone(),
+        (None, Some(name)) => super::lab_name(&LabRef::Name(name.clone()))?,
     };
     let record = super::record_of(&lab)?;
     if let Some(why) = probe::privileges() {
