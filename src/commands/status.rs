@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -13,20 +14,25 @@ use crate::kernel::observe::{LiveLab, NsLive};
 use crate::kernel::{forwarder, mark_of, probe, Kernel};
 use crate::plan::Op;
 use crate::state::{self, Record};
-use crate::topology::Netns;
+use crate::topology::{Netns, Topology};
 use crate::{Error, Result};
 
 pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
-    let lab = match (&args.topology, &args.lab) {
+    // A file named here is read once: for the lab's name, and as the file to compare
+    // with when it is the one the lab was brought up from.
+    let (lab, given) = match (&args.topology, &args.lab) {
         (None, None) => return list(args.format, out),
-        (Some(file), _) => crate::load(file)?.lab,
-        (None, Some(name)) => super::lab_name(&LabRef::Name(name.clone()))?,
+        (Some(file), _) => {
+            let topology = crate::load(file)?;
+            (topology.lab.clone(), std::fs::canonicalize(file).ok().zip(Some(topology)))
+        }
+        (None, Some(name)) => (super::lab_name(&LabRef::Name(name.clone()))?, None),
     };
     let record = super::record_of(&lab)?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let status = LabStatus::read(&record)?;
+    let status = LabStatus::read(&record, given)?;
     match args.format {
         OutputFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &status).map_err(std::io::Error::from)?;
@@ -149,13 +155,14 @@ impl Interface {
 }
 
 impl LabStatus {
-    fn read(record: &Record) -> Result<LabStatus> {
+    /// `given`: a topology already read, with its canonical path.
+    fn read(record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
         let mut kernel = Kernel::new(&record.lab)?;
         // The file, if it is still there and still parses: what `up` would compare with.
         let (file, plan) = match &record.topology {
             None => ("missing", None),
             Some(path) if !path.exists() => ("missing", None),
-            Some(path) => match crate::load(path) {
+            Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
                 Ok(t) => ("in_sync", Some(probe::plan_here(&t))),
                 Err(_) => ("invalid", None),
             },
