@@ -2,6 +2,7 @@
 //! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
 //! still matches its file.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
@@ -176,7 +177,14 @@ impl LabStatus {
             }
             None => (file, 0),
         };
-        let nodes = record.nodes.iter().map(|(name, netns)| node_status(record, &live, name, netns)).collect();
+        // Container-mode names: the namespace each is a second name of (the first recorded).
+        let mut aliases: HashMap<&str, &str> = HashMap::new();
+        for e in &record.entries {
+            if let Op::NetnsAlias { netns, target } = &e.op {
+                aliases.entry(netns).or_insert(target);
+            }
+        }
+        let nodes = record.nodes.iter().map(|(name, netns)| node_status(&aliases, &live, name, netns)).collect();
         let mark = mark_of(&record.lab);
         let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
         let host = host.map(|l| Interface::of(&live.host, l)).collect();
@@ -296,11 +304,8 @@ fn interfaces(list: &[Interface]) -> String {
     }
 }
 
-fn node_status(record: &Record, live: &LiveLab, name: &str, netns: &Netns) -> NodeStatus {
-    let shares = record.entries.iter().find_map(|e| match &e.op {
-        Op::NetnsAlias { netns: alias, target } if Some(alias.as_str()) == netns.name() => Some(target.clone()),
-        _ => None,
-    });
+fn node_status(aliases: &HashMap<&str, &str>, live: &LiveLab, name: &str, netns: &Netns) -> NodeStatus {
+    let shares = netns.name().and_then(|n| aliases.get(n)).map(|t| t.to_string());
     let present = match netns {
         Netns::Host => true,
         Netns::Named(n) => matches!(live.namespaces.get(n), Some(NsLive::Mounted { .. })),
