@@ -6,7 +6,7 @@
 //! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
 //! fails that check is left alone and named.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 use crate::apply::{self, plural, Printer, Report};
@@ -16,7 +16,7 @@ use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
 use crate::plan::{Direction, Op, Plan};
 use crate::state::{Lock, Record};
-use crate::topology::Netns;
+use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
 
 pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
@@ -105,15 +105,36 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
     }
     let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
     let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
-    let named: Vec<String> = ops
+    // What each name under /run/netns the ops touch holds, looked up once (None: the
+    // lookup failed).
+    let lookups: BTreeMap<String, Option<Named>> = ops
         .iter()
-        .flat_map(|op| [op.netns()])
-        .filter_map(|n| n.name().map(str::to_string))
-        .filter(|n| matches!(netns::lookup(n), Ok(Named::Mounted(_))))
-        .collect::<std::collections::BTreeSet<_>>()
+        .filter_map(|op| op.netns().name().map(str::to_string))
+        .collect::<BTreeSet<_>>()
         .into_iter()
+        .map(|n| {
+            let found = netns::lookup(&n).ok();
+            (n, found)
+        })
         .collect();
+    let named: Vec<String> =
+        lookups.iter().filter(|(_, l)| matches!(l, Some(Named::Mounted(_)))).map(|(n, _)| n.clone()).collect();
     kernel.connect(&named);
+    // Whether the making of each namespace name was recorded as pending (its first entry),
+    // and what netlab wrote to each /etc/netns file: by name, not by a search per op.
+    let mut netns_pending: HashMap<&str, bool> = HashMap::new();
+    let mut written: HashMap<(&str, EtcFileKind), &String> = HashMap::new();
+    for e in &record.entries {
+        match &e.op {
+            Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } => {
+                netns_pending.entry(netns).or_insert(e.pending);
+            }
+            Op::FileWrite { netns, file, content } => {
+                written.entry((netns, *file)).or_insert(content);
+            }
+            _ => {}
+        }
+    }
 
     let links: Vec<(Netns, String)> = ops
         .iter()
@@ -140,28 +161,20 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
                 Some(false) if pending(netns, name) => Ok(()),
                 Some(false) => Err(format!("it does not carry the `{mark}` alias, so it is not this lab's")),
             },
-            Op::NetnsDel { netns } => {
-                let entry = record.entries.iter().find(|e| e.op.key() == op.key());
-                match netns::lookup(netns) {
-                    Ok(Named::Absent) | Err(_) => Ok(()),
-                    Ok(Named::Unmounted) if entry.is_some_and(|e| e.pending) => Ok(()),
-                    Ok(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
-                    Ok(Named::Mounted(id)) => {
-                        if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "it is another namespace than the one netlab made (its lo has no `{mark}` mark)"
-                            ))
-                        }
+            Op::NetnsDel { netns } => match lookups.get(netns).copied().flatten() {
+                Some(Named::Absent) | None => Ok(()),
+                Some(Named::Unmounted) if netns_pending.get(netns.as_str()) == Some(&true) => Ok(()),
+                Some(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
+                Some(Named::Mounted(id)) => {
+                    if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
+                        Ok(())
+                    } else {
+                        Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
                     }
                 }
-            }
+            },
             Op::FileRemove { netns, file } => {
-                let written = record.entries.iter().find_map(|e| match &e.op {
-                    Op::FileWrite { netns: n, file: f, content } if n == netns && f == file => Some(content),
-                    _ => None,
-                });
+                let written = written.get(&(netns.as_str(), *file)).copied();
                 match files::read(netns, *file) {
                     Ok(Some(c)) if Some(&c) != written => Err("it was changed since netlab wrote it".to_string()),
                     _ => Ok(()),
