@@ -131,13 +131,6 @@ pub struct Report<'a> {
     pub error: Option<String>,
 }
 
-impl Report<'_> {
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        out.write_all(b"\n")
-    }
-}
-
 /// Why a run stopped, and what it did about it.
 #[derive(Debug)]
 pub struct Failure {

@@ -28,11 +28,7 @@ pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let d = super::compare(&mut kernel, &plan, record.as_ref())?;
     match args.format {
         DiffFormat::Text => out.write_all(render_text(&plan.lab, &d).as_bytes())?,
-        DiffFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &Json::new(&plan.lab, record.is_some(), &d))
-                .map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
+        DiffFormat::Json => super::print_json(out, &Json::new(&plan.lab, record.is_some(), &d))?,
     }
     Ok(if d.changes.is_empty() && d.conflicts.is_empty() { Outcome::InSync } else { Outcome::Different })
 }

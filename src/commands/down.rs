@@ -32,8 +32,10 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let json = args.format == OutputFormat::Json;
     let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
-        Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error }
-            .print(out)
+        super::print_json(
+            out,
+            &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
+        )
     };
     let Some(mut record) = Record::load(&lab)? else {
         if json {

@@ -48,8 +48,17 @@ pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
     });
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
-        Report { version: 1, lab: &lab, action: "link", ok, changed: ok, ops: &ops, elapsed_ms, error: error.clone() }
-            .print(out)?;
+        let report = Report {
+            version: 1,
+            lab: &lab,
+            action: "link",
+            ok,
+            changed: ok,
+            ops: &ops,
+            elapsed_ms,
+            error: error.clone(),
+        };
+        super::print_json(out, &report)?;
     } else if error.is_none() {
         let what = if up { "restored: both ends are up" } else { "cut: both ends are down (netlab up restores it)" };
         writeln!(out, "link {endpoint} {what}")?;

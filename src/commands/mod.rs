@@ -42,6 +42,13 @@ pub fn lab_name(lab: &LabRef) -> Result<String> {
     }
 }
 
+/// Writes `value` as one pretty-printed JSON document and a newline: every command's
+/// `--format json`.
+pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
 /// What the kernel has of a lab: everything its plan (the file, where it still parses)
 /// and its record (what netlab made) touch.
 pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {

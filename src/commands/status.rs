@@ -35,10 +35,7 @@ pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     }
     let status = LabStatus::read(&record, given)?;
     match args.format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &status).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
+        OutputFormat::Json => super::print_json(out, &status)?,
         OutputFormat::Text => out.write_all(status.text().as_bytes())?,
     }
     Ok(())
@@ -66,9 +63,7 @@ fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
         labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
     }
     if format == OutputFormat::Json {
-        serde_json::to_writer_pretty(&mut *out, &LabList { version: 1, labs }).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-        return Ok(());
+        return Ok(super::print_json(out, &LabList { version: 1, labs })?);
     }
     if labs.is_empty() {
         writeln!(out, "no lab is up")?;

@@ -55,7 +55,10 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let report = |ops: &[Op], ok: bool, error: Option<String>, out: &mut dyn Write| {
         let changed = ok && !ops.is_empty();
         let elapsed_ms = t0.elapsed().as_millis();
-        Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error }.print(out)
+        super::print_json(
+            out,
+            &Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error },
+        )
     };
     if d.changes.is_empty() {
         settle(&mut record, &plan)?;
