@@ -537,17 +537,7 @@ impl<'a> Differ<'a> {
 
     /// Every link the file wants, by namespace and name (both ends of a veth).
     fn wanted_links(&self) -> HashSet<(Netns, String)> {
-        self.desired
-            .ops
-            .iter()
-            .flat_map(|op| match op {
-                Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
-                    vec![(netns.clone(), name.clone()), (peer_netns.clone(), peer_name.clone())]
-                }
-                _ if op.key().what == "link" => vec![(op.netns(), op.key().name)],
-                _ => vec![],
-            })
-            .collect()
+        self.desired.ops.iter().flat_map(Op::made_links).collect()
     }
 
     /// What the lab has that the file no longer wants: its marked links, addresses on

@@ -92,19 +92,8 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
     let mark = kernel.mark().to_string();
     // Links whose making was recorded as pending: sent, perhaps not done (nor marked).
-    let mut pending_links: HashSet<(Netns, String)> = HashSet::new();
-    for e in record.entries.iter().filter(|e| e.pending) {
-        match &e.op {
-            Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
-                pending_links.insert((netns.clone(), name.clone()));
-                pending_links.insert((peer_netns.clone(), peer_name.clone()));
-            }
-            op if op.key().what == "link" => {
-                pending_links.insert((op.netns(), op.key().name));
-            }
-            _ => {}
-        }
-    }
+    let pending_links: HashSet<(Netns, String)> =
+        record.entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect();
     let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
     let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
     // What each name under /run/netns the ops touch holds, looked up once (None: the
