@@ -80,28 +80,16 @@ fn failpoint() -> Option<usize> {
 /// Prints ops as they are done, aligned like the text plan.
 pub struct Printer<'a> {
     out: &'a mut dyn Write,
-    num_w: usize,
-    kind_w: usize,
-    ns_w: usize,
+    columns: crate::plan::text::Columns,
 }
 
 impl<'a> Printer<'a> {
     pub fn new(out: &'a mut dyn Write, ops: &[Op]) -> Printer<'a> {
-        let num_w = ops.len().max(1).to_string().len();
-        let kind_w = ops.iter().map(|op| crate::plan::text::kind(op).len()).max().unwrap_or(0);
-        let ns_w = ops.iter().map(|op| op.netns().to_string().len()).max().unwrap_or(0);
-        Printer { out, num_w, kind_w, ns_w }
+        Printer { out, columns: crate::plan::text::Columns::of(ops) }
     }
 
     pub fn line(&mut self, label: &str, op: &Op, note: &str) {
-        let (num_w, kind_w, ns_w) = (self.num_w, self.kind_w, self.ns_w);
-        let kind = crate::plan::text::kind(op);
-        let line = format!(
-            "{label:>num_w$}  {kind:<kind_w$}  {:<ns_w$}  {}{note}",
-            op.netns().to_string(),
-            crate::plan::text::detail(op)
-        );
-        let _ = writeln!(self.out, "{}", line.trim_end());
+        let _ = writeln!(self.out, "{}", self.columns.line(label, op, note));
     }
 
     pub fn say(&mut self, text: &str) {
