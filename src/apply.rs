@@ -134,21 +134,13 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "op {} failed: {} {} {}: {}",
-            self.number,
-            crate::plan::text::kind(&self.op),
-            self.op.netns(),
-            crate::plan::text::detail(&self.op),
-            self.error
-        )?;
+        write!(f, "op {} failed: {}: {}", self.number, crate::plan::text::summary(&self.op), self.error)?;
         if self.undo_errors.is_empty() {
             write!(f, "; undid the {} op{} this run had applied", self.undone, plural(self.undone))
         } else {
             write!(f, "; undid {} op{}, but these could not be undone:", self.undone, plural(self.undone))?;
             for (op, e) in &self.undo_errors {
-                write!(f, "\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op))?;
+                write!(f, "\n  {}: {e}", crate::plan::text::summary(op))?;
             }
             Ok(())
         }

@@ -73,16 +73,10 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     record.save()?;
     let mut message = format!("lab {lab} is only partly down:");
     for (op, e) in &errors {
-        message +=
-            &format!("\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+        message += &format!("\n  {}: {e}", crate::plan::text::summary(op));
     }
     for (op, why) in &refused {
-        message += &format!(
-            "\n  {} {} {}: left alone: {why}",
-            crate::plan::text::kind(op),
-            op.netns(),
-            crate::plan::text::detail(op)
-        );
+        message += &format!("\n  {}: left alone: {why}", crate::plan::text::summary(op));
     }
     Err(Error::Apply(message))
 }

@@ -48,6 +48,11 @@ impl Columns {
     }
 }
 
+/// The op in a sentence: kind, namespace and detail, unaligned (in error messages).
+pub fn summary(op: &Op) -> String {
+    format!("{} {} {}", kind(op), op.netns(), detail(op))
+}
+
 /// The op's name in the text plan: iproute2's words where it has them.
 pub fn kind(op: &Op) -> &'static str {
     match op {
