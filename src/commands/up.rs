@@ -38,7 +38,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
 
     apply::timing("checks", plan.ops.len(), t0);
     let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
-    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
+    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = Kernel::new(&plan.lab)?;
