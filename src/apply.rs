@@ -80,28 +80,16 @@ fn failpoint() -> Option<usize> {
 /// Prints ops as they are done, aligned like the text plan.
 pub struct Printer<'a> {
     out: &'a mut dyn Write,
-    num_w: usize,
-    kind_w: usize,
-    ns_w: usize,
+    columns: crate::plan::text::Columns,
 }
 
 impl<'a> Printer<'a> {
     pub fn new(out: &'a mut dyn Write, ops: &[Op]) -> Printer<'a> {
-        let num_w = ops.len().max(1).to_string().len();
-        let kind_w = ops.iter().map(|op| crate::plan::text::kind(op).len()).max().unwrap_or(0);
-        let ns_w = ops.iter().map(|op| op.netns().to_string().len()).max().unwrap_or(0);
-        Printer { out, num_w, kind_w, ns_w }
+        Printer { out, columns: crate::plan::text::Columns::of(ops) }
     }
 
     pub fn line(&mut self, label: &str, op: &Op, note: &str) {
-        let (num_w, kind_w, ns_w) = (self.num_w, self.kind_w, self.ns_w);
-        let kind = crate::plan::text::kind(op);
-        let line = format!(
-            "{label:>num_w$}  {kind:<kind_w$}  {:<ns_w$}  {}{note}",
-            op.netns().to_string(),
-            crate::plan::text::detail(op)
-        );
-        let _ = writeln!(self.out, "{}", line.trim_end());
+        let _ = writeln!(self.out, "{}", self.columns.line(label, op, note));
     }
 
     pub fn say(&mut self, text: &str) {
@@ -131,13 +119,6 @@ pub struct Report<'a> {
     pub error: Option<String>,
 }
 
-impl Report<'_> {
-    pub fn print(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, self)?;
-        out.write_all(b"\n")
-    }
-}
-
 /// Why a run stopped, and what it did about it.
 #[derive(Debug)]
 pub struct Failure {
@@ -153,21 +134,13 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "op {} failed: {} {} {}: {}",
-            self.number,
-            crate::plan::text::kind(&self.op),
-            self.op.netns(),
-            crate::plan::text::detail(&self.op),
-            self.error
-        )?;
+        write!(f, "op {} failed: {}: {}", self.number, crate::plan::text::summary(&self.op), self.error)?;
         if self.undo_errors.is_empty() {
             write!(f, "; undid the {} op{} this run had applied", self.undone, plural(self.undone))
         } else {
             write!(f, "; undid {} op{}, but these could not be undone:", self.undone, plural(self.undone))?;
             for (op, e) in &self.undo_errors {
-                write!(f, "\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op))?;
+                write!(f, "\n  {}: {e}", crate::plan::text::summary(op))?;
             }
             Ok(())
         }

@@ -101,7 +101,8 @@ struct Differ<'a> {
     live: &'a LiveLab,
     mark: &'a str,
     recorded: HashMap<OpKey, &'a crate::state::Entry>,
-    recorded_ops: Vec<&'a Op>,
+    /// The record's entries, in the order they were applied.
+    entries: &'a [crate::state::Entry],
     wanted: HashSet<OpKey>,
     /// Namespaces that will be made (anew): everything in them is new too.
     fresh: HashSet<String>,
@@ -127,7 +128,7 @@ impl<'a> Differ<'a> {
             live,
             mark,
             recorded: entries.iter().map(|e| (e.op.key(), e)).collect(),
-            recorded_ops: entries.iter().map(|e| &e.op).collect(),
+            entries,
             wanted: desired.ops.iter().map(Op::key).collect(),
             fresh: HashSet::new(),
             gone: HashSet::new(),
@@ -270,7 +271,7 @@ impl<'a> Differ<'a> {
             }
         }
         // Namespaces of the lab's that the file no longer has.
-        for op in self.recorded_ops.clone() {
+        for op in self.entries.iter().map(|e| &e.op) {
             let netns = match op {
                 Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } => netns,
                 _ => continue,
@@ -537,17 +538,7 @@ impl<'a> Differ<'a> {
 
     /// Every link the file wants, by namespace and name (both ends of a veth).
     fn wanted_links(&self) -> HashSet<(Netns, String)> {
-        self.desired
-            .ops
-            .iter()
-            .flat_map(|op| match op {
-                Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
-                    vec![(netns.clone(), name.clone()), (peer_netns.clone(), peer_name.clone())]
-                }
-                _ if op.key().what == "link" => vec![(op.netns(), op.key().name)],
-                _ => vec![],
-            })
-            .collect()
+        self.desired.ops.iter().flat_map(Op::made_links).collect()
     }
 
     /// What the lab has that the file no longer wants: its marked links, addresses on
@@ -566,7 +557,7 @@ impl<'a> Differ<'a> {
         }
         // A veth pair goes with either end: delete it once, from the end that is kept.
         let mut handled: HashSet<(Netns, String)> = HashSet::new();
-        for op in self.recorded_ops.clone() {
+        for op in self.entries.iter().map(|e| &e.op) {
             if let Op::VethAdd { netns, name, peer_netns, peer_name, .. } = op {
                 if wanted_links.contains(&(netns.clone(), name.clone())) {
                     continue;
@@ -593,7 +584,6 @@ impl<'a> Differ<'a> {
             }
         }
 
-        let wanted_addrs: HashSet<OpKey> = self.wanted.iter().filter(|k| k.what == "addr").cloned().collect();
         let wanted_masters: HashSet<(Netns, String)> = self
             .desired
             .ops
@@ -618,7 +608,7 @@ impl<'a> Differ<'a> {
                 let name = self.renamed_from.get(&(netns.clone(), l.name.clone())).unwrap_or(&l.name).clone();
                 for a in ns.addrs_of(l.index).filter(|a| !a.kernel_made()) {
                     let op = Op::AddrAdd { netns: netns.clone(), dev: name.clone(), address: a.address, peer: a.peer };
-                    if !wanted_addrs.contains(&op.key()) {
+                    if !self.wanted.contains(&op.key()) {
                         self.remove(Op::AddrDel {
                             netns: netns.clone(),
                             dev: l.name.clone(),
@@ -648,7 +638,7 @@ impl<'a> Differ<'a> {
                 }
             }
         }
-        for op in self.recorded_ops.clone() {
+        for op in self.entries.iter().map(|e| &e.op) {
             if self.wanted.contains(&op.key()) {
                 continue;
             }

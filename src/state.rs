@@ -59,11 +59,11 @@ impl Entry {
 }
 
 impl Record {
-    pub fn new(lab: &str, topology: Option<PathBuf>) -> Record {
+    pub fn new(lab: &str) -> Record {
         Record {
             version: RECORD_VERSION,
             lab: lab.to_string(),
-            topology,
+            topology: None,
             nodes: Default::default(),
             entries: Vec::new(),
         }

@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff};
 use crate::kernel::{probe, Kernel};
-use crate::plan::Op;
 use crate::state::Record;
 use crate::{Error, Result};
 
@@ -26,21 +25,10 @@ pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     }
     let record = Record::load(&plan.lab)?;
     let mut kernel = Kernel::new(&plan.lab)?;
-    let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
-    let t = std::time::Instant::now();
-    let live =
-        kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
-    crate::apply::timing("observe", known.len(), t);
-    let t = std::time::Instant::now();
-    let d = diff::diff(&plan, record.as_ref(), &live, kernel.mark());
-    crate::apply::timing("diff", d.changes.len(), t);
+    let d = super::compare(&mut kernel, &plan, record.as_ref())?;
     match args.format {
         DiffFormat::Text => out.write_all(render_text(&plan.lab, &d).as_bytes())?,
-        DiffFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &Json::new(&plan.lab, record.is_some(), &d))
-                .map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
+        DiffFormat::Json => super::print_json(out, &Json::new(&plan.lab, record.is_some(), &d))?,
     }
     Ok(if d.changes.is_empty() && d.conflicts.is_empty() { Outcome::InSync } else { Outcome::Different })
 }

@@ -6,27 +6,24 @@
 //! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
 //! fails that check is left alone and named.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Write;
 
 use crate::apply::{self, plural, Printer, Report};
-use crate::cli::{DownArgs, OutputFormat};
+use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns::{self, Named, NsId};
 use crate::kernel::{probe, Kernel};
 use crate::plan::{Direction, Op, Plan};
 use crate::state::{Lock, Record};
-use crate::topology::Netns;
+use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
 
 pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
-    let lab = match &args.lab {
-        Some(lab) => {
-            crate::topology::names::check_lab_name(lab).map_err(|e| Error::Usage(format!("--lab {lab}: {e}")))?;
-            lab.clone()
-        }
-        None => crate::load(&args.file.topology)?.lab,
-    };
+    let lab = super::lab_name(&match &args.lab {
+        Some(name) => LabRef::Name(name.clone()),
+        None => LabRef::File(args.file.topology.clone()),
+    })?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
@@ -35,8 +32,10 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let json = args.format == OutputFormat::Json;
     let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
-        Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error }
-            .print(out)
+        super::print_json(
+            out,
+            &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
+        )
     };
     let Some(mut record) = Record::load(&lab)? else {
         if json {
@@ -74,16 +73,10 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     record.save()?;
     let mut message = format!("lab {lab} is only partly down:");
     for (op, e) in &errors {
-        message +=
-            &format!("\n  {} {} {}: {e}", crate::plan::text::kind(op), op.netns(), crate::plan::text::detail(op));
+        message += &format!("\n  {}: {e}", crate::plan::text::summary(op));
     }
     for (op, why) in &refused {
-        message += &format!(
-            "\n  {} {} {}: left alone: {why}",
-            crate::plan::text::kind(op),
-            op.netns(),
-            crate::plan::text::detail(op)
-        );
+        message += &format!("\n  {}: left alone: {why}", crate::plan::text::summary(op));
     }
     Err(Error::Apply(message))
 }
@@ -93,30 +86,40 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
     let mark = kernel.mark().to_string();
     // Links whose making was recorded as pending: sent, perhaps not done (nor marked).
-    let mut pending_links: HashSet<(Netns, String)> = HashSet::new();
-    for e in record.entries.iter().filter(|e| e.pending) {
+    let pending_links: HashSet<(Netns, String)> =
+        record.entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect();
+    let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
+    let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
+    // What each name under /run/netns the ops touch holds, looked up once (None: the
+    // lookup failed).
+    let lookups: BTreeMap<String, Option<Named>> = ops
+        .iter()
+        .filter_map(|op| op.netns().name().map(str::to_string))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|n| {
+            let found = netns::lookup(&n).ok();
+            (n, found)
+        })
+        .collect();
+    let named: Vec<String> =
+        lookups.iter().filter(|(_, l)| matches!(l, Some(Named::Mounted(_)))).map(|(n, _)| n.clone()).collect();
+    kernel.connect(&named);
+    // Whether the making of each namespace name was recorded as pending (its first entry),
+    // and what netlab wrote to each /etc/netns file: by name, not by a search per op.
+    let mut netns_pending: HashMap<&str, bool> = HashMap::new();
+    let mut written: HashMap<(&str, EtcFileKind), &String> = HashMap::new();
+    for e in &record.entries {
         match &e.op {
-            Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
-                pending_links.insert((netns.clone(), name.clone()));
-                pending_links.insert((peer_netns.clone(), peer_name.clone()));
+            Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } => {
+                netns_pending.entry(netns).or_insert(e.pending);
             }
-            op if op.key().what == "link" => {
-                pending_links.insert((op.netns(), op.key().name));
+            Op::FileWrite { netns, file, content } => {
+                written.entry((netns, *file)).or_insert(content);
             }
             _ => {}
         }
     }
-    let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
-    let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
-    let named: Vec<String> = ops
-        .iter()
-        .flat_map(|op| [op.netns()])
-        .filter_map(|n| n.name().map(str::to_string))
-        .filter(|n| matches!(netns::lookup(n), Ok(Named::Mounted(_))))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    kernel.connect(&named);
 
     let links: Vec<(Netns, String)> = ops
         .iter()
@@ -143,28 +146,20 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
                 Some(false) if pending(netns, name) => Ok(()),
                 Some(false) => Err(format!("it does not carry the `{mark}` alias, so it is not this lab's")),
             },
-            Op::NetnsDel { netns } => {
-                let entry = record.entries.iter().find(|e| e.op.key() == op.key());
-                match netns::lookup(netns) {
-                    Ok(Named::Absent) | Err(_) => Ok(()),
-                    Ok(Named::Unmounted) if entry.is_some_and(|e| e.pending) => Ok(()),
-                    Ok(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
-                    Ok(Named::Mounted(id)) => {
-                        if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
-                            Ok(())
-                        } else {
-                            Err(format!(
-                                "it is another namespace than the one netlab made (its lo has no `{mark}` mark)"
-                            ))
-                        }
+            Op::NetnsDel { netns } => match lookups.get(netns).copied().flatten() {
+                Some(Named::Absent) | None => Ok(()),
+                Some(Named::Unmounted) if netns_pending.get(netns.as_str()) == Some(&true) => Ok(()),
+                Some(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
+                Some(Named::Mounted(id)) => {
+                    if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
+                        Ok(())
+                    } else {
+                        Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
                     }
                 }
-            }
+            },
             Op::FileRemove { netns, file } => {
-                let written = record.entries.iter().find_map(|e| match &e.op {
-                    Op::FileWrite { netns: n, file: f, content } if n == netns && f == file => Some(content),
-                    _ => None,
-                });
+                let written = written.get(&(netns.as_str(), *file)).copied();
                 match files::read(netns, *file) {
                     Ok(Some(c)) if Some(&c) != written => Err("it was changed since netlab wrote it".to_string()),
                     _ => Ok(()),

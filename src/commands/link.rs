@@ -48,8 +48,17 @@ pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
     });
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
-        Report { version: 1, lab: &lab, action: "link", ok, changed: ok, ops: &ops, elapsed_ms, error: error.clone() }
-            .print(out)?;
+        let report = Report {
+            version: 1,
+            lab: &lab,
+            action: "link",
+            ok,
+            changed: ok,
+            ops: &ops,
+            elapsed_ms,
+            error: error.clone(),
+        };
+        super::print_json(out, &report)?;
     } else if error.is_none() {
         let what = if up { "restored: both ends are up" } else { "cut: both ends are down (netlab up restores it)" };
         writeln!(out, "link {endpoint} {what}")?;
@@ -60,17 +69,5 @@ pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
 /// Both ends of the veth pair that has `name` in `netns`, or the device alone when it is
 /// not a veth (a tunnel end, a bridge).
 fn ends_of(record: &Record, netns: &Netns, name: &str) -> Option<Vec<(Netns, String)>> {
-    record.entries.iter().find_map(|e| match &e.op {
-        Op::VethAdd { netns: a, name: an, peer_netns: b, peer_name: bn, .. }
-            if (a == netns && an == name) || (b == netns && bn == name) =>
-        {
-            Some(vec![(a.clone(), an.clone()), (b.clone(), bn.clone())])
-        }
-        op @ (Op::BridgeAdd { .. } | Op::VxlanAdd { .. } | Op::IpipAdd { .. } | Op::TunAdd { .. })
-            if op.netns() == *netns && op.key().name == name =>
-        {
-            Some(vec![(netns.clone(), name.to_string())])
-        }
-        _ => None,
-    })
+    record.entries.iter().map(|e| e.op.made_links()).find(|links| links.iter().any(|(n, l)| n == netns && l == name))
 }

@@ -13,10 +13,7 @@ pub fn exec(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     match args.format {
         PlanFormat::Text => out.write_all(plan::text::render(&plan).as_bytes())?,
         PlanFormat::Ip => out.write_all(plan::ip::render(&plan).as_bytes())?,
-        PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &plan).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
+        PlanFormat::Json => super::print_json(out, &plan)?,
     }
     Ok(())
 }

@@ -2,36 +2,40 @@
 //! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
 //! still matches its file.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::{LabRef, OutputFormat, StatusArgs};
 use crate::kernel::live::{LiveLink, LiveNetns};
 use crate::kernel::observe::{LiveLab, NsLive};
 use crate::kernel::{forwarder, mark_of, probe, Kernel};
 use crate::plan::Op;
 use crate::state::{self, Record};
-use crate::topology::Netns;
+use crate::topology::{Netns, Topology};
 use crate::{Error, Result};
 
 pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
-    let lab = match (&args.topology, &args.lab) {
+    // A file named here is read once: for the lab's name, and as the file to compare
+    // with when it is the one the lab was brought up from.
+    let (lab, given) = match (&args.topology, &args.lab) {
         (None, None) => return list(args.format, out),
-        (Some(file), _) => crate::load(file)?.lab,
-        (None, Some(name)) => name.clone(),
+        (Some(file), _) => {
+            let topology = crate::load(file)?;
+            (topology.lab.clone(), std::fs::canonicalize(file).ok().zip(Some(topology)))
+        }
+        (None, Some(name)) => (super::lab_name(&LabRef::Name(name.clone()))?, None),
     };
     let record = super::record_of(&lab)?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let status = LabStatus::read(&record)?;
+    let status = LabStatus::read(&record, given)?;
     match args.format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &status).map_err(std::io::Error::from)?;
-            out.write_all(b"\n")?;
-        }
+        OutputFormat::Json => super::print_json(out, &status)?,
         OutputFormat::Text => out.write_all(status.text().as_bytes())?,
     }
     Ok(())
@@ -59,9 +63,7 @@ fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
         labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
     }
     if format == OutputFormat::Json {
-        serde_json::to_writer_pretty(&mut *out, &LabList { version: 1, labs }).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")?;
-        return Ok(());
+        return Ok(super::print_json(out, &LabList { version: 1, labs })?);
     }
     if labs.is_empty() {
         writeln!(out, "no lab is up")?;
@@ -149,21 +151,19 @@ impl Interface {
 }
 
 impl LabStatus {
-    fn read(record: &Record) -> Result<LabStatus> {
+    /// `given`: a topology already read, with its canonical path.
+    fn read(record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
         let mut kernel = Kernel::new(&record.lab)?;
         // The file, if it is still there and still parses: what `up` would compare with.
         let (file, plan) = match &record.topology {
             None => ("missing", None),
             Some(path) if !path.exists() => ("missing", None),
-            Some(path) => match crate::load(path) {
+            Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
                 Ok(t) => ("in_sync", Some(probe::plan_here(&t))),
                 Err(_) => ("invalid", None),
             },
         };
-        let known: Vec<&Op> =
-            record.entries.iter().map(|e| &e.op).chain(plan.iter().flat_map(|p| p.ops.iter())).collect();
-        let live =
-            kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+        let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
         let (file, changes) = match &plan {
             Some(plan) => {
                 let d = crate::diff::diff(plan, Some(record), &live, kernel.mark());
@@ -172,7 +172,14 @@ impl LabStatus {
             }
             None => (file, 0),
         };
-        let nodes = record.nodes.iter().map(|(name, netns)| node_status(record, &live, name, netns)).collect();
+        // Container-mode names: the namespace each is a second name of (the first recorded).
+        let mut aliases: HashMap<&str, &str> = HashMap::new();
+        for e in &record.entries {
+            if let Op::NetnsAlias { netns, target } = &e.op {
+                aliases.entry(netns).or_insert(target);
+            }
+        }
+        let nodes = record.nodes.iter().map(|(name, netns)| node_status(&aliases, &live, name, netns)).collect();
         let mark = mark_of(&record.lab);
         let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
         let host = host.map(|l| Interface::of(&live.host, l)).collect();
@@ -292,11 +299,8 @@ fn interfaces(list: &[Interface]) -> String {
     }
 }
 
-fn node_status(record: &Record, live: &LiveLab, name: &str, netns: &Netns) -> NodeStatus {
-    let shares = record.entries.iter().find_map(|e| match &e.op {
-        Op::NetnsAlias { netns: alias, target } if Some(alias.as_str()) == netns.name() => Some(target.clone()),
-        _ => None,
-    });
+fn node_status(aliases: &HashMap<&str, &str>, live: &LiveLab, name: &str, netns: &Netns) -> NodeStatus {
+    let shares = netns.name().and_then(|n| aliases.get(n)).map(|t| t.to_string());
     let present = match netns {
         Netns::Host => true,
         Netns::Named(n) => matches!(live.namespaces.get(n), Some(NsLive::Mounted { .. })),

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use crate::apply::{self, plural, Printer, Report};
 use crate::cli::{OutputFormat, UpArgs};
-use crate::diff::{self, Diff};
+use crate::diff::Diff;
 use crate::kernel::netns::NsId;
 use crate::kernel::{probe, Kernel};
 use crate::plan::{Op, OpKey, Plan};
@@ -38,18 +38,11 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
 
     apply::timing("checks", plan.ops.len(), t0);
     let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
-    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab, None));
+    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = Kernel::new(&plan.lab)?;
-    let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let t = Instant::now();
-    let live =
-        kernel.observe_lab(&known).map_err(|e| Error::Refused(format!("cannot read the kernel's state: {e}")))?;
-    apply::timing("observe", known.len(), t);
-    let t = Instant::now();
-    let d = diff::diff(&plan, Some(&record), &live, kernel.mark());
-    apply::timing("diff", d.changes.len(), t);
+    let d = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
         return Err(Error::Refused(conflicts(&plan.lab, &d)));
     }
@@ -62,7 +55,10 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let report = |ops: &[Op], ok: bool, error: Option<String>, out: &mut dyn Write| {
         let changed = ok && !ops.is_empty();
         let elapsed_ms = t0.elapsed().as_millis();
-        Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error }.print(out)
+        super::print_json(
+            out,
+            &Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error },
+        )
     };
     if d.changes.is_empty() {
         settle(&mut record, &plan)?;

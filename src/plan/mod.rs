@@ -309,6 +309,21 @@ impl Op {
         }
     }
 
+    /// The links this op makes, by namespace and name: both ends of a veth pair, or the
+    /// one device; none when it makes no link.
+    pub fn made_links(&self) -> Vec<(Netns, String)> {
+        match self {
+            Op::VethAdd { netns, name, peer_netns, peer_name, .. } => {
+                vec![(netns.clone(), name.clone()), (peer_netns.clone(), peer_name.clone())]
+            }
+            Op::BridgeAdd { netns, name, .. }
+            | Op::VxlanAdd { netns, name, .. }
+            | Op::IpipAdd { netns, name, .. }
+            | Op::TunAdd { netns, name, .. } => vec![(netns.clone(), name.clone())],
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the op takes something away (its record entry goes when it succeeds).
     pub fn removes(&self) -> bool {
         matches!(

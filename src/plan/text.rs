@@ -5,24 +5,52 @@ use std::fmt::Write as _;
 use super::{Direction, Op, Plan};
 
 pub fn render(plan: &Plan) -> String {
-    let rows: Vec<(&str, String, String)> =
-        plan.ops.iter().map(|op| (kind(op), op.netns().to_string(), detail(op))).collect();
+    let n = plan.ops.len();
     let what = match plan.direction {
         Direction::Up => "to bring it up",
         Direction::Down => "to take it down",
     };
-    let mut out = format!("# lab {}: {} op{} {what}\n", plan.lab, rows.len(), if rows.len() == 1 { "" } else { "s" });
+    let mut out = format!("# lab {}: {n} op{} {what}\n", plan.lab, if n == 1 { "" } else { "s" });
     for note in &plan.notes {
         let _ = writeln!(out, "# {note}");
     }
-    let num_w = rows.len().to_string().len();
-    let kind_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let ns_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
-    for (i, (kind, netns, detail)) in rows.iter().enumerate() {
-        let line = format!("{:>num_w$}  {kind:<kind_w$}  {netns:<ns_w$}  {detail}", i + 1);
-        let _ = writeln!(out, "{}", line.trim_end());
+    let columns = Columns::of(&plan.ops);
+    for (i, op) in plan.ops.iter().enumerate() {
+        let _ = writeln!(out, "{}", columns.line(&(i + 1).to_string(), op, ""));
     }
     out
+}
+
+/// The layout of ops one a line: a label (the op's number) right-aligned, then kind,
+/// namespace and detail in aligned columns. The text plan uses it, and so do `up` and
+/// `down` as they print each op done, so their lines line up the same way.
+pub struct Columns {
+    num_w: usize,
+    kind_w: usize,
+    ns_w: usize,
+}
+
+impl Columns {
+    pub fn of(ops: &[Op]) -> Columns {
+        Columns {
+            num_w: ops.len().max(1).to_string().len(),
+            kind_w: ops.iter().map(|op| kind(op).len()).max().unwrap_or(0),
+            ns_w: ops.iter().map(|op| op.netns().to_string().len()).max().unwrap_or(0),
+        }
+    }
+
+    /// One op's line, without its newline; `note` follows the detail.
+    pub fn line(&self, label: &str, op: &Op, note: &str) -> String {
+        let (num_w, kind_w, ns_w) = (self.num_w, self.kind_w, self.ns_w);
+        let line =
+            format!("{label:>num_w$}  {:<kind_w$}  {:<ns_w$}  {}{note}", kind(op), op.netns().to_string(), detail(op));
+        line.trim_end().to_string()
+    }
+}
+
+/// The op in a sentence: kind, namespace and detail, unaligned (in error messages).
+pub fn summary(op: &Op) -> String {
+    format!("{} {} {}", kind(op), op.netns(), detail(op))
 }
 
 /// The op's name in the text plan: iproute2's words where it has them.
