@@ -96,12 +96,17 @@ impl Record {
         std::fs::rename(&tmp, &path)
     }
 
-    /// Removes the record: the lab is down.
+    /// Removes the record: the lab is down. Also its temp file, which a `save` killed
+    /// between write and rename leaves behind.
     pub fn remove(lab: &str) -> io::Result<()> {
-        match std::fs::remove_file(Record::path(lab)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+        let path = Record::path(lab);
+        for file in [path.with_extension("json.tmp"), path] {
+            match std::fs::remove_file(file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
+        Ok(())
     }
 
     /// The previous value of a sysctl this lab set.

@@ -129,6 +129,20 @@ fn down_after_kill_9_leaves_nothing() {
     }
 }
 
+/// A `kill -9` between writing the record's temp file and renaming it leaves
+/// `<lab>.json.tmp` next to the record; `down` removes it with the record.
+#[test]
+fn down_removes_a_record_temp_file_left_by_a_kill() {
+    if skip_unless_root("record temp file") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = common::topology("veth-pair.toml");
+    host.up(&file);
+    host.sh_ok("cp /run/netlab/veth-pair.json /run/netlab/veth-pair.json.tmp");
+    host.down_and_check(&file);
+}
+
 /// A second netlab on the same lab is told the lab is busy, and changes nothing.
 #[test]
 fn one_netlab_per_lab_at_a_time() {
