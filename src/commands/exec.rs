@@ -16,10 +16,6 @@ use nix::sched::{setns, unshare, CloneFlags};
 use crate::topology::{Netns, Topology};
 use crate::{Error, Result};
 
-/// Where `ip netns` keeps namespace names and their /etc files.
-pub const NETNS_RUN_DIR: &str = "/run/netns";
-pub const NETNS_ETC_DIR: &str = "/etc/netns";
-
 /// The namespace a node's processes live in: its own, its container-mode name (the same
 /// stack as its target), or the host's.
 pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
@@ -52,7 +48,7 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
 
 /// iproute2's `netns_switch` and `bind_etc`, step by step.
 fn enter(name: &str) -> Result<()> {
-    let path = Path::new(NETNS_RUN_DIR).join(name);
+    let path = crate::kernel::netns::path(name);
     let fd = File::open(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Enter(format!("namespace {name} does not exist: is the lab up?")),
         _ => Error::Enter(format!("cannot open {}: {e}", path.display())),
@@ -73,7 +69,7 @@ fn enter(name: &str) -> Result<()> {
         mount(Some(name), "/sys", Some("sysfs"), MsFlags::MS_RDONLY, None::<&str>)
             .map_err(|e| denied("cannot mount /sys", e))?;
     }
-    let etc = Path::new(NETNS_ETC_DIR).join(name);
+    let etc = Path::new(crate::kernel::files::NETNS_ETC_DIR).join(name);
     if let Ok(entries) = std::fs::read_dir(&etc) {
         for entry in entries.flatten() {
             let target = Path::new("/etc").join(entry.file_name());
