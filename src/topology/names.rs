@@ -58,7 +58,8 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || matches!(c, '/' | ':')) {
+    // NUL too: the kernel reads the name as a C string, so it would make `a` of `a\0b`.
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || matches!(c, '/' | ':' | '\0')) {
         return Err(format!("`{}` is not allowed in interface name `{name}`", c.escape_default()));
     }
     if name == "." || name == ".." {
@@ -142,6 +143,7 @@ mod tests {
         assert!(check_ifname("a/b").is_err());
         assert!(check_ifname("..").is_err());
         assert!(check_ifname("a b").is_err());
+        assert!(check_ifname("a\0b").is_err());
     }
 
     #[test]
