@@ -22,7 +22,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::OpError;
-use crate::plan::{Encap, ForwarderPeer, Op};
+use crate::plan::{Encap, Op};
 use crate::state::STATE_DIR;
 use crate::topology::Netns;
 
@@ -54,9 +54,8 @@ pub fn args(lab: &str, op: &Op) -> Option<Vec<String>> {
     if let (Encap::Udp, Some(port)) = (encap, port) {
         args.extend(["--port".into(), port.to_string()]);
     }
-    for ForwarderPeer { underlay, subnet } in peers {
-        let peer = subnet.map_or(underlay.to_string(), |s| format!("{underlay}={s}"));
-        args.extend(["--peer".into(), peer]);
+    for peer in peers {
+        args.extend(["--peer".into(), peer.to_string()]);
     }
     args.extend(["--stats".into(), stats_path(lab, netns, dev).display().to_string()]);
     Some(args)

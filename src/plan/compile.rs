@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use super::{Direction, Encap, ForwarderPeer, Op, Plan};
+use super::{Direction, Encap, Op, Plan};
 use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
 
 /// What the kernel that will run the plan can do, where a topology leaves the choice to it.
@@ -196,7 +196,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, peer)| ForwarderPeer { underlay: peer.underlay, subnet: peer.subnet })
+                .map(|(_, peer)| crate::tunnel::Peer { underlay: peer.underlay, subnet: peer.subnet })
                 .collect();
             ops.push(Op::ForwarderStart {
                 netns: end.netns.clone(),

@@ -170,7 +170,7 @@ pub enum Op {
         local: IpAddr,
         /// udp only.
         port: Option<u16>,
-        peers: Vec<ForwarderPeer>,
+        peers: Vec<crate::tunnel::Peer>,
     },
     ForwarderStop {
         netns: Netns,
@@ -202,13 +202,6 @@ impl Encap {
             Encap::Ipip => 20,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ForwarderPeer {
-    pub underlay: IpAddr,
-    /// The inner subnet behind this peer; `None` means everything (a two-ended tunnel).
-    pub subnet: Option<IpNet>,
 }
 
 impl Op {

@@ -117,8 +117,9 @@ impl Encap {
     }
 }
 
-/// Another end of the tunnel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Another end of the tunnel. Also what the plan's `forwarder_start` carries, so the
+/// `--peer` arguments `up` gives a forwarder are this type's Display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Peer {
     /// Its underlay address.
     pub underlay: IpAddr,
