@@ -11,6 +11,10 @@ use crate::graph::GraphFormat;
 #[command(
     name = "netlab",
     version,
+    // `--version` also names the commit (build.rs); `-V`, and so the man pages and
+    // completions generated from `public_command`, show the version alone and do not
+    // change with every commit.
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NETLAB_GIT_COMMIT"), ")"),
     about = "Declarative Linux network labs: namespaces, veth pairs, bridges and tunnels from one TOML file",
     long_about = "netlab turns a declarative TOML topology into real Linux networking: network \
 namespaces, veth pairs, bridges, ipip / vxlan / udp tunnels, addresses, routes, sysctls and \
