@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::kernel::{Applied, Kernel, OpError};
 use crate::plan::{Direction, Op, Plan};
 use crate::state::{Entry, Record};
+use crate::timing::timing;
 use crate::topology::Netns;
 
 /// Set by SIGINT/SIGTERM while `up` runs: the run stops after its current batch and
@@ -43,14 +44,6 @@ pub fn ignore_interrupts() {
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: SIG_IGN installs no code.
         let _ = unsafe { signal(sig, SigHandler::SigIgn) };
-    }
-}
-
-/// With `NETLAB_TIMINGS` set, how long each batch took goes to stderr: where the time of
-/// a run goes (kernel, mounts, netlink round trips), for benchmarks.
-pub fn timing(what: &str, count: usize, since: std::time::Instant) {
-    if std::env::var_os("NETLAB_TIMINGS").is_some() {
-        eprintln!("timing: {what} x{count}: {:.1} ms", since.elapsed().as_secs_f64() * 1000.0);
     }
 }
 

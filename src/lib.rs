@@ -17,6 +17,7 @@ pub mod kernel;
 pub mod plan;
 pub mod spec;
 pub mod state;
+pub mod timing;
 pub mod topology;
 pub mod tunnel;
 

@@ -61,7 +61,7 @@ pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>
     let live = kernel
         .observe_lab(&known)
         .map_err(|e| crate::Error::Refused(format!("cannot read the kernel's state: {e}")))?;
-    crate::apply::timing("observe", known.len(), t);
+    crate::timing::timing("observe", known.len(), t);
     Ok(live)
 }
 
@@ -70,7 +70,7 @@ pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Res
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
     let d = crate::diff::diff(plan, record, &live, kernel.mark());
-    crate::apply::timing("diff", d.changes.len(), t);
+    crate::timing::timing("diff", d.changes.len(), t);
     Ok(d)
 }
 

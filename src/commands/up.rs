@@ -36,7 +36,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
         )));
     }
 
-    apply::timing("checks", plan.ops.len(), t0);
+    crate::timing::timing("checks", plan.ops.len(), t0);
     let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
     let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
@@ -85,7 +85,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
         Ok(()) => {
             let t = Instant::now();
             settle(&mut record, &plan)?;
-            apply::timing("settle", plan.ops.len(), t);
+            crate::timing::timing("settle", plan.ops.len(), t);
             let ms = started.elapsed().as_millis();
             writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
             if json {

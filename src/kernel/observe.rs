@@ -85,7 +85,7 @@ impl Kernel {
         // A name can vanish between the lookup and the connection: then it is absent.
         let t = std::time::Instant::now();
         let connected = self.connect(&owned);
-        crate::apply::timing("connect", owned.len(), t);
+        crate::timing::timing("connect", owned.len(), t);
         for (name, r) in owned.iter().zip(connected) {
             if r.is_err() {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
@@ -96,7 +96,7 @@ impl Kernel {
             .collect();
         let t = std::time::Instant::now();
         let dumps = self.observe(&read);
-        crate::apply::timing("dump", read.len(), t);
+        crate::timing::timing("dump", read.len(), t);
         for (netns, live) in read.iter().zip(dumps) {
             match netns {
                 Netns::Host => lab.host = live?,
