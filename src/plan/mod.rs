@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub use crate::tunnel::Encap;
 pub use compile::{compile, compile_for, Capabilities};
 
 use crate::topology::{EtcFileKind, Netns};
@@ -176,32 +177,6 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
-}
-
-/// How a forwarder wraps packets: in UDP datagrams (Flannel's udp backend) or in an
-/// outer IPv4 header of protocol 4 (ipip, RFC 2003).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encap {
-    Udp,
-    Ipip,
-}
-
-impl Encap {
-    pub fn name(self) -> &'static str {
-        match self {
-            Encap::Udp => "udp",
-            Encap::Ipip => "ipip",
-        }
-    }
-
-    /// Bytes of outer headers per packet: the TUN device's mtu is the underlay's less this.
-    pub fn overhead(self) -> u32 {
-        match self {
-            Encap::Udp => 28,
-            Encap::Ipip => 20,
-        }
-    }
 }
 
 impl Op {
