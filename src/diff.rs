@@ -19,9 +19,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::kernel::live::{LiveLink, LiveNetns, MAIN_TABLE};
-use crate::kernel::observe::{LiveLab, NsLive};
 use crate::kernel::sysctl;
+use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive, MAIN_TABLE};
 use crate::plan::{Op, OpKey, Plan};
 use crate::state::Record;
 use crate::topology::Netns;

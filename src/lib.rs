@@ -14,6 +14,7 @@ pub mod diff;
 pub mod error;
 pub mod graph;
 pub mod kernel;
+pub mod live;
 pub mod plan;
 pub mod spec;
 pub mod state;

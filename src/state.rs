@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::netns::NsId;
+use crate::live::NsId;
 use crate::plan::Op;
 
 pub const STATE_DIR: &str = "/run/netlab";

@@ -12,8 +12,9 @@ use std::io::Write;
 use crate::apply::{self, plural, Printer, Report};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::kernel::files;
-use crate::kernel::netns::{self, Named, NsId};
+use crate::kernel::netns;
 use crate::kernel::{probe, Kernel};
+use crate::live::{Named, NsId};
 use crate::plan::{Direction, Op, Plan};
 use crate::state::{Lock, Record};
 use crate::topology::{EtcFileKind, Netns};
@@ -131,7 +132,7 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
             _ => None,
         })
         .collect();
-    let found: std::collections::HashMap<(Netns, String), Option<crate::kernel::live::LiveLink>> =
+    let found: std::collections::HashMap<(Netns, String), Option<crate::live::LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
     let marked = |netns: &Netns, name: &str| {
         found.get(&(netns.clone(), name.to_string())).cloned().flatten().map(|l| l.alias == Some(mark.clone()))

@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
-use crate::kernel::observe::LiveLab;
 use crate::kernel::Kernel;
+use crate::live::LiveLab;
 use crate::plan::{Op, Plan};
 use crate::state::Record;
 use crate::Result;

@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
-use crate::kernel::live::{LiveLink, LiveNetns};
-use crate::kernel::observe::{LiveLab, NsLive};
 use crate::kernel::{forwarder, mark_of, probe, Kernel};
+use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::plan::Op;
 use crate::state::{self, Record};
 use crate::topology::{Netns, Topology};

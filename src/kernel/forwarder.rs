@@ -22,6 +22,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::OpError;
+use crate::live::Running;
 use crate::plan::{Encap, Op};
 use crate::state::STATE_DIR;
 use crate::topology::Netns;
@@ -59,13 +60,6 @@ pub fn args(lab: &str, op: &Op) -> Option<Vec<String>> {
     }
     args.extend(["--stats".into(), stats_path(lab, netns, dev).display().to_string()]);
     Some(args)
-}
-
-/// A forwarder that is running: its pid and its arguments (its configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
-    pub pid: u32,
-    pub args: Vec<String>,
 }
 
 /// The arguments of a live, non-zombie process, or `None`.

@@ -9,10 +9,10 @@
 
 pub mod files;
 pub mod forwarder;
-pub mod live;
 pub mod netns;
 mod nl;
 pub mod observe;
+mod parse;
 pub mod probe;
 pub mod sysctl;
 
@@ -36,10 +36,9 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use nix::errno::Errno;
 use rtnetlink::{Handle, LinkBridge, LinkIpIp, LinkMessageBuilder, LinkUnspec, LinkVxlan};
 
+use crate::live::{LiveLink, LiveNetns, NsId, MAIN_TABLE};
 use crate::plan::Op;
 use crate::topology::Netns;
-use live::{LiveNetns, MAIN_TABLE};
-use netns::NsId;
 
 /// Requests in flight on one connection at once: enough to keep the kernel busy, few
 /// enough that every answer fits in the socket's receive buffer.
@@ -204,14 +203,14 @@ impl Kernel {
         let addrs = addrs
             .iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) => live::parse_addr(a),
+                RouteNetlinkMessage::NewAddress(a) => parse::parse_addr(a),
                 _ => None,
             })
             .collect();
         let routes = routes
             .iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => live::parse_route(r),
+                RouteNetlinkMessage::NewRoute(r) => parse::parse_route(r),
                 _ => None,
             })
             .collect();
@@ -223,7 +222,7 @@ impl Kernel {
     }
 
     /// The ifalias of each named link, `None` for a link that is not there.
-    pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<live::LiveLink>, OpError>> {
+    pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<LiveLink>, OpError>> {
         self.pipelined(
             which,
             |(netns, _)| netns.clone(),
@@ -646,21 +645,21 @@ async fn discard(conn: &Conn, name: &str) {
 }
 
 /// Every link of the connection's namespace.
-async fn dump_links(handle: &Handle) -> Result<Vec<live::LiveLink>, Errno> {
+async fn dump_links(handle: &Handle) -> Result<Vec<LiveLink>, Errno> {
     let msgs = nl::dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
     Ok(msgs
         .iter()
         .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(l) => Some(live::parse_link(l)),
+            RouteNetlinkMessage::NewLink(l) => Some(parse::parse_link(l)),
             _ => None,
         })
         .collect())
 }
 
 /// The link `msg` names (by name or index), or `None` when there is no such link.
-async fn get_link(handle: &Handle, msg: LinkMessage) -> Result<Option<live::LiveLink>, Errno> {
+async fn get_link(handle: &Handle, msg: LinkMessage) -> Result<Option<LiveLink>, Errno> {
     match nl::get(handle, RouteNetlinkMessage::GetLink(msg)).await? {
-        Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(live::parse_link(&l))),
+        Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(parse::parse_link(&l))),
         _ => Ok(None),
     }
 }

@@ -1,60 +1,16 @@
-//! Everything the kernel and the file system show of one lab, gathered in one go: which
-//! of its namespaces exist (and whose they are), their links, addresses and routes, the
-//! host's, its sysctls and its /etc/netns files. `diff`, `up` and `status` all start here.
+//! Everything the kernel and the file system show of one lab, gathered in one go into a
+//! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
+//! and routes, the host's, its sysctls, its /etc/netns files and its forwarders.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
-use super::forwarder::{self, Running};
-use super::live::LiveNetns;
-use super::netns::{self, Named, NsId};
+use super::forwarder;
+use super::netns;
 use super::{files, Kernel, OpError};
+use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
-use crate::topology::{EtcFileKind, Netns};
-
-/// One named namespace of the lab, as found.
-#[derive(Debug, Clone)]
-pub enum NsLive {
-    Absent,
-    /// A file under /run/netns with no namespace mounted on it.
-    Unmounted,
-    Mounted {
-        id: NsId,
-        live: Option<Box<LiveNetns>>,
-    },
-}
-
-impl NsLive {
-    pub fn id(&self) -> Option<NsId> {
-        match self {
-            NsLive::Mounted { id, .. } => Some(*id),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct LiveLab {
-    pub host: LiveNetns,
-    pub namespaces: BTreeMap<String, NsLive>,
-    pub sysctls: HashMap<(Netns, String), String>,
-    pub files: HashMap<(String, EtcFileKind), Option<String>>,
-    /// The forwarder of each tunnel end that has one, if it runs.
-    pub forwarders: HashMap<(Netns, String), Option<Running>>,
-}
-
-impl LiveLab {
-    /// The links, addresses and routes of a namespace that exists and was read.
-    pub fn netns(&self, netns: &Netns) -> Option<&LiveNetns> {
-        match netns {
-            Netns::Host => Some(&self.host),
-            Netns::Named(n) => match self.namespaces.get(n) {
-                Some(NsLive::Mounted { live, .. }) => live.as_deref(),
-                _ => None,
-            },
-        }
-    }
-}
+use crate::topology::Netns;
 
 impl Kernel {
     /// Looks at everything `ops` (a desired plan and the record's ops together) touch.

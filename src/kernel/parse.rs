@@ -1,9 +1,6 @@
-//! What the kernel shows of one namespace: its links, addresses and routes, parsed out of
-//! netlink dumps into the few fields netlab compares. Kernel-made state (link-local IPv6,
-//! connected-subnet routes, loopback addresses, the local table) is marked as such, since
-//! it is never drift.
+//! Netlink dumps parsed into [`crate::live`]'s plain data: the few fields of links,
+//! addresses and routes that netlab compares.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -11,121 +8,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoData, InfoIpTunnel, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType};
 
-/// The main routing table, the only one netlab writes.
-pub const MAIN_TABLE: u32 = 254;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveLink {
-    pub index: u32,
-    pub name: String,
-    /// `veth`, `bridge`, `vxlan`, `ipip`, `tun`...; `None` for devices without a kind (lo).
-    pub kind: Option<String>,
-    pub mtu: Option<u32>,
-    pub mac: Option<String>,
-    pub up: bool,
-    /// The bridge this link is a port of, by index.
-    pub master: Option<u32>,
-    /// The ifalias: netlab's ownership mark lives here.
-    pub alias: Option<String>,
-    /// The device group (netlab puts a lab's links in one, to delete them at once).
-    pub group: u32,
-    /// A veth's peer index, in the peer's namespace.
-    pub peer_index: Option<u32>,
-    pub vxlan: Option<VxlanInfo>,
-    /// An ipip tunnel's (local, remote).
-    pub ipip: Option<(Option<IpAddr>, Option<IpAddr>)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VxlanInfo {
-    pub vni: Option<u32>,
-    pub local: Option<IpAddr>,
-    pub remote: Option<IpAddr>,
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveAddr {
-    pub index: u32,
-    pub address: IpNet,
-    /// The other end of a point-to-point address.
-    pub peer: Option<IpAddr>,
-}
-
-impl LiveAddr {
-    /// Addresses the kernel makes by itself: IPv6 link-local, and loopback's.
-    pub fn kernel_made(&self) -> bool {
-        match self.address.addr() {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_loopback(),
-            IpAddr::V4(a) => a.is_loopback(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRoute {
-    pub table: u32,
-    pub dst: IpNet,
-    pub via: Option<IpAddr>,
-    pub oif: Option<u32>,
-    pub protocol: RouteProtocol,
-    pub kind: RouteType,
-}
-
-impl LiveRoute {
-    /// Routes the kernel adds for addresses and links (connected subnets, the local table,
-    /// IPv6 link-local and multicast), and routes learned from router advertisements.
-    pub fn kernel_made(&self) -> bool {
-        self.table != MAIN_TABLE
-            || matches!(self.protocol, RouteProtocol::Kernel | RouteProtocol::Ra)
-            || self.kind != RouteType::Unicast
-            || matches!(self.dst.addr(), IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast())
-    }
-}
-
-/// One namespace as the kernel shows it. Built with [`LiveNetns::new`], which indexes
-/// links by name and index and addresses by link: the host of a big lab has thousands.
-#[derive(Debug, Clone, Default)]
-pub struct LiveNetns {
-    pub links: Vec<LiveLink>,
-    pub addrs: Vec<LiveAddr>,
-    pub routes: Vec<LiveRoute>,
-    by_name: HashMap<String, usize>,
-    by_index: HashMap<u32, usize>,
-    /// Addresses sorted by link index, and where each link's start.
-    addrs_at: HashMap<u32, (usize, usize)>,
-}
-
-impl LiveNetns {
-    pub fn new(links: Vec<LiveLink>, mut addrs: Vec<LiveAddr>, routes: Vec<LiveRoute>) -> LiveNetns {
-        addrs.sort_by_key(|a| a.index);
-        let mut addrs_at: HashMap<u32, (usize, usize)> = HashMap::new();
-        for (i, a) in addrs.iter().enumerate() {
-            addrs_at.entry(a.index).and_modify(|r| r.1 = i + 1).or_insert((i, i + 1));
-        }
-        LiveNetns {
-            by_name: links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect(),
-            by_index: links.iter().enumerate().map(|(i, l)| (l.index, i)).collect(),
-            links,
-            addrs,
-            routes,
-            addrs_at,
-        }
-    }
-
-    pub fn link(&self, name: &str) -> Option<&LiveLink> {
-        self.by_name.get(name).map(|i| &self.links[*i])
-    }
-
-    pub fn link_by_index(&self, index: u32) -> Option<&LiveLink> {
-        self.by_index.get(&index).map(|i| &self.links[*i])
-    }
-
-    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &LiveAddr> {
-        let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
-        self.addrs[start..end].iter()
-    }
-}
+use crate::live::{LiveAddr, LiveLink, LiveRoute, VxlanInfo};
 
 pub fn parse_link(msg: &LinkMessage) -> LiveLink {
     let mut link =
@@ -228,7 +111,9 @@ pub fn parse_route(msg: &RouteMessage) -> Option<LiveRoute> {
             _ => return None,
         },
     };
-    Some(LiveRoute { table, dst, via, oif, protocol: msg.header.protocol, kind: msg.header.kind })
+    let by_kernel = matches!(msg.header.protocol, RouteProtocol::Kernel | RouteProtocol::Ra);
+    let unicast = msg.header.kind == RouteType::Unicast;
+    Some(LiveRoute { table, dst, via, oif, by_kernel, unicast })
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
