@@ -77,20 +77,6 @@ impl Diff {
     }
 }
 
-/// The order removals are applied in: what hangs off a thing goes before the thing.
-fn removal_rank(op: &Op) -> u8 {
-    match op {
-        Op::ForwarderStop { .. } => 0,
-        Op::RouteDel { .. } => 1,
-        Op::AddrDel { .. } => 2,
-        Op::LinkSetNomaster { .. } => 3,
-        Op::LinkDel { .. } => 4,
-        Op::FileRemove { .. } => 5,
-        Op::SysctlRestore { .. } => 6,
-        _ => 7,
-    }
-}
-
 pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab, mark: &str) -> Diff {
     Differ::new(desired, record, live, mark).run()
 }
@@ -148,7 +134,7 @@ impl<'a> Differ<'a> {
             self.setting(op);
         }
         self.unwanted();
-        self.removals.sort_by_key(|c| removal_rank(&c.op));
+        self.removals.sort_by_key(|c| c.op.removal_rank());
         let mut changes = self.removals;
         changes.extend(self.additions);
         Diff { changes, conflicts: self.conflicts }

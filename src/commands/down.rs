@@ -15,7 +15,7 @@ use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Kernel};
 use crate::live::{Named, NsId};
-use crate::plan::{Direction, Op, Plan};
+use crate::plan::{Direction, Op, Plan, Subject};
 use crate::state::{Lock, Record};
 use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
@@ -69,7 +69,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     }
     // What failed or was left alone stays in the record, for another try.
     let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
-    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == "netns").map(|k| k.netns.clone()).collect();
+    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
     record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
     record.save()?;
     let mut message = format!("lab {lab} is only partly down:");

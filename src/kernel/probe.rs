@@ -10,7 +10,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkBridge, LinkIpIp, LinkVeth, LinkVxlan};
 
 use super::netns;
-use crate::plan::Op;
+use crate::plan::{DeviceKind, Op};
 
 /// Capabilities from linux/capability.h.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -36,55 +36,11 @@ pub fn privileges() -> Option<String> {
     }
 }
 
-/// A device kind an op needs, with the kernel option that provides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeviceKind {
-    Bridge,
-    Veth,
-    Vxlan,
-    Ipip,
-    /// TUN devices, for netlab's forwarders.
-    Tun,
-}
-
-impl DeviceKind {
-    pub fn of(op: &Op) -> Option<DeviceKind> {
-        match op {
-            Op::BridgeAdd { .. } => Some(DeviceKind::Bridge),
-            Op::VethAdd { .. } => Some(DeviceKind::Veth),
-            Op::VxlanAdd { .. } => Some(DeviceKind::Vxlan),
-            Op::IpipAdd { .. } => Some(DeviceKind::Ipip),
-            Op::TunAdd { .. } => Some(DeviceKind::Tun),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceKind::Bridge => "bridge",
-            DeviceKind::Veth => "veth",
-            DeviceKind::Vxlan => "vxlan",
-            DeviceKind::Ipip => "ipip",
-            DeviceKind::Tun => "TUN",
-        }
-    }
-
-    pub fn config_option(self) -> &'static str {
-        match self {
-            DeviceKind::Bridge => "CONFIG_BRIDGE",
-            DeviceKind::Veth => "CONFIG_VETH",
-            DeviceKind::Vxlan => "CONFIG_VXLAN",
-            DeviceKind::Ipip => "CONFIG_NET_IPIP",
-            DeviceKind::Tun => "CONFIG_TUN, /dev/net/tun",
-        }
-    }
-}
-
 /// The device kinds among `ops` that this kernel cannot make. Each is tried for real, in
 /// a scratch namespace that vanishes with the probing thread: only the kernel knows what it
 /// can load on demand.
 pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
-    missing(ops.iter().filter_map(DeviceKind::of).collect())
+    missing(ops.iter().filter_map(Op::device_kind).collect())
 }
 
 /// Which of `kinds` this kernel cannot make.
