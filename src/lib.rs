@@ -15,6 +15,7 @@ pub mod error;
 pub mod graph;
 pub mod kernel;
 pub mod live;
+pub mod ownership;
 pub mod plan;
 pub mod spec;
 pub mod state;

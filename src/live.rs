@@ -181,6 +181,14 @@ pub struct LiveLab {
 }
 
 impl LiveLab {
+    /// The contents of the namespace with identity `id`, if it was read under any name.
+    pub fn read_namespace(&self, id: NsId) -> Option<&LiveNetns> {
+        self.namespaces.values().find_map(|ns| match ns {
+            NsLive::Mounted { id: i, live: Some(live) } if *i == id => Some(&**live),
+            NsLive::Mounted { .. } | NsLive::Unmounted | NsLive::Absent => None,
+        })
+    }
+
     /// The links, addresses and routes of a namespace that exists and was read.
     pub fn netns(&self, netns: &Netns) -> Option<&LiveNetns> {
         match netns {
@@ -198,4 +206,18 @@ impl LiveLab {
 pub struct Running {
     pub pid: u32,
     pub args: Vec<String>,
+}
+
+impl Running {
+    /// The stats file it was told to write (its `--stats`), which names its lab,
+    /// namespace and device.
+    pub fn stats(&self) -> Option<&str> {
+        self.args.windows(2).find(|w| w[0] == "--stats").map(|w| w[1].as_str())
+    }
+}
+
+/// A sysctl value as netlab compares it: the kernel's trailing newline (and tabs between
+/// fields) normalised to single spaces, like a value written in a file.
+pub fn normalise_sysctl(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
 }

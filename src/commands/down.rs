@@ -6,7 +6,7 @@
 //! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
 //! fails that check is left alone and named.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
 use crate::apply::{self, plural, Printer, Report};
@@ -14,7 +14,8 @@ use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Kernel};
-use crate::live::{Named, NsId};
+use crate::live::{LiveLink, Named};
+use crate::ownership::{Claims, NotOurs};
 use crate::plan::{Direction, Op, Plan, Subject};
 use crate::state::{Lock, Record};
 use crate::topology::{EtcFileKind, Netns};
@@ -82,15 +83,60 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     Err(Error::Apply(message))
 }
 
+/// What must be true of the object an op of the teardown acts on before the op may run.
+enum Check<'a> {
+    /// A link to delete: the lab's (see [`Claims::may_delete_link`]).
+    Link(&'a Netns, &'a str),
+    /// A name under /run/netns to remove: the lab's namespace, or its placeholder.
+    Namespace(&'a str),
+    /// A file to remove: still what netlab wrote.
+    File(&'a str, EtcFileKind),
+    /// Nothing to look at before: the op acts on what the checks above cover (a setting
+    /// of a link or namespace of the lab's), or checks for itself when it runs (a
+    /// forwarder is stopped only after its pid is found to be that forwarder).
+    None,
+}
+
+impl Check<'_> {
+    fn of(op: &Op) -> Check<'_> {
+        use Op::*;
+        match op {
+            LinkDel { netns, name } => Check::Link(netns, name),
+            NetnsDel { netns } => Check::Namespace(netns),
+            FileRemove { netns, file } => Check::File(netns, *file),
+            SysctlRestore { .. }
+            | LinkSetNomaster { .. }
+            | LinkDown { .. }
+            | AddrDel { .. }
+            | RouteDel { .. }
+            | ForwarderStop { .. } => Check::None,
+            // Not in a teardown of a record, which only has what `up` made (and a
+            // teardown undoes it); if one came, it would change a setting like the above.
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | SysctlSet { .. }
+            | FileWrite { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. }
+            | ForwarderStart { .. } => Check::None,
+        }
+    }
+}
+
 /// Splits teardown ops into those on objects that are still the lab's, and those that
-/// are not (with why).
-fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
-    let mark = kernel.mark().to_string();
-    // Links whose making was recorded as pending: sent, perhaps not done (nor marked).
-    let pending_links: HashSet<(Netns, String)> =
-        record.entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect();
-    let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
-    let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
+/// are not (with why), by the rules of [`crate::ownership`].
+fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, NotOurs)>) {
+    let claims = Claims::new(&record.lab, &record.entries);
     // What each name under /run/netns the ops touch holds, looked up once (None: the
     // lookup failed).
     let lookups: BTreeMap<String, Option<Named>> = ops
@@ -106,67 +152,38 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
     let named: Vec<String> =
         lookups.iter().filter(|(_, l)| matches!(l, Some(Named::Mounted(_)))).map(|(n, _)| n.clone()).collect();
     kernel.connect(&named);
-    // Whether the making of each namespace name was recorded as pending (its first entry),
-    // and what netlab wrote to each /etc/netns file: by name, not by a search per op.
-    let mut netns_pending: HashMap<&str, bool> = HashMap::new();
-    let mut written: HashMap<(&str, EtcFileKind), &String> = HashMap::new();
-    for e in &record.entries {
-        match &e.op {
-            Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } => {
-                netns_pending.entry(netns).or_insert(e.pending);
-            }
-            Op::FileWrite { netns, file, content } => {
-                written.entry((netns, *file)).or_insert(content);
-            }
-            _ => {}
-        }
-    }
 
+    // The links to delete, and the lo of each namespace to delete (its mark), as found.
     let links: Vec<(Netns, String)> = ops
         .iter()
-        .filter_map(|op| match op {
-            Op::LinkDel { netns, name } if kernel.is_connected(netns) => Some((netns.clone(), name.clone())),
-            Op::NetnsDel { netns } if kernel.is_connected(&Netns::Named(netns.clone())) => {
-                Some((Netns::Named(netns.clone()), "lo".to_string()))
-            }
-            _ => None,
+        .filter_map(|op| match Check::of(op) {
+            Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
+            Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
+            Check::File(..) | Check::None => None,
         })
+        .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
-    let found: std::collections::HashMap<(Netns, String), Option<crate::live::LiveLink>> =
+    let found: HashMap<(Netns, String), Option<LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
-    let marked = |netns: &Netns, name: &str| {
-        found.get(&(netns.clone(), name.to_string())).cloned().flatten().map(|l| l.alias == Some(mark.clone()))
-    };
+    let link = |netns: &Netns, name: &str| found.get(&(netns.clone(), name.to_string())).cloned().flatten();
 
     let mut keep = Vec::new();
     let mut refused = Vec::new();
     for op in ops {
-        let verdict: Result<(), String> = match &op {
-            Op::LinkDel { netns, name } => match marked(netns, name) {
-                None | Some(true) => Ok(()),
-                Some(false) if pending(netns, name) => Ok(()),
-                Some(false) => Err(format!("it does not carry the `{mark}` alias, so it is not this lab's")),
-            },
-            Op::NetnsDel { netns } => match lookups.get(netns).copied().flatten() {
+        let verdict: Result<(), NotOurs> = match Check::of(&op) {
+            Check::Link(netns, name) => claims.may_delete_link(netns, name, link(netns, name).as_ref()),
+            Check::Namespace(netns) => match lookups.get(netns).copied().flatten() {
                 Some(Named::Absent) | None => Ok(()),
-                Some(Named::Unmounted) if netns_pending.get(netns.as_str()) == Some(&true) => Ok(()),
-                Some(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
+                Some(Named::Unmounted) => claims.owns_placeholder(netns),
                 Some(Named::Mounted(id)) => {
-                    if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
-                        Ok(())
-                    } else {
-                        Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
-                    }
+                    claims.owns_namespace(id, link(&Netns::Named(netns.to_string()), "lo").as_ref())
                 }
             },
-            Op::FileRemove { netns, file } => {
-                let written = written.get(&(netns.as_str(), *file)).copied();
-                match files::read(netns, *file) {
-                    Ok(Some(c)) if Some(&c) != written => Err("it was changed since netlab wrote it".to_string()),
-                    _ => Ok(()),
-                }
+            Check::File(netns, file) => {
+                let content = files::read(netns, file).ok().flatten();
+                claims.may_remove_file(netns, file, content.as_deref())
             }
-            _ => Ok(()),
+            Check::None => Ok(()),
         };
         match verdict {
             Ok(()) => keep.push(op),

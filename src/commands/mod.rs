@@ -69,7 +69,7 @@ pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>
 pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
-    let d = crate::diff::diff(plan, record, &live, kernel.mark());
+    let d = crate::diff::diff(plan, record, &live);
     crate::timing::timing("diff", d.changes.len(), t);
     Ok(d)
 }

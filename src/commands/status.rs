@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
-use crate::kernel::{forwarder, mark_of, probe, Kernel};
+use crate::kernel::{forwarder, probe, Kernel};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
+use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::state::{self, Record};
 use crate::topology::{Netns, Topology};
@@ -165,7 +166,7 @@ impl LabStatus {
         let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
         let (file, changes) = match &plan {
             Some(plan) => {
-                let d = crate::diff::diff(plan, Some(record), &live, kernel.mark());
+                let d = crate::diff::diff(plan, Some(record), &live);
                 let n = d.changes.len() + d.conflicts.len();
                 (if n == 0 { file } else { "differs" }, n)
             }
@@ -179,8 +180,8 @@ impl LabStatus {
             }
         }
         let nodes = record.nodes.iter().map(|(name, netns)| node_status(&aliases, &live, name, netns)).collect();
-        let mark = mark_of(&record.lab);
-        let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
+        let marks = Marks::of(&record.lab);
+        let host = live.host.links.iter().filter(|l| marks.on(l));
         let host = host.map(|l| Interface::of(&live.host, l)).collect();
         let forwarders = record
             .entries

@@ -48,7 +48,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     }
 
     if args.dry_run {
-        out.write_all(crate::commands::diff::render_text(&plan.lab, &d).as_bytes())?;
+        out.write_all(crate::diff::text::render(&plan.lab, &d).as_bytes())?;
         return Ok(());
     }
     let json = args.format == OutputFormat::Json;
@@ -139,7 +139,7 @@ fn conflicts(lab: &str, d: &Diff) -> String {
     );
     for c in &d.conflicts {
         s.push_str("\n  ");
-        s.push_str(c);
+        s.push_str(&c.to_string());
     }
     s
 }

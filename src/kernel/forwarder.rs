@@ -23,7 +23,7 @@ use nix::unistd::Pid;
 
 use super::OpError;
 use crate::live::Running;
-use crate::plan::{Encap, Op};
+use crate::plan::Op;
 use crate::state::STATE_DIR;
 use crate::topology::Netns;
 
@@ -45,21 +45,6 @@ fn file(lab: &str, netns: &Netns, dev: &str, ext: &str) -> PathBuf {
 
 pub fn stats_path(lab: &str, netns: &Netns, dev: &str) -> PathBuf {
     file(lab, netns, dev, "stats")
-}
-
-/// The arguments of `netlab` for the forwarder a `forwarder_start` op describes.
-pub fn args(lab: &str, op: &Op) -> Option<Vec<String>> {
-    let Op::ForwarderStart { netns, dev, encap, local, port, peers } = op else { return None };
-    let mut args = vec!["forward".into(), "--dev".into(), dev.clone(), "--encap".into(), encap.name().into()];
-    args.extend(["--local".into(), local.to_string()]);
-    if let (Encap::Udp, Some(port)) = (encap, port) {
-        args.extend(["--port".into(), port.to_string()]);
-    }
-    for peer in peers {
-        args.extend(["--peer".into(), peer.to_string()]);
-    }
-    args.extend(["--stats".into(), stats_path(lab, netns, dev).display().to_string()]);
-    Some(args)
 }
 
 /// The arguments of a live, non-zombie process, or `None`.
@@ -142,7 +127,7 @@ pub fn start(lab: &str, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> {
             let theirs_fd = theirs.as_raw_fd();
             let parent = std::process::id() as libc::pid_t;
             let mut cmd = Command::new(&exe);
-            cmd.args(args(lab, op).expect("a forwarder_start"))
+            cmd.args(op.forwarder(Some(stats.clone())).expect("a forwarder_start").args())
                 .args(["--handover-fd", &HANDOVER_FD.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)

@@ -37,6 +37,7 @@ use nix::errno::Errno;
 use rtnetlink::{Handle, LinkBridge, LinkIpIp, LinkMessageBuilder, LinkUnspec, LinkVxlan};
 
 use crate::live::{LiveLink, LiveNetns, NsId, MAIN_TABLE};
+use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::topology::Netns;
 
@@ -114,35 +115,17 @@ pub struct Kernel {
     conns: HashMap<Netns, Conn>,
 }
 
-/// The ifalias that marks a lab's objects.
-pub fn mark_of(lab: &str) -> String {
-    format!("netlab:{lab}")
-}
-
-/// The device group of a lab's links: a hash of its mark (FNV-1a), kept clear of the
-/// small numbers people assign by hand (0 is every link's default group). It is not
-/// proof of ownership, the mark is: a group is only ever deleted whole when every link
-/// in it carries the mark and is to be deleted anyway.
-pub fn group_of(lab: &str) -> u32 {
-    let hash = mark_of(lab).bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    0x1000_0000 | (hash & 0x0fff_ffff)
-}
-
 impl Kernel {
     /// Connects to the root namespace. Fails only if netlink itself is unavailable.
     pub fn new(lab: &str) -> std::io::Result<Kernel> {
         raise_fd_limit();
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let mut kernel =
-            Kernel { rt, lab: lab.to_string(), mark: mark_of(lab), group: group_of(lab), conns: HashMap::new() };
+        let Marks { alias: mark, group } = Marks::of(lab);
+        let mut kernel = Kernel { rt, lab: lab.to_string(), mark, group, conns: HashMap::new() };
         let socket = netns::route_socket()?;
         let fd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
         kernel.add_conn(Netns::Host, socket, fd);
         Ok(kernel)
-    }
-
-    pub fn mark(&self) -> &str {
-        &self.mark
     }
 
     fn add_conn(&mut self, netns: Netns, socket: netlink_sys::Socket, fd: OwnedFd) {

@@ -409,6 +409,20 @@ impl Op {
         }
     }
 
+    /// What the forwarder a `forwarder_start` runs is told, writing its counters to
+    /// `stats`; `None` for any other op.
+    pub fn forwarder(&self, stats: Option<std::path::PathBuf>) -> Option<crate::tunnel::ForwarderConfig> {
+        let Op::ForwarderStart { dev, encap, local, port, peers, .. } = self else { return None };
+        Some(crate::tunnel::ForwarderConfig {
+            dev: dev.clone(),
+            encap: *encap,
+            local: *local,
+            port: port.unwrap_or(crate::tunnel::DEFAULT_UDP_PORT),
+            peers: peers.clone(),
+            stats,
+        })
+    }
+
     /// Whether the op takes something away (its record entry goes when it succeeds).
     pub fn removes(&self) -> bool {
         self.removal_rank().is_some()

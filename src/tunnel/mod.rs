@@ -203,6 +203,24 @@ impl ForwarderConfig {
         problems
     }
 
+    /// The arguments of `netlab` that run this forwarder (`forward --dev ...`): how `up`
+    /// starts it, and what a running forwarder's command line is compared with.
+    pub fn args(&self) -> Vec<String> {
+        let mut args =
+            vec!["forward".into(), "--dev".into(), self.dev.clone(), "--encap".into(), self.encap.name().into()];
+        args.extend(["--local".into(), self.local.to_string()]);
+        if self.encap == Encap::Udp {
+            args.extend(["--port".into(), self.port.to_string()]);
+        }
+        for peer in &self.peers {
+            args.extend(["--peer".into(), peer.to_string()]);
+        }
+        if let Some(stats) = &self.stats {
+            args.extend(["--stats".into(), stats.display().to_string()]);
+        }
+        args
+    }
+
     /// [`problems`](Self::problems) as one error.
     pub fn validate(&self) -> io::Result<()> {
         match self.problems().as_slice() {
