@@ -270,7 +270,7 @@ pub fn apply(kernel: &mut Kernel, record: &mut Record, ops: &[Op], printer: &mut
     let stuck: Vec<_> = undo_errors.iter().map(|(op, _)| op.key()).collect();
     added.retain(|e| stuck.contains(&e.op.key()));
     record.entries = base.into_iter().chain(added).collect();
-    let _ = if record.entries.is_empty() { Record::remove(&record.lab) } else { record.save() };
+    let _ = if record.entries.is_empty() { record.remove() } else { record.save() };
     printer.flush();
     Err(Box::new(Failure { number, op, error, undone: undo.len() - undo_errors.len(), undo_errors }))
 }

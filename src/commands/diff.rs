@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff};
-use crate::kernel::{probe, Kernel};
-use crate::state::Record;
+use crate::kernel::probe;
+use crate::state::StateDir;
 use crate::{Error, Result};
 
 /// The answer of `diff`: whether the kernel matches the file.
@@ -16,14 +16,14 @@ pub enum Outcome {
     Different,
 }
 
-pub fn exec(args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
+pub fn exec(state: &StateDir, args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let topology = crate::load(&args.file.topology)?;
     let plan = probe::plan_here(&topology);
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let record = Record::load(&plan.lab)?;
-    let mut kernel = Kernel::new(&plan.lab)?;
+    let record = state.load(&plan.lab)?;
+    let mut kernel = super::kernel(state, &plan.lab)?;
     let d = super::compare(&mut kernel, &plan, record.as_ref())?;
     match args.format {
         DiffFormat::Text => out.write_all(diff::text::render(&plan.lab, &d).as_bytes())?,

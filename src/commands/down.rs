@@ -17,11 +17,11 @@ use crate::kernel::{probe, Kernel};
 use crate::live::{LiveLink, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::{Direction, Op, Plan, Subject};
-use crate::state::{Lock, Record};
+use crate::state::{Record, StateDir};
 use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
 
-pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let lab = super::lab_name(&match &args.lab {
         Some(name) => LabRef::Name(name.clone()),
         None => LabRef::File(args.file.topology.clone()),
@@ -29,7 +29,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let _lock = Lock::acquire(&lab).map_err(Error::Refused)?;
+    let _lock = state.lock(&lab).map_err(|e| Error::Refused(e.to_string()))?;
     let started = std::time::Instant::now();
     let json = args.format == OutputFormat::Json;
     let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
@@ -39,7 +39,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
             &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
         )
     };
-    let Some(mut record) = Record::load(&lab)? else {
+    let Some(mut record) = state.load(&lab)? else {
         if json {
             report(&[], None, out)?;
         } else {
@@ -51,7 +51,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
     let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
-    let mut kernel = Kernel::new(&lab)?;
+    let mut kernel = super::kernel(state, &lab)?;
     let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
 
     let mut sink = std::io::sink();
@@ -61,7 +61,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
         apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
-        Record::remove(&lab)?;
+        record.remove()?;
         writeln!(text, "lab {lab} is down")?;
         if json {
             report(&ops, None, out)?;

@@ -6,16 +6,16 @@ use std::io::Write;
 
 use crate::apply::{self, Printer, Report};
 use crate::cli::{LinkArgs, OutputFormat};
-use crate::kernel::{probe, Kernel};
+use crate::kernel::probe;
 use crate::plan::Op;
-use crate::state::Record;
+use crate::state::{Record, StateDir};
 use crate::topology::Netns;
 use crate::{Error, Result};
 
-pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
     let (lab, endpoint, up) = args.parse().map_err(Error::Usage)?;
     let lab = super::lab_name(&lab)?;
-    let record = super::record_of(&lab)?;
+    let record = super::record_of(state, &lab)?;
     let (node, ifname) = endpoint
         .split_once(':')
         .ok_or_else(|| Error::Usage(format!("`{endpoint}`: name the link by one end, as NODE:INTERFACE")))?;
@@ -32,7 +32,7 @@ pub fn exec(args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
         .collect();
 
     let started = std::time::Instant::now();
-    let mut kernel = Kernel::new(&lab)?;
+    let mut kernel = super::kernel(state, &lab)?;
     let names: Vec<String> = ops.iter().filter_map(|op| op.netns().name().map(str::to_string)).collect();
     for (name, r) in names.iter().zip(kernel.connect(&names)) {
         r.map_err(|e| Error::Refused(format!("cannot enter namespace {name}: {e}")))?;

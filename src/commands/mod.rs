@@ -19,14 +19,21 @@ use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
 use crate::kernel::Kernel;
 use crate::live::LiveLab;
+use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
-use crate::state::Record;
+use crate::state::{Record, StateDir};
 use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
-pub fn record_of(lab: &str) -> Result<Record> {
-    Record::load(lab)?
-        .ok_or_else(|| crate::Error::Refused(format!("lab {lab} is not up (no record under /run/netlab)")))
+pub fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
+    state.load(lab)?.ok_or_else(|| {
+        crate::Error::Refused(format!("lab {lab} is not up (no record under {})", state.root().display()))
+    })
+}
+
+/// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
+pub fn kernel(state: &StateDir, lab: &str) -> Result<Kernel> {
+    Ok(Kernel::new(Marks::of(lab), state.lab_dir(lab))?)
 }
 
 /// The lab a command names: by name (`--lab`, checked like the `[lab]` name of a file),
@@ -76,13 +83,14 @@ pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Res
 
 /// Runs a parsed command, writing its output to `out`.
 pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
+    let state = &StateDir::system();
     match command {
         Command::Validate(args) => validate::exec(&args, out),
         Command::Plan(args) => plan::exec(&args, out),
         Command::Graph(args) => graph::exec(&args, out),
-        Command::Up(args) => up::exec(&args, out),
-        Command::Down(args) => down::exec(&args, out),
-        Command::Diff(args) => match diff::exec(&args, out) {
+        Command::Up(args) => up::exec(state, &args, out),
+        Command::Down(args) => down::exec(state, &args, out),
+        Command::Diff(args) => match diff::exec(state, &args, out) {
             Ok(diff::Outcome::InSync) => Ok(()),
             Ok(diff::Outcome::Different) => Err(crate::Error::Different),
             Err(e @ crate::Error::Invalid(_)) => Err(e),
@@ -92,13 +100,13 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
             let (lab, node) = args.lab_and_node().map_err(crate::Error::Usage)?;
             let netns = match &lab {
                 LabRef::File(file) => exec::node_netns(&crate::load(file)?, node)?,
-                LabRef::Name(_) => exec::recorded_node_netns(&record_of(&lab_name(&lab)?)?, node)?,
+                LabRef::Name(_) => exec::recorded_node_netns(&record_of(state, &lab_name(&lab)?)?, node)?,
             };
             out.flush()?;
             exec::run_in(&netns, &args.command)
         }
-        Command::Status(args) => status::exec(&args, out),
-        Command::Link(args) => link::exec(&args, out),
+        Command::Status(args) => status::exec(state, &args, out),
+        Command::Link(args) => link::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
     }

@@ -10,30 +10,30 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
-use crate::kernel::{forwarder, probe, Kernel};
+use crate::kernel::{forwarder, probe};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::ownership::Marks;
 use crate::plan::Op;
-use crate::state::{self, Record};
+use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::{Error, Result};
 
-pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     // A file named here is read once: for the lab's name, and as the file to compare
     // with when it is the one the lab was brought up from.
     let (lab, given) = match (&args.topology, &args.lab) {
-        (None, None) => return list(args.format, out),
+        (None, None) => return list(state, args.format, out),
         (Some(file), _) => {
             let topology = crate::load(file)?;
             (topology.lab.clone(), std::fs::canonicalize(file).ok().zip(Some(topology)))
         }
         (None, Some(name)) => (super::lab_name(&LabRef::Name(name.clone()))?, None),
     };
-    let record = super::record_of(&lab)?;
+    let record = super::record_of(state, &lab)?;
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let status = LabStatus::read(&record, given)?;
+    let status = LabStatus::read(state, &record, given)?;
     match args.format {
         OutputFormat::Json => super::print_json(out, &status)?,
         OutputFormat::Text => out.write_all(status.text().as_bytes())?,
@@ -55,10 +55,10 @@ struct LabList {
     labs: Vec<LabSummary>,
 }
 
-fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
     let mut labs = Vec::new();
-    for lab in state::labs()? {
-        let Some(record) = Record::load(&lab)? else { continue };
+    for lab in state.labs()? {
+        let Some(record) = state.load(&lab)? else { continue };
         let namespaces = record.entries.iter().filter(|e| matches!(e.op, Op::NetnsAdd { .. })).count();
         labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
     }
@@ -152,8 +152,8 @@ impl Interface {
 
 impl LabStatus {
     /// `given`: a topology already read, with its canonical path.
-    fn read(record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
-        let mut kernel = Kernel::new(&record.lab)?;
+    fn read(state: &StateDir, record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
+        let mut kernel = super::kernel(state, &record.lab)?;
         // The file, if it is still there and still parses: what `up` would compare with.
         let (file, plan) = match &record.topology {
             None => ("missing", None),
@@ -189,7 +189,8 @@ impl LabStatus {
             .filter_map(|e| match &e.op {
                 Op::ForwarderStart { netns, dev, encap, .. } => {
                     let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
-                    let stats = crate::tunnel::read_stats(&forwarder::stats_path(&record.lab, netns, dev)).ok();
+                    let stats =
+                        crate::tunnel::read_stats(&forwarder::stats_path(&state.lab_dir(&record.lab), netns, dev)).ok();
                     Some(ForwarderStatus {
                         netns: netns.clone(),
                         dev: dev.clone(),

@@ -22,6 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::path::PathBuf;
 
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
@@ -107,7 +108,8 @@ struct Conn {
 
 pub struct Kernel {
     rt: tokio::runtime::Runtime,
-    lab: String,
+    /// The lab's directory of forwarder files.
+    forwarders: PathBuf,
     /// `netlab:<lab>`, the ifalias on every link and namespace `lo` netlab makes.
     mark: String,
     /// The device group of every link netlab makes for the lab.
@@ -116,12 +118,13 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Connects to the root namespace. Fails only if netlink itself is unavailable.
-    pub fn new(lab: &str) -> std::io::Result<Kernel> {
+    /// Connects to the root namespace, to work on the lab with `marks`, whose forwarders
+    /// keep their files in `forwarders`. Fails only if netlink itself is unavailable.
+    pub fn new(marks: Marks, forwarders: PathBuf) -> std::io::Result<Kernel> {
         raise_fd_limit();
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let Marks { alias: mark, group } = Marks::of(lab);
-        let mut kernel = Kernel { rt, lab: lab.to_string(), mark, group, conns: HashMap::new() };
+        let Marks { alias: mark, group } = marks;
+        let mut kernel = Kernel { rt, forwarders, mark, group, conns: HashMap::new() };
         let socket = netns::route_socket()?;
         let fd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
         kernel.add_conn(Netns::Host, socket, fd);
@@ -310,7 +313,7 @@ impl Kernel {
                 }
                 Op::FileWrite { netns, file, content } => files::write(netns, *file, content).map_err(OpError::from),
                 Op::FileRemove { netns, file } => files::remove(netns, *file).map_err(OpError::from),
-                Op::ForwarderStop { netns, dev } => forwarder::stop(&self.lab, netns, dev),
+                Op::ForwarderStop { netns, dev } => forwarder::stop(&self.forwarders, netns, dev),
                 _ => continue,
             };
             results[i] = Some(r.map(|()| Applied::Done));
@@ -349,7 +352,7 @@ impl Kernel {
                 }
             }
             let pairs: Vec<(&Op, std::os::fd::BorrowedFd)> = with_fd.iter().map(|(_, op, fd)| (*op, *fd)).collect();
-            let started = forwarder::start(&self.lab, &pairs);
+            let started = forwarder::start(&self.forwarders, &pairs);
             for ((i, _, _), r) in with_fd.iter().zip(started) {
                 results[*i] = Some(r.map(|()| Applied::Done));
             }

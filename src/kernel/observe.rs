@@ -96,7 +96,7 @@ impl Kernel {
                 Op::ForwarderStart { netns, dev, .. } => {
                     lab.forwarders
                         .entry((netns.clone(), dev.clone()))
-                        .or_insert_with(|| forwarder::find(&self.lab, netns, dev));
+                        .or_insert_with(|| forwarder::find(&self.forwarders, netns, dev));
                 }
                 _ => {}
             }
