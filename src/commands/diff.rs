@@ -18,7 +18,7 @@ pub enum Outcome {
 
 pub fn exec(state: &StateDir, args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let topology = crate::load(&args.file.topology)?;
-    let plan = probe::plan_here(&topology);
+    let plan = super::plan_here(&topology);
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }

@@ -49,6 +49,16 @@ pub fn lab_name(lab: &LabRef) -> Result<String> {
     }
 }
 
+/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
+/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
+/// leaves a choice to it (an ipip tunnel in `auto` mode).
+pub fn plan_here(topology: &crate::Topology) -> Plan {
+    use crate::topology::{IpipMode, TunnelKind};
+    let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
+    crate::plan::compile_for(topology, caps)
+}
+
 /// Writes `value` as one pretty-printed JSON document and a newline: every command's
 /// `--format json`.
 pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {

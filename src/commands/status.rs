@@ -159,7 +159,7 @@ impl LabStatus {
             None => ("missing", None),
             Some(path) if !path.exists() => ("missing", None),
             Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
-                Ok(t) => ("in_sync", Some(probe::plan_here(&t))),
+                Ok(t) => ("in_sync", Some(super::plan_here(&t))),
                 Err(_) => ("invalid", None),
             },
         };

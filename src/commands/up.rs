@@ -22,7 +22,7 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     if let Some(why) = probe::privileges() {
         return Err(Error::Refused(why));
     }
-    let plan = probe::plan_here(&topology);
+    let plan = super::plan_here(&topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
         let names: Vec<String> =

@@ -86,18 +86,6 @@ fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
     results.into_iter().next().expect("one probe")
 }
 
-/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
-/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
-/// leaves a choice to it (an ipip tunnel in `auto` mode).
-pub fn plan_here(topology: &crate::Topology) -> crate::plan::Plan {
-    let asks = topology
-        .tunnels
-        .iter()
-        .any(|t| matches!(t.kind, crate::topology::TunnelKind::Ipip { mode: crate::topology::IpipMode::Auto }));
-    let caps = if asks { capabilities() } else { crate::plan::Capabilities::FULL };
-    crate::plan::compile_for(topology, caps)
-}
-
 /// What this kernel can do, for [`crate::plan::compile_for`]: tried for real when netlab
 /// may (root), else judged from the loaded and available modules, which is what `plan`
 /// without privileges can see.
