@@ -19,6 +19,8 @@ pub mod ownership;
 pub mod plan;
 pub mod spec;
 pub mod state;
+#[cfg(test)]
+mod testing;
 pub mod timing;
 pub mod topology;
 pub mod tunnel;

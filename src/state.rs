@@ -216,6 +216,13 @@ impl Entry {
     pub fn pending(op: Op) -> Entry {
         Entry { op, pending: true, previous: None, ns_id: None }
     }
+
+    /// For a `sysctl_set` of `key` in `netns`: the value it replaced, which `down` puts
+    /// back.
+    pub fn previous_of(&self, netns: &Netns, key: &str) -> Option<&str> {
+        let Op::SysctlSet { netns: n, key: k, .. } = &self.op else { return None };
+        self.previous.as_deref().filter(|_| n == netns && k == key)
+    }
 }
 
 impl Record {
@@ -248,10 +255,7 @@ impl Record {
 
     /// The previous value of a sysctl this lab set.
     pub fn previous(&self, netns: &Netns, key: &str) -> Option<String> {
-        self.entries.iter().find_map(|e| match &e.op {
-            Op::SysctlSet { netns: n, key: k, .. } if n == netns && k == key => e.previous.clone(),
-            _ => None,
-        })
+        self.entries.iter().find_map(|e| e.previous_of(netns, key)).map(str::to_string)
     }
 
     /// After a successful run the record is the plan itself, each op with what was learnt

@@ -9,13 +9,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
-use crate::apply::{self, plural, Printer, Report};
+use super::Report;
+use crate::apply::{self, Printer};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::kernel::files;
 use crate::kernel::netns;
-use crate::kernel::{probe, Kernel};
+use crate::kernel::{probe, Linux};
 use crate::live::{LiveLink, Named};
 use crate::ownership::{Claims, NotOurs};
+use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
 use crate::state::{Record, StateDir};
 use crate::topology::{EtcFileKind, Netns};
@@ -135,7 +137,7 @@ impl Check<'_> {
 
 /// Splits teardown ops into those on objects that are still the lab's, and those that
 /// are not (with why), by the rules of [`crate::ownership`].
-fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, NotOurs)>) {
+fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, NotOurs)>) {
     let claims = Claims::new(&record.lab, &record.entries);
     // What each name under /run/netns the ops touch holds, looked up once (None: the
     // lookup failed).

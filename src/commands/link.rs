@@ -4,7 +4,8 @@
 
 use std::io::Write;
 
-use crate::apply::{self, Printer, Report};
+use super::Report;
+use crate::apply::{self, Printer};
 use crate::cli::{LinkArgs, OutputFormat};
 use crate::kernel::probe;
 use crate::plan::Op;

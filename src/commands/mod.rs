@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
-use crate::kernel::Kernel;
+use crate::kernel::Linux;
 use crate::live::LiveLab;
 use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
@@ -32,8 +32,8 @@ pub fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
 }
 
 /// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
-pub fn kernel(state: &StateDir, lab: &str) -> Result<Kernel> {
-    Ok(Kernel::new(Marks::of(lab), state.lab_dir(lab))?)
+pub fn kernel(state: &StateDir, lab: &str) -> Result<Linux> {
+    Ok(Linux::new(Marks::of(lab), state.lab_dir(lab))?)
 }
 
 /// The lab a command names: by name (`--lab`, checked like the `[lab]` name of a file),
@@ -59,6 +59,24 @@ pub fn plan_here(topology: &crate::Topology) -> Plan {
     crate::plan::compile_for(topology, caps)
 }
 
+/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+#[derive(Debug, serde::Serialize)]
+pub struct Report<'a> {
+    pub version: u32,
+    pub lab: &'a str,
+    /// `up`, `down` or `link`.
+    pub action: &'static str,
+    pub ok: bool,
+    /// Whether anything was changed (and stayed changed).
+    pub changed: bool,
+    /// The ops applied, in order (on failure: the ops the run tried).
+    pub ops: &'a [Op],
+    pub elapsed_ms: u128,
+    /// On failure: what failed, as the error message says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Writes `value` as one pretty-printed JSON document and a newline: every command's
 /// `--format json`.
 pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
@@ -68,7 +86,7 @@ pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io
 
 /// What the kernel has of a lab: everything its plan (the file, where it still parses)
 /// and its record (what netlab made) touch.
-pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+pub fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
     let known: Vec<&Op> = plan
         .iter()
         .flat_map(|p| p.ops.iter())
@@ -83,7 +101,7 @@ pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>
 }
 
 /// The changes that bring the kernel to `plan`, as [`observe`] finds it.
-pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+pub fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
     let d = crate::diff::diff(plan, record, &live);

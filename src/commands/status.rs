@@ -223,7 +223,7 @@ impl LabStatus {
             "differs" => format!(
                 "differs from its file: {} change{} (netlab diff)",
                 self.changes,
-                crate::apply::plural(self.changes)
+                crate::plan::text::plural(self.changes)
             ),
             "missing" => "its file is gone".to_string(),
             _ => "its file no longer parses".to_string(),

@@ -8,10 +8,12 @@
 use std::io::Write;
 use std::time::Instant;
 
-use crate::apply::{self, plural, Printer, Report};
+use super::Report;
+use crate::apply::{self, Printer};
 use crate::cli::{OutputFormat, UpArgs};
 use crate::diff::Diff;
 use crate::kernel::probe;
+use crate::plan::text::plural;
 use crate::plan::Op;
 use crate::state::StateDir;
 use crate::{Error, Result};

@@ -24,8 +24,50 @@ use nix::unistd::Pid;
 
 use super::OpError;
 use crate::live::Running;
-use crate::plan::Op;
 use crate::topology::Netns;
+use crate::tunnel::ForwarderConfig;
+
+/// Why a forwarder did not start or stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwarderError {
+    /// netlab cannot find its own executable to start as `netlab forward`.
+    NoBinary(String),
+    /// It was started but did not say so (its log's last line, or what went wrong).
+    DidNotStart {
+        dev: String,
+        why: String,
+    },
+    /// It exited before it was ready (its exit status, its log's last line).
+    Exited {
+        dev: String,
+        status: String,
+        why: String,
+    },
+    NotReady {
+        dev: String,
+        within: Duration,
+    },
+    DoesNotStop {
+        dev: String,
+        pid: u32,
+    },
+}
+
+impl std::fmt::Display for ForwarderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForwarderError::NoBinary(e) => write!(f, "cannot find netlab's own binary: {e}"),
+            ForwarderError::DidNotStart { dev, why } => write!(f, "the forwarder for {dev} did not start: {why}"),
+            ForwarderError::Exited { dev, status, why } => {
+                write!(f, "the forwarder for {dev} exited ({status}): {why}")
+            }
+            ForwarderError::NotReady { dev, within } => {
+                write!(f, "the forwarder for {dev} was not ready within {within:?}")
+            }
+            ForwarderError::DoesNotStop { dev, pid } => write!(f, "the forwarder for {dev} (pid {pid}) does not stop"),
+        }
+    }
+}
 
 /// How long a forwarder may take to attach to its device and open its socket.
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -100,19 +142,15 @@ pub fn find(dir: &Path, netns: &Netns, dev: &str) -> Option<Running> {
 /// so neither its pid file nor its command line would find it. So the child dies with
 /// its parent (PR_SET_PDEATHSIG) until it has exec'd and said `started` on a socket, the
 /// parent has written its pid file and answered `go`.
-pub fn start(dir: &Path, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> {
+pub fn start(dir: &Path, forwarders: &[(&Netns, &ForwarderConfig, BorrowedFd)]) -> Vec<Result<(), OpError>> {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
-        Err(e) => {
-            return ops.iter().map(|_| Err(OpError::Other(format!("cannot find netlab's own binary: {e}")))).collect()
-        }
+        Err(e) => return forwarders.iter().map(|_| Err(ForwarderError::NoBinary(e.to_string()).into())).collect(),
     };
-    let started: Vec<Result<(Child, &Op), OpError>> = ops
+    let started: Vec<Result<(Child, &Netns, &str), OpError>> = forwarders
         .iter()
-        .map(|(op, fd)| {
-            let Op::ForwarderStart { netns, dev, .. } = op else {
-                return Err(OpError::Other("not a forwarder_start".into()));
-            };
+        .map(|(netns, config, fd)| {
+            let dev = config.dev.as_str();
             std::fs::create_dir_all(dir)?;
             let stats = stats_path(dir, netns, dev);
             let _ = std::fs::remove_file(&stats);
@@ -123,7 +161,8 @@ pub fn start(dir: &Path, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> 
             let theirs_fd = theirs.as_raw_fd();
             let parent = std::process::id() as libc::pid_t;
             let mut cmd = Command::new(&exe);
-            cmd.args(op.forwarder(Some(stats.clone())).expect("a forwarder_start").args())
+            let config = ForwarderConfig { stats: Some(stats.clone()), ..(*config).clone() };
+            cmd.args(config.args())
                 .args(["--handover-fd", &HANDOVER_FD.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
@@ -167,18 +206,17 @@ pub fn start(dir: &Path, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> 
                 let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
                 remove_files(dir, netns, dev);
                 let why = log.lines().rfind(|l| !l.trim().is_empty()).map_or(e.to_string(), str::to_string);
-                return Err(OpError::Other(format!("the forwarder for {dev} did not start: {why}")));
+                return Err(ForwarderError::DidNotStart { dev: dev.to_string(), why }.into());
             }
-            Ok((child, *op))
+            Ok((child, *netns, dev))
         })
         .collect();
-    started.into_iter().map(|s| s.and_then(|(child, op)| ready(dir, child, op))).collect()
+    started.into_iter().map(|s| s.and_then(|(child, netns, dev)| ready(dir, child, netns, dev))).collect()
 }
 
 /// Waits for a just-started forwarder to write its first stats; if it dies or takes too
 /// long, says why (its log) and leaves nothing running.
-fn ready(dir: &Path, mut child: Child, op: &Op) -> Result<(), OpError> {
-    let Op::ForwarderStart { netns, dev, .. } = op else { unreachable!("checked by start") };
+fn ready(dir: &Path, mut child: Child, netns: &Netns, dev: &str) -> Result<(), OpError> {
     let stats = stats_path(dir, netns, dev);
     let since = Instant::now();
     loop {
@@ -191,13 +229,13 @@ fn ready(dir: &Path, mut child: Child, op: &Op) -> Result<(), OpError> {
             let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
             let why = log.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").to_string();
             remove_files(dir, netns, dev);
-            return Err(OpError::Other(format!("the forwarder for {dev} exited ({status}): {why}")));
+            return Err(ForwarderError::Exited { dev: dev.to_string(), status: status.to_string(), why }.into());
         }
         if since.elapsed() > READY_WITHIN {
             let _ = child.kill();
             let _ = child.wait();
             remove_files(dir, netns, dev);
-            return Err(OpError::Other(format!("the forwarder for {dev} was not ready within {READY_WITHIN:?}")));
+            return Err(ForwarderError::NotReady { dev: dev.to_string(), within: READY_WITHIN }.into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -221,7 +259,7 @@ pub fn stop(dir: &Path, netns: &Netns, dev: &str) -> Result<(), OpError> {
         let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         if Instant::now() > deadline {
             if signal == Signal::SIGKILL {
-                return Err(OpError::Other(format!("the forwarder for {dev} (pid {pid}) does not stop")));
+                return Err(ForwarderError::DoesNotStop { dev: dev.to_string(), pid: running.pid }.into());
             }
             signal = Signal::SIGKILL;
             deadline = Instant::now() + STOP_WITHIN;

@@ -7,12 +7,12 @@ use std::collections::HashSet;
 
 use super::forwarder;
 use super::netns;
-use super::{files, Kernel, OpError};
+use super::{files, Kernel, Linux, OpError};
 use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
 use crate::topology::Netns;
 
-impl Kernel {
+impl Linux {
     /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
     /// Container-mode names are looked up but not read: they are another node's stack.
     pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
@@ -96,7 +96,7 @@ impl Kernel {
                 Op::ForwarderStart { netns, dev, .. } => {
                     lab.forwarders
                         .entry((netns.clone(), dev.clone()))
-                        .or_insert_with(|| forwarder::find(&self.forwarders, netns, dev));
+                        .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
                 }
                 _ => {}
             }

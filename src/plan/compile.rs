@@ -227,8 +227,16 @@ fn underlay_mtu(t: &Topology, netns: &Netns, underlay: IpAddr) -> u32 {
 /// Whether a sysctl key belongs to one device (`net.ipv4.conf.eth0.rp_filter`), and so
 /// can only be set once that device exists.
 fn names_device(key: &str) -> bool {
+    sysctl_device(key).is_some()
+}
+
+/// The device a sysctl key belongs to (`eth0` in `net.ipv4.conf.eth0.rp_filter`), if any.
+pub fn sysctl_device(key: &str) -> Option<&str> {
     let parts: Vec<&str> = key.split('.').collect();
-    matches!(parts.as_slice(), ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, _, ..] if !matches!(*dev, "all" | "default"))
+    match parts.as_slice() {
+        ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, _, ..] if !matches!(*dev, "all" | "default") => Some(dev),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@ pub mod text;
 use serde::Serialize;
 
 pub use crate::tunnel::Encap;
-pub use compile::{compile, compile_for, Capabilities};
+pub use compile::{compile, compile_for, sysctl_device, Capabilities};
 pub use device::DeviceKind;
-pub use op::{Op, OpKey, Subject};
+pub use op::{forwarder_config, Op, OpKey, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,12 +5,14 @@
 //! goes in a removal) are made here, once.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{DeviceKind, Encap};
 use crate::topology::{EtcFileKind, Netns};
+use crate::tunnel::{ForwarderConfig, Peer};
 
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
@@ -163,12 +165,26 @@ pub enum Op {
         local: IpAddr,
         /// udp only.
         port: Option<u16>,
-        peers: Vec<crate::tunnel::Peer>,
+        peers: Vec<Peer>,
     },
     ForwarderStop {
         netns: Netns,
         dev: String,
     },
+}
+
+/// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
+/// to flannel's), writing its counters to `stats`.
+pub fn forwarder_config(
+    dev: &str,
+    encap: Encap,
+    local: IpAddr,
+    port: Option<u16>,
+    peers: &[Peer],
+    stats: Option<PathBuf>,
+) -> ForwarderConfig {
+    let port = port.unwrap_or(crate::tunnel::DEFAULT_UDP_PORT);
+    ForwarderConfig { dev: dev.to_string(), encap, local, port, peers: peers.to_vec(), stats }
 }
 
 /// What kind of object or setting an op is about; with a namespace and a name, an op's
@@ -411,16 +427,9 @@ impl Op {
 
     /// What the forwarder a `forwarder_start` runs is told, writing its counters to
     /// `stats`; `None` for any other op.
-    pub fn forwarder(&self, stats: Option<std::path::PathBuf>) -> Option<crate::tunnel::ForwarderConfig> {
+    pub fn forwarder(&self, stats: Option<PathBuf>) -> Option<ForwarderConfig> {
         let Op::ForwarderStart { dev, encap, local, port, peers, .. } = self else { return None };
-        Some(crate::tunnel::ForwarderConfig {
-            dev: dev.clone(),
-            encap: *encap,
-            local: *local,
-            port: port.unwrap_or(crate::tunnel::DEFAULT_UDP_PORT),
-            peers: peers.clone(),
-            stats,
-        })
+        Some(forwarder_config(dev, *encap, *local, *port, peers, stats))
     }
 
     /// Whether the op takes something away (its record entry goes when it succeeds).
