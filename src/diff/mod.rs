@@ -25,6 +25,9 @@ mod settings;
 pub mod text;
 mod unwanted;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
