@@ -189,3 +189,26 @@ fn one_netlab_per_lab_at_a_time() {
     host.up(&file);
     host.down_and_check(&file);
 }
+
+/// A converge that removed a node and then failed leaves a record `down` can finish:
+/// what was in the removed namespace went with it and is not the lab's any more.
+#[test]
+fn down_after_a_failed_converge_that_removed_a_node_leaves_nothing() {
+    if skip_unless_root("failed converge") {
+        return;
+    }
+    let host = Throwaway::new();
+    let before = "[lab]\nname = \"conv\"\n\n[networks.net]\nsubnet = \"10.20.0.0/24\"\n\n\
+                  [nodes.a]\nnetwork = \"net\"\n\n[nodes.b]\nnetwork = \"net\"\n";
+    let lab = TempTopology::new("conv", before);
+    host.up(&lab.path);
+    // b goes; a gets a sysctl this kernel does not have: the run removes b, then fails.
+    lab.rewrite(
+        "[lab]\nname = \"conv\"\n\n[networks.net]\nsubnet = \"10.20.0.0/24\"\n\n\
+         [nodes.a]\nnetwork = \"net\"\nsysctl = { \"net.ipv4.netlab_no_such_key\" = 1 }\n",
+    );
+    let (_, err) = host.netlab_exits(1, &["up", &lab.path]);
+    assert!(err.contains("netlab_no_such_key = 1: No such file or directory (ENOENT)"), "{err}");
+    assert!(!host.sh_ok("ls /run/netns").contains("conv-b"), "the converge did not remove b before failing");
+    host.down_and_check(&lab.path);
+}

@@ -173,6 +173,7 @@ fn apply_until<K: Kernel>(
 
         let mut slot = first;
         let mut removed = HashSet::new();
+        let mut gone_netns = HashSet::new();
         for ((i, op), result) in range.zip(batch).zip(outcomes) {
             match &result {
                 Ok(_) => printer.line(&(i + 1).to_string(), op, ""),
@@ -181,6 +182,9 @@ fn apply_until<K: Kernel>(
             if op.removes() {
                 if result.is_ok() {
                     removed.insert(op.key());
+                    if let Op::NetnsDel { netns } = op {
+                        gone_netns.insert(Netns::Named(netns.clone()));
+                    }
                 }
             } else {
                 if let Ok(Applied::Netns(id)) = result {
@@ -194,8 +198,10 @@ fn apply_until<K: Kernel>(
             }
         }
         printer.flush();
+        // What was removed is no longer the lab's; nor is anything that was in a namespace
+        // that was removed (it went with it).
         if !removed.is_empty() {
-            base.retain(|e| !removed.contains(&e.op.key()));
+            base.retain(|e| !removed.contains(&e.op.key()) && !gone_netns.contains(&e.op.netns()));
         }
         // A failed addition did not happen: it is not the lab's.
         added.retain(|e| !e.pending);

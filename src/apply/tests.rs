@@ -205,3 +205,94 @@ fn a_record_that_cannot_be_written_stops_the_run_before_anything_is_sent() {
     assert!(failure.to_string().contains("cannot write the lab record"), "{failure}");
     assert!(kernel.batches.is_empty());
 }
+
+const BEFORE: &str = r#"
+[lab]
+name = "conv"
+
+[host]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+
+[networks.net]
+subnet = "10.20.0.0/24"
+
+[nodes.a]
+network = "net"
+hostname = "a"
+
+[nodes.b]
+network = "net"
+
+[nodes.r]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+routes = [{ to = "10.70.0.0/16", via = "10.30.0.1" }]
+
+[[links]]
+endpoints = ["a:p1", "r:p1"]
+addresses = ["10.30.0.1/30", "10.30.0.2/30"]
+
+[[tunnels]]
+kind = "vxlan"
+endpoints = ["a:vx0", "r:vx0"]
+underlay = ["10.30.0.1", "10.30.0.2"]
+addresses = ["10.40.0.1/24", "10.40.0.2/24"]
+vni = 7
+"#;
+
+/// BEFORE changed every way a converge can: a node gone and one new, an interface
+/// renamed, an mtu, a tunnel made anew (vni), a sysctl dropped, a hostname changed.
+fn after() -> String {
+    BEFORE
+        .replace("[nodes.b]\nnetwork = \"net\"\n", "[nodes.c]\nnetwork = \"net\"\n")
+        .replace("\"a:p1\", \"r:p1\"]", "\"a:p2\", \"r:p1\"]\nmtu = 1400")
+        .replace("vni = 7", "vni = 8")
+        .replace("sysctl = { \"net.ipv4.ip_forward\" = 1 }\nroutes", "routes")
+        .replace("hostname = \"a\"", "hostname = \"alpha\"")
+}
+
+#[test]
+fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears() {
+    let (before, after) = (crate::plan::compile(&topology(BEFORE)), crate::plan::compile(&topology(&after())));
+    let up = |kernel: &mut FakeKernel, state: &StateDir| {
+        let mut record = state.new_record(&before.lab);
+        let ops = up_ops(&before, None, kernel);
+        run(kernel, &mut record, &ops).0.unwrap();
+        record.settle(&before).unwrap();
+        record
+    };
+    let empty = FakeKernel::new(&before.lab).world;
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let mut kernel = FakeKernel::new(&before.lab);
+    let record = up(&mut kernel, &state);
+    let changes = up_ops(&after, Some(&record), &kernel);
+    let renamed = changes.iter().any(|op| matches!(op, Op::LinkRename { .. }));
+    assert!(renamed && changes.len() > 10, "{changes:#?}");
+
+    // Applied whole: in sync with the new file, and down leaves nothing.
+    let (mut done, mut done_record) = (kernel.clone(), record.clone());
+    let (result, out) = run(&mut done, &mut done_record, &changes);
+    result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+    done_record.settle(&after).unwrap();
+    assert!(up_ops(&after, Some(&done_record), &done).is_empty(), "not in sync after the converge");
+    assert!(down(&mut done, &done_record).is_empty());
+    assert_eq!(done.world, empty);
+
+    // Failed at each op: the run undoes its additions (what it removed stays removed),
+    // the record says what is left, and down from it leaves nothing.
+    for n in 1..=changes.len() {
+        let (mut k, mut r) = (kernel.clone(), record.clone());
+        k.fail_at(n, Errno::EIO);
+        let (result, out) = run(&mut k, &mut r, &changes);
+        let failure = result.expect_err("the converge must fail");
+        let at = format!("failing op {n} ({})", summary(&changes[n - 1]));
+        assert!(failure.undo_errors.is_empty(), "{at}: {failure}\n{out}");
+        let saved = state.load(&before.lab).unwrap().expect("the lab is still up");
+        assert_eq!(saved.entries, r.entries, "{at}: the record on disk is not the run's");
+        let errors = down(&mut k, &saved);
+        assert!(errors.is_empty(), "{at}: down failed: {errors:?}");
+        assert_eq!(k.world, empty, "{at}: down after the failed converge left something\n{out}");
+        // Put the lab back up for the next round.
+        record.save().unwrap();
+    }
+}
