@@ -320,11 +320,14 @@ fn a_lab_that_is_not_up_is_its_plan_namespaces_and_devices_first() {
     assert_eq!(d.changes.iter().map(|c| &c.op).collect::<Vec<_>>(), want);
 }
 
+/// A change made to the kernel behind netlab's back.
+type Drift = fn(&mut Kernel);
+
 #[test]
 fn drift_of_each_kind_is_a_change_that_puts_it_back() {
     let plan = lab();
     let record = record(&plan);
-    let cases: &[(&str, fn(&mut Kernel), &str)] = &[
+    let cases: &[(&str, Drift, &str)] = &[
         (
             "a link set down",
             |k| {
