@@ -69,7 +69,7 @@ impl Drawing {
             let share = match &node.mode {
                 Mode::Container { target } => format!("shares {target}'s netns"),
                 Mode::Host => "host mode".into(),
-                _ => continue,
+                Mode::None | Mode::Bridge { .. } => continue,
             };
             let id = vertices.len();
             vertices.push(Vertex { id: format!("n{id}"), label: node.name.clone(), shape: Shape::Alias });

@@ -6,6 +6,10 @@
 //! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
 //! local table) is marked as such, since it is never drift.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
@@ -165,7 +169,7 @@ impl NsLive {
     pub fn id(&self) -> Option<NsId> {
         match self {
             NsLive::Mounted { id, .. } => Some(*id),
-            _ => None,
+            NsLive::Absent | NsLive::Unmounted => None,
         }
     }
 }

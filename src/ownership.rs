@@ -8,6 +8,10 @@
 //! survive a lost record: every link netlab makes, and the `lo` of every namespace it
 //! makes, carries the ifalias `netlab:<lab>`, and its links are in the lab's device group.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 

@@ -7,6 +7,10 @@
 //! a netlab killed at any moment leaves a record that `down` can finish from: ops that were
 //! about to be sent are marked `pending`, and `down` deletes those only if they exist.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;

@@ -9,6 +9,10 @@
 //! Removal (`down`) is best-effort instead: what is already gone is fine, a failure does
 //! not stop the rest, and everything that failed is reported at the end.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod print;
 mod signals;
 

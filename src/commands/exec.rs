@@ -49,9 +49,12 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
 /// iproute2's `netns_switch` and `bind_etc`, step by step.
 fn enter(name: &str) -> Result<()> {
     let path = crate::kernel::netns::path(name);
-    let fd = File::open(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Enter(format!("namespace {name} does not exist: is the lab up?")),
-        _ => Error::Enter(format!("cannot open {}: {e}", path.display())),
+    let fd = File::open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Enter(format!("namespace {name} does not exist: is the lab up?"))
+        } else {
+            Error::Enter(format!("cannot open {}: {e}", path.display()))
+        }
     })?;
     let denied = |what: &str, e: nix::Error| {
         let hint = if e == nix::Error::EPERM { " (netlab exec needs root: CAP_SYS_ADMIN)" } else { "" };

@@ -1,5 +1,9 @@
 //! One module per CLI command, each with an `exec` that returns what to print.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 pub mod completions;
 pub mod diff;
 pub mod down;

@@ -186,8 +186,9 @@ impl LabStatus {
         let forwarders = record
             .entries
             .iter()
-            .filter_map(|e| match &e.op {
-                Op::ForwarderStart { netns, dev, encap, .. } => {
+            .filter_map(|e| {
+                let Op::ForwarderStart { netns, dev, encap, .. } = &e.op else { return None };
+                {
                     let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
                     let stats =
                         crate::tunnel::read_stats(&forwarder::stats_path(&state.lab_dir(&record.lab), netns, dev)).ok();
@@ -200,7 +201,6 @@ impl LabStatus {
                         stats,
                     })
                 }
-                _ => None,
             })
             .collect();
         Ok(LabStatus {

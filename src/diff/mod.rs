@@ -19,6 +19,10 @@
 //! `devices`, then `settings`, then `unwanted` for what the file no longer has. Each pass
 //! matches every kind of op, so a new kind makes the compiler ask where it is compared.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod devices;
 mod namespaces;
 mod settings;

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use nix::errno::Errno;
 
+use super::observe::Look;
 use super::{Applied, Kernel, OpError};
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveNetns, LiveRoute, Named, NsId, NsLive, Running, VxlanInfo};
 use crate::ownership::Marks;
@@ -460,14 +461,9 @@ impl FakeKernel {
     /// What `Linux::observe_lab` would find: everything `ops` (a plan and a record) touch.
     pub fn live(&self, ops: &[&Op]) -> LiveLab {
         let mut lab = LiveLab { host: self.netns_live(HOST), ..LiveLab::default() };
-        for op in ops {
-            let (name, read) = if let Op::NetnsAdd { netns } = op {
-                (netns, true)
-            } else if let Op::NetnsAlias { netns, .. } = op {
-                (netns, false)
-            } else {
-                continue;
-            };
+        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
+        for look in &looks {
+            let Look::Namespace { name, read } = *look else { continue };
             let found = match self.named(name) {
                 Named::Absent => NsLive::Absent,
                 Named::Unmounted => NsLive::Unmounted,
@@ -480,21 +476,25 @@ impl FakeKernel {
                     }
                 }
             };
-            lab.namespaces.insert(name.clone(), found);
+            lab.namespaces.insert(name.to_string(), found);
         }
-        for op in ops {
-            if let Op::SysctlSet { netns, key, .. } = op {
-                if let Ok(v) = self.read_sysctl(netns, key) {
-                    lab.sysctls.insert((netns.clone(), key.clone()), v);
+        for look in &looks {
+            match *look {
+                Look::Sysctl { netns, key } => {
+                    if let Ok(v) = self.read_sysctl(netns, key) {
+                        lab.sysctls.insert((netns.clone(), key.to_string()), v);
+                    }
                 }
-            }
-            if let Op::FileWrite { netns, file, .. } = op {
-                lab.files.insert((netns.clone(), *file), self.world.files.get(&(netns.clone(), *file)).cloned());
-            }
-            if let Op::ForwarderStart { netns, dev, .. } = op {
-                let running = self.world.forwarders.get(&(netns.clone(), dev.clone()));
-                let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
-                lab.forwarders.insert((netns.clone(), dev.clone()), running);
+                Look::File { netns, file } => {
+                    let content = self.world.files.get(&(netns.to_string(), file)).cloned();
+                    lab.files.insert((netns.to_string(), file), content);
+                }
+                Look::Forwarder { netns, dev } => {
+                    let running = self.world.forwarders.get(&(netns.clone(), dev.to_string()));
+                    let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
+                    lab.forwarders.insert((netns.clone(), dev.to_string()), running);
+                }
+                Look::Namespace { .. } | Look::InNamespace => {}
             }
         }
         lab

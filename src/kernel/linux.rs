@@ -209,9 +209,12 @@ impl Linux {
             Now::Alias { name, target } => Ok(netns::alias(name, target)?),
             Now::DeleteNetns { name } => {
                 self.conns.remove(&Netns::Named(name.to_string()));
-                netns::delete(name).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => OpError::Errno(Errno::ENOENT),
-                    _ => e.into(),
+                netns::delete(name).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        OpError::Errno(Errno::ENOENT)
+                    } else {
+                        e.into()
+                    }
                 })
             }
             Now::WriteFile { netns, file, content } => Ok(files::write(netns, *file, content)?),

@@ -8,6 +8,10 @@
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 #[cfg(test)]
 pub mod fake;
 pub mod files;

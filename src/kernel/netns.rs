@@ -167,10 +167,12 @@ pub fn request_blocking(socket: &Socket, msg: RouteNetlinkMessage, flags: u16) -
     socket.recv(&mut rx, 0)?;
     let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    match reply.payload {
-        NetlinkPayload::Error(e) if e.code.is_some() => Err(e.to_io()),
-        _ => Ok(()),
+    if let NetlinkPayload::Error(e) = reply.payload {
+        if e.code.is_some() {
+            return Err(e.to_io());
+        }
     }
+    Ok(())
 }
 
 /// Runs `f` on every item, on up to `workers` fresh std threads, and returns the results

@@ -10,7 +10,67 @@ use super::netns;
 use super::{files, Kernel, Linux, OpError};
 use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
-use crate::topology::Netns;
+use crate::topology::{EtcFileKind, Netns};
+
+/// What observing a lab looks at for one op of its plan or record.
+pub enum Look<'a> {
+    /// A name under /run/netns; `read`: its links, addresses and routes too (not for a
+    /// second name of another node's namespace).
+    Namespace {
+        name: &'a str,
+        read: bool,
+    },
+    Sysctl {
+        netns: &'a Netns,
+        key: &'a str,
+    },
+    File {
+        netns: &'a str,
+        file: EtcFileKind,
+    },
+    Forwarder {
+        netns: &'a Netns,
+        dev: &'a str,
+    },
+    /// Something in a namespace: read with the whole namespace (links, addresses, routes).
+    InNamespace,
+}
+
+impl<'a> Look<'a> {
+    pub fn of(op: &'a Op) -> Look<'a> {
+        use Op::*;
+        match op {
+            NetnsAdd { netns } => Look::Namespace { name: netns, read: true },
+            NetnsAlias { netns, .. } => Look::Namespace { name: netns, read: false },
+            SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
+            FileWrite { netns, file, .. } => Look::File { netns, file: *file },
+            ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. } => Look::InNamespace,
+            // What a plan or a record never holds: a record keeps what was made, a plan
+            // what is to be made.
+            NetnsDel { .. }
+            | SysctlRestore { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetNomaster { .. }
+            | AddrDel { .. }
+            | RouteDel { .. }
+            | ForwarderStop { .. } => Look::InNamespace,
+        }
+    }
+}
 
 impl Linux {
     /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
@@ -19,12 +79,9 @@ impl Linux {
         let mut lab = LiveLab::default();
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        for op in ops {
-            let (name, read) = match op {
-                Op::NetnsAdd { netns } => (netns, true),
-                Op::NetnsAlias { netns, .. } => (netns, false),
-                _ => continue,
-            };
+        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
+        for look in &looks {
+            let Look::Namespace { name, read } = *look else { continue };
             // The plan and the record name the same namespaces: each is looked up once.
             if !lab.namespaces.contains_key(name) {
                 let found = match netns::lookup(name)? {
@@ -32,10 +89,10 @@ impl Linux {
                     Named::Unmounted => NsLive::Unmounted,
                     Named::Mounted(id) => NsLive::Mounted { id, live: None },
                 };
-                lab.namespaces.insert(name.clone(), found);
+                lab.namespaces.insert(name.to_string(), found);
             }
             if read && matches!(lab.namespaces[name], NsLive::Mounted { .. }) && seen.insert(name) {
-                owned.push(name.clone());
+                owned.push(name.to_string());
             }
         }
         // A name can vanish between the lookup and the connection: then it is absent.
@@ -66,15 +123,14 @@ impl Linux {
 
         let mut keys: Vec<(Netns, String)> = Vec::new();
         let mut seen: HashSet<(&Netns, &str)> = HashSet::new();
-        for op in ops {
-            if let Op::SysctlSet { netns, key, .. } = op {
-                let readable = match netns {
-                    Netns::Host => true,
-                    Netns::Named(_) => self.is_connected(netns),
-                };
-                if readable && seen.insert((netns, key)) {
-                    keys.push((netns.clone(), key.clone()));
-                }
+        for look in &looks {
+            let Look::Sysctl { netns, key } = *look else { continue };
+            let readable = match netns {
+                Netns::Host => true,
+                Netns::Named(_) => self.is_connected(netns),
+            };
+            if readable && seen.insert((netns, key)) {
+                keys.push((netns.clone(), key.to_string()));
             }
         }
         for (k, v) in keys.iter().zip(self.read_sysctls(&keys)) {
@@ -86,19 +142,19 @@ impl Linux {
 
         // Each file is read, and each forwarder looked for, once: the plan and the record
         // name the same ones.
-        for op in ops {
-            match op {
-                Op::FileWrite { netns, file, .. } => {
-                    if let Entry::Vacant(slot) = lab.files.entry((netns.clone(), *file)) {
-                        slot.insert(files::read(netns, *file)?);
+        for look in &looks {
+            match *look {
+                Look::File { netns, file } => {
+                    if let Entry::Vacant(slot) = lab.files.entry((netns.to_string(), file)) {
+                        slot.insert(files::read(netns, file)?);
                     }
                 }
-                Op::ForwarderStart { netns, dev, .. } => {
+                Look::Forwarder { netns, dev } => {
                     lab.forwarders
-                        .entry((netns.clone(), dev.clone()))
+                        .entry((netns.clone(), dev.to_string()))
                         .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
                 }
-                _ => {}
+                Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace => {}
             }
         }
         Ok(lab)

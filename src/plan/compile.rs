@@ -42,7 +42,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
             TunnelKind::Udp { .. } => Some(Encap::Udp),
             TunnelKind::Ipip { mode: IpipMode::Userspace } => Some(Encap::Ipip),
             TunnelKind::Ipip { mode: IpipMode::Auto } if !caps.ipip => Some(Encap::Ipip),
-            _ => None,
+            TunnelKind::Ipip { mode: IpipMode::Auto | IpipMode::Kernel } | TunnelKind::Vxlan { .. } => None,
         })
         .collect();
     if t.tunnels
@@ -188,7 +188,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         let Some(encap) = *carried else { continue };
         let port = match tunnel.kind {
             TunnelKind::Udp { port } => Some(port),
-            _ => None,
+            TunnelKind::Ipip { .. } | TunnelKind::Vxlan { .. } => None,
         };
         for (i, end) in tunnel.ends.iter().enumerate() {
             let peers = tunnel

@@ -8,6 +8,10 @@
 //! the compiler names each place that has to decide about the new kind (the diff, which
 //! compares it with what the kernel shows; the teardown).
 
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod compile;
 mod device;
 pub mod ip;
