@@ -6,9 +6,10 @@ use serde::Serialize;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, Diff};
+use crate::error::Refusal;
 use crate::kernel::probe;
 use crate::state::StateDir;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The answer of `diff`: whether the kernel matches the file.
 pub enum Outcome {
@@ -19,8 +20,8 @@ pub enum Outcome {
 pub fn exec(state: &StateDir, args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let topology = crate::load(&args.file.topology)?;
     let plan = super::plan_here(&topology);
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
     let record = state.load(&plan.lab)?;
     let mut kernel = super::kernel(state, &plan.lab)?;

@@ -12,6 +12,7 @@ use std::io::Write;
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
+use crate::error::{PartlyDown, Refusal};
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Linux};
@@ -28,10 +29,10 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         Some(name) => LabRef::Name(name.clone()),
         None => LabRef::File(args.file.topology.clone()),
     })?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
-    let _lock = state.lock(&lab).map_err(|e| Error::Refused(e.to_string()))?;
+    let _lock = state.lock(&lab)?;
     let started = std::time::Instant::now();
     let json = args.format == OutputFormat::Json;
     let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
@@ -75,14 +76,7 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
     let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
     record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
     record.save()?;
-    let mut message = format!("lab {lab} is only partly down:");
-    for (op, e) in &errors {
-        message += &format!("\n  {}: {e}", crate::plan::text::summary(op));
-    }
-    for (op, why) in &refused {
-        message += &format!("\n  {}: left alone: {why}", crate::plan::text::summary(op));
-    }
-    Err(Error::Apply(message))
+    Err(Error::PartlyDown(PartlyDown { lab, failed: errors, refused }))
 }
 
 /// What must be true of the object an op of the teardown acts on before the op may run.

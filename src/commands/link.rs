@@ -7,6 +7,7 @@ use std::io::Write;
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{LinkArgs, OutputFormat};
+use crate::error::Refusal;
 use crate::kernel::probe;
 use crate::plan::Op;
 use crate::state::{Record, StateDir};
@@ -24,8 +25,8 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
     let ends = ends_of(&record, &netns, ifname).ok_or_else(|| {
         Error::Usage(format!("lab {lab} has no link {endpoint}: {node} has no interface {ifname} made by netlab"))
     })?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
     let ops: Vec<Op> = ends
         .into_iter()
@@ -36,17 +37,13 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
     let mut kernel = super::kernel(state, &lab)?;
     let names: Vec<String> = ops.iter().filter_map(|op| op.netns().name().map(str::to_string)).collect();
     for (name, r) in names.iter().zip(kernel.connect(&names)) {
-        r.map_err(|e| Error::Refused(format!("cannot enter namespace {name}: {e}")))?;
+        r.map_err(|source| Refusal::Enter { netns: name.clone(), source })?;
     }
     let json = args.format == OutputFormat::Json;
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
     let errors = apply::best_effort(&mut kernel, &ops, &|_, _| None, &mut Printer::new(text, &ops), None);
-    let error = (!errors.is_empty()).then(|| {
-        let failed: Vec<String> =
-            errors.iter().map(|(op, e)| format!("{} {}: {e}", op.netns(), crate::plan::text::detail(op))).collect();
-        format!("could not set {endpoint} {}: {}", if up { "up" } else { "down" }, failed.join("; "))
-    });
+    let error = (!errors.is_empty()).then(|| Error::Link { endpoint: endpoint.to_string(), up, failed: errors });
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         let report = Report {
@@ -57,14 +54,14 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
             changed: ok,
             ops: &ops,
             elapsed_ms,
-            error: error.clone(),
+            error: error.as_ref().map(Error::to_string),
         };
         super::print_json(out, &report)?;
     } else if error.is_none() {
         let what = if up { "restored: both ends are up" } else { "cut: both ends are down (netlab up restores it)" };
         writeln!(out, "link {endpoint} {what}")?;
     }
-    error.map_or(Ok(()), |e| Err(Error::Apply(e)))
+    error.map_or(Ok(()), Err)
 }
 
 /// Both ends of the veth pair that has `name` in `netns`, or the device alone when it is

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
+use crate::error::Refusal;
 use crate::kernel::Linux;
 use crate::live::LiveLab;
 use crate::ownership::Marks;
@@ -30,9 +31,8 @@ use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
 pub fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
-    state.load(lab)?.ok_or_else(|| {
-        crate::Error::Refused(format!("lab {lab} is not up (no record under {})", state.root().display()))
-    })
+    let not_up = || Refusal::NotUp { lab: lab.to_string(), state: state.root().to_path_buf() }.into();
+    state.load(lab)?.ok_or_else(not_up)
 }
 
 /// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
@@ -97,9 +97,7 @@ pub fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>)
         .chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op)))
         .collect();
     let t = Instant::now();
-    let live = kernel
-        .observe_lab(&known)
-        .map_err(|e| crate::Error::Refused(format!("cannot read the kernel's state: {e}")))?;
+    let live = kernel.observe_lab(&known).map_err(Refusal::Observe)?;
     crate::timing::timing("observe", known.len(), t);
     Ok(live)
 }

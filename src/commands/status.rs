@@ -10,13 +10,14 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
+use crate::error::Refusal;
 use crate::kernel::{forwarder, probe};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
-use crate::{Error, Result};
+use crate::Result;
 
 pub fn exec(state: &StateDir, args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     // A file named here is read once: for the lab's name, and as the file to compare
@@ -30,8 +31,8 @@ pub fn exec(state: &StateDir, args: &StatusArgs, out: &mut dyn Write) -> Result<
         (None, Some(name)) => (super::lab_name(&LabRef::Name(name.clone()))?, None),
     };
     let record = super::record_of(state, &lab)?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
     let status = LabStatus::read(state, &record, given)?;
     match args.format {

@@ -11,40 +11,34 @@ use std::time::Instant;
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{OutputFormat, UpArgs};
-use crate::diff::Diff;
+use crate::error::Refusal;
 use crate::kernel::probe;
 use crate::plan::text::plural;
 use crate::plan::Op;
 use crate::state::StateDir;
-use crate::{Error, Result};
+use crate::Result;
 
 pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let t0 = Instant::now();
     let topology = crate::load(&args.file.topology)?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
     let plan = super::plan_here(&topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
-        let names: Vec<String> =
-            missing.iter().map(|k| format!("{} devices ({})", k.name(), k.config_option())).collect();
-        return Err(Error::Refused(format!(
-            "this kernel cannot make {}, which lab {} needs; nothing was changed",
-            names.join(" or "),
-            plan.lab
-        )));
+        return Err(Refusal::MissingKinds { lab: plan.lab.clone(), kinds: missing }.into());
     }
 
     crate::timing::timing("checks", plan.ops.len(), t0);
-    let _lock = state.lock(&plan.lab).map_err(|e| Error::Refused(e.to_string()))?;
+    let _lock = state.lock(&plan.lab)?;
     let mut record = state.load(&plan.lab)?.unwrap_or_else(|| state.new_record(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = super::kernel(state, &plan.lab)?;
     let d = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
-        return Err(Error::Refused(conflicts(&plan.lab, &d)));
+        return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());
     }
 
     if args.dry_run {
@@ -97,21 +91,7 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             if json {
                 report(&ops, false, Some(failure.to_string()), out)?;
             }
-            Err(Error::Apply(failure.to_string()))
+            Err(failure.into())
         }
     }
-}
-
-fn conflicts(lab: &str, d: &Diff) -> String {
-    let mut s = format!(
-        "lab {lab} cannot be brought up: {} object{} in the way {} not netlab's, and netlab never takes over what it did not make; nothing was changed:",
-        d.conflicts.len(),
-        plural(d.conflicts.len()),
-        if d.conflicts.len() == 1 { "is" } else { "are" }
-    );
-    for c in &d.conflicts {
-        s.push_str("\n  ");
-        s.push_str(&c.to_string());
-    }
-    s
 }

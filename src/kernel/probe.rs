@@ -16,8 +16,8 @@ use crate::plan::{DeviceKind, Op};
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_NET_ADMIN: u32 = 12;
 
-/// `None` when this process may build labs, else the sentence that says why not.
-pub fn privileges() -> Option<String> {
+/// Whether this process may build labs (CAP_NET_ADMIN and CAP_SYS_ADMIN).
+pub fn privileged() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let eff = status
         .lines()
@@ -25,15 +25,7 @@ pub fn privileges() -> Option<String> {
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
     let has = |cap: u32| eff & (1 << cap) != 0;
-    if has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN) {
-        None
-    } else {
-        Some(
-            "this needs root: netlab creates namespaces and devices (CAP_NET_ADMIN and CAP_SYS_ADMIN); \
-             run it with sudo"
-                .into(),
-        )
-    }
+    has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN)
 }
 
 /// The device kinds among `ops` that this kernel cannot make. Each is tried for real, in
@@ -90,9 +82,10 @@ fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
 /// may (root), else judged from the loaded and available modules, which is what `plan`
 /// without privileges can see.
 pub fn capabilities() -> crate::plan::Capabilities {
-    let ipip = match privileges() {
-        None => missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty()),
-        Some(_) => module_available("ipip"),
+    let ipip = if privileged() {
+        missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty())
+    } else {
+        module_available("ipip")
     };
     crate::plan::Capabilities { ipip }
 }
