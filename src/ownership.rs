@@ -163,3 +163,72 @@ impl<'a> Claims<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(alias: Option<&str>) -> LiveLink {
+        LiveLink { name: "v".into(), alias: alias.map(str::to_string), ..LiveLink::default() }
+    }
+
+    #[test]
+    fn marks_are_a_function_of_the_lab() {
+        let m = Marks::of("web");
+        assert_eq!(m.alias, "netlab:web");
+        assert_eq!(m, Marks::of("web"));
+        assert_ne!(m.group, Marks::of("web2").group);
+        assert!(m.group >= 0x1000_0000, "clear of the small groups people use");
+        assert!(m.on(&link(Some("netlab:web"))) && !m.on(&link(Some("netlab:web2"))) && !m.on(&link(None)));
+    }
+
+    #[test]
+    fn what_the_record_claims_and_what_the_kernel_shows_decide_together() {
+        let veth = Op::VethAdd {
+            netns: Netns::Host,
+            name: "v".into(),
+            mac: None,
+            peer_netns: Netns::Named("a".into()),
+            peer_name: "e".into(),
+            peer_mac: None,
+            mtu: None,
+        };
+        let made = Entry { ns_id: Some(NsId { dev: 4, ino: 1 }), ..Entry::pending(Op::NetnsAdd { netns: "a".into() }) };
+        let made = Entry { pending: false, ..made };
+        let file = Op::FileWrite { netns: "a".into(), file: EtcFileKind::Hosts, content: "old\n".into() };
+        let rewritten = Op::FileWrite { netns: "a".into(), file: EtcFileKind::Hosts, content: "new\n".into() };
+        let entries = vec![
+            made,
+            Entry::pending(veth),
+            Entry::pending(Op::NetnsAdd { netns: "b".into() }),
+            Entry::pending(file),
+            Entry::pending(rewritten),
+        ];
+        let claims = Claims::new("web", &entries);
+        let unmarked = NotOurs::Unmarked { alias: "netlab:web".into() };
+
+        // A link: by its mark; one being made when netlab stopped, also without it.
+        assert_eq!(claims.may_delete_link(&Netns::Host, "v", Some(&link(None))), Ok(()));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(None))), Err(unmarked));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(Some("netlab:web")))), Ok(()));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", None), Ok(()));
+        // A namespace: by its recorded identity, or its marked lo.
+        assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 1 }, None), Ok(()));
+        assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(Some("netlab:web")))), Ok(()));
+        let other = claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(None))).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "it is another namespace than the one netlab made (its lo has no `netlab:web` mark)"
+        );
+        // A placeholder: only while its making is pending.
+        assert_eq!(claims.owns_placeholder("b"), Ok(()));
+        assert_eq!(claims.owns_placeholder("a"), Err(NotOurs::Placeholder));
+        assert_eq!(claims.owns_placeholder("c"), Err(NotOurs::Placeholder));
+        // A file: while it holds what netlab last wrote (or is gone).
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("new\n")), Ok(()));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, None), Ok(()));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("old\n")), Err(NotOurs::Changed));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::ResolvConf, Some("x")), Err(NotOurs::Changed));
+        assert!(claims.recorded(&Op::NetnsDel { netns: "b".into() }.key()));
+    }
+}

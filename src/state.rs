@@ -310,3 +310,91 @@ impl Drop for Lock {
         let _ = &self.file;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn a_record_is_saved_whole_loaded_back_and_removed_with_its_temp_file() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path().join("state"));
+        assert!(state.load("web").unwrap().is_none());
+        assert_eq!(state.labs().unwrap(), Vec::<String>::new());
+        let mut record = state.new_record("web");
+        let mut entry =
+            Entry::pending(Op::SysctlSet { netns: Netns::Host, key: "net.ipv4.ip_forward".into(), value: "1".into() });
+        entry.previous = Some("0".into());
+        record.entries.push(entry);
+        record.save().unwrap();
+        assert_eq!(dir.contents(), ["state", "state/web.json"]);
+        let loaded = state.load("web").unwrap().unwrap();
+        assert_eq!((&loaded.entries, loaded.path()), (&record.entries, record.path()));
+        assert_eq!(record.previous(&Netns::Host, "net.ipv4.ip_forward").as_deref(), Some("0"));
+        assert_eq!(record.previous(&Netns::Named("a".into()), "net.ipv4.ip_forward"), None);
+        assert_eq!(state.labs().unwrap(), ["web"]);
+        // A kill between writing the temp file and renaming it leaves it: removed too.
+        std::fs::write(state.root().join("web.json.tmp"), "{").unwrap();
+        record.remove().unwrap();
+        assert_eq!(dir.contents(), ["state"]);
+        record.remove().unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_record_names_its_file() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        std::fs::write(state.record_path("web"), "{\"version\": 1,").unwrap();
+        let e = state.load("web").unwrap_err();
+        assert!(e.to_string().starts_with(&format!("{}: ", state.record_path("web").display())), "{e}");
+    }
+
+    #[test]
+    fn one_lock_per_lab_and_a_lab_that_is_not_up_leaves_nothing() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path().join("netlab"));
+        let lock = state.lock("web").unwrap();
+        let busy = state.lock("web").err().expect("a second lock on the lab");
+        assert_eq!(
+            busy.to_string(),
+            format!(
+                "lab web is being changed by another netlab (pid {}); try again when it is done",
+                std::process::id()
+            )
+        );
+        let other = state.lock("db").unwrap();
+        drop(other);
+        drop(lock);
+        assert_eq!(dir.contents(), Vec::<String>::new(), "no record: the lock file and directory go");
+        // A lab that is up keeps its lock file (and directory) for the next run.
+        let lock = state.lock("web").unwrap();
+        state.new_record("web").save().unwrap();
+        drop(lock);
+        assert_eq!(dir.contents(), ["netlab", "netlab/web.json", "netlab/web.lock"]);
+    }
+
+    #[test]
+    fn settling_makes_the_record_the_plan_with_what_was_learnt() {
+        let plan = crate::plan::compile(&crate::testing::topology(
+            "[lab]\nname = \"x\"\n[host]\nsysctl = { \"net.ipv4.ip_forward\" = 1 }\n[nodes.a]\n",
+        ));
+        let dir = TempDir::new();
+        let mut record = StateDir::new(dir.path()).new_record("x");
+        let id = NsId { dev: 4, ino: 9 };
+        let mut made = Entry::pending(Op::NetnsAdd { netns: "x-a".into() });
+        made.ns_id = Some(id);
+        let mut set = Entry::pending(plan.ops[1].clone());
+        set.previous = Some("0".into());
+        // A later run found the value it had itself set: the first one is kept.
+        let mut again = set.clone();
+        again.previous = Some("1".into());
+        record.entries = vec![made, set, again];
+        record.settle(&plan).unwrap();
+        assert_eq!(record.entries.len(), plan.ops.len());
+        assert!(record.entries.iter().all(|e| !e.pending));
+        assert_eq!(record.entries[0].ns_id, Some(id));
+        assert_eq!(record.entries[1].previous.as_deref(), Some("0"));
+        assert!(record.path().exists());
+    }
+}

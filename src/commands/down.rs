@@ -188,3 +188,40 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
     }
     (keep, refused)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_down_deletes_is_checked_to_be_the_labs_first() {
+        let host = Netns::Host;
+        assert!(matches!(Check::of(&Op::LinkDel { netns: host.clone(), name: "v".into() }), Check::Link(_, "v")));
+        assert!(matches!(Check::of(&Op::NetnsDel { netns: "a".into() }), Check::Namespace("a")));
+        let file = Op::FileRemove { netns: "a".into(), file: EtcFileKind::Hosts };
+        assert!(matches!(Check::of(&file), Check::File("a", EtcFileKind::Hosts)));
+        // What hangs off those, and a forwarder (checked when it is stopped), is not.
+        assert!(matches!(Check::of(&Op::ForwarderStop { netns: host.clone(), dev: "fl0".into() }), Check::None));
+        assert!(matches!(
+            Check::of(&Op::SysctlRestore { netns: host, key: "net.ipv4.ip_forward".into() }),
+            Check::None
+        ));
+    }
+
+    #[test]
+    fn a_partial_down_names_what_failed_and_what_it_left_alone() {
+        let e = Error::PartlyDown(PartlyDown {
+            lab: "x".into(),
+            failed: vec![(Op::NetnsDel { netns: "x-a".into() }, nix::errno::Errno::EBUSY.into())],
+            refused: vec![(
+                Op::LinkDel { netns: Netns::Host, name: "v1".into() },
+                NotOurs::Unmarked { alias: "netlab:x".into() },
+            )],
+        });
+        assert_eq!(
+            e.to_string(),
+            "lab x is only partly down:\n  netns del x-a : Device or resource busy (EBUSY)\n  link del host v1: left alone: it \
+             does not carry the `netlab:x` alias, so it is not this lab's"
+        );
+    }
+}

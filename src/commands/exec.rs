@@ -84,3 +84,36 @@ fn enter(name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateDir;
+    use crate::testing::topology;
+
+    #[test]
+    fn a_node_runs_in_its_namespace_its_targets_or_the_hosts() {
+        let t = topology(
+            "[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\nnetwork = \"container:a\"\n[nodes.h]\nnetwork = \"host\"\n",
+        );
+        assert_eq!(node_netns(&t, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(node_netns(&t, "b").unwrap(), Netns::Named("x-b".into()));
+        assert_eq!(node_netns(&t, "h").unwrap(), Netns::Host);
+        let e = node_netns(&t, "z").unwrap_err();
+        assert_eq!(e.to_string(), "lab x has no node z; its nodes are: a, b, h");
+        assert_eq!(e.exit_code(), 2);
+
+        let mut record = StateDir::new("/nonexistent").new_record("x");
+        record.nodes.insert("a".into(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "q").unwrap_err().to_string(), "lab x has no node q; its nodes are: a");
+    }
+
+    #[test]
+    fn a_command_that_cannot_run_exits_like_env() {
+        let missing = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::NotFound.into() };
+        let denied = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::PermissionDenied.into() };
+        assert_eq!((missing.exit_code(), denied.exit_code()), (127, 126));
+        assert!(run_in(&Netns::Host, &[]).unwrap_err().to_string().contains("needs a command"));
+    }
+}

@@ -69,3 +69,40 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
 fn ends_of(record: &Record, netns: &Netns, name: &str) -> Option<Vec<(Netns, String)>> {
     record.entries.iter().map(|e| e.op.made_links()).find(|links| links.iter().any(|(n, l)| n == netns && l == name))
 }
+
+#[cfg(test)]
+mod tests {
+    use nix::errno::Errno;
+
+    use super::*;
+    use crate::state::{Entry, StateDir};
+
+    #[test]
+    fn a_link_is_named_by_either_end_and_cut_at_both() {
+        let mut record = StateDir::new("/nonexistent").new_record("lab");
+        let veth = Op::VethAdd {
+            netns: Netns::Named("a".into()),
+            name: "p1".into(),
+            mac: None,
+            peer_netns: Netns::Host,
+            peer_name: "a-p1".into(),
+            peer_mac: None,
+            mtu: None,
+        };
+        let bridge = Op::BridgeAdd { netns: Netns::Host, name: "br0".into(), mtu: None };
+        record.entries = vec![Entry::pending(bridge), Entry::pending(veth)];
+        let both = Some(vec![(Netns::Named("a".into()), "p1".to_string()), (Netns::Host, "a-p1".to_string())]);
+        assert_eq!(ends_of(&record, &Netns::Named("a".into()), "p1"), both);
+        assert_eq!(ends_of(&record, &Netns::Host, "a-p1"), both);
+        assert_eq!(ends_of(&record, &Netns::Host, "br0"), Some(vec![(Netns::Host, "br0".to_string())]));
+        assert_eq!(ends_of(&record, &Netns::Named("a".into()), "lo"), None);
+    }
+
+    #[test]
+    fn a_link_that_could_not_be_set_says_which_end_and_why() {
+        let op = Op::LinkDown { netns: Netns::Named("a".into()), name: "p1".into() };
+        let e = Error::Link { endpoint: "a:p1".into(), up: false, failed: vec![(op, Errno::EPERM.into())] };
+        assert_eq!(e.to_string(), "could not set a:p1 down: a p1: Operation not permitted (EPERM)");
+        assert_eq!(e.exit_code(), 1);
+    }
+}

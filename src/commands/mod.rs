@@ -141,3 +141,58 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Forward(args) => forward::exec(args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{topology, TempDir};
+
+    #[test]
+    fn a_lab_that_is_not_up_is_refused_with_where_its_record_would_be() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let e = record_of(&state, "web").unwrap_err();
+        assert_eq!(e.to_string(), format!("lab web is not up (no record under {})", dir.path().display()));
+        assert_eq!(e.exit_code(), 1);
+        state.new_record("web").save().unwrap();
+        assert_eq!(record_of(&state, "web").unwrap().lab, "web");
+    }
+
+    #[test]
+    fn a_lab_named_on_the_command_line_is_checked_like_one_in_a_file() {
+        assert_eq!(lab_name(&LabRef::Name("web".into())).unwrap(), "web");
+        let e = lab_name(&LabRef::Name("../etc".into())).unwrap_err();
+        assert!(e.to_string().starts_with("--lab ../etc: "), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_plan_asks_the_kernel_only_when_the_file_leaves_it_a_choice() {
+        // No ipip in auto mode: the plan for every kernel, without asking this one.
+        let t = topology("[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", \"b:e0\"]\n");
+        assert_eq!(plan_here(&t).ops, crate::plan::compile(&t).ops);
+    }
+
+    #[test]
+    fn reports_are_one_json_document_with_a_version() {
+        let ops = [Op::NetnsAdd { netns: "a".into() }];
+        let report = Report {
+            version: 1,
+            lab: "x",
+            action: "up",
+            ok: false,
+            changed: false,
+            ops: &ops,
+            elapsed_ms: 3,
+            error: Some("op 1 failed".into()),
+        };
+        let mut out = Vec::new();
+        print_json(&mut out, &report).unwrap();
+        assert!(out.ends_with(b"}\n"));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            serde_json::json!({"version": 1, "lab": "x", "action": "up", "ok": false, "changed": false,
+                "ops": [{"op": "netns_add", "netns": "a"}], "elapsed_ms": 3, "error": "op 1 failed"})
+        );
+    }
+}

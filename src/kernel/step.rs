@@ -165,3 +165,64 @@ impl<'a> Step<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Direction;
+
+    /// Which executor an op goes to, in a word.
+    fn route(op: &Op) -> String {
+        match Step::of(op) {
+            Step::CreateNetns { .. } => "create namespace".into(),
+            Step::Now(Now::Alias { .. }) => "alias".into(),
+            Step::Now(Now::DeleteNetns { .. }) => "delete namespace".into(),
+            Step::Now(Now::WriteFile { .. } | Now::RemoveFile { .. }) => "file".into(),
+            Step::Now(Now::StopForwarder { .. }) => "stop forwarder".into(),
+            Step::Sysctl { value: Sysctl::Set(v), .. } => format!("sysctl {v}"),
+            Step::Sysctl { value: Sysctl::Restore, .. } => "sysctl restore".into(),
+            Step::Tun { .. } => "tun ioctl".into(),
+            Step::StartForwarder { config, .. } => format!("start {}", config.args().join(" ")),
+            Step::Netlink { request, .. } => match request {
+                Request::Bridge { .. } | Request::Veth { .. } | Request::Vxlan { .. } | Request::Ipip { .. } => {
+                    "netlink new link".into()
+                }
+                Request::Delete { .. } => "netlink del link".into(),
+                Request::Up { up, .. } => format!("netlink up {up}"),
+                Request::Addr { add, .. } => format!("netlink addr {add}"),
+                Request::Route { add, .. } => format!("netlink route {add}"),
+                Request::TunConfig { .. }
+                | Request::Master { .. }
+                | Request::NoMaster { .. }
+                | Request::Mtu { .. }
+                | Request::Mac { .. }
+                | Request::Rename { .. } => "netlink set link".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn every_op_of_every_shipped_plan_and_teardown_goes_to_its_executor() {
+        for (name, plan) in crate::testing::shipped_plans() {
+            let down = plan.teardown();
+            assert_eq!(down.direction, Direction::Down);
+            for op in plan.ops.iter().chain(&down.ops) {
+                let want = match crate::plan::text::kind(op) {
+                    "netns add" => "create namespace",
+                    "tun add" => "tun ioctl",
+                    "forwarder start" => "start forward",
+                    "link del" => "netlink del link",
+                    "netns del" => "delete namespace",
+                    "addr add" => "netlink addr true",
+                    _ => continue,
+                };
+                assert!(route(op).starts_with(want), "{name}: {op:?} goes to {}", route(op));
+            }
+        }
+        let restore = Op::SysctlRestore { netns: Netns::Host, key: "k".into() };
+        assert_eq!(route(&restore), "sysctl restore");
+        assert_eq!(route(&Op::LinkDown { netns: Netns::Host, name: "v".into() }), "netlink up false");
+        let route_del = Op::RouteDel { netns: Netns::Host, to: "10.0.0.0/8".parse().unwrap(), via: None, dev: None };
+        assert_eq!(route(&route_del), "netlink route false");
+    }
+}

@@ -123,3 +123,64 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::netlink::build;
+
+    #[test]
+    fn addresses_read_back_as_they_were_asked_for() {
+        for (address, peer) in [
+            ("10.0.0.1/24", None),
+            ("10.10.100.10/32", Some("10.10.200.10")),
+            ("fd00::1/64", None),
+            ("fd00::1/128", Some("fd00::2")),
+        ] {
+            let (address, peer) = (address.parse().unwrap(), peer.map(|p: &str| p.parse().unwrap()));
+            let read = parse_addr(&build::addr(7, &address, &peer)).unwrap();
+            assert_eq!(read, LiveAddr { index: 7, address, peer });
+        }
+        assert_eq!(parse_addr(&AddressMessage::default()), None);
+    }
+
+    #[test]
+    fn routes_read_back_with_what_makes_them_the_kernels_or_ours() {
+        let ours = build::route(&"0.0.0.0/0".parse().unwrap(), &Some("10.0.0.1".parse().unwrap()), Some(3), false);
+        let read = parse_route(&ours).unwrap();
+        assert_eq!(
+            (read.dst, read.via, read.oif, read.table),
+            ("0.0.0.0/0".parse().unwrap(), "10.0.0.1".parse().ok(), Some(3), 254)
+        );
+        assert!(!read.kernel_made());
+        let mut connected = build::route(&"10.0.0.0/24".parse().unwrap(), &None, Some(3), false);
+        connected.header.protocol = RouteProtocol::Kernel;
+        assert!(parse_route(&connected).unwrap().kernel_made());
+        let v6 = build::route(&"::/0".parse().unwrap(), &Some("fd00::1".parse().unwrap()), None, false);
+        assert_eq!(parse_route(&v6).unwrap().dst, "::/0".parse().unwrap());
+    }
+
+    #[test]
+    fn links_read_back_with_their_kind_mark_and_tunnel_ends() {
+        let msg =
+            build::vxlan("vx0", 42, ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()), 4789, Some(1450), 9)
+                .unwrap();
+        let link = parse_link(&msg);
+        assert_eq!(
+            (link.name.as_str(), link.kind.as_deref(), link.mtu, link.group),
+            ("vx0", Some("vxlan"), Some(1450), 9)
+        );
+        assert_eq!(
+            link.vxlan.unwrap(),
+            VxlanInfo {
+                vni: Some(42),
+                local: "10.0.0.1".parse().ok(),
+                remote: "10.0.0.2".parse().ok(),
+                port: Some(4789)
+            }
+        );
+        let marked = parse_link(&build::set_alias("v", "netlab:x"));
+        assert_eq!(marked.alias.as_deref(), Some("netlab:x"));
+        assert_eq!(format_mac(&[2, 0, 0, 0, 0, 0xab]), "02:00:00:00:00:ab");
+    }
+}
