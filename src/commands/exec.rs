@@ -13,28 +13,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
-use crate::topology::{Netns, Topology};
+use crate::topology::Netns;
 use crate::{Error, Result};
-
-/// The namespace a node's processes live in: its own, its container-mode name (the same
-/// stack as its target), or the host's.
-pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
-    match topology.node(node) {
-        Some(n) => Ok(topology.entry_netns(n)),
-        None => {
-            let known: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
-            Err(Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", topology.lab, known.join(", "))))
-        }
-    }
-}
-
-/// The same, from a lab's record (`exec --lab`): the file is not needed.
-pub fn recorded_node_netns(record: &crate::state::Record, node: &str) -> Result<Netns> {
-    record.nodes.get(node).cloned().ok_or_else(|| {
-        let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
-        Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
-    })
-}
 
 /// Enters `netns` like `ip netns exec` and runs `command`; returns only if it cannot run.
 pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
@@ -88,26 +68,6 @@ fn enter(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::StateDir;
-    use crate::testing::topology;
-
-    #[test]
-    fn a_node_runs_in_its_namespace_its_targets_or_the_hosts() {
-        let t = topology(
-            "[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\nnetwork = \"container:a\"\n[nodes.h]\nnetwork = \"host\"\n",
-        );
-        assert_eq!(node_netns(&t, "a").unwrap(), Netns::Named("x-a".into()));
-        assert_eq!(node_netns(&t, "b").unwrap(), Netns::Named("x-b".into()));
-        assert_eq!(node_netns(&t, "h").unwrap(), Netns::Host);
-        let e = node_netns(&t, "z").unwrap_err();
-        assert_eq!(e.to_string(), "lab x has no node z; its nodes are: a, b, h");
-        assert_eq!(e.exit_code(), 2);
-
-        let mut record = StateDir::new("/nonexistent").new_record("x");
-        record.nodes.insert("a".into(), Netns::Named("x-a".into()));
-        assert_eq!(recorded_node_netns(&record, "a").unwrap(), Netns::Named("x-a".into()));
-        assert_eq!(recorded_node_netns(&record, "q").unwrap_err().to_string(), "lab x has no node q; its nodes are: a");
-    }
 
     #[test]
     fn a_command_that_cannot_run_exits_like_env() {

@@ -21,7 +21,7 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
     let (node, ifname) = endpoint
         .split_once(':')
         .ok_or_else(|| Error::Usage(format!("`{endpoint}`: name the link by one end, as NODE:INTERFACE")))?;
-    let netns = super::exec::recorded_node_netns(&record, node)?;
+    let netns = super::recorded_node_netns(&record, node)?;
     let ends = ends_of(&record, &netns, ifname).ok_or_else(|| {
         Error::Usage(format!("lab {lab} has no link {endpoint}: {node} has no interface {ifname} made by netlab"))
     })?;

@@ -27,12 +27,37 @@ use crate::live::LiveLab;
 use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
 use crate::state::{Record, StateDir};
+use crate::topology::{Netns, Topology};
 use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
 pub fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
     let not_up = || Refusal::NotUp { lab: lab.to_string(), state: state.root().to_path_buf() }.into();
     state.load(lab)?.ok_or_else(not_up)
+}
+
+/// The namespace a node's processes live in: its own, its container-mode name (the same
+/// stack as its target), or the host's.
+pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
+    match topology.node(node) {
+        Some(n) => Ok(topology.entry_netns(n)),
+        None => {
+            let known: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            Err(crate::Error::Usage(format!(
+                "lab {} has no node {node}; its nodes are: {}",
+                topology.lab,
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// The same, from a lab's record (`exec --lab`): the file is not needed.
+pub fn recorded_node_netns(record: &Record, node: &str) -> Result<Netns> {
+    record.nodes.get(node).cloned().ok_or_else(|| {
+        let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
+        crate::Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
+    })
 }
 
 /// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
@@ -129,8 +154,8 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Exec(args) => {
             let (lab, node) = args.lab_and_node().map_err(crate::Error::Usage)?;
             let netns = match &lab {
-                LabRef::File(file) => exec::node_netns(&crate::load(file)?, node)?,
-                LabRef::Name(_) => exec::recorded_node_netns(&record_of(state, &lab_name(&lab)?)?, node)?,
+                LabRef::File(file) => node_netns(&crate::load(file)?, node)?,
+                LabRef::Name(_) => recorded_node_netns(&record_of(state, &lab_name(&lab)?)?, node)?,
             };
             out.flush()?;
             exec::run_in(&netns, &args.command)
@@ -171,6 +196,24 @@ mod tests {
         // No ipip in auto mode: the plan for every kernel, without asking this one.
         let t = topology("[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", \"b:e0\"]\n");
         assert_eq!(plan_here(&t).ops, crate::plan::compile(&t).ops);
+    }
+
+    #[test]
+    fn a_node_runs_in_its_namespace_its_targets_or_the_hosts() {
+        let t = topology(
+            "[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\nnetwork = \"container:a\"\n[nodes.h]\nnetwork = \"host\"\n",
+        );
+        assert_eq!(node_netns(&t, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(node_netns(&t, "b").unwrap(), Netns::Named("x-b".into()));
+        assert_eq!(node_netns(&t, "h").unwrap(), Netns::Host);
+        let e = node_netns(&t, "z").unwrap_err();
+        assert_eq!(e.to_string(), "lab x has no node z; its nodes are: a, b, h");
+        assert_eq!(e.exit_code(), 2);
+
+        let mut record = StateDir::new("/nonexistent").new_record("x");
+        record.nodes.insert("a".into(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "q").unwrap_err().to_string(), "lab x has no node q; its nodes are: a");
     }
 
     #[test]
