@@ -6,22 +6,22 @@
 //! `kernel`, recorded in `state`). `diff` compares a plan with what the kernel shows;
 //! `graph` draws a topology; `commands` holds one file per CLI command.
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
-pub mod diff;
+pub(crate) mod diff;
 pub mod error;
 pub mod graph;
-pub mod kernel;
-pub mod live;
-pub mod ownership;
+pub(crate) mod kernel;
+pub(crate) mod live;
+pub(crate) mod ownership;
 pub mod plan;
 pub mod spec;
-pub mod state;
+pub(crate) mod state;
 #[cfg(test)]
 mod testing;
-pub mod timing;
+pub(crate) mod timing;
 pub mod topology;
 pub mod tunnel;
 

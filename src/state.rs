@@ -230,6 +230,7 @@ impl Entry {
 }
 
 impl Record {
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

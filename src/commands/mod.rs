@@ -4,17 +4,17 @@
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
-pub mod completions;
-pub mod diff;
-pub mod down;
-pub mod exec;
-pub mod forward;
-pub mod graph;
-pub mod link;
-pub mod plan;
-pub mod status;
-pub mod up;
-pub mod validate;
+pub(crate) mod completions;
+pub(crate) mod diff;
+pub(crate) mod down;
+pub(crate) mod exec;
+pub(crate) mod forward;
+pub(crate) mod graph;
+pub(crate) mod link;
+pub(crate) mod plan;
+pub(crate) mod status;
+pub(crate) mod up;
+pub(crate) mod validate;
 
 use std::io::Write;
 use std::time::Instant;
@@ -31,14 +31,14 @@ use crate::topology::{Netns, Topology};
 use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
-pub fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
+pub(crate) fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
     let not_up = || Refusal::NotUp { lab: lab.to_string(), state: state.root().to_path_buf() }.into();
     state.load(lab)?.ok_or_else(not_up)
 }
 
 /// The namespace a node's processes live in: its own, its container-mode name (the same
 /// stack as its target), or the host's.
-pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
+pub(crate) fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
     match topology.node(node) {
         Some(n) => Ok(topology.entry_netns(n)),
         None => {
@@ -53,7 +53,7 @@ pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
 }
 
 /// The same, from a lab's record (`exec --lab`): the file is not needed.
-pub fn recorded_node_netns(record: &Record, node: &str) -> Result<Netns> {
+pub(crate) fn recorded_node_netns(record: &Record, node: &str) -> Result<Netns> {
     record.nodes.get(node).cloned().ok_or_else(|| {
         let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
         crate::Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
@@ -61,13 +61,13 @@ pub fn recorded_node_netns(record: &Record, node: &str) -> Result<Netns> {
 }
 
 /// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
-pub fn kernel(state: &StateDir, lab: &str) -> Result<Linux> {
+pub(crate) fn kernel(state: &StateDir, lab: &str) -> Result<Linux> {
     Ok(Linux::new(Marks::of(lab), state.lab_dir(lab))?)
 }
 
 /// The lab a command names: by name (`--lab`, checked like the `[lab]` name of a file),
 /// or the one its topology file declares.
-pub fn lab_name(lab: &LabRef) -> Result<String> {
+pub(crate) fn lab_name(lab: &LabRef) -> Result<String> {
     match lab {
         LabRef::Name(name) => {
             crate::topology::names::check_lab_name(name)
@@ -81,7 +81,7 @@ pub fn lab_name(lab: &LabRef) -> Result<String> {
 /// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
 /// `status` compare with, and `plan` prints. The kernel is asked only when the topology
 /// leaves a choice to it (an ipip tunnel in `auto` mode).
-pub fn plan_here(topology: &crate::Topology) -> Plan {
+pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
     use crate::topology::{IpipMode, TunnelKind};
     let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
     let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
@@ -90,7 +90,7 @@ pub fn plan_here(topology: &crate::Topology) -> Plan {
 
 /// What `up`, `down` and `link` print with `--format json`: one document at the end.
 #[derive(Debug, serde::Serialize)]
-pub struct Report<'a> {
+pub(crate) struct Report<'a> {
     pub version: u32,
     pub lab: &'a str,
     /// `up`, `down` or `link`.
@@ -108,14 +108,14 @@ pub struct Report<'a> {
 
 /// Writes `value` as one pretty-printed JSON document and a newline: every command's
 /// `--format json`.
-pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+pub(crate) fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
 /// What the kernel has of a lab: everything its plan (the file, where it still parses)
 /// and its record (what netlab made) touch.
-pub fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+pub(crate) fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
     let known: Vec<&Op> = plan
         .iter()
         .flat_map(|p| p.ops.iter())
@@ -128,7 +128,7 @@ pub fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>)
 }
 
 /// The changes that bring the kernel to `plan`, as [`observe`] finds it.
-pub fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+pub(crate) fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
     let d = crate::diff::diff(plan, record, &live);

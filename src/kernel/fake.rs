@@ -146,11 +146,6 @@ impl FakeKernel {
         self.fail = Some((self.asked + n, errno));
     }
 
-    /// How many ops it was asked to apply.
-    pub fn asked(&self) -> usize {
-        self.asked
-    }
-
     fn stack_of(&self, netns: &Netns) -> Result<u64, OpError> {
         match netns {
             Netns::Host => Ok(HOST),

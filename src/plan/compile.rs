@@ -231,7 +231,7 @@ fn names_device(key: &str) -> bool {
 }
 
 /// The device a sysctl key belongs to (`eth0` in `net.ipv4.conf.eth0.rp_filter`), if any.
-pub fn sysctl_device(key: &str) -> Option<&str> {
+pub(crate) fn sysctl_device(key: &str) -> Option<&str> {
     let parts: Vec<&str> = key.split('.').collect();
     match parts.as_slice() {
         ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, _, ..] if !matches!(*dev, "all" | "default") => Some(dev),

@@ -22,9 +22,12 @@ pub mod text;
 use serde::Serialize;
 
 pub use crate::tunnel::Encap;
-pub use compile::{compile, compile_for, sysctl_device, Capabilities};
+#[cfg(test)]
+pub(crate) use compile::sysctl_device;
+pub use compile::{compile, compile_for, Capabilities};
 pub use device::DeviceKind;
-pub use op::{forwarder_config, Op, OpKey, Subject};
+pub(crate) use op::forwarder_config;
+pub use op::{Op, OpKey, Subject};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

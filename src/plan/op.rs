@@ -175,7 +175,7 @@ pub enum Op {
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
 /// to flannel's), writing its counters to `stats`.
-pub fn forwarder_config(
+pub(crate) fn forwarder_config(
     dev: &str,
     encap: Encap,
     local: IpAddr,
