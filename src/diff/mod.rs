@@ -79,6 +79,10 @@ pub struct Change {
     pub op: Op,
     #[serde(skip_serializing_if = "Option::is_none", flatten)]
     pub field: Option<Field>,
+    /// The index in the desired plan of the op this change comes from (none for a
+    /// removal): to apply changes in the plan's relative order.
+    #[serde(skip)]
+    pub plan_index: Option<usize>,
 }
 
 /// Something in the way that netlab did not make: while there is any, `up` changes
@@ -187,6 +191,8 @@ struct Differ<'a> {
     removing: HashSet<Op>,
     additions: Vec<Change>,
     conflicts: Vec<Conflict>,
+    /// The index of the desired op being compared.
+    at: Option<usize>,
 }
 
 impl<'a> Differ<'a> {
@@ -207,22 +213,28 @@ impl<'a> Differ<'a> {
             removing: HashSet::new(),
             additions: Vec::new(),
             conflicts: Vec::new(),
+            at: None,
         }
     }
 
     fn run(mut self) -> Diff {
         let desired = self.desired;
-        for op in &desired.ops {
+        for (i, op) in desired.ops.iter().enumerate() {
+            self.at = Some(i);
             self.namespace(op);
         }
+        self.at = None;
         self.unwanted_namespaces();
         let wanted_links = self.wanted_links();
-        for op in &desired.ops {
+        for (i, op) in desired.ops.iter().enumerate() {
+            self.at = Some(i);
             self.device(op, &wanted_links);
         }
-        for op in &desired.ops {
+        for (i, op) in desired.ops.iter().enumerate() {
+            self.at = Some(i);
             self.setting(op);
         }
+        self.at = None;
         self.unwanted();
         // Stable: within a rank, in the order found.
         self.removals.sort_by_key(|c| c.op.removal_rank());
@@ -232,17 +244,17 @@ impl<'a> Differ<'a> {
     }
 
     fn add(&mut self, op: &Op) {
-        self.additions.push(Change { change: Sign::Add, op: op.clone(), field: None });
+        self.additions.push(Change { change: Sign::Add, op: op.clone(), field: None, plan_index: self.at });
     }
 
     fn modify(&mut self, op: Op, field: &str, desired: impl ToString, actual: impl ToString) {
         let field = Field { field: field.into(), desired: desired.to_string(), actual: actual.to_string() };
-        self.additions.push(Change { change: Sign::Modify, op, field: Some(field) });
+        self.additions.push(Change { change: Sign::Modify, op, field: Some(field), plan_index: self.at });
     }
 
     fn remove(&mut self, op: Op) {
         if self.removing.insert(op.clone()) {
-            self.removals.push(Change { change: Sign::Remove, op, field: None });
+            self.removals.push(Change { change: Sign::Remove, op, field: None, plan_index: None });
         }
     }
 

@@ -80,7 +80,13 @@ impl Differ<'_> {
                         } else {
                             // Never set by the lab: an addition, with the value it replaces.
                             let field = Field { field: key.clone(), desired: value.clone(), actual: have.clone() };
-                            self.additions.push(Change { change: Sign::Add, op: op.clone(), field: Some(field) });
+                            let plan_index = self.at;
+                            self.additions.push(Change {
+                                change: Sign::Add,
+                                op: op.clone(),
+                                field: Some(field),
+                                plan_index,
+                            });
                         }
                     }
                     Some(_) if !fresh => {}

@@ -318,6 +318,8 @@ fn a_lab_that_is_not_up_is_its_plan_namespaces_and_devices_first() {
     let rest: Vec<&Op> = plan.ops.iter().filter(|op| !want.contains(op)).collect();
     want.extend(rest);
     assert_eq!(d.changes.iter().map(|c| &c.op).collect::<Vec<_>>(), want);
+    // Each change knows the op of the plan it comes from.
+    assert!(d.changes.iter().all(|c| c.plan_index.is_some_and(|i| plan.ops[i] == c.op)));
 }
 
 /// A change made to the kernel behind netlab's back.
