@@ -43,7 +43,7 @@ pub enum Op {
         netns: Netns,
         key: String,
     },
-    /// `/etc/netns/<netns>/<file>`, which `ip netns exec` mounts over /etc/<file>.
+    /// `/etc/netns/<netns>/<file>`, which `ip netns exec` mounts over `/etc/<file>`.
     FileWrite {
         netns: String,
         file: EtcFileKind,
