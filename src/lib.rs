@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod error;
 pub mod graph;
+pub mod impair;
 pub mod kernel;
 pub mod plan;
 pub mod spec;
