@@ -8,6 +8,7 @@ pub mod forward;
 pub mod graph;
 pub mod link;
 pub mod plan;
+pub mod relay;
 pub mod status;
 pub mod up;
 pub mod validate;
@@ -101,5 +102,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Link(args) => link::exec(&args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
+        Command::Relay(args) => relay::exec(args),
+        Command::RelaySet(args) => relay::set(&args, out),
     }
 }

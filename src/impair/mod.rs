@@ -31,13 +31,18 @@
 //! frame is dropped: the ends stay up, as with a pulled cable.
 
 pub mod dist;
+pub mod fate;
+pub(crate) mod frame;
+pub(crate) mod line;
 pub mod netem;
+pub mod relay;
 pub mod value;
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use line::Tally;
 pub use value::{Distribution, Percent};
 
 /// netem's default queue limit, in frames.
