@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::socket::{self, Wake};
 use super::{Shared, Update};
-use crate::impair::Impairment;
+use crate::impair::{dist, Impairment};
 
 /// How long the relay's loop may take to put a change in force before the request fails
 /// (it takes microseconds; this is for a loop that is gone).
@@ -147,6 +147,9 @@ fn answer(line: &str, shared: &Shared) -> Reply {
                 Ok(imp) => imp,
                 Err(e) => return fail(e),
             };
+            // Built here, not by the relay's loop on its first draw, which would hold up
+            // every frame for the milliseconds that takes.
+            let _ = dist::table(imp.distribution);
             let set = match dir {
                 "a-b" => [Some(imp), None],
                 "b-a" => [None, Some(imp)],

@@ -158,6 +158,10 @@ pub fn run(config: RelayConfig) -> io::Result<()> {
         updates: Mutex::new(Vec::new()),
         shown: Mutex::new([config.a_to_b.to_string(), config.b_to_a.to_string()]),
     });
+    for imp in [&config.a_to_b, &config.b_to_a] {
+        // Built now rather than on the loop's first draw (see control).
+        let _ = super::dist::table(imp.distribution);
+    }
     let lines = [Line::new(config.a_to_b.clone(), 0, seed), Line::new(config.b_to_a.clone(), 1, seed)];
     let listener = config.control.as_deref().map(control::listen).transpose()?;
 
