@@ -200,7 +200,7 @@ fn loss_on_one_direction_is_binomial_and_the_same_seed_loses_the_same_pings() {
     for (percent, seed) in [(1.0, 7), (10.0, 7), (50.0, 7), (10.0, 7), (10.0, 8)] {
         lab.set(Direction::AToB, &format!("loss={percent}%,seed={seed}"));
         let lost = lab.lost_pings();
-        let (n, p) = (2000.0, percent / 100.0);
+        let (n, p): (f64, f64) = (2000.0, percent / 100.0);
         let (mean, sd) = (n * p, (n * p * (1.0 - p)).sqrt());
         let k = lost.len() as f64;
         assert!((k - mean).abs() <= 4.5 * sd, "{percent}% loss: {k} of 2000 pings lost");
