@@ -125,7 +125,16 @@ impl Engine {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => return Ok(()),
+                // The device went down (it may come back up) or away (then so does the relay).
+                Err(e) if e.raw_os_error() == Some(libc::ENETDOWN) => {
+                    let name = &self.ends[d].socket.name;
+                    return match std::ffi::CString::new(name.as_str())
+                        .map(|c| nix::net::if_::if_nametoindex(c.as_c_str()))
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        _ => Err(io::Error::new(io::ErrorKind::NotFound, format!("the device {name} was deleted"))),
+                    };
+                }
                 Err(e) => {
                     return Err(io::Error::new(e.kind(), format!("reading {}: {e}", self.ends[d].socket.name)));
                 }
