@@ -261,7 +261,8 @@ fn duplicate_corrupt_and_reorder_show_in_tcpdump() {
     let bad = seen.iter().filter(|l| l.contains("wrong icmp cksum") || l.contains("bad cksum")).count() as u64;
     assert!(bad > 0 && bad <= unanswered, "tcpdump saw {bad} bad checksums, {unanswered} unanswered");
 
-    lab.set(Direction::AToB, "delay=10ms,reorder=10%,seed=3");
+    // 50 ms of delay: a reordered request overtakes many even if ping falls behind its 2 ms.
+    lab.set(Direction::AToB, "delay=50ms,reorder=10%,seed=3");
     let before = lab.stats().a_to_b.tally.reordered;
     let (_, seen) = lab.ping_captured("-q -c 300 -i 0.002", echo, "");
     let reordered = lab.stats().a_to_b.tally.reordered - before;
