@@ -377,30 +377,28 @@ fn the_relay_runs_in_an_unprivileged_user_namespace() {
 
 /// Sends one rtnetlink request in the network namespace at `netns` and waits for the ack.
 fn rtnetlink(netns: &Path, msg: netlink_packet_route::RouteNetlinkMessage, flags: u16) -> std::io::Result<()> {
-    use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
-    let netns = netns.to_owned();
+    use netlab::kernel::netns;
+    let path = netns.to_owned();
     std::thread::spawn(move || {
-        let fd = std::fs::File::open(&netns)?;
-        nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)?;
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_ROUTE)?;
-        socket.bind_auto()?;
-        let mut req = NetlinkMessage::from(msg);
-        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        req.finalize();
-        let mut buf = vec![0; req.buffer_len()];
-        req.serialize(&mut buf);
-        socket.send(&buf, 0)?;
-        let mut rx = Vec::with_capacity(8192);
-        socket.recv(&mut rx, 0)?;
-        let reply = NetlinkMessage::<netlink_packet_route::RouteNetlinkMessage>::deserialize(&rx)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        match reply.payload {
-            NetlinkPayload::Error(e) if e.code.is_some() => Err(e.to_io()),
-            _ => Ok(()),
-        }
+        netns::enter(&std::fs::File::open(&path)?)?;
+        netns::request_blocking(&netns::route_socket()?, msg, flags)
     })
     .join()
     .unwrap()
+}
+
+/// A throwaway host with nodes A and B joined by a veth (A:e0 10.0.0.1, B:e0 10.0.0.2);
+/// the path of A's namespace and the index of A:e0.
+fn veth_pair() -> (Throwaway, PathBuf, u32) {
+    let host = Throwaway::new();
+    host.sh_ok(
+        "for n in A B; do ip netns add $n; done; ip link add e0 netns A type veth peer name e0 netns B
+        ip -n A addr add 10.0.0.1/24 dev e0 && ip -n B addr add 10.0.0.2/24 dev e0
+        ip -n A link set e0 up && ip -n B link set e0 up && ip netns exec A ping -c1 -q 10.0.0.2 >/dev/null",
+    );
+    let netns = PathBuf::from(format!("/proc/{}/root/run/netns/A", host.init_pid()));
+    let index = String::from_utf8_lossy(&host.in_netns("A", "cat /sys/class/net/e0/ifindex").stdout).trim().parse();
+    (host, netns, index.unwrap())
 }
 
 #[test]
@@ -410,12 +408,7 @@ fn kernel_path_tbf_from_netlabs_encoding_limits_the_rate() {
     }
     let _serial = serial();
     use netlab::impair::netem::{request, Qdisc, Tbf, Verb};
-    let host = Throwaway::new();
-    host.sh_ok("for n in A B; do ip netns add $n; done; ip link add e0 netns A type veth peer name e0 netns B
-        ip -n A addr add 10.0.0.1/24 dev e0 && ip -n B addr add 10.0.0.2/24 dev e0 && ip -n A link set e0 up && ip -n B link set e0 up");
-    let netns = PathBuf::from(format!("/proc/{}/root/run/netns/A", host.init_pid()));
-    let ifindex: u32 =
-        String::from_utf8_lossy(&host.in_netns("A", "cat /sys/class/net/e0/ifindex").stdout).trim().parse().unwrap();
+    let (host, netns, ifindex) = veth_pair();
     let tbf = Qdisc::Tbf(Tbf::for_rate(10_000_000, Some(50)));
     let (msg, flags) = request(Verb::Add, ifindex, Some(&tbf));
     rtnetlink(&netns, msg, flags).expect("tbf accepted");
@@ -444,12 +437,11 @@ fn kernel_path_nftables_drops_at_the_peers_ingress() {
         return;
     }
     let _serial = serial();
-    let host = Throwaway::new();
-    host.sh_ok("for n in A B; do ip netns add $n; done; ip link add e0 netns A type veth peer name e0 netns B
-        ip -n A addr add 10.0.0.1/24 dev e0 && ip -n B addr add 10.0.0.2/24 dev e0 && ip -n A link set e0 up && ip -n B link set e0 up
-        ip netns exec A ping -c1 -q 10.0.0.2 >/dev/null
-        ip netns exec B nft add table netdev impair
-        ip netns exec B nft 'add chain netdev impair in { type filter hook ingress device e0 priority 0; }'");
+    let (host, _, _) = veth_pair();
+    host.sh_ok(
+        "ip netns exec B nft add table netdev impair
+        ip netns exec B nft 'add chain netdev impair in { type filter hook ingress device e0 priority 0; }'",
+    );
     // Loss of A's frames as B receives them: numgen per frame.
     host.sh_ok("ip netns exec B nft add rule netdev impair in numgen random mod 100 '<' 30 drop");
     let out =
@@ -472,12 +464,7 @@ fn kernel_path_netem_delay_and_loss() {
         return;
     }
     use netlab::impair::netem::{request, Qdisc, Verb};
-    let host = Throwaway::new();
-    host.sh_ok("for n in A B; do ip netns add $n; done; ip link add e0 netns A type veth peer name e0 netns B
-        ip -n A addr add 10.0.0.1/24 dev e0 && ip -n B addr add 10.0.0.2/24 dev e0 && ip -n A link set e0 up && ip -n B link set e0 up");
-    let netns = PathBuf::from(format!("/proc/{}/root/run/netns/A", host.init_pid()));
-    let ifindex: u32 =
-        String::from_utf8_lossy(&host.in_netns("A", "cat /sys/class/net/e0/ifindex").stdout).trim().parse().unwrap();
+    let (host, netns, ifindex) = veth_pair();
     let netem = Qdisc::Netem("delay=50ms,jitter=5ms,distribution=normal,loss=10%,seed=7".parse().unwrap());
     let (msg, flags) = request(Verb::Add, ifindex, Some(&netem));
     rtnetlink(&netns, msg, flags).expect("netem accepted");
