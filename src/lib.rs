@@ -12,6 +12,7 @@ pub mod commands;
 pub mod diagnostics;
 pub mod diff;
 pub mod error;
+pub mod firewall;
 pub mod graph;
 pub mod kernel;
 pub mod plan;
