@@ -17,6 +17,8 @@ pub mod groups;
 pub mod hostports;
 pub mod live;
 mod netns;
+
+pub use netns::NetnsPath;
 pub mod ports;
 pub mod ruleset;
 pub mod warnings;

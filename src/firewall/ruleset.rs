@@ -285,11 +285,14 @@ fn inet_table(
         match place {
             Place::Host => forward.rules.push(r(
                 "not to networks that are not routed",
-                format!("iifname \"{b}\" meta oifgroup & {CLASS_MASK:#010x} == {:#010x} drop", Class::Plain.bits()),
+                format!(
+                    "iifname \"{b}\" meta oifgroup & {CLASS_MASK:#010x} == {:#010x} ct state != {{ established, related }} drop",
+                    Class::Plain.bits()
+                ),
             )),
             Place::Netns(_) if !plain.is_empty() => forward.rules.push(r(
                 "not to the lab's other networks",
-                format!("iifname \"{b}\" oifname {} drop", name_set(plain)),
+                format!("iifname \"{b}\" oifname {} ct state != {{ established, related }} drop", name_set(plain)),
             )),
             Place::Netns(_) => {}
         }

@@ -130,7 +130,7 @@ fn a_nat_bridge_in_a_node_isolates_by_name() {
     let rs = compute(&lab);
     assert_eq!(rs.tables[0].place, Place::Netns("k8s-node1".into()));
     let s = script(&rs);
-    assert!(s.contains("iifname \"docker0\" oifname \"mgmt\" drop"), "{s}");
+    assert!(s.contains("iifname \"docker0\" oifname \"mgmt\" ct state != { established, related } drop"), "{s}");
     assert!(!s.contains("oifgroup & 0xf0000000 == 0x10000000"), "a node's uplinks are the lab's plain links: {s}");
 }
 
