@@ -112,10 +112,12 @@ impl Nft {
 
     /// Reads a table back; `None` when there is no table of that name.
     pub fn read(&self, family: Family, name: &str) -> Result<Option<LiveTable>, NftError> {
-        if !self.tables()?.iter().any(|(f, n)| f == family.as_str() && n == name) {
-            return Ok(None);
-        }
-        let v = self.json(&["-j", "list", "table", family.as_str(), name])?;
+        let v = match self.json(&["-j", "list", "table", family.as_str(), name]) {
+            Ok(v) => v,
+            // nft's words for ENOENT: there is no such table.
+            Err(NftError::Failed { stderr, .. }) if stderr.contains("No such file or directory") => return Ok(None),
+            Err(e) => return Err(e),
+        };
         let text = self.run(&["list", "table", family.as_str(), name], None)?;
         Ok(Some(parse_table(&v, &text, family, name)))
     }
