@@ -24,25 +24,30 @@ use netlab::firewall::ports;
 use netlab::firewall::ruleset::{compute, Guard, LabFirewall, NatNetwork, Place, Published, Requirement, Ruleset};
 use netlab::firewall::warnings;
 
-/// A TCP and a UDP server answering each client with what it saw as the client's address.
+/// A TCP and a UDP server, IPv4 and IPv6, answering each client with what it saw as the
+/// client's address.
 const SERVER: &str = r#"
 import socket, sys, threading
 name, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
-def tcp(port):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(64)
+def bound(family, kind, port):
+    s = socket.socket(family, kind); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port)); return s
+def tcp(family, port):
+    s = bound(family, socket.SOCK_STREAM, port); s.listen(64)
     while True:
         c, a = s.accept()
         try: c.recv(1024)
         except OSError: pass
         c.sendall(("%s tcp sees %s\n" % (name, a[0])).encode()); c.close()
-def udp(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
+def udp(family, port):
+    s = bound(family, socket.SOCK_DGRAM, port)
     while True:
         d, a = s.recvfrom(100); s.sendto(("%s udp sees %s\n" % (name, a[0])).encode(), a)
 for p in ports:
-    threading.Thread(target=tcp, args=(p,), daemon=True).start()
-    threading.Thread(target=udp, args=(p,), daemon=True).start()
+    for f in (socket.AF_INET, socket.AF_INET6):
+        threading.Thread(target=tcp, args=(f, p), daemon=True).start()
+        threading.Thread(target=udp, args=(f, p), daemon=True).start()
 threading.Event().wait()
 "#;
 
@@ -580,4 +585,40 @@ fn sctp_is_planned_and_skipped_live_without_the_kernel_option() {
         nft.apply(&text).unwrap();
         assert!(t.sh_ok("nft list chain inet netlab-docker published").contains("sctp dport 3868"));
     }
+}
+
+/// IPv6: a nat network with an IPv6 subnet publishes on every host address and on one,
+/// and masquerades outbound; ::1 is not sent to a node (IPv6 has no route_localnet).
+#[test]
+fn ipv6_published_ports_and_outbound() {
+    if skip_unless_root("ipv6_published_ports_and_outbound") {
+        return;
+    }
+    let s = Scene::new();
+    s.t.sh_ok(
+        "set -e; sysctl -qw net.ipv6.conf.all.forwarding=1
+         ip addr add fd00:17::1/64 dev docker0 nodad
+         ip -n web addr add fd00:17::2/64 dev eth0 nodad && ip -n web route add default via fd00:17::1
+         ip addr add 2001:db8:ff::1/64 dev wan0 nodad && ip -n wan addr add 2001:db8:ff::2/64 dev eth0 nodad
+         ip -n wan route add default via 2001:db8:ff::1 && ip route add default via 2001:db8:ff::2",
+    );
+    let mut lab = docker_lab();
+    lab.networks[0].v6 = Some("fd00:17::/64".parse().unwrap());
+    lab.published.extend(publish("web", "docker0", "[2001:db8:ff::1]:8443:80", "172.17.0.2", "vweb"));
+    for p in &mut lab.published {
+        p.node_v6 = Some("fd00:17::2".parse().unwrap());
+    }
+    s.apply(&compute(&lab));
+    assert_eq!(s.tcp("wan", "[2001:db8:ff::1]", 8080).as_deref(), Some("web tcp sees 2001:db8:ff::2"));
+    assert_eq!(s.udp("wan", "2001:db8:ff::1", 8081).as_deref(), Some("web udp sees 2001:db8:ff::2"));
+    assert_eq!(s.tcp("wan", "[2001:db8:ff::1]", 8443).as_deref(), Some("web tcp sees 2001:db8:ff::2"));
+    assert_eq!(s.tcp("wan", "203.0.113.1", 8443), None, "8443 is published on 2001:db8:ff::1 only");
+    // The host reaches its own IPv6 address; ::1 stays the host's (nothing listens: refused).
+    assert!(s.tcp("", "[2001:db8:ff::1]", 8080).is_some_and(|a| a.starts_with("web tcp sees")));
+    assert_eq!(s.tcp("", "[::1]", 8080), None);
+    // Outbound IPv6 is masqueraded to the host's address on the way out.
+    assert_eq!(s.tcp("web", "[2001:db8:ff::2]", 80).as_deref(), Some("wan tcp sees 2001:db8:ff::1"));
+    // The outside cannot reach the node's IPv6 address directly.
+    s.t.sh_ok("ip -n wan route add fd00:17::/64 via 2001:db8:ff::1");
+    assert_eq!(s.tcp("wan", "[fd00:17::2]", 80), None);
 }
