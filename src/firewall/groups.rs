@@ -37,8 +37,12 @@ impl Class {
 /// The 28-bit hash of a lab (the same as kernel::group_of's today, so a lab's plain links
 /// keep their group).
 pub fn lab_hash(lab: &str) -> u32 {
-    let mark = format!("netlab:{lab}");
-    mark.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193)) & 0x0fff_ffff
+    fnv1a(format!("netlab:{lab}").as_bytes()) & 0x0fff_ffff
+}
+
+/// 32-bit FNV-1a: the lab's hash here, a rule's text hash in its comment.
+pub fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
 }
 
 /// The group of a link of `lab` in `class`.

@@ -125,7 +125,7 @@ pub struct Rule {
 
 impl Rule {
     fn new(about: impl AsRef<str>, text: String) -> Rule {
-        let hash = text.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let hash = groups::fnv1a(text.as_bytes());
         Rule { comment: format!("{} #{hash:08x}", about.as_ref()), text }
     }
 
