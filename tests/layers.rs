@@ -11,6 +11,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("spec", &[]),
     ("diagnostics", &[]),
     ("timing", &[]),
+    ("firewall", &[]),
     ("topology", &["spec", "diagnostics"]),
     ("tunnel", &["topology"]),
     ("impair", &["tunnel", "topology"]),
