@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use netlab::firewall::live::Nft;
 use netlab::firewall::ports;
-use netlab::firewall::ruleset::{compute, Family, Guard, LabFirewall, NatNetwork, Place, Published};
+use netlab::firewall::ruleset::{compute, Family, Guard, LabFirewall, Network, Place, Published};
 use netlab::firewall::NetnsPath;
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
@@ -32,11 +32,12 @@ fn lab(n: usize) -> LabFirewall {
         .collect();
     LabFirewall {
         lab: "bench".into(),
-        networks: vec![NatNetwork {
+        networks: vec![Network {
             name: "docker0".into(),
             bridge: "docker0".into(),
             v4: Some("172.17.0.0/16".parse().unwrap()),
             v6: None,
+            nat: true,
             icc: true,
             place: Place::Host,
             ports: vec![],
@@ -325,8 +326,8 @@ fn main() {
 
     // The engine's own table: published chain + base chains, N DNAT rules.
     let rs = compute(&lab(n));
-    let text: String = rs.tables.iter().map(|t| t.block()).collect();
-    let rules = rs.tables[0].chains.iter().map(|c| c.rules.len()).sum::<usize>();
+    let text: String = rs.tables.iter().map(|t| t.script("netlab:bench")).collect();
+    let rules = rs.tables[0].rules.len();
     nft(&["-f", "-"], &text);
     let json = nft(&["-j", "list", "table", "inet", "netlab-bench"], "");
     nft(&["delete", "table", "inet", "netlab-bench"], "");

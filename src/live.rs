@@ -1,6 +1,6 @@
 //! What the kernel (and the file system) show of a lab, as plain data: its namespaces and
-//! their identities, links, addresses, routes, sysctls, /etc/netns files and forwarder
-//! processes. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
+//! their identities, links, addresses, routes, sysctls, /etc/netns files, forwarder
+//! processes and nftables tables. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
 //! `status` read them. Nothing here talks to the kernel, so tests build them by hand.
 //!
 //! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
@@ -15,6 +15,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use crate::firewall::live::LiveTable;
+use crate::firewall::ruleset::Family;
 use crate::topology::{EtcFileKind, Netns};
 
 /// The identity of a namespace: the device and inode of its nsfs file. Two names of one
@@ -57,6 +59,8 @@ pub struct LiveLink {
     pub vxlan: Option<VxlanInfo>,
     /// An ipip tunnel's (local, remote).
     pub ipip: Option<(Option<IpAddr>, Option<IpAddr>)>,
+    /// A bridge port's hairpin mode (`None`: not a bridge port).
+    pub hairpin: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,6 +186,8 @@ pub struct LiveLab {
     pub files: HashMap<(String, EtcFileKind), Option<String>>,
     /// The forwarder of each tunnel end that has one, if it runs.
     pub forwarders: HashMap<(Netns, String), Option<Running>>,
+    /// The nftables tables of the lab's name that were looked for (`None`: not there).
+    pub tables: HashMap<(Netns, Family, String), Option<LiveTable>>,
 }
 
 impl LiveLab {

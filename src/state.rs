@@ -24,7 +24,7 @@ use nix::fcntl::{flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::live::NsId;
-use crate::plan::{Op, OpKey, Plan};
+use crate::plan::{Op, OpKey, Plan, PublishedPort};
 use crate::topology::Netns;
 
 /// Where netlab keeps its state on a real host.
@@ -73,6 +73,7 @@ impl StateDir {
             topology: None,
             nodes: Default::default(),
             entries: Vec::new(),
+            ports: Vec::new(),
             path: self.record_path(lab),
         }
     }
@@ -196,6 +197,10 @@ pub struct Record {
     pub nodes: std::collections::BTreeMap<String, Netns>,
     /// Applied ops in the order they were applied: `down` undoes them in reverse.
     pub entries: Vec<Entry>,
+    /// The ports the lab publishes, with the host ports `up` picked (kept across
+    /// converges, avoided by other labs, shown by `netlab port` and `status`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PublishedPort>,
     /// Where it is kept (in its [`StateDir`]).
     #[serde(skip)]
     path: PathBuf,
@@ -264,8 +269,10 @@ impl Record {
     }
 
     /// After a successful run the record is the plan itself, each op with what was learnt
-    /// when it was applied (a namespace's identity, a sysctl's value before), and is saved.
+    /// when it was applied (a namespace's identity, a sysctl's value before), and the ports
+    /// it publishes, and is saved.
     pub fn settle(&mut self, plan: &Plan) -> io::Result<()> {
+        self.ports = plan.ports.clone();
         // Only namespaces and sysctls carry something learnt; the first value recorded for a
         // sysctl is the one from before the lab.
         let mut learnt: HashMap<OpKey, (Option<String>, Option<NsId>)> = HashMap::new();

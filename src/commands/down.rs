@@ -13,10 +13,11 @@ use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::error::{PartlyDown, Refusal};
+use crate::firewall::ruleset::Family;
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Linux};
-use crate::live::{LiveLink, Named};
+use crate::live::{LiveLink, LiveTable, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
@@ -39,7 +40,17 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         super::print_json(
             out,
-            &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
+            &Report {
+                version: 1,
+                lab: &lab,
+                action: "down",
+                ok,
+                changed: !ops.is_empty(),
+                ops,
+                elapsed_ms,
+                warnings: &[],
+                error,
+            },
         )
     };
     let Some(mut record) = state.load(&lab)? else {
@@ -87,6 +98,8 @@ enum Check<'a> {
     Namespace(&'a str),
     /// A file to remove: still what netlab wrote.
     File(&'a str, EtcFileKind),
+    /// An nftables table to delete: it carries the lab's mark.
+    Table(&'a Netns, Family, &'a str),
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
     /// of a link or namespace of the lab's), or checks for itself when it runs (a
     /// forwarder is stopped only after its pid is found to be that forwarder).
@@ -100,7 +113,15 @@ impl Check<'_> {
             LinkDel { netns, name } => Check::Link(netns, name),
             NetnsDel { netns } => Check::Namespace(netns),
             FileRemove { netns, file } => Check::File(netns, *file),
-            SysctlRestore { .. }
+            NftTableDel { netns, family, name } => Check::Table(netns, *family, name),
+            // A rule is deleted by its identity, in a table found to be the lab's; a flush
+            // takes only what is in the lab's subnets; hairpin and class are settings of a
+            // link of the lab's.
+            NftRuleDel { .. }
+            | ConntrackFlush { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
+            | SysctlRestore { .. }
             | LinkSetNomaster { .. }
             | LinkDown { .. }
             | AddrDel { .. }
@@ -124,7 +145,9 @@ impl Check<'_> {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
-            | ForwarderStart { .. } => Check::None,
+            | ForwarderStart { .. }
+            | NftTableAdd { .. }
+            | NftRuleAdd { .. } => Check::None,
         }
     }
 }
@@ -155,13 +178,24 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
         .filter_map(|op| match Check::of(op) {
             Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
             Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
-            Check::File(..) | Check::None => None,
+            Check::File(..) | Check::Table(..) | Check::None => None,
         })
         .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
     let found: HashMap<(Netns, String), Option<LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
     let link = |netns: &Netns, name: &str| found.get(&(netns.clone(), name.to_string())).cloned().flatten();
+    // The tables to delete, as found (an error reading one: left alone, and said why).
+    let tables: Vec<(Netns, Family, String)> = ops
+        .iter()
+        .filter_map(|op| match Check::of(op) {
+            Check::Table(netns, family, name) => Some((netns.clone(), family, name.to_string())),
+            Check::Link(..) | Check::Namespace(_) | Check::File(..) | Check::None => None,
+        })
+        .filter(|(netns, ..)| kernel.is_connected(netns))
+        .collect();
+    let read: HashMap<(Netns, Family, String), Result<Option<LiveTable>, String>> =
+        tables.iter().cloned().zip(kernel.tables(&tables).into_iter().map(|r| r.map_err(|e| e.to_string()))).collect();
 
     let mut keep = Vec::new();
     let mut refused = Vec::new();
@@ -179,6 +213,11 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
                 let content = files::read(netns, file).ok().flatten();
                 claims.may_remove_file(netns, file, content.as_deref())
             }
+            Check::Table(netns, family, name) => match read.get(&(netns.clone(), family, name.to_string())) {
+                Some(Ok(Some(t))) => claims.owns_table(t),
+                Some(Ok(None)) | None => Ok(()),
+                Some(Err(e)) => Err(NotOurs::Unreadable { why: e.clone() }),
+            },
             Check::None => Ok(()),
         };
         match verdict {

@@ -14,7 +14,7 @@ use crate::error::Refusal;
 use crate::kernel::{forwarder, probe};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::ownership::Marks;
-use crate::plan::Op;
+use crate::plan::{Op, PublishedPort};
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::Result;
@@ -106,6 +106,10 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// The ports the lab publishes, by node (as `netlab port` shows them).
+    ports: Vec<PublishedPort>,
+    /// Other firewalls of the host that drop the lab's forwarded traffic, and what to add.
+    warnings: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -172,7 +176,7 @@ impl LabStatus {
             None => (FileState::Missing, None),
             Some(path) if !path.exists() => (FileState::Missing, None),
             Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
-                Ok(t) => (FileState::InSync, Some(super::plan_here(&t))),
+                Ok(t) => (FileState::InSync, Some(super::plan_here(state, &t))),
                 Err(_) => (FileState::Invalid, None),
             },
         };
@@ -222,6 +226,8 @@ impl LabStatus {
             nodes,
             host,
             forwarders,
+            ports: record.ports.clone(),
+            warnings: super::host_facts::warnings(record.entries.iter().map(|e| &e.op)),
         })
     }
 
@@ -257,6 +263,13 @@ impl LabStatus {
         if !self.host.is_empty() {
             let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
         }
+        for p in &self.ports {
+            let place = match &p.netns {
+                Netns::Host => String::new(),
+                Netns::Named(n) => format!(" (in namespace {n})"),
+            };
+            let _ = writeln!(out, "port {}: {p}{place}", p.node);
+        }
         for f in &self.forwarders {
             let state = match (f.pid, &f.stats) {
                 (Some(pid), Some(s)) => format!(
@@ -283,6 +296,9 @@ impl LabStatus {
                     .collect();
                 let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
         }
         out
     }
@@ -423,6 +439,17 @@ mod tests {
                 pid: None,
                 stats: None,
             }],
+            ports: vec![PublishedPort {
+                node: "a".into(),
+                spec: "80".into(),
+                netns: Netns::Host,
+                host_addr: "0.0.0.0".parse().unwrap(),
+                host_port: 32768,
+                node_port: 80,
+                proto: crate::firewall::ports::Proto::Tcp,
+                picked: true,
+            }],
+            warnings: vec!["ip filter FORWARD drops forwarded packets (policy drop): ...".into()],
         };
         assert_eq!(
             status.text(),
@@ -432,11 +459,15 @@ mod tests {
              c       lab-c      (the namespace of lab-a)\n\
              gone    lab-gone   (namespace missing)\n\
              h       host       (the host's own)\n\
-             forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n"
+             port a: 80/tcp -> 0.0.0.0:32768\n\
+             forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n\
+             warning: ip filter FORWARD drops forwarded packets (policy drop): ...\n"
         );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["file"], "differs");
         assert_eq!(json["nodes"][1]["shares"], "lab-a");
         assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
+        assert_eq!(json["ports"][0]["host_addr"], "0.0.0.0");
+        assert_eq!(json["ports"][0]["picked"], true);
     }
 }

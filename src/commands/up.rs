@@ -1,21 +1,24 @@
 //! `netlab up`: build the lab, or bring a lab that is up in line with its file.
 //!
 //! Everything that can be checked is checked before the first change: the file, the
-//! privileges, the kernel's device kinds, the lab lock, and objects in the way that are
-//! not the lab's. Then the difference between the file and the kernel is applied; on a
+//! privileges, the lab lock, the kernel's device kinds, what the firewall needs of the host
+//! (nft, free and unclaimed host ports, SCTP), and objects in the way that are not the
+//! lab's. Another firewall that would drop the lab's forwarded traffic is warned about,
+//! not refused: the lab is right, and the warning says what to add there. Then the difference between the file and the kernel is applied; on a
 //! lab that is already as the file says, nothing at all.
 
 use std::io::Write;
 use std::time::Instant;
 
-use super::Report;
+use super::{host_facts, Report};
 use crate::apply::{self, Printer};
 use crate::cli::{OutputFormat, UpArgs};
 use crate::error::Refusal;
 use crate::kernel::probe;
 use crate::plan::text::plural;
-use crate::plan::Op;
-use crate::state::StateDir;
+use crate::plan::{Op, Plan};
+use crate::state::{Record, StateDir};
+use crate::topology::Topology;
 use crate::Result;
 
 pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> {
@@ -24,15 +27,16 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     if !probe::privileged() {
         return Err(Refusal::NoPrivileges.into());
     }
-    let plan = super::plan_here(&topology);
+    // The lock before the plan: the ports a plan picks depend on the lab's record.
+    let _lock = state.lock(&topology.lab)?;
+    let mut record = state.load(&topology.lab)?.unwrap_or_else(|| state.new_record(&topology.lab));
+    let plan = super::plan_here(state, &topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
         return Err(Refusal::MissingKinds { lab: plan.lab.clone(), kinds: missing }.into());
     }
-
+    check_firewall(state, &topology, &plan, &record)?;
     crate::timing::timing("checks", plan.ops.len(), t0);
-    let _lock = state.lock(&plan.lab)?;
-    let mut record = state.load(&plan.lab)?.unwrap_or_else(|| state.new_record(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = super::kernel(state, &plan.lab)?;
@@ -46,12 +50,25 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
         return Ok(());
     }
     let json = args.format == OutputFormat::Json;
+    // Read once, after the lab is as its file says (its nat bridges exist to be named).
+    let found = std::cell::OnceCell::new();
+    let warnings = || found.get_or_init(|| host_facts::warnings(plan.ops.iter())).clone();
     let report = |ops: &[Op], ok: bool, error: Option<String>, out: &mut dyn Write| {
         let changed = ok && !ops.is_empty();
         let elapsed_ms = t0.elapsed().as_millis();
         super::print_json(
             out,
-            &Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error },
+            &Report {
+                version: 1,
+                lab: &plan.lab,
+                action: "up",
+                ok,
+                changed,
+                ops,
+                elapsed_ms,
+                warnings: &warnings(),
+                error,
+            },
         )
     };
     if d.changes.is_empty() {
@@ -60,6 +77,7 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             report(&[], true, None, out)?;
         } else {
             writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
+            print_warnings(out, &warnings())?;
         }
         return Ok(());
     }
@@ -82,6 +100,7 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             crate::timing::timing("settle", plan.ops.len(), t);
             let ms = started.elapsed().as_millis();
             writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
+            print_warnings(text, &warnings())?;
             if json {
                 report(&ops, true, None, out)?;
             }
@@ -94,4 +113,48 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             Err(failure.into())
         }
     }
+}
+
+/// What `up` checks of the host before it changes anything, for a lab with a firewall:
+/// `nft` to make it with, a free host port for every binding that needs one picked, and
+/// every published port the host can give (see `host_facts::port_refusal`).
+fn check_firewall(state: &StateDir, topology: &Topology, plan: &Plan, record: &Record) -> Result<()> {
+    let firewall = plan.ops.iter().any(|op| matches!(op, Op::NftTableAdd { .. }));
+    if firewall {
+        if let Err(why) = probe::nft() {
+            return Err(Refusal::MissingTool { lab: plan.lab.clone(), tool: "nft", package: "nftables", why }.into());
+        }
+    }
+    for p in &topology.published {
+        for b in &p.bindings {
+            let published =
+                plan.ports.iter().any(|q| q.node == p.node && q.spec == p.spec && q.node_port == b.node_port);
+            if !published {
+                let why = format!(
+                    "no host port of {} is free for it",
+                    b.pick_from.map_or("the ephemeral range".to_string(), |r| r.to_string())
+                );
+                return Err(Refusal::NoFreePort {
+                    lab: plan.lab.clone(),
+                    node: p.node.clone(),
+                    spec: p.spec.clone(),
+                    why,
+                }
+                .into());
+            }
+        }
+    }
+    let record = (!record.entries.is_empty()).then_some(record);
+    match host_facts::port_refusal(state, plan, record) {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(()),
+    }
+}
+
+/// `warning: ...` lines, one per other firewall that drops the lab's forwarded traffic.
+fn print_warnings(out: &mut dyn Write, warnings: &[String]) -> std::io::Result<()> {
+    for w in warnings {
+        writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
 }

@@ -16,7 +16,8 @@
 //! The comparison runs in passes over the desired ops, because what is decided about a
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
-//! `devices`, then `settings`, then `unwanted` for what the file no longer has. Each pass
+//! `devices` (and nftables tables, whose rules hang off them), then `settings`, then
+//! `unwanted` for what the file no longer has. Each pass
 //! matches every kind of op, so a new kind makes the compiler ask where it is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
@@ -37,8 +38,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::firewall::ruleset::Family;
 use crate::live::{LiveLab, LiveLink, LiveNetns};
-use crate::ownership::Claims;
+use crate::ownership::{Claims, NotOurs};
 use crate::plan::{Op, OpKey, Plan};
 use crate::state::{Entry, Record};
 use crate::topology::{EtcFileKind, Netns};
@@ -100,6 +102,8 @@ pub enum Conflict {
     Link { netns: Netns, name: String, alias: String },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// An nftables table of the lab's name that netlab did not make (no lab mark).
+    Table { netns: Netns, family: Family, name: String, why: NotOurs },
 }
 
 impl fmt::Display for Conflict {
@@ -128,6 +132,19 @@ impl fmt::Display for Conflict {
                     f,
                     "link {name} in {place} already exists and netlab did not make it (no `{alias}` alias); \
                      remove or rename it"
+                )
+            }
+            Conflict::Table { netns, family, name, why } => {
+                let (place, nft) = match netns {
+                    Netns::Host => ("the host".to_string(), "nft".to_string()),
+                    Netns::Named(n) => (format!("namespace {n}"), format!("ip netns exec {n} nft")),
+                };
+                write!(
+                    f,
+                    "nftables table {} {name} in {place} is in the way: netlab did not make it ({why}); \
+                     netlab does not touch it: remove it ({nft} delete table {} {name}) or rename the lab",
+                    family.as_str(),
+                    family.as_str()
                 )
             }
             Conflict::File { netns, file } => write!(
@@ -183,6 +200,8 @@ struct Differ<'a> {
     gone: HashSet<String>,
     /// Links that will be deleted (and perhaps made anew).
     dropped: HashSet<(Netns, String)>,
+    /// nftables tables that will be made (anew), by key: every rule in them is new too.
+    fresh_tables: HashSet<OpKey>,
     /// Links that will be renamed, under their new name; and their old names.
     renamed: HashMap<(Netns, String), LiveLink>,
     renamed_from: HashMap<(Netns, String), String>,
@@ -207,6 +226,7 @@ impl<'a> Differ<'a> {
             fresh: HashSet::new(),
             gone: HashSet::new(),
             dropped: HashSet::new(),
+            fresh_tables: HashSet::new(),
             renamed: HashMap::new(),
             renamed_from: HashMap::new(),
             removals: Vec::new(),

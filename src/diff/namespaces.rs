@@ -74,7 +74,14 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => {}
         }
     }
 

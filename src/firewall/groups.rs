@@ -20,7 +20,8 @@
 pub const CLASS_MASK: u32 = 0xf000_0000;
 
 /// What kind of traffic a link of a lab may carry through a forwarding host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Class {
     Plain = 1,
     Routing = 2,
@@ -32,9 +33,18 @@ impl Class {
     pub fn bits(self) -> u32 {
         (self as u32) << 28
     }
+
+    /// Its name in plans and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Plain => "plain",
+            Class::Routing => "routing",
+            Class::NatBridge => "nat bridge",
+        }
+    }
 }
 
-/// The 28-bit hash of a lab (the same as kernel::group_of's today, so a lab's plain links
+/// The 28-bit hash of a lab (the one its links' group always had, so a lab's plain links
 /// keep their group).
 pub fn lab_hash(lab: &str) -> u32 {
     fnv1a(format!("netlab:{lab}").as_bytes()) & 0x0fff_ffff
@@ -56,8 +66,8 @@ mod tests {
 
     #[test]
     fn plain_class_keeps_todays_group() {
-        // kernel::group_of("docker") as of this branch's base: plain links do not move.
-        assert_eq!(group("docker", Class::Plain), crate::kernel::group_of("docker"));
+        // The group every link of a lab had before classes: plain links do not move.
+        assert_eq!(group("docker", Class::Plain), crate::ownership::Marks::of("docker").group);
         assert_eq!(group("docker", Class::NatBridge) & !CLASS_MASK, lab_hash("docker"));
         assert_eq!(group("docker", Class::NatBridge) & CLASS_MASK, 0x3000_0000);
         assert_ne!(lab_hash("a"), lab_hash("b"));

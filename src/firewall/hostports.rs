@@ -14,6 +14,8 @@ pub struct Listener {
     pub proto: Proto,
     pub addr: IpAddr,
     pub port: u16,
+    /// The socket's inode, to find the program that holds it.
+    pub inode: u64,
 }
 
 impl Listener {
@@ -67,7 +69,9 @@ pub fn parse_proc_net(text: &str, proto: Proto, state: &str) -> Vec<Listener> {
                 return None;
             }
             let (addr, port) = local.split_once(':')?;
-            Some(Listener { proto, addr: parse_hex_addr(addr)?, port: u16::from_str_radix(port, 16).ok()? })
+            // uid, timeout, then the inode.
+            let inode = f.nth(5).and_then(|i| i.parse().ok()).unwrap_or(0);
+            Some(Listener { proto, addr: parse_hex_addr(addr)?, port: u16::from_str_radix(port, 16).ok()?, inode })
         })
         .collect()
 }
@@ -86,6 +90,26 @@ fn parse_hex_addr(hex: &str) -> Option<IpAddr> {
         }
         _ => None,
     }
+}
+
+/// The name of the program that holds the socket with this inode (its `comm`), found in
+/// /proc/*/fd; `None` when it cannot be seen (another PID namespace, no privileges).
+pub fn program_of(inode: u64) -> Option<String> {
+    let target = format!("socket:[{inode}]");
+    for proc in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = proc.file_name();
+        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc.path().join("fd")) else { continue };
+        for fd in fds.flatten() {
+            if std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()) {
+                let comm = std::fs::read_to_string(proc.path().join("comm")).ok()?;
+                return Some(comm.trim().to_string());
+            }
+        }
+    }
+    None
 }
 
 /// The namespace's ephemeral port range (net.ipv4.ip_local_port_range).
@@ -114,8 +138,9 @@ pub fn check(b: &Binding, port: u16, listeners: &[Listener], taken: &[Taken]) ->
     if let Some(t) = taken.iter().find(|t| t.proto == b.proto && t.port == port && t.addr.overlaps(b.host_addr)) {
         return Some(Refusal::Published { addr: b.host_addr, port, proto: b.proto, by: t.by.clone() });
     }
-    if listeners.iter().any(|l| l.takes(b.proto, b.host_addr, port)) {
-        return Some(Refusal::Listening { addr: b.host_addr, port, proto: b.proto, program: None });
+    if let Some(l) = listeners.iter().find(|l| l.takes(b.proto, b.host_addr, port)) {
+        let program = (l.inode != 0).then(|| program_of(l.inode)).flatten();
+        return Some(Refusal::Listening { addr: b.host_addr, port, proto: b.proto, program });
     }
     None
 }
@@ -161,11 +186,11 @@ mod tests {
     fn proc_net_listeners() {
         let l = parse_proc_net(TCP, Proto::Tcp, "0A");
         assert_eq!(l.len(), 2, "an established socket is not a listener");
-        assert_eq!(l[0], Listener { proto: Proto::Tcp, addr: "0.0.0.0".parse().unwrap(), port: 22 });
+        assert_eq!(l[0], Listener { proto: Proto::Tcp, addr: "0.0.0.0".parse().unwrap(), port: 22, inode: 1062 });
         assert_eq!(l[1].addr, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert_eq!(l[1].port, 8080);
         let u = parse_proc_net(UDP6, Proto::Udp, "07");
-        assert_eq!(u, [Listener { proto: Proto::Udp, addr: "::1".parse().unwrap(), port: 53 }]);
+        assert_eq!(u, [Listener { proto: Proto::Udp, addr: "::1".parse().unwrap(), port: 53, inode: 0 }]);
     }
 
     #[test]

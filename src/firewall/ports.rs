@@ -11,7 +11,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A transport protocol a port can be published for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Udp,
@@ -78,6 +79,36 @@ impl fmt::Display for HostAddr {
             HostAddr::Addr(IpAddr::V6(a)) => write!(f, "[{a}]"),
             HostAddr::Addr(IpAddr::V4(a)) => write!(f, "{a}"),
         }
+    }
+}
+
+impl std::str::FromStr for HostAddr {
+    type Err = String;
+
+    /// What [`fmt::Display`] writes.
+    fn from_str(s: &str) -> Result<HostAddr, String> {
+        match s {
+            "*" => Ok(HostAddr::Any),
+            "0.0.0.0" => Ok(HostAddr::AnyV4),
+            "[::]" => Ok(HostAddr::AnyV6),
+            _ => {
+                let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+                bare.parse().map(HostAddr::Addr).map_err(|_| format!("`{s}` is not a host address"))
+            }
+        }
+    }
+}
+
+/// In JSON (a plan's ports, a lab's record): as `docker port` writes it.
+impl serde::Serialize for HostAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HostAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -455,6 +486,16 @@ mod tests {
         assert!(!HostAddr::AnyV4.overlaps(HostAddr::AnyV6));
         assert!(HostAddr::Any.overlaps(HostAddr::AnyV6));
         assert!(!HostAddr::Addr(a).overlaps(HostAddr::Addr(v6)));
+    }
+
+    #[test]
+    fn host_addresses_read_back_what_they_write() {
+        for a in ["*", "0.0.0.0", "[::]", "127.0.0.1", "[2001:db8::1]"] {
+            let addr: HostAddr = a.parse().unwrap();
+            assert_eq!(addr.to_string(), a);
+            assert_eq!(serde_json::to_string(&addr).unwrap(), format!("\"{a}\""));
+        }
+        assert!("web".parse::<HostAddr>().is_err());
     }
 
     #[test]

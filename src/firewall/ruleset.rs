@@ -6,13 +6,19 @@
 //! rule whose text changed (a node's address, a newer netlab) a different rule, without
 //! comparing nft's normalised listing with the text netlab wrote.
 //!
+//! Every rule stands on its own: the chains' policy is accept and every rule drops or
+//! rewrites on conditions of its own, so the order of the rules in a chain never matters.
+//! That lets a plan add and remove single rules (a port published, a node gone) without
+//! rewriting a chain, and lets every lab's table hold the same guard. The chains of a table
+//! are always the same ones ([`inet_chains`], [`bridge_chains`]), whatever rules they hold.
+//!
 //! What the rules do, per namespace that holds nat bridges (the host, or a node for
 //! `in = NODE`), in `table inet netlab-<lab>`:
-//! - `forward`: the forwarding guard first (see [`guard_rule`]); then per nat bridge B:
-//!   replies into B, DNATed connections into B (published ports, also hairpin from other
-//!   networks), traffic within B, and a drop of everything else into B (isolation from the
-//!   outside, the lab's other networks and other labs); and a drop of B's traffic towards
-//!   networks of labs that did not ask for routing.
+//! - `forward`: the forwarding guard (see [`guard_rule`]); per nat bridge B: nothing goes
+//!   into B but replies, DNATed connections (published ports, also hairpin from other
+//!   networks) and traffic within B (isolation from the outside, the lab's other networks
+//!   and other labs); and B's traffic towards networks of labs that did not ask for routing
+//!   is dropped (islands stay islands).
 //! - `prerouting` and `output` (nat): packets to a local address jump to `published`, which
 //!   holds one DNAT rule per binding and family.
 //! - `postrouting` (nat): masquerade B's subnet leaving through any other interface; hairpin
@@ -31,6 +37,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
+use serde::{Deserialize, Serialize};
 
 use super::groups::{self, Class, CLASS_MASK};
 use super::ports::{Binding, HostAddr, Proto};
@@ -43,13 +50,14 @@ pub enum Place {
     Netns(String),
 }
 
-/// A network with `nat = true`.
+/// A bridge network the firewall has rules for: one with `nat = true`, or `icc = false`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NatNetwork {
+pub struct Network {
     pub name: String,
     pub bridge: String,
     pub v4: Option<Ipv4Net>,
     pub v6: Option<Ipv6Net>,
+    pub nat: bool,
     pub icc: bool,
     pub place: Place,
     /// The bridge's ports (host-side veth ends of its nodes), for `icc = false`.
@@ -82,7 +90,7 @@ pub struct Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabFirewall {
     pub lab: String,
-    pub networks: Vec<NatNetwork>,
+    pub networks: Vec<Network>,
     pub published: Vec<Published>,
     /// Per namespace with nat bridges; a namespace not listed has no guard.
     pub guards: Vec<(Place, Guard)>,
@@ -91,7 +99,8 @@ pub struct LabFirewall {
     pub plain_bridges: Vec<(Place, String)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Family {
     Inet,
     Bridge,
@@ -106,17 +115,69 @@ impl Family {
     }
 }
 
-/// A base chain's hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A base chain's hook: `type KIND hook HOOK priority PRIORITY`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Hook {
     /// `filter` or `nat`.
-    pub kind: &'static str,
-    pub hook: &'static str,
+    pub kind: String,
+    pub hook: String,
     pub priority: i32,
 }
 
+/// A chain of a table: a base chain on a hook, or a regular chain (a jump target).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Chain {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<Hook>,
+}
+
+impl Chain {
+    fn base(name: &str, kind: &str, hook: &str, priority: i32) -> Chain {
+        Chain { name: name.into(), hook: Some(Hook { kind: kind.into(), hook: hook.into(), priority }) }
+    }
+
+    /// `add chain FAMILY TABLE NAME [{ type ... policy accept; }]`.
+    pub fn add_line(&self, family: Family, table: &str) -> String {
+        match &self.hook {
+            Some(h) => format!(
+                "add chain {} {table} {} {{ type {} hook {} priority {}; policy accept; }}",
+                family.as_str(),
+                self.name,
+                h.kind,
+                h.hook,
+                h.priority
+            ),
+            None => format!("add chain {} {table} {}", family.as_str(), self.name),
+        }
+    }
+}
+
+/// The chains of every lab's `inet` table: all of them always, so that a port published
+/// or taken away changes rules, never the table.
+pub fn inet_chains() -> Vec<Chain> {
+    vec![
+        Chain::base("forward", "filter", "forward", 0),
+        Chain::base("input", "filter", "input", 0),
+        Chain::base("prerouting", "nat", "prerouting", -100),
+        Chain::base("output", "nat", "output", -100),
+        Chain::base("postrouting", "nat", "postrouting", 100),
+        Chain { name: "published".into(), hook: None },
+    ]
+}
+
+/// The chain of every lab's `bridge` table (`icc = false`): before br_netfilter's hooks.
+pub fn bridge_chains() -> Vec<Chain> {
+    vec![Chain::base("forward", "filter", "forward", -200)]
+}
+
+/// Longest comment nft keeps (NFT_USERDATA_MAXLEN less room), in bytes.
+const COMMENT_MAX: usize = 120;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
+    /// The chain it goes in.
+    pub chain: String,
     /// The rule as nft reads it, without its comment.
     pub text: String,
     /// Its identity: what it is for and a hash of `text`.
@@ -124,25 +185,28 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn new(about: impl AsRef<str>, text: String) -> Rule {
+    fn new(chain: &str, about: impl AsRef<str>, text: String) -> Rule {
         let hash = groups::fnv1a(text.as_bytes());
-        Rule { comment: format!("{} #{hash:08x}", about.as_ref()), text }
+        let mut about = about.as_ref().replace('"', "'");
+        if about.len() > COMMENT_MAX - 10 {
+            let mut cut = COMMENT_MAX - 10;
+            while !about.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            about.truncate(cut);
+        }
+        Rule { chain: chain.into(), comment: format!("{about} #{hash:08x}"), text }
     }
 
-    /// The rule with its comment, as in a chain block or after `add rule T C`.
+    /// The rule with its comment, as after `add rule FAMILY TABLE CHAIN`.
     pub fn line(&self) -> String {
-        format!("{} comment \"{}\"", self.text, self.comment)
+        rule_line(&self.text, &self.comment)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chain {
-    pub name: &'static str,
-    pub hook: Option<Hook>,
-    /// Whether the order of its rules matters: such a chain is rewritten whole when any of
-    /// its rules changes; in the others single rules are added and deleted.
-    pub ordered: bool,
-    pub rules: Vec<Rule>,
+/// A rule's text with its comment, as nft reads it after `add rule F T C`.
+pub fn rule_line(text: &str, comment: &str) -> String {
+    format!("{text} comment \"{comment}\"")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +214,14 @@ pub struct Table {
     pub place: Place,
     pub family: Family,
     pub name: String,
-    /// The table's comment, `netlab:<lab>`: how netlab tells its table from a stranger's.
-    pub mark: String,
     pub chains: Vec<Chain>,
+    pub rules: Vec<Rule>,
 }
 
 /// A setting outside nftables that the rules rely on, made by the lab's other ops.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Requirement {
-    /// A sysctl in a namespace (`net.ipv4.conf.B.route_localnet = 1`, forwarding).
+    /// A sysctl in a namespace (`net.ipv4.conf.B.route_localnet = 1`).
     Sysctl { place: Place, key: String, value: String },
     /// Hairpin mode on a bridge port (a node reaching its own published port).
     Hairpin { place: Place, port: String },
@@ -197,6 +260,7 @@ pub fn guard_rule(family: Option<&str>) -> Rule {
          meta pkttype host fib daddr . iif oif missing drop"
     );
     Rule::new(
+        "forward",
         format!(
             "guard: route only nat networks and routing labs{}",
             family.map(|f| format!(" ({f})")).unwrap_or_default()
@@ -205,24 +269,28 @@ pub fn guard_rule(family: Option<&str>) -> Rule {
     )
 }
 
-/// Computes the lab's tables, one `inet` table per namespace with nat bridges, and a
-/// `bridge` table where a network has `icc = false`.
+/// Computes the lab's tables: one `inet` table per namespace with nat bridges, and a
+/// `bridge` table per namespace with a network of `icc = false`.
 pub fn compute(fw: &LabFirewall) -> Ruleset {
     let mut places: Vec<Place> = fw.networks.iter().map(|n| n.place.clone()).collect();
     places.sort();
     places.dedup();
     let mut out = Ruleset::default();
     for place in places {
-        let nets: Vec<&NatNetwork> = fw.networks.iter().filter(|n| n.place == place).collect();
-        let guard = fw.guards.iter().find(|(p, _)| *p == place).map(|(_, g)| *g).unwrap_or_default();
-        let plain: Vec<&str> = fw.plain_bridges.iter().filter(|(p, _)| *p == place).map(|(_, b)| b.as_str()).collect();
+        let nets: Vec<&Network> = fw.networks.iter().filter(|n| n.place == place).collect();
+        let nat: Vec<&Network> = nets.iter().copied().filter(|n| n.nat).collect();
         let published: Vec<&Published> =
-            fw.published.iter().filter(|p| nets.iter().any(|n| n.name == p.network)).collect();
-        out.tables.push(inet_table(&fw.lab, &place, &nets, &published, guard, &plain));
+            fw.published.iter().filter(|p| nat.iter().any(|n| n.name == p.network)).collect();
+        if !nat.is_empty() {
+            let guard = fw.guards.iter().find(|(p, _)| *p == place).map(|(_, g)| *g).unwrap_or_default();
+            let plain: Vec<&str> =
+                fw.plain_bridges.iter().filter(|(p, _)| *p == place).map(|(_, b)| b.as_str()).collect();
+            out.tables.push(inet_table(&fw.lab, &place, &nat, &published, guard, &plain));
+        }
         if let Some(t) = bridge_table(&fw.lab, &place, &nets) {
             out.tables.push(t);
         }
-        for n in &nets {
+        for n in &nat {
             if localhost_reaches(n, &published) {
                 out.requirements.push(Requirement::Sysctl {
                     place: place.clone(),
@@ -242,103 +310,95 @@ pub fn compute(fw: &LabFirewall) -> Ruleset {
 }
 
 /// Whether the host reaches one of the network's published ports on 127.0.0.1.
-fn localhost_reaches(n: &NatNetwork, published: &[&Published]) -> bool {
+fn localhost_reaches(n: &Network, published: &[&Published]) -> bool {
     published.iter().any(|p| {
         p.network == n.name
             && p.node_v4.is_some()
             && match p.binding.host_addr {
                 HostAddr::Any | HostAddr::AnyV4 => true,
                 HostAddr::Addr(IpAddr::V4(a)) => a.is_loopback(),
-                _ => false,
+                HostAddr::AnyV6 | HostAddr::Addr(IpAddr::V6(_)) => false,
             }
     })
-}
-
-fn base(name: &'static str, kind: &'static str, hook: &'static str, priority: i32, ordered: bool) -> Chain {
-    Chain { name, hook: Some(Hook { kind, hook, priority }), ordered, rules: Vec::new() }
 }
 
 fn inet_table(
     lab: &str,
     place: &Place,
-    nets: &[&NatNetwork],
+    nets: &[&Network],
     published: &[&Published],
     guard: Guard,
     plain: &[&str],
 ) -> Table {
-    let mut forward = base("forward", "filter", "forward", 0, true);
+    let mut rules = Vec::new();
     match (guard.v4, guard.v6) {
-        (true, true) => forward.rules.push(guard_rule(None)),
-        (true, false) => forward.rules.push(guard_rule(Some("ipv4"))),
-        (false, true) => forward.rules.push(guard_rule(Some("ipv6"))),
+        (true, true) => rules.push(guard_rule(None)),
+        (true, false) => rules.push(guard_rule(Some("ipv4"))),
+        (false, true) => rules.push(guard_rule(Some("ipv6"))),
         (false, false) => {}
     }
-    let mut input = base("input", "filter", "input", 0, false);
-    let mut postrouting = base("postrouting", "nat", "postrouting", 100, false);
+    let not_a_reply = "ct state != { established, related }";
     for n in nets {
         let b = &n.bridge;
-        let r = |about: &str, text: String| Rule::new(format!("{b}: {about}"), text);
-        forward.rules.push(r("replies in", format!("oifname \"{b}\" ct state established,related accept")));
-        forward.rules.push(r("published ports in", format!("oifname \"{b}\" ct status dnat accept")));
-        forward.rules.push(r("within the network", format!("iifname \"{b}\" oifname \"{b}\" accept")));
-        forward.rules.push(r("nothing else in", format!("oifname \"{b}\" drop")));
+        let mut r =
+            |chain: &str, about: &str, text: String| rules.push(Rule::new(chain, format!("{b}: {about}"), text));
+        r(
+            "forward",
+            "nothing in but replies, published ports and its own traffic",
+            format!("oifname \"{b}\" iifname != \"{b}\" {not_a_reply} ct status != dnat drop"),
+        );
         match place {
-            Place::Host => forward.rules.push(r(
+            Place::Host => r(
+                "forward",
                 "not to networks that are not routed",
                 format!(
-                    "iifname \"{b}\" meta oifgroup & {CLASS_MASK:#010x} == {:#010x} ct state != {{ established, related }} drop",
+                    "iifname \"{b}\" meta oifgroup & {CLASS_MASK:#010x} == {:#010x} {not_a_reply} drop",
                     Class::Plain.bits()
                 ),
-            )),
-            Place::Netns(_) if !plain.is_empty() => forward.rules.push(r(
+            ),
+            Place::Netns(_) if !plain.is_empty() => r(
+                "forward",
                 "not to the lab's other networks",
-                format!("iifname \"{b}\" oifname {} ct state != {{ established, related }} drop", name_set(plain)),
-            )),
+                format!("iifname \"{b}\" oifname {} {not_a_reply} drop", name_set(plain)),
+            ),
             Place::Netns(_) => {}
         }
         if let Some(s) = n.v4 {
-            postrouting.rules.push(r("masquerade", format!("ip saddr {s} oifname != \"{b}\" masquerade")));
-            postrouting.rules.push(r("hairpin", format!("oifname \"{b}\" ip saddr {s} ct status dnat masquerade")));
+            r("postrouting", "masquerade", format!("ip saddr {s} oifname != \"{b}\" masquerade"));
+            r("postrouting", "hairpin", format!("oifname \"{b}\" ip saddr {s} ct status dnat masquerade"));
         }
         if let Some(s) = n.v6 {
-            postrouting.rules.push(r("masquerade", format!("ip6 saddr {s} oifname != \"{b}\" masquerade")));
-            postrouting.rules.push(r("hairpin", format!("oifname \"{b}\" ip6 saddr {s} ct status dnat masquerade")));
+            r("postrouting", "masquerade", format!("ip6 saddr {s} oifname != \"{b}\" masquerade"));
+            r("postrouting", "hairpin", format!("oifname \"{b}\" ip6 saddr {s} ct status dnat masquerade"));
         }
         if localhost_reaches(n, published) {
-            postrouting.rules.push(r("from localhost", format!("oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade")));
-            input.rules.push(r(
+            r("postrouting", "from localhost", format!("oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade"));
+            r(
+                "input",
                 "127.0.0.0/8 only as replies (CVE-2020-8558)",
-                format!("iifname \"{b}\" ip daddr 127.0.0.0/8 ct state != {{ established, related }} drop"),
-            ));
+                format!("iifname \"{b}\" ip daddr 127.0.0.0/8 {not_a_reply} drop"),
+            );
         }
     }
-    let mut prerouting = base("prerouting", "nat", "prerouting", -100, false);
-    let mut output = base("output", "nat", "output", -100, false);
-    let mut chain_published = Chain { name: "published", hook: None, ordered: false, rules: Vec::new() };
     if !published.is_empty() {
-        prerouting.rules.push(Rule::new("to a local address", "fib daddr type local jump published".into()));
-        output.rules.push(Rule::new(
+        rules.push(Rule::new("prerouting", "to a local address", "fib daddr type local jump published".into()));
+        rules.push(Rule::new(
+            "output",
             "to a local address (ipv4)",
             "meta nfproto ipv4 fib daddr type local jump published".into(),
         ));
         // ::1 cannot be DNATed out of the host (no route_localnet in IPv6): leave it to
         // the host's own listeners rather than send it to a node and lose it.
-        output.rules.push(Rule::new(
+        rules.push(Rule::new(
+            "output",
             "to a local address but ::1 (ipv6)",
             "ip6 daddr != ::1 fib daddr type local jump published".into(),
         ));
         for p in published {
-            chain_published.rules.extend(dnat_rules(p));
+            rules.extend(dnat_rules(p));
         }
     }
-    let chains = [forward, input, prerouting, output, chain_published, postrouting];
-    Table {
-        place: place.clone(),
-        family: Family::Inet,
-        name: table_name(lab),
-        mark: table_mark(lab),
-        chains: chains.into_iter().filter(|c| !c.rules.is_empty()).collect(),
-    }
+    Table { place: place.clone(), family: Family::Inet, name: table_name(lab), chains: inet_chains(), rules }
 }
 
 fn name_set(names: &[&str]) -> String {
@@ -358,50 +418,44 @@ pub fn dnat_rules(p: &Published) -> Vec<Rule> {
     if let (true, Some(node)) = (b.host_addr.covers(false), p.node_v4) {
         let daddr = match b.host_addr {
             HostAddr::Addr(a) => format!("ip daddr {a} "),
-            _ => "meta nfproto ipv4 ".into(),
+            HostAddr::Any | HostAddr::AnyV4 | HostAddr::AnyV6 => "meta nfproto ipv4 ".into(),
         };
         let text = format!("{daddr}{proto} dport {host_port} dnat ip to {node}:{}", b.node_port);
-        rules.push(Rule::new(format!("{about} (ipv4)"), text));
+        rules.push(Rule::new("published", format!("{about} (ipv4)"), text));
     }
     if let (true, Some(node)) = (b.host_addr.covers(true), p.node_v6) {
         let daddr = match b.host_addr {
             HostAddr::Addr(a) => format!("ip6 daddr {a} "),
-            _ => "meta nfproto ipv6 ".into(),
+            HostAddr::Any | HostAddr::AnyV4 | HostAddr::AnyV6 => "meta nfproto ipv6 ".into(),
         };
         let text = format!("{daddr}{proto} dport {host_port} dnat ip6 to [{node}]:{}", b.node_port);
-        rules.push(Rule::new(format!("{about} (ipv6)"), text));
+        rules.push(Rule::new("published", format!("{about} (ipv6)"), text));
     }
     rules
 }
 
-fn bridge_table(lab: &str, place: &Place, nets: &[&NatNetwork]) -> Option<Table> {
-    let mut forward = base("forward", "filter", "forward", -200, false);
-    for n in nets.iter().filter(|n| !n.icc && !n.ports.is_empty()) {
-        let ports: Vec<&str> = n.ports.iter().map(String::as_str).collect();
-        // A frame forwarded by a bridge goes from one of its ports to another: naming the
-        // ingress ports is enough.
-        forward.rules.push(Rule::new(
-            format!("{}: no traffic between its nodes (icc = false)", n.bridge),
-            format!("iifname {} drop", name_set(&ports)),
-        ));
-    }
-    (!forward.rules.is_empty()).then(|| Table {
+/// `icc = false`: one rule per port of each such network, so that a node joining or
+/// leaving changes its own rule only. A frame forwarded by a bridge goes from one of its
+/// ports to another: naming the ingress port is enough.
+fn bridge_table(lab: &str, place: &Place, nets: &[&Network]) -> Option<Table> {
+    let rules: Vec<Rule> = nets
+        .iter()
+        .filter(|n| !n.icc)
+        .flat_map(|n| {
+            n.ports.iter().map(|p| {
+                Rule::new("forward", format!("{}: no traffic between its nodes (icc = false): {p}", n.bridge), {
+                    format!("iifname \"{p}\" drop")
+                })
+            })
+        })
+        .collect();
+    (!rules.is_empty()).then(|| Table {
         place: place.clone(),
         family: Family::Bridge,
         name: table_name(lab),
-        mark: table_mark(lab),
-        chains: vec![forward],
+        chains: bridge_chains(),
+        rules,
     })
-}
-
-impl Chain {
-    /// `chain NAME { type ...; policy accept; }`, the form `add chain` takes after its name.
-    pub fn spec(&self) -> String {
-        match &self.hook {
-            Some(h) => format!("{{ type {} hook {} priority {}; policy accept; }}", h.kind, h.hook, h.priority),
-            None => "{ }".into(),
-        }
-    }
 }
 
 impl Table {
@@ -410,32 +464,30 @@ impl Table {
         format!("{} {}", self.family.as_str(), self.name)
     }
 
-    /// The whole table as one `nft -f` block.
-    pub fn block(&self) -> String {
-        let mut s = format!("table {} {{\n\tcomment \"{}\"\n", self.id(), self.mark);
-        for c in &self.chains {
-            let _ = writeln!(s, "\tchain {} {{", c.name);
-            if let Some(h) = &c.hook {
-                let _ = writeln!(s, "\t\ttype {} hook {} priority {}; policy accept;", h.kind, h.hook, h.priority);
-            }
-            for r in &c.rules {
-                let _ = writeln!(s, "\t\t{}", r.line());
-            }
-            s.push_str("\t}\n");
+    /// The whole table as one `nft -f` script, marked with `mark`.
+    pub fn script(&self, mark: &str) -> String {
+        let mut s = table_block(self.family, &self.name, mark, &self.chains);
+        for r in &self.rules {
+            let _ = writeln!(s, "add rule {} {} {}", self.id(), r.chain, r.line());
         }
-        s.push_str("}\n");
         s
     }
+}
+
+/// The table and its chains as `nft -f` lines, with `create` first, so that a table of
+/// that name that is already there (anyone's) fails the transaction instead of being added
+/// to.
+pub fn table_block(family: Family, name: &str, mark: &str, chains: &[Chain]) -> String {
+    let mut s = format!("create table {} {name} {{ comment \"{mark}\"; }}\n", family.as_str());
+    for c in chains {
+        let _ = writeln!(s, "{}", c.add_line(family, name));
+    }
+    s
 }
 
 /// Whether a binding's protocol needs a kernel feature this host may lack.
 pub fn needs_sctp(published: &[Published]) -> bool {
     published.iter().any(|p| p.binding.proto == Proto::Sctp)
-}
-
-/// The group of a nat bridge of `lab` (see [`groups`]).
-pub fn nat_bridge_group(lab: &str) -> u32 {
-    groups::group(lab, Class::NatBridge)
 }
 
 #[cfg(test)]

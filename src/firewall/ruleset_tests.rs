@@ -1,13 +1,27 @@
 use super::*;
 use crate::firewall::ports;
 
+/// Every rule drops, or rewrites on conditions of its own: none accepts (an accept would
+/// make the rules after it matter, and the order of a chain's rules must not).
+#[test]
+fn no_rule_depends_on_the_rules_before_it() {
+    let mut lab = docker_lab();
+    lab.networks[1].icc = false;
+    for t in compute(&lab).tables {
+        for r in &t.rules {
+            assert!(!r.text.contains("accept") && !r.text.contains("return"), "{}", r.text);
+        }
+    }
+}
+
 /// docker-modes.toml with `nat = true` on docker0 and br0 and `ports = ["8080:80"]` on web.
 pub(crate) fn docker_lab() -> LabFirewall {
-    let net = |name: &str, bridge: &str, v4: &str, ports: &[&str]| NatNetwork {
+    let net = |name: &str, bridge: &str, v4: &str, ports: &[&str]| Network {
         name: name.into(),
         bridge: bridge.into(),
         v4: Some(v4.parse().unwrap()),
         v6: None,
+        nat: true,
         icc: true,
         place: Place::Host,
         ports: ports.iter().map(|p| p.to_string()).collect(),
@@ -32,7 +46,7 @@ pub(crate) fn docker_lab() -> LabFirewall {
 }
 
 fn script(rs: &Ruleset) -> String {
-    rs.tables.iter().map(Table::block).collect()
+    rs.tables.iter().map(|t| t.script("netlab:docker")).collect()
 }
 
 #[test]
@@ -56,8 +70,7 @@ fn docker_modes_ruleset() {
 #[test]
 fn comments_are_unique_and_change_with_the_rule() {
     let rs = compute(&docker_lab());
-    let mut comments: Vec<&str> =
-        rs.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules).map(|r| r.comment.as_str()).collect();
+    let mut comments: Vec<&str> = rs.tables.iter().flat_map(|t| &t.rules).map(|r| r.comment.as_str()).collect();
     let n = comments.len();
     comments.sort();
     comments.dedup();
@@ -69,6 +82,7 @@ fn comments_are_unique_and_change_with_the_rule() {
     let b = dnat_rules(&moved.published[0]);
     assert_ne!(a[0].comment, b[0].comment, "a rule whose text changed keeps its identity");
     assert!(a[0].comment.starts_with("web: *:8080->80/tcp (ipv4) #"), "{}", a[0].comment);
+    assert!(rs.tables.iter().flat_map(|t| &t.rules).all(|r| r.comment.len() <= COMMENT_MAX), "comments fit nft's");
 }
 
 #[test]
@@ -101,13 +115,33 @@ fn ipv6_bindings_use_the_nodes_ipv6_address() {
 }
 
 #[test]
-fn icc_false_is_a_bridge_table() {
+fn icc_false_is_a_bridge_table_with_a_rule_per_port() {
     let mut lab = docker_lab();
     lab.networks[0].icc = false;
     let rs = compute(&lab);
     let bridge = rs.tables.iter().find(|t| t.family == Family::Bridge).expect("a bridge table");
-    assert_eq!(bridge.chains[0].rules[0].text, "iifname { \"vethweb\", \"vethdb\" } drop");
+    let texts: Vec<&str> = bridge.rules.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["iifname \"vethweb\" drop", "iifname \"vethdb\" drop"]);
     assert_eq!(bridge.id(), "bridge netlab-docker");
+    assert_eq!(bridge.chains, bridge_chains());
+    // Also on a network without nat: a bridge table alone.
+    lab.networks[0].nat = false;
+    lab.networks.truncate(1);
+    let rs = compute(&lab);
+    assert_eq!(rs.tables.len(), 1);
+    assert_eq!(rs.tables[0].family, Family::Bridge);
+}
+
+#[test]
+fn the_chains_are_the_same_whatever_the_rules() {
+    let mut lab = docker_lab();
+    let with = compute(&lab).tables.remove(0);
+    lab.published.clear();
+    let without = compute(&lab).tables.remove(0);
+    assert_eq!(with.chains, without.chains);
+    assert_eq!(with.chains, inet_chains());
+    assert!(without.rules.iter().all(|r| r.chain != "published" && r.chain != "prerouting"));
+    assert!(without.rules.iter().any(|r| r.text.contains("masquerade")));
 }
 
 #[test]
@@ -126,19 +160,11 @@ fn a_nat_bridge_in_a_node_isolates_by_name() {
     for n in &mut lab.networks {
         n.place = Place::Netns("k8s-node1".into());
     }
+    lab.guards = vec![(Place::Netns("k8s-node1".into()), Guard { v4: true, v6: false })];
     lab.plain_bridges = vec![(Place::Netns("k8s-node1".into()), "mgmt".into())];
     let rs = compute(&lab);
     assert_eq!(rs.tables[0].place, Place::Netns("k8s-node1".into()));
     let s = script(&rs);
     assert!(s.contains("iifname \"docker0\" oifname \"mgmt\" ct state != { established, related } drop"), "{s}");
     assert!(!s.contains("oifgroup & 0xf0000000 == 0x10000000"), "a node's uplinks are the lab's plain links: {s}");
-}
-
-#[test]
-fn no_published_ports_no_nat_chains_for_them() {
-    let mut lab = docker_lab();
-    lab.published.clear();
-    let s = script(&compute(&lab));
-    assert!(!s.contains("chain published") && !s.contains("chain prerouting"), "{s}");
-    assert!(s.contains("masquerade"));
 }

@@ -8,6 +8,9 @@
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
 //! - a route needs its device up, and a gateway on a subnet of an up link;
+//! - nftables tables live in their namespace with their chains and rules (by identity): a
+//!   table is made once (`create`), a rule needs its table and chain, hairpin mode needs
+//!   a bridge port, a class is the lab's group of that class;
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
 //!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
 //!
@@ -24,6 +27,8 @@ use nix::errno::Errno;
 
 use super::observe::Look;
 use super::{Applied, Kernel, OpError};
+use crate::firewall::live::{LiveChain, LiveRule, LiveTable};
+use crate::firewall::ruleset::{Chain, Family};
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveNetns, LiveRoute, Named, NsId, NsLive, Running, VxlanInfo};
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
@@ -51,6 +56,8 @@ pub struct Link {
     /// A tunnel's (local, remote) underlay addresses; a vxlan's vni and port.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub vxlan: Option<(u32, u16)>,
+    /// A bridge port's hairpin mode.
+    pub hairpin: bool,
 }
 
 impl Link {
@@ -67,8 +74,19 @@ impl Link {
             peer: None,
             tunnel: None,
             vxlan: None,
+            hairpin: false,
         }
     }
+}
+
+/// An nftables table as the fake kernel keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// Its comment.
+    pub mark: String,
+    pub chains: Vec<Chain>,
+    /// (chain, comment) -> rule text.
+    pub rules: BTreeMap<(String, String), String>,
 }
 
 /// A route in the main table: one per destination.
@@ -88,6 +106,8 @@ pub struct Stack {
     pub routes: BTreeMap<IpNet, Route>,
     /// Sysctls that are not at their default ("0", which is not kept).
     pub sysctls: BTreeMap<String, String>,
+    /// nftables tables, by family and name.
+    pub tables: BTreeMap<(Family, String), Table>,
 }
 
 /// Everything the fake kernel holds.
@@ -185,6 +205,7 @@ impl FakeKernel {
         s.sysctls.retain(|key, _| sysctl_device(key) != Some(name));
         for port in s.links.values_mut().filter(|l| l.master.as_deref() == Some(name)) {
             port.master = None;
+            port.hairpin = false;
         }
         // A forwarder whose TUN device goes exits.
         self.world.forwarders.retain(|(_, dev), (st, _)| !(*st == stack && dev == name));
@@ -346,7 +367,11 @@ impl FakeKernel {
                 }
                 self.link_mut(netns, name)?.master = Some(master.clone());
             }
-            LinkSetNomaster { netns, name } => self.link_mut(netns, name)?.master = None,
+            LinkSetNomaster { netns, name } => {
+                let link = self.link_mut(netns, name)?;
+                link.master = None;
+                link.hairpin = false;
+            }
             LinkSetMtu { netns, name, mtu } => self.link_mut(netns, name)?.mtu = *mtu,
             LinkSetMac { netns, name, mac } => self.link_mut(netns, name)?.mac = Some(mac.to_lowercase()),
             LinkRename { netns, name, new_name } => {
@@ -442,6 +467,59 @@ impl FakeKernel {
                 let args = op.forwarder(Some(stats)).map(|c| c.args()).unwrap_or_default();
                 self.world.forwarders.insert(key, (stack, args));
             }
+            // Nothing is modelled of conntrack: the namespace must be there.
+            ConntrackFlush { netns, .. } => {
+                self.stack_of(netns)?;
+            }
+            NftTableAdd { netns, family, name, chains } => {
+                let mark = self.marks.alias.clone();
+                let stack = self.stack(netns)?;
+                if stack.tables.contains_key(&(*family, name.clone())) {
+                    return Err(Errno::EEXIST.into());
+                }
+                let table = Table { mark, chains: chains.clone(), rules: BTreeMap::new() };
+                stack.tables.insert((*family, name.clone()), table);
+            }
+            NftTableDel { netns, family, name } => {
+                if self.stack(netns)?.tables.remove(&(*family, name.clone())).is_none() {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            NftRuleAdd { netns, family, table, chain, rule, comment } => {
+                let t = self
+                    .stack(netns)?
+                    .tables
+                    .get_mut(&(*family, table.clone()))
+                    .ok_or(OpError::Errno(Errno::ENOENT))?;
+                if !t.chains.iter().any(|c| c.name == *chain) {
+                    return Err(Errno::ENOENT.into());
+                }
+                // nft would add a second copy; netlab never asks for one.
+                if t.rules.insert((chain.clone(), comment.clone()), rule.clone()).is_some() {
+                    return Err(Errno::EEXIST.into());
+                }
+            }
+            NftRuleDel { netns, family, table, chain, comment } => {
+                let t = self
+                    .stack(netns)?
+                    .tables
+                    .get_mut(&(*family, table.clone()))
+                    .ok_or(OpError::Errno(Errno::ENOENT))?;
+                if t.rules.remove(&(chain.clone(), comment.clone())).is_none() {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            LinkSetHairpin { netns, name, on } => {
+                let link = self.link_mut(netns, name)?;
+                if link.master.is_none() {
+                    return Err(Errno::EOPNOTSUPP.into());
+                }
+                link.hairpin = *on;
+            }
+            LinkSetClass { netns, name, class } => {
+                let group = self.marks.class_group(*class);
+                self.link_mut(netns, name)?.group = group;
+            }
             // Found by the name it was started for: its namespace may have no name left.
             ForwarderStop { netns, dev } => {
                 let Some((stack, _)) = self.world.forwarders.remove(&(netns.clone(), dev.clone())) else {
@@ -489,6 +567,34 @@ impl FakeKernel {
                     let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
                     lab.forwarders.insert((netns.clone(), dev.to_string()), running);
                 }
+                Look::Table { netns, family, name } => {
+                    let Ok(stack) = self.stack_of(netns) else { continue };
+                    let found = self.world.stacks[&stack].tables.get(&(family, name.to_string())).map(|t| {
+                        let mut handle = 0;
+                        LiveTable {
+                            family,
+                            name: name.to_string(),
+                            mark: Some(t.mark.clone()),
+                            chains: t
+                                .chains
+                                .iter()
+                                .map(|c| LiveChain {
+                                    chain: c.clone(),
+                                    rules: t
+                                        .rules
+                                        .keys()
+                                        .filter(|(chain, _)| *chain == c.name)
+                                        .map(|(_, comment)| {
+                                            handle += 1;
+                                            LiveRule { comment: Some(comment.clone()), handle }
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                        }
+                    });
+                    lab.tables.insert((netns.clone(), family, name.to_string()), found);
+                }
                 Look::Namespace { .. } | Look::InNamespace => {}
             }
         }
@@ -531,6 +637,7 @@ impl FakeKernel {
                     port: Some(port),
                 }),
                 ipip: (l.kind == Some(DeviceKind::Ipip)).then(|| (l.tunnel.map(|t| t.0), l.tunnel.map(|t| t.1))),
+                hairpin: l.master.as_ref().map(|_| l.hairpin),
             })
             .collect();
         let addrs = s

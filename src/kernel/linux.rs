@@ -22,12 +22,19 @@ use nix::errno::Errno;
 use rtnetlink::Handle;
 
 use super::netlink::{self, build};
-use super::step::{Now, Request, Step, Sysctl};
+use super::step::{Nft, Now, Request, Step, Sysctl};
 use super::{files, forwarder, netns, sysctl, Applied, Kernel, OpError};
+use crate::firewall::conntrack;
+use crate::firewall::live::{LiveTable, Nft as NftCommand};
+use crate::firewall::ruleset::{rule_line, table_block, Family};
+use crate::firewall::NetnsPath;
 use crate::live::{LiveLink, LiveNetns, NsId};
 use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::topology::Netns;
+
+/// An nftables change of a batch: the op's index, its namespace, the change.
+type NftItem<'a> = (usize, &'a Netns, Nft<'a>);
 
 /// A sysctl to write in a namespace: its key, and its value (`None`: leave it alone).
 type SysctlWrite<'a> = (Netns, (&'a str, Option<String>));
@@ -85,6 +92,11 @@ impl Linux {
 
     fn conn(&self, netns: &Netns) -> Result<&Conn, OpError> {
         self.conns.get(netns).ok_or_else(|| OpError::NotOpen(netns.clone()))
+    }
+
+    /// The descriptor of a namespace netlab holds a connection into.
+    pub(super) fn netns_fd(&self, netns: &Netns) -> Result<BorrowedFd<'_>, OpError> {
+        self.conn(netns).map(|c| c.fd.as_fd())
     }
 
     /// Whether netlab holds a connection into `netns` (it exists and was opened).
@@ -260,22 +272,30 @@ impl Linux {
             by_netns.entry(*netns).or_default().insert(*name);
         }
         by_netns.retain(|_, names| names.len() > 1);
-        let group = self.marks.group;
+        // The lab's links are in one group per class (see firewall::groups).
+        let groups = self.marks.groups();
         let done: Vec<(&Netns, Vec<String>)> =
             self.rt.block_on(join_all(by_netns.into_iter().map(|(netns, asked)| async move {
                 let none = (netns, Vec::new());
                 let Ok(conn) = self.conn(netns) else { return none };
                 let Ok(links) = netlink::dump_links(&conn.handle).await else { return none };
-                let in_group: Vec<String> = links.into_iter().filter(|l| l.group == group).map(|l| l.name).collect();
-                if in_group.is_empty() || !in_group.iter().all(|n| asked.contains(n.as_str())) {
+                let in_groups: Vec<(String, u32)> =
+                    links.into_iter().filter(|l| groups.contains(&l.group)).map(|l| (l.name, l.group)).collect();
+                if in_groups.is_empty() || !in_groups.iter().all(|(n, _)| asked.contains(n.as_str())) {
                     return none;
                 }
-                let msg = RouteNetlinkMessage::DelLink(build::delete_group(group));
-                if netlink::ack(&conn.handle, msg, 0).await.is_err() {
-                    return none;
+                let mut used: Vec<u32> = in_groups.iter().map(|(_, g)| *g).collect();
+                used.sort_unstable();
+                used.dedup();
+                let mut gone = Vec::new();
+                for group in used {
+                    let msg = RouteNetlinkMessage::DelLink(build::delete_group(group));
+                    if netlink::ack(&conn.handle, msg, 0).await.is_ok() {
+                        gone.extend(in_groups.iter().filter(|(_, g)| *g == group).map(|(n, _)| n.clone()));
+                    }
                 }
                 conn.index.borrow_mut().clear();
-                (netns, in_group)
+                (netns, gone)
             })));
         let gone: HashSet<(&Netns, &str)> =
             done.iter().flat_map(|(netns, names)| names.iter().map(move |n| (*netns, n.as_str()))).collect();
@@ -349,6 +369,10 @@ impl Linux {
                 Ok(())
             }
             Request::Mtu { name, mtu } => Ok(set(build::set_mtu(name, *mtu)).await?),
+            Request::Hairpin { name, on } => {
+                Ok(netlink::ack(h, RouteNetlinkMessage::NewLink(build::set_hairpin(name, *on)), 0).await?)
+            }
+            Request::Class { name, class } => Ok(set(build::set_group(name, self.marks.class_group(*class))).await?),
             Request::Up { name, up } => Ok(set(build::set_up(name, *up)).await?),
             Request::Addr { dev, address, peer, add } => {
                 let msg = build::addr(self.index(conn, dev).await?, address, peer);
@@ -417,6 +441,8 @@ impl Kernel for Linux {
         let mut tuns: Vec<(usize, &Netns, &str, Option<u32>)> = Vec::new();
         let mut starts: Vec<(usize, &Netns, crate::tunnel::ForwarderConfig)> = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
+        let mut nfts: Vec<(usize, &Netns, Nft)> = Vec::new();
+        let mut flushes: Vec<(usize, &Netns, &[ipnet::IpNet])> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
                 Step::CreateNetns { name } => creates.push((i, name)),
@@ -432,7 +458,20 @@ impl Kernel for Linux {
                 Step::Tun { netns, name, mtu } => tuns.push((i, netns, name, mtu)),
                 Step::StartForwarder { netns, config } => starts.push((i, netns, config)),
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
+                Step::Nft { netns, change } => nfts.push((i, netns, change)),
+                Step::Conntrack { netns, subnets } => flushes.push((i, netns, subnets)),
             }
+        }
+
+        // nftables: one `nft -f` transaction per namespace.
+        for (i, r) in self.nft(&nfts) {
+            results[i] = Some(r);
+        }
+        for (i, netns, subnets) in flushes {
+            let flushed = self
+                .conn(netns)
+                .and_then(|c| conntrack::flush(&NetnsPath::fd(c.fd.as_fd()), subnets).map_err(OpError::from));
+            results[i] = Some(flushed.map(|_| Applied::Done));
         }
 
         // Namespace creation is synchronous thread work; its connections come out of it.
@@ -514,6 +553,76 @@ impl Kernel for Linux {
 
     fn read_sysctls(&self, which: &[(Netns, String)]) -> Vec<Result<String, OpError>> {
         self.in_namespaces(which, |(_, key)| Ok(sysctl::read(key)?))
+    }
+}
+
+impl Linux {
+    /// Sends the nftables changes of a batch, one `nft -f` script (one transaction) per
+    /// namespace: each op's outcome is its script's. What a deletion names and is not
+    /// there is answered ENOENT without asking nft to fail (a teardown goes on past it).
+    fn nft(&self, items: &[NftItem]) -> Vec<(usize, Result<Applied, OpError>)> {
+        let mut out = Vec::new();
+        let mut by_netns: Vec<(&Netns, Vec<&NftItem>)> = Vec::new();
+        for item in items {
+            match by_netns.iter_mut().find(|(n, _)| *n == item.1) {
+                Some((_, v)) => v.push(item),
+                None => by_netns.push((item.1, vec![item])),
+            }
+        }
+        for (netns, items) in by_netns {
+            let conn = match self.conn(netns) {
+                Ok(c) => c,
+                Err(e) => {
+                    out.extend(items.iter().map(|(i, ..)| (*i, Err(e.clone()))));
+                    continue;
+                }
+            };
+            let nft = NftCommand::new(NetnsPath::fd(conn.fd.as_fd()));
+            let mut tables: HashMap<(Family, String), Option<LiveTable>> = HashMap::new();
+            let mut read = |family: Family, name: &str| -> Result<Option<LiveTable>, OpError> {
+                if let Some(t) = tables.get(&(family, name.to_string())) {
+                    return Ok(t.clone());
+                }
+                let t = nft.read(family, name)?;
+                tables.insert((family, name.to_string()), t.clone());
+                Ok(t)
+            };
+            let mut script = String::new();
+            let mut sent = Vec::new();
+            for (i, _, change) in items {
+                let line = match change {
+                    Nft::AddTable { family, name, chains } => Ok(table_block(*family, name, &self.marks.alias, chains)),
+                    Nft::AddRule { family, table, chain, rule, comment } => {
+                        Ok(format!("add rule {} {table} {chain} {}\n", family.as_str(), rule_line(rule, comment)))
+                    }
+                    Nft::DelTable { family, name } => match read(*family, name) {
+                        Ok(Some(_)) => Ok(format!("delete table {} {name}\n", family.as_str())),
+                        Ok(None) => Err(OpError::Errno(Errno::ENOENT)),
+                        Err(e) => Err(e),
+                    },
+                    Nft::DelRule { family, table, chain, comment } => match read(*family, table) {
+                        Ok(Some(t)) => match t.handle(chain, comment) {
+                            Some(h) => Ok(format!("delete rule {} {table} {chain} handle {h}\n", family.as_str())),
+                            None => Err(OpError::Errno(Errno::ENOENT)),
+                        },
+                        Ok(None) => Err(OpError::Errno(Errno::ENOENT)),
+                        Err(e) => Err(e),
+                    },
+                };
+                match line {
+                    Ok(l) => {
+                        script.push_str(&l);
+                        sent.push(*i);
+                    }
+                    Err(e) => out.push((*i, Err(e))),
+                }
+            }
+            if !sent.is_empty() {
+                let applied = nft.apply(&script).map_err(OpError::from);
+                out.extend(sent.into_iter().map(|i| (i, applied.clone().map(|()| Applied::Done))));
+            }
+        }
+        out
     }
 }
 

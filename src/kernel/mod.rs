@@ -30,6 +30,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
+use crate::firewall::live::NftError;
 use crate::live::NsId;
 use crate::plan::Op;
 use crate::topology::Netns;
@@ -61,6 +62,8 @@ pub enum OpError {
     Tunnel(netlink::build::TunnelError),
     /// A forwarder process that did not start, or does not stop.
     Forwarder(forwarder::ForwarderError),
+    /// `nft` refused a change, or could not be run.
+    Nft(NftError),
     /// An I/O error without an errno, in its own words.
     Io(String),
 }
@@ -68,10 +71,15 @@ pub enum OpError {
 impl OpError {
     /// The kernel says the object is not there: for a removal, that is success.
     pub fn is_gone(&self) -> bool {
-        matches!(
-            self,
-            OpError::Errno(Errno::ENODEV | Errno::ENOENT | Errno::ESRCH | Errno::EADDRNOTAVAIL | Errno::ENXIO)
-        )
+        match self {
+            OpError::Errno(e) => {
+                matches!(e, Errno::ENODEV | Errno::ENOENT | Errno::ESRCH | Errno::EADDRNOTAVAIL | Errno::ENXIO)
+            }
+            OpError::Nft(e) => e.is_absent(),
+            OpError::NotOpen(_) | OpError::NotAMac(_) | OpError::Tunnel(_) | OpError::Forwarder(_) | OpError::Io(_) => {
+                false
+            }
+        }
     }
 }
 
@@ -86,6 +94,7 @@ impl fmt::Display for OpError {
             }
             OpError::Tunnel(netlink::build::TunnelError::Ipv4Only) => f.write_str("ipip carries IPv4 only"),
             OpError::Forwarder(e) => e.fmt(f),
+            OpError::Nft(e) => e.fmt(f),
             OpError::Io(s) => f.write_str(s),
         }
     }
@@ -109,6 +118,12 @@ impl From<std::io::Error> for OpError {
 impl From<netlink::build::TunnelError> for OpError {
     fn from(e: netlink::build::TunnelError) -> Self {
         OpError::Tunnel(e)
+    }
+}
+
+impl From<NftError> for OpError {
+    fn from(e: NftError) -> Self {
+        OpError::Nft(e)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Everything the kernel and the file system show of one lab, gathered in one go into a
 //! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
-//! and routes, the host's, its sysctls, its /etc/netns files and its forwarders.
+//! and routes, the host's, its sysctls, its /etc/netns files, its forwarders and its
+//! nftables tables.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashSet;
@@ -8,6 +9,9 @@ use std::collections::HashSet;
 use super::forwarder;
 use super::netns;
 use super::{files, Kernel, Linux, OpError};
+use crate::firewall::live::{LiveTable, Nft};
+use crate::firewall::ruleset::Family;
+use crate::firewall::NetnsPath;
 use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
 use crate::topology::{EtcFileKind, Netns};
@@ -32,6 +36,12 @@ pub enum Look<'a> {
         netns: &'a Netns,
         dev: &'a str,
     },
+    /// An nftables table of the lab's (a table op, or a rule in it).
+    Table {
+        netns: &'a Netns,
+        family: Family,
+        name: &'a str,
+    },
     /// Something in a namespace: read with the whole namespace (links, addresses, routes).
     InNamespace,
 }
@@ -45,6 +55,9 @@ impl<'a> Look<'a> {
             SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
             FileWrite { netns, file, .. } => Look::File { netns, file: *file },
             ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            NftTableAdd { netns, family, name, .. } | NftRuleAdd { netns, family, table: name, .. } => {
+                Look::Table { netns, family: *family, name }
+            }
             BridgeAdd { .. }
             | VethAdd { .. }
             | VxlanAdd { .. }
@@ -57,7 +70,11 @@ impl<'a> Look<'a> {
             | LinkUp { .. }
             | LinkDown { .. }
             | AddrAdd { .. }
-            | RouteAdd { .. } => Look::InNamespace,
+            | RouteAdd { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => Look::InNamespace,
+            // Nothing to look at: a flush leaves no state to compare.
+            ConntrackFlush { .. } => Look::InNamespace,
             // What a plan or a record never holds: a record keeps what was made, a plan
             // what is to be made.
             NetnsDel { .. }
@@ -67,7 +84,9 @@ impl<'a> Look<'a> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => Look::InNamespace,
+            | ForwarderStop { .. }
+            | NftTableDel { .. }
+            | NftRuleDel { .. } => Look::InNamespace,
         }
     }
 }
@@ -154,9 +173,32 @@ impl Linux {
                         .entry((netns.clone(), dev.to_string()))
                         .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
                 }
+                Look::Table { netns, family, name } => {
+                    let key = (netns.clone(), family, name.to_string());
+                    let readable = match netns {
+                        Netns::Host => true,
+                        Netns::Named(_) => self.is_connected(netns),
+                    };
+                    if readable && !lab.tables.contains_key(&key) {
+                        let found = self.tables(std::slice::from_ref(&key)).remove(0)?;
+                        lab.tables.insert(key, found);
+                    }
+                }
                 Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace => {}
             }
         }
         Ok(lab)
+    }
+
+    /// Each named table as nft lists it (`None`: there is no such table), read by `nft`
+    /// inside its namespace (which must be connected).
+    pub fn tables(&self, which: &[(Netns, Family, String)]) -> Vec<Result<Option<LiveTable>, OpError>> {
+        which
+            .iter()
+            .map(|(netns, family, name)| {
+                let fd = self.netns_fd(netns)?;
+                Ok(Nft::new(NetnsPath::fd(fd)).read(*family, name)?)
+            })
+            .collect()
     }
 }

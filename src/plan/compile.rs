@@ -1,13 +1,16 @@
 //! Topology -> Plan: puts the resolved lab in the order the kernel needs.
 //!
-//! Order: namespaces; sysctls that do not name a device (so `conf.default.*` applies to
-//! devices made later); /etc/netns files; bridges; veth pairs (each end born in its
-//! namespace); tunnel devices; sysctls that name a device; bridge ports; bridge mtus that
-//! their ports would change; addresses; links up; routes (every device and address they
-//! need exists by then); forwarders.
+//! Order: namespaces; the firewall (conntrack flushes, nftables tables and their rules:
+//! the guard and the isolation stand before forwarding is turned on); sysctls that do not
+//! name a device (so `conf.default.*` applies to devices made later); /etc/netns files;
+//! bridges; veth pairs (each end born in its namespace); tunnel devices; link classes;
+//! sysctls that name a device; bridge ports; hairpin mode; bridge mtus that their ports
+//! would change; addresses; links up; routes (every device and address they need exists by
+//! then); forwarders.
 
 use std::net::IpAddr;
 
+use super::firewall::HostFacts;
 use super::{Direction, Encap, Op, Plan};
 use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
 
@@ -32,8 +35,16 @@ pub fn compile(t: &Topology) -> Plan {
 /// The plan for a kernel that can do what `caps` says: an ipip tunnel in `auto` mode is
 /// the kernel's where it can be, else a TUN device and netlab's forwarder.
 pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
+    compile_with(t, &HostFacts { caps, ..HostFacts::assumed() })
+}
+
+/// The plan for the host `facts` describes: its kernel, and for a lab that publishes
+/// ports or has nat networks, its ports and forwarding (see [`HostFacts`]).
+pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
+    let caps = facts.caps;
     let mut ops = Vec::new();
     let mut notes = Vec::new();
+    let firewall = super::firewall::firewall(t, facts);
     // How each tunnel is carried: by a kernel device, or by netlab's forwarder (encap).
     let carried: Vec<Option<Encap>> = t
         .tunnels
@@ -59,6 +70,8 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     for alias in &t.aliases {
         ops.push(Op::NetnsAlias { netns: alias.name.clone(), target: alias.target.clone() });
     }
+    // The firewall before anything is forwarded (the forwarding sysctls come next).
+    ops.extend(firewall.first);
 
     let sysctls = || {
         let host = t.host.sysctls.iter().map(|s| (Netns::Host, s));
@@ -107,7 +120,9 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         }
     }
 
+    ops.extend(firewall.classes);
     ops.extend(sysctls().filter(|(_, s)| names_device(&s.key)).map(sysctl_op));
+    ops.extend(firewall.device_sysctls);
 
     for veth in &t.veths {
         for end in &veth.ends {
@@ -120,6 +135,8 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
             }
         }
     }
+
+    ops.extend(firewall.hairpins);
 
     // A bridge takes the smallest mtu of its ports unless its own was set after they
     // joined: where a port differs from the network's mtu, set the bridge's again.
@@ -209,8 +226,10 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         }
     }
 
+    notes.extend(firewall.notes);
     let mut plan = Plan::new(&t.lab, Direction::Up, ops);
     plan.notes = notes;
+    plan.ports = firewall.ports;
     plan
 }
 

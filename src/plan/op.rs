@@ -11,6 +11,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{DeviceKind, Encap};
+use crate::firewall::groups::Class;
+use crate::firewall::ruleset::{Chain, Family};
 use crate::topology::{EtcFileKind, Netns};
 use crate::tunnel::{ForwarderConfig, Peer};
 
@@ -171,6 +173,58 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
+    /// Deletes the conntrack entries that have an address in one of `subnets` (a lab's nat
+    /// networks), so that no stale NAT outlives the lab or greets the next one on the same
+    /// addresses. Done at up and again at down: its own undo.
+    ConntrackFlush {
+        netns: Netns,
+        subnets: Vec<IpNet>,
+    },
+    /// `create table FAMILY NAME` with its chains, its comment the lab's mark: the lab's
+    /// own nftables table (it never writes in anyone else's).
+    NftTableAdd {
+        netns: Netns,
+        family: Family,
+        name: String,
+        chains: Vec<Chain>,
+    },
+    /// Deletes a table of the lab's, with its chains and rules.
+    NftTableDel {
+        netns: Netns,
+        family: Family,
+        name: String,
+    },
+    /// One rule in a chain of a table of the lab's; `comment` is its identity.
+    NftRuleAdd {
+        netns: Netns,
+        family: Family,
+        table: String,
+        chain: String,
+        rule: String,
+        comment: String,
+    },
+    /// Deletes the rule with identity `comment`.
+    NftRuleDel {
+        netns: Netns,
+        family: Family,
+        table: String,
+        chain: String,
+        comment: String,
+    },
+    /// Hairpin mode of a bridge port: frames may leave through the port they came in by
+    /// (a node reaching its own published port through the host).
+    LinkSetHairpin {
+        netns: Netns,
+        name: String,
+        on: bool,
+    },
+    /// Puts a link of the lab's in the device group of its class (see
+    /// `firewall::groups`): what every lab's forwarding guard reads.
+    LinkSetClass {
+        netns: Netns,
+        name: String,
+        class: Class,
+    },
 }
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
@@ -205,6 +259,11 @@ pub enum Subject {
     Addr,
     Route,
     Forwarder,
+    Conntrack,
+    NftTable,
+    NftRule,
+    Hairpin,
+    Class,
 }
 
 /// The identity of what an op acts on; see [`Op::key`].
@@ -242,7 +301,14 @@ impl Op {
             | RouteAdd { netns, .. }
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
-            | ForwarderStop { netns, .. } => netns.clone(),
+            | ForwarderStop { netns, .. }
+            | ConntrackFlush { netns, .. }
+            | NftTableAdd { netns, .. }
+            | NftTableDel { netns, .. }
+            | NftRuleAdd { netns, .. }
+            | NftRuleDel { netns, .. }
+            | LinkSetHairpin { netns, .. }
+            | LinkSetClass { netns, .. } => netns.clone(),
         }
     }
 
@@ -269,6 +335,13 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            // Flushing cannot be undone; what down does about the lab's entries is flush them.
+            flush @ ConntrackFlush { .. } => flush,
+            NftTableAdd { netns, family, name, .. } => NftTableDel { netns, family, name },
+            NftRuleAdd { netns, family, table, chain, comment, .. } => NftRuleDel { netns, family, table, chain, comment },
+            LinkSetHairpin { netns, name, on } => LinkSetHairpin { netns, name, on: !on },
+            // A link is made in the plain class: that is what undoing a class puts back.
+            LinkSetClass { netns, name, .. } => LinkSetClass { netns, name, class: Class::Plain },
             NetnsDel { .. }
             | SysctlRestore { .. }
             | FileRemove { .. }
@@ -277,7 +350,10 @@ impl Op {
             // The mtu before is not in the op; the link's own op says what it was made with.
             | LinkSetMtu { .. }
             | LinkSetMac { .. }
-            | ForwarderStop { .. } => return None,
+            | ForwarderStop { .. }
+            | NftTableDel { .. }
+            // The rule's text is not in the op.
+            | NftRuleDel { .. } => return None,
         })
     }
 
@@ -314,6 +390,59 @@ impl Op {
             ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
                 key(Subject::Forwarder, netns, dev.clone())
             }
+            ConntrackFlush { netns, subnets } => {
+                let subnets: Vec<String> = subnets.iter().map(IpNet::to_string).collect();
+                key(Subject::Conntrack, netns, subnets.join(" "))
+            }
+            NftTableAdd { netns, family, name, .. } | NftTableDel { netns, family, name } => {
+                key(Subject::NftTable, netns, format!("{} {name}", family.as_str()))
+            }
+            NftRuleAdd { netns, family, table, chain, comment, .. }
+            | NftRuleDel { netns, family, table, chain, comment } => {
+                key(Subject::NftRule, netns, format!("{} {table} {chain} {comment}", family.as_str()))
+            }
+            LinkSetHairpin { netns, name, .. } => key(Subject::Hairpin, netns, name.clone()),
+            LinkSetClass { netns, name, .. } => key(Subject::Class, netns, name.clone()),
+        }
+    }
+
+    /// The table a rule op acts in: deleting the table takes the rule with it.
+    pub fn in_table(&self) -> Option<(&Netns, Family, &str)> {
+        match self {
+            Op::NftRuleAdd { netns, family, table, .. } | Op::NftRuleDel { netns, family, table, .. } => {
+                Some((netns, *family, table))
+            }
+            Op::NetnsAdd { .. }
+            | Op::NetnsAlias { .. }
+            | Op::NetnsDel { .. }
+            | Op::SysctlSet { .. }
+            | Op::SysctlRestore { .. }
+            | Op::FileWrite { .. }
+            | Op::FileRemove { .. }
+            | Op::BridgeAdd { .. }
+            | Op::VethAdd { .. }
+            | Op::VxlanAdd { .. }
+            | Op::IpipAdd { .. }
+            | Op::TunAdd { .. }
+            | Op::LinkDel { .. }
+            | Op::LinkSetMaster { .. }
+            | Op::LinkSetNomaster { .. }
+            | Op::LinkSetMtu { .. }
+            | Op::LinkSetMac { .. }
+            | Op::LinkRename { .. }
+            | Op::LinkUp { .. }
+            | Op::LinkDown { .. }
+            | Op::AddrAdd { .. }
+            | Op::AddrDel { .. }
+            | Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::ForwarderStart { .. }
+            | Op::ForwarderStop { .. }
+            | Op::ConntrackFlush { .. }
+            | Op::NftTableAdd { .. }
+            | Op::NftTableDel { .. }
+            | Op::LinkSetHairpin { .. }
+            | Op::LinkSetClass { .. } => None,
         }
     }
 
@@ -347,7 +476,14 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => None,
         }
     }
 
@@ -383,7 +519,14 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => Vec::new(),
+            | ForwarderStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => Vec::new(),
         }
     }
 
@@ -403,7 +546,9 @@ impl Op {
             | AddrAdd { netns, dev: name, .. }
             | AddrDel { netns, dev: name, .. }
             | RouteAdd { netns, dev: Some(name), .. }
-            | RouteDel { netns, dev: Some(name), .. } => Some((netns, name)),
+            | RouteDel { netns, dev: Some(name), .. }
+            | LinkSetHairpin { netns, name, .. }
+            | LinkSetClass { netns, name, .. } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
             // (the kernel says it is gone); a forwarder is a process and must be stopped.
@@ -421,7 +566,13 @@ impl Op {
             | TunAdd { .. }
             | LinkDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            // Flushing and tables are not about a link (a rule dies with its table).
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. } => None,
         }
     }
 
@@ -445,15 +596,20 @@ impl Op {
         use Op::*;
         match self {
             ForwarderStop { .. } => Some(0),
-            RouteDel { .. } => Some(1),
-            AddrDel { .. } => Some(2),
-            LinkSetNomaster { .. } => Some(3),
-            // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(4),
-            LinkDel { .. } => Some(5),
-            FileRemove { .. } => Some(6),
-            SysctlRestore { .. } => Some(7),
-            NetnsDel { .. } => Some(8),
+            // The firewall before the interfaces it names (netavark's lesson: its leaks
+            // came from the other order).
+            NftRuleDel { .. } => Some(1),
+            NftTableDel { .. } => Some(2),
+            RouteDel { .. } => Some(3),
+            AddrDel { .. } => Some(4),
+            LinkSetNomaster { .. } => Some(5),
+            // Down, hairpin off and the plain class are states kept with the link, but
+            // what `up` did they take away.
+            LinkDown { .. } | LinkSetHairpin { on: false, .. } | LinkSetClass { class: Class::Plain, .. } => Some(6),
+            LinkDel { .. } => Some(7),
+            FileRemove { .. } => Some(8),
+            SysctlRestore { .. } => Some(9),
+            NetnsDel { .. } => Some(10),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -470,7 +626,12 @@ impl Op {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
-            | ForwarderStart { .. } => None,
+            | ForwarderStart { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftRuleAdd { .. }
+            | LinkSetHairpin { on: true, .. }
+            | LinkSetClass { class: Class::Routing | Class::NatBridge, .. } => None,
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct NodeSpec {
     pub dns: Vec<Sp<String>>,
     #[serde(default)]
     pub hosts: IndexMap<Sp<String>, Sp<String>>,
+    /// Published ports, in Docker's `-p` syntax: `[host_ip:][host_port]:node_port[/proto]`.
+    #[serde(default)]
+    pub ports: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +103,10 @@ pub struct NetworkSpec {
     #[serde(rename = "in")]
     pub in_node: Option<Sp<String>>,
     pub mtu: Option<Sp<u32>>,
+    /// A Docker bridge network: outbound masquerade, forwarding, isolation, published ports.
+    pub nat: Option<Sp<bool>>,
+    /// Traffic between the network's nodes (Docker's enable_icc); `false` drops it.
+    pub icc: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

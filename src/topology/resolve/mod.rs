@@ -12,6 +12,7 @@
 //! - `tunnels`: `[[tunnels]]`;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
+//! - `ports`: the forwarding a nat network needs, and each node's published ports;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
 //!
 //! This file holds what every stage shares: the problems found so far, the claims on
@@ -21,6 +22,7 @@ mod etc_files;
 mod links;
 mod networks;
 mod nodes;
+mod ports;
 mod routes;
 mod sysctls;
 mod tunnels;
@@ -108,12 +110,19 @@ impl<'a> Resolver<'a> {
             let routes = self.routes(&netns, &node.routes, &ns.routes);
             ns.routes.extend(routes);
         }
-        let host = HostConfig {
-            sysctls: self.sysctls(&self.spec.host.sysctl, false),
+        let sysctls = self.sysctls(&self.spec.host.sysctl, false);
+        let mut host = HostConfig {
+            routes_traffic: ports::routes_traffic(&sysctls),
+            sysctls,
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
         };
+        for ns in &mut namespaces {
+            ns.routes_traffic = ports::routes_traffic(&ns.sysctls);
+        }
+        self.nat_forwarding(&bridges, &mut host, &mut namespaces);
+        let published = self.published(&nodes, &bridges, &veths);
         let files = self.etc_files(&nodes, &aliases);
-        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }
+        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files, published }
     }
 
     // ---- problems ----

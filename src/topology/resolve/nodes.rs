@@ -181,7 +181,13 @@ impl<'a> Resolver<'a> {
                 RawMode::None | RawMode::Network(_) => {
                     let ns = format!("{}{name}", self.prefix);
                     self.ifaces.insert((Netns::Named(ns.clone()), "lo".into()), "the loopback device".into());
-                    namespaces.push(Namespace { node: name.to_string(), name: ns, sysctls: vec![], routes: vec![] });
+                    namespaces.push(Namespace {
+                        node: name.to_string(),
+                        name: ns,
+                        sysctls: vec![],
+                        routes: vec![],
+                        routes_traffic: false,
+                    });
                 }
                 RawMode::Container { .. } => {
                     if let Some(Some(Netns::Named(target))) = self.node_netns.get(name) {
