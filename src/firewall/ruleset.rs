@@ -345,7 +345,7 @@ fn inet_table(
         r(
             "forward",
             "nothing in but replies, published ports and its own traffic",
-            format!("oifname \"{b}\" iifname != \"{b}\" {not_a_reply} ct status != dnat drop"),
+            format!("oifname \"{b}\" iifname != \"{b}\" {not_a_reply} ct status & dnat == 0 drop"),
         );
         match place {
             Place::Host => r(

@@ -130,8 +130,10 @@ pub(super) fn firewall(t: &Topology, facts: &HostFacts) -> FirewallOps {
     let fw = lab_firewall(t, facts, &ports);
     let rules = ruleset::compute(&fw);
 
+    // Where the lab NATs, conntrack tracks all of its traffic: every network of the lab
+    // there is flushed, with or without nat.
     let mut flushes: Vec<(Netns, Vec<IpNet>)> = Vec::new();
-    for b in t.bridges.iter().filter(|b| b.nat) {
+    for b in t.bridges.iter().filter(|b| t.bridges.iter().any(|n| n.nat && n.netns == b.netns)) {
         match flushes.iter_mut().find(|(n, _)| *n == b.netns) {
             Some((_, subnets)) => subnets.push(b.subnet()),
             None => flushes.push((b.netns.clone(), vec![b.subnet()])),
@@ -180,8 +182,13 @@ pub(super) fn firewall(t: &Topology, facts: &HostFacts) -> FirewallOps {
             .iter()
             .filter(|b| b.netns == Netns::Host && !b.nat)
             .map(|b| b.device.clone())
+            // A bridge's ports do not route: the bridge does.
             .chain(
-                t.veths.iter().flat_map(|v| v.ends.iter()).filter(|e| e.netns == Netns::Host).map(|e| e.name.clone()),
+                t.veths
+                    .iter()
+                    .flat_map(|v| v.ends.iter())
+                    .filter(|e| e.netns == Netns::Host && e.master.is_none())
+                    .map(|e| e.name.clone()),
             )
             .chain(
                 t.tunnels
