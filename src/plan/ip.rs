@@ -211,7 +211,8 @@ pub fn command(op: &Op, lab: &str) -> String {
             let verb = if matches!(op, Op::RouteAdd { .. }) { "add" } else { "del" };
             let mut s = format!("{} route {verb} ", ip(netns));
             if to.prefix_len() == 0 {
-                s.push_str(if to.addr().is_ipv6() { "default -6" } else { "default" });
+                // `ip route add default -6` is not iproute2's syntax (it wants `-6` before `route`).
+                s.push_str(if to.addr().is_ipv6() { "::/0" } else { "default" });
             } else {
                 s.push_str(&to.to_string());
             }
