@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses')
             [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set both ends of NODE:IF administratively down or up')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
+            [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -114,6 +115,15 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'netlab;port' {
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'netlab;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -131,6 +141,7 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses')
             [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set both ends of NODE:IF administratively down or up')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
+            [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -160,6 +171,9 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             break
         }
         'netlab;help;exec' {
+            break
+        }
+        'netlab;help;port' {
             break
         }
         'netlab;help;completions' {

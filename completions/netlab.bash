@@ -40,6 +40,9 @@ _netlab() {
             netlab,plan)
                 cmd="netlab__subcmd__plan"
                 ;;
+            netlab,port)
+                cmd="netlab__subcmd__port"
+                ;;
             netlab,status)
                 cmd="netlab__subcmd__status"
                 ;;
@@ -73,6 +76,9 @@ _netlab() {
             netlab__subcmd__help,plan)
                 cmd="netlab__subcmd__help__subcmd__plan"
                 ;;
+            netlab__subcmd__help,port)
+                cmd="netlab__subcmd__help__subcmd__port"
+                ;;
             netlab__subcmd__help,status)
                 cmd="netlab__subcmd__help__subcmd__status"
                 ;;
@@ -89,7 +95,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-h -V --help --version validate plan graph up down diff status link exec completions help"
+            opts="-h -V --help --version validate plan graph up down diff status link exec port completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,7 +199,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="validate plan graph up down diff status link exec completions help"
+            opts="validate plan graph up down diff status link exec port completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,6 +324,20 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__help__subcmd__port)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -391,6 +411,28 @@ _netlab() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json ip" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__port)
+            opts="-h -V --lab --format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

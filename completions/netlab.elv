@@ -31,6 +31,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
             cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -101,6 +102,14 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;port'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand --format 'Output format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -117,6 +126,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
             cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -137,6 +147,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;link'= {
         }
         &'netlab;help;exec'= {
+        }
+        &'netlab;help;port'= {
         }
         &'netlab;help;completions'= {
         }

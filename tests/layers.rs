@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "topology",
             "tunnel",
             "diagnostics",
+            "firewall",
         ],
     ),
 ];
