@@ -120,6 +120,7 @@ impl<'a> Resolver<'a> {
             ns.routes_traffic = ports::routes_traffic(&ns.sysctls);
         }
         self.nat_forwarding(&bridges, &mut host, &mut namespaces);
+        self.firewall_names(&bridges);
         let published = self.published(&nodes, &bridges, &veths);
         let files = self.etc_files(&nodes, &aliases);
         Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files, published }

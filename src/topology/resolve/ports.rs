@@ -62,6 +62,24 @@ impl Resolver<'_> {
         }
     }
 
+    /// The bridges the firewall names in its rules (`nat = true`, `icc = false`) must have
+    /// names nftables can quote.
+    pub(super) fn firewall_names(&mut self, bridges: &[Bridge]) {
+        for b in bridges.iter().filter(|b| b.nat || !b.icc) {
+            if let Some(c) = b.device.chars().find(|c| matches!(c, '"' | '\\' | '\'' | '$' | '`')) {
+                let net = &self.spec.networks[b.network.as_str()];
+                let span = net.get_ref().device.as_ref().map_or(net.span(), |d| d.span());
+                self.problems.push(
+                    Problem::new(
+                        span,
+                        format!("bridge name `{}` has `{c}`, which its firewall rules cannot quote", b.device),
+                    )
+                    .help("name the bridge with letters, digits, `-`, `_` and `.`"),
+                );
+            }
+        }
+    }
+
     /// Every entry of every node's `ports`, resolved; every mistake reported at its entry.
     pub(super) fn published(&mut self, nodes: &[Node], bridges: &[Bridge], veths: &[Veth]) -> Vec<Publish> {
         let spec = self.spec;
