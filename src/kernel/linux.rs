@@ -587,6 +587,7 @@ impl Linux {
                 tables.insert((family, name.to_string()), t.clone());
                 Ok(t)
             };
+            let mut listed: Option<Result<Vec<(String, String)>, OpError>> = None;
             let mut script = String::new();
             let mut sent = Vec::new();
             for (i, _, change) in items {
@@ -595,11 +596,20 @@ impl Linux {
                     Nft::AddRule { family, table, chain, rule, comment } => {
                         Ok(format!("add rule {} {table} {chain} {}\n", family.as_str(), rule_line(rule, comment)))
                     }
-                    Nft::DelTable { family, name } => match read(*family, name) {
-                        Ok(Some(_)) => Ok(format!("delete table {} {name}\n", family.as_str())),
-                        Ok(None) => Err(OpError::Errno(Errno::ENOENT)),
-                        Err(e) => Err(e),
-                    },
+                    // Whether it is there is enough (down checked whose it is): one listing
+                    // of the namespace's tables, not the table's.
+                    Nft::DelTable { family, name } => {
+                        if listed.is_none() {
+                            listed = Some(nft.tables().map_err(OpError::from));
+                        }
+                        match listed.as_ref().expect("listed above") {
+                            Ok(all) if all.iter().any(|(f, n)| f == family.as_str() && n == name) => {
+                                Ok(format!("delete table {} {name}\n", family.as_str()))
+                            }
+                            Ok(_) => Err(OpError::Errno(Errno::ENOENT)),
+                            Err(e) => Err(e.clone()),
+                        }
+                    }
                     Nft::DelRule { family, table, chain, comment } => match read(*family, table) {
                         Ok(Some(t)) => match t.handle(chain, comment) {
                             Some(h) => Ok(format!("delete rule {} {table} {chain} handle {h}\n", family.as_str())),
