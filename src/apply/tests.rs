@@ -393,6 +393,11 @@ fn a_picked_host_port_is_kept_across_converges_and_recorded() {
     let more = topology(&NAT.replace(r#"["8080:80"]"#, r#"["80", "10.8.8.8::81", "82"]"#));
     let grown = crate::plan::compile_with(&more, &later);
     assert_eq!(grown.ports[2].host_port, 40003);
+    // A file that now names a picked port for another entry takes it; the pick moves.
+    let named = topology(&NAT.replace(r#"["8080:80"]"#, r#"["80", "10.8.8.8::81", "40000:90"]"#));
+    let moved = crate::plan::compile_with(&named, &later);
+    let hosts: Vec<u16> = moved.ports.iter().map(|p| p.host_port).collect();
+    assert_eq!(hosts, [40003, 40001, 40000]);
 }
 
 #[test]

@@ -388,6 +388,13 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
              10.30.0.1 a    (hosts: file the file's entries, kernel other content)",
         ),
         (
+            "a link put in another device group by hand: back in its class",
+            |k| {
+                k.edit("host", "link 12 fx-up kind=veth up mark routing", "link 12 fx-up kind=veth up mark");
+            },
+            "~ link class  host  fx-up routing    (group: file 0x2a528c39, kernel 0x1a528c39)",
+        ),
+        (
             "a port off its bridge",
             |k| {
                 k.edit("host", " master=10", "");

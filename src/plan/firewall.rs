@@ -228,7 +228,10 @@ fn published(t: &Topology, facts: &HostFacts, out: &mut FirewallOps) -> Vec<(Pub
                 Some(port) => port,
                 None => {
                     let taken = own.entry(p.netns.clone()).or_default();
-                    let picked = facts.kept.get(&key).copied().or_else(|| {
+                    // A port picked before stays, unless the file now names it for another
+                    // entry of the lab.
+                    let kept = facts.kept.get(&key).copied().filter(|&k| hostports::check(b, k, &[], taken).is_none());
+                    let picked = kept.or_else(|| {
                         // Other labs and the host's listeners are the host's: a node's own
                         // namespace (in = NODE) has only this lab in it.
                         let (listeners, others): (&[Listener], &[Taken]) = match p.netns {
