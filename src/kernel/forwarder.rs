@@ -343,3 +343,72 @@ fn remove_files(dir: &Dir, netns: &Netns, dev: &str) {
     // An empty directory is all `remove_dir` takes; a link there is not one.
     let _ = std::fs::remove_dir(dir.path());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    /// A process whose arguments read `forward --stats STATS` (a shell running a script
+    /// named `forward`, as anyone could start), in this namespace, as this user.
+    fn lookalike(dir: &Path, stats: &Path) -> Child {
+        // It waits on its stdin (no child of its own to leave behind when it is killed).
+        std::fs::write(dir.join("forward"), "read x\n").unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped());
+        cmd.spawn().unwrap()
+    }
+
+    #[test]
+    fn a_process_is_the_forwarder_its_pid_file_records_and_no_other() {
+        let tmp = TempDir::new();
+        let lab = tmp.path().join("lab");
+        let dir = Dir::create(&lab).unwrap();
+        let stats = stats_path(&lab, &Netns::Host, "fl0");
+        let mut child = lookalike(tmp.path(), &stats);
+        let pid = child.id();
+        let pid_file = file(&Netns::Host, "fl0", "pid").unwrap();
+        let write = |text: String| std::fs::write(dir.join(&pid_file), text).unwrap();
+
+        // As netlab records it: that process, and it alone.
+        let id = ProcessId::of(pid).unwrap();
+        write(id.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0").map(|r| r.pid), Some(pid));
+        write(ProcessId { start_time: id.start_time + 1, ..id }.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0"), None, "a pid reused by another process");
+        write(ProcessId { uid: id.uid + 1, ..id }.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0"), None, "another user's process");
+
+        // An older netlab's pid file, the pid alone: the forwarder's command line, in its
+        // namespace, started before the file was written.
+        write(format!("{pid}\n"));
+        assert_eq!(find(&lab, &Netns::Host, "fl0").map(|r| r.pid), Some(pid));
+        assert_eq!(find(&lab, &Netns::Named("elsewhere".into()), "fl0"), None, "another namespace");
+        let other = stats_path(&lab, &Netns::Host, "fl1");
+        std::fs::write(dir.join(&file(&Netns::Host, "fl1", "pid").unwrap()), format!("{pid}\n")).unwrap();
+        assert_eq!(find(&lab, &Netns::Host, "fl1"), None, "the command line of another forwarder ({other:?})");
+
+        // Stopping what is not the forwarder signals nothing.
+        write(ProcessId { start_time: id.start_time + 1, ..id }.pid_file());
+        assert_eq!(stop(&lab, &Netns::Host, "fl0"), Err(OpError::Errno(Errno::ESRCH)));
+        assert_eq!(child.try_wait().unwrap(), None, "it still runs");
+        write(id.pid_file());
+        assert_eq!(stop(&lab, &Netns::Host, "fl0"), Ok(()));
+        assert_eq!(id.check(), Err(identity::Mismatch::Gone), "stopped (and reaped, as netlab's own child)");
+        assert!(!dir.join(&pid_file).exists(), "its files are removed");
+    }
+
+    #[test]
+    fn forwarders_are_found_by_their_pid_files() {
+        let tmp = TempDir::new();
+        let dir = Dir::create(&tmp.path().join("lab")).unwrap();
+        for name in ["host:fl0.pid", "lab-a:flannel.1.pid", "lab-a:flannel.1.log", "stray"] {
+            std::fs::write(dir.join(&Name::new(name).unwrap()), "").unwrap();
+        }
+        assert_eq!(
+            recorded(dir.path()).unwrap(),
+            [(Netns::Host, "fl0".to_string()), (Netns::Named("lab-a".into()), "flannel.1".to_string())]
+        );
+        assert_eq!(recorded(&tmp.path().join("none")).unwrap(), []);
+    }
+}
