@@ -96,11 +96,17 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         }
         return Ok(());
     }
-    // What failed or was left alone stays in the record, for another try.
-    let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
-    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
-    record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
-    record.save()?;
+    // What failed or was left alone stays in the record, for another try. A record that
+    // could not be trusted stays as it was: what was found by the lab's marks has no entry
+    // to keep, and the next down finds it again the same way.
+    if corrupt.is_none() {
+        let stuck: Vec<_> =
+            errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
+        let stuck_netns: Vec<Netns> =
+            stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
+        record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
+        record.save()?;
+    }
     Err(Error::PartlyDown(PartlyDown { lab, failed: errors, refused }))
 }
 
