@@ -12,7 +12,7 @@ use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
 use crate::plan::{DeviceKind, Op, PublishedPort};
-use crate::state::LockError;
+use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -102,6 +102,8 @@ pub enum Refusal {
     Port { lab: String, port: Box<PublishedPort>, why: PortRefusal },
     /// A binding whose host port `up` picks, with no free one to pick.
     NoFreePort { lab: String, node: String, spec: String, why: String },
+    /// The lab's record cannot be trusted (only `down` works from what can be read of it).
+    Corrupt(Corrupt),
 }
 
 impl fmt::Display for Refusal {
@@ -147,6 +149,7 @@ impl fmt::Display for Refusal {
                 "lab {lab} cannot publish `{}` of node {} ({}:{}/{}): {why}; nothing was changed",
                 port.spec, port.node, port.host_addr, port.host_port, port.proto
             ),
+            Refusal::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -188,6 +191,15 @@ impl fmt::Display for PortRefusal {
 impl From<LockError> for Error {
     fn from(e: LockError) -> Error {
         Error::Refused(Refusal::Lock(e))
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        match e {
+            LoadError::Io(e) => Error::Io(e),
+            LoadError::Corrupt(c) => Error::Refused(Refusal::Corrupt(c)),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod forward;
 pub(crate) mod graph;
 mod host_facts;
 pub(crate) mod link;
+mod marked;
 pub(crate) mod plan;
 pub(crate) mod port;
 pub(crate) mod relay;
