@@ -726,3 +726,22 @@ ports = ["30080:80"]
     h.t.netlab_ok(&["down", &lab.path]);
     h.assert_clean(&["10.42.1.0/24", "10.0.0.0/24"]);
 }
+
+/// A lab whose record cannot be read at all still goes down whole: its table is found by
+/// its mark (the comment `netlab:<lab>`), as its links and namespaces are.
+#[test]
+fn a_lab_whose_record_is_lost_takes_its_table_down_by_its_mark() {
+    if skip_unless_root("a_lab_whose_record_is_lost_takes_its_table_down_by_its_mark") {
+        return;
+    }
+    let h = Host::new();
+    let lab = TempTopology::new("fw-lost", DOCKER);
+    h.up(&lab.path);
+    h.t.sh_ok("nft add table inet netlab-other '{ comment \"netlab:other\"; }'");
+    h.t.sh_ok("printf '{\"version\": 1, \"lab\": \"docker\", \"entries\": [' > /run/netlab/docker.json");
+    let out = h.t.netlab_ok(&["down", "--lab", "docker"]);
+    assert!(out.contains("nft table del") && out.contains("inet netlab-docker"), "{out}");
+    assert_eq!(h.t.sh_ok("nft list tables"), "table inet netlab-other\n", "another lab's table stays");
+    h.t.sh_ok("nft delete table inet netlab-other && sysctl -qw net.ipv4.ip_forward=0");
+    h.assert_clean(&["172.17.0.0/16"]);
+}

@@ -1,10 +1,12 @@
 //! What carries a lab's marks, found without its record: the way down for a lab whose
 //! record cannot be read or trusted (see `state::salvage`). Only what is provably the
-//! lab's is named: the links in the host with its alias, the namespaces whose `lo`
-//! carries it, and the forwarders whose pid files are in its directory (each is signalled
+//! lab's is named: the links in the host with its alias, its nftables tables there with
+//! the alias as their comment, the namespaces whose `lo` carries it, and the forwarders
+//! whose pid files are in its directory (each is signalled
 //! only once its identity is checked, as always). Files under /etc/netns and host sysctls
 //! carry no mark: only the part of the record that could be read knows them.
 
+use crate::firewall::ruleset::{table_name, Family};
 use crate::kernel::{forwarder, netns, Linux};
 use crate::live::Named;
 use crate::plan::Op;
@@ -12,13 +14,24 @@ use crate::state::StateDir;
 use crate::topology::Netns;
 
 /// The removals of what carries lab `lab`'s marks, for `down`: forwarders first, then
-/// the host's links, then the namespaces.
+/// the host's tables, its links, then the namespaces.
 pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::io::Result<Vec<Op>> {
     let marks = crate::ownership::Marks::of(lab);
     let mut ops: Vec<Op> = forwarder::recorded(&state.lab_dir(lab))?
         .into_iter()
         .map(|(netns, dev)| Op::ForwarderStop { netns, dev })
         .collect();
+
+    // The lab's tables in the host, by their comment (those in its namespaces go with them;
+    // without nft there are none netlab could have made).
+    let name = table_name(lab);
+    let tables: Vec<(Netns, Family, String)> =
+        [Family::Inet, Family::Bridge].map(|f| (Netns::Host, f, name.clone())).to_vec();
+    for ((netns, family, name), found) in tables.iter().zip(kernel.tables(&tables)) {
+        if found.ok().flatten().is_some_and(|t| t.mark.as_deref() == Some(marks.alias.as_str())) {
+            ops.push(Op::NftTableDel { netns: netns.clone(), family: *family, name: name.clone() });
+        }
+    }
 
     let host = kernel.observe(&[Netns::Host]).pop().and_then(Result::ok).unwrap_or_default();
     ops.extend(
