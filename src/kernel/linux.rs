@@ -21,20 +21,14 @@ use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 use rtnetlink::Handle;
 
+use super::firewall::NftItem;
 use super::netlink::{self, build};
-use super::step::{Nft, Now, Request, Step, Sysctl};
+use super::step::{Now, Request, Step, Sysctl};
 use super::{files, forwarder, netns, sysctl, Applied, Kernel, OpError};
-use crate::firewall::conntrack;
-use crate::firewall::live::{LiveTable, Nft as NftCommand};
-use crate::firewall::ruleset::{rule_line, table_block, Family};
-use crate::firewall::NetnsPath;
 use crate::live::{LiveLink, LiveNetns, NsId};
 use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::topology::Netns;
-
-/// An nftables change of a batch: the op's index, its namespace, the change.
-type NftItem<'a> = (usize, &'a Netns, Nft<'a>);
 
 /// A sysctl to write in a namespace: its key, and its value (`None`: leave it alone).
 type SysctlWrite<'a> = (Netns, (&'a str, Option<String>));
@@ -92,6 +86,11 @@ impl Linux {
 
     fn conn(&self, netns: &Netns) -> Result<&Conn, OpError> {
         self.conns.get(netns).ok_or_else(|| OpError::NotOpen(netns.clone()))
+    }
+
+    /// The marks of the lab it works on.
+    pub(super) fn marks(&self) -> &Marks {
+        &self.marks
     }
 
     /// The descriptor of a namespace netlab holds a connection into.
@@ -441,7 +440,7 @@ impl Kernel for Linux {
         let mut tuns: Vec<(usize, &Netns, &str, Option<u32>)> = Vec::new();
         let mut starts: Vec<(usize, &Netns, crate::tunnel::ForwarderConfig)> = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
-        let mut nfts: Vec<(usize, &Netns, Nft)> = Vec::new();
+        let mut nfts: Vec<NftItem> = Vec::new();
         let mut flushes: Vec<(usize, &Netns, &[ipnet::IpNet])> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
@@ -468,10 +467,7 @@ impl Kernel for Linux {
             results[i] = Some(r);
         }
         for (i, netns, subnets) in flushes {
-            let flushed = self
-                .conn(netns)
-                .and_then(|c| conntrack::flush(&NetnsPath::fd(c.fd.as_fd()), subnets).map_err(OpError::from));
-            results[i] = Some(flushed.map(|_| Applied::Done));
+            results[i] = Some(self.conntrack_flush(netns, subnets));
         }
 
         // Namespace creation is synchronous thread work; its connections come out of it.
@@ -553,86 +549,6 @@ impl Kernel for Linux {
 
     fn read_sysctls(&self, which: &[(Netns, String)]) -> Vec<Result<String, OpError>> {
         self.in_namespaces(which, |(_, key)| Ok(sysctl::read(key)?))
-    }
-}
-
-impl Linux {
-    /// Sends the nftables changes of a batch, one `nft -f` script (one transaction) per
-    /// namespace: each op's outcome is its script's. What a deletion names and is not
-    /// there is answered ENOENT without asking nft to fail (a teardown goes on past it).
-    fn nft(&self, items: &[NftItem]) -> Vec<(usize, Result<Applied, OpError>)> {
-        let mut out = Vec::new();
-        let mut by_netns: Vec<(&Netns, Vec<&NftItem>)> = Vec::new();
-        for item in items {
-            match by_netns.iter_mut().find(|(n, _)| *n == item.1) {
-                Some((_, v)) => v.push(item),
-                None => by_netns.push((item.1, vec![item])),
-            }
-        }
-        for (netns, items) in by_netns {
-            let conn = match self.conn(netns) {
-                Ok(c) => c,
-                Err(e) => {
-                    out.extend(items.iter().map(|(i, ..)| (*i, Err(e.clone()))));
-                    continue;
-                }
-            };
-            let nft = NftCommand::new(NetnsPath::fd(conn.fd.as_fd()));
-            let mut tables: HashMap<(Family, String), Option<LiveTable>> = HashMap::new();
-            let mut read = |family: Family, name: &str| -> Result<Option<LiveTable>, OpError> {
-                if let Some(t) = tables.get(&(family, name.to_string())) {
-                    return Ok(t.clone());
-                }
-                let t = nft.read(family, name)?;
-                tables.insert((family, name.to_string()), t.clone());
-                Ok(t)
-            };
-            let mut listed: Option<Result<Vec<(String, String)>, OpError>> = None;
-            let mut script = String::new();
-            let mut sent = Vec::new();
-            for (i, _, change) in items {
-                let line = match change {
-                    Nft::AddTable { family, name, chains } => Ok(table_block(*family, name, &self.marks.alias, chains)),
-                    Nft::AddRule { family, table, chain, rule, comment } => {
-                        Ok(format!("add rule {} {table} {chain} {}\n", family.as_str(), rule_line(rule, comment)))
-                    }
-                    // Whether it is there is enough (down checked whose it is): one listing
-                    // of the namespace's tables, not the table's.
-                    Nft::DelTable { family, name } => {
-                        if listed.is_none() {
-                            listed = Some(nft.tables().map_err(OpError::from));
-                        }
-                        match listed.as_ref().expect("listed above") {
-                            Ok(all) if all.iter().any(|(f, n)| f == family.as_str() && n == name) => {
-                                Ok(format!("delete table {} {name}\n", family.as_str()))
-                            }
-                            Ok(_) => Err(OpError::Errno(Errno::ENOENT)),
-                            Err(e) => Err(e.clone()),
-                        }
-                    }
-                    Nft::DelRule { family, table, chain, comment } => match read(*family, table) {
-                        Ok(Some(t)) => match t.handle(chain, comment) {
-                            Some(h) => Ok(format!("delete rule {} {table} {chain} handle {h}\n", family.as_str())),
-                            None => Err(OpError::Errno(Errno::ENOENT)),
-                        },
-                        Ok(None) => Err(OpError::Errno(Errno::ENOENT)),
-                        Err(e) => Err(e),
-                    },
-                };
-                match line {
-                    Ok(l) => {
-                        script.push_str(&l);
-                        sent.push(*i);
-                    }
-                    Err(e) => out.push((*i, Err(e))),
-                }
-            }
-            if !sent.is_empty() {
-                let applied = nft.apply(&script).map_err(OpError::from);
-                out.extend(sent.into_iter().map(|i| (i, applied.clone().map(|()| Applied::Done))));
-            }
-        }
-        out
     }
 }
 

@@ -15,6 +15,7 @@
 #[cfg(test)]
 pub mod fake;
 pub mod files;
+mod firewall;
 pub mod forwarder;
 pub mod identity;
 mod linux;
