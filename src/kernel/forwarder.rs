@@ -353,10 +353,16 @@ mod tests {
     /// named `forward`, as anyone could start), in this namespace, as this user.
     fn lookalike(dir: &Path, stats: &Path) -> Child {
         // It waits on its stdin (no child of its own to leave behind when it is killed).
-        std::fs::write(dir.join("forward"), "read x\n").unwrap();
+        // It says it runs first: spawn returns once the exec has begun, and until the
+        // kernel has set the new program's arguments up, /proc/PID/cmdline reads empty.
+        std::fs::write(dir.join("forward"), "echo running\nread x\n").unwrap();
         let mut cmd = Command::new("sh");
-        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped());
-        cmd.spawn().unwrap()
+        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line, "running\n");
+        child
     }
 
     #[test]
