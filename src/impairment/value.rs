@@ -56,6 +56,19 @@ impl Percent {
     }
 }
 
+/// In JSON: `"1.5%"`.
+impl serde::Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// `1.5%` or `1.5`, a percentage from 0 to 100 with up to six decimals.
 impl FromStr for Percent {
     type Err = String;
