@@ -22,7 +22,7 @@ pub enum ImpairMode {
 /// An `impair` field: one table for both ends (both directions), or one per end.
 #[derive(Debug)]
 pub enum ImpairSpec {
-    Both(ImpairTable),
+    Both(Box<ImpairTable>),
     PerEnd(Vec<Sp<ImpairTable>>),
 }
 
@@ -54,12 +54,12 @@ impl<'de> Deserialize<'de> for ImpairSpec {
             type Value = ImpairSpec;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table like { delay = \"20ms\" }, or a list of two, one per endpoint")
+                f.write_str("an impairment table (like { delay = \"20ms\" }) or a list of two")
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImpairSpec, A::Error> {
                 // Through toml's own map, so the fields keep their spans.
-                ImpairTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(ImpairSpec::Both)
+                ImpairTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| ImpairSpec::Both(Box::new(t)))
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ImpairSpec, A::Error> {

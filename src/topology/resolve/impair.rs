@@ -28,7 +28,7 @@ impl Resolver<'_> {
                 if tables.len() != 2 {
                     let n = tables.len();
                     self.problem(
-                        Problem::new(spec.span(), format!("`impair` has {n} entries for 2 endpoints"))
+                        Problem::new(spec.span(), format!("`impair` has {n} {} for 2 endpoints", if n == 1 { "entry" } else { "entries" }))
                             .help("one table per endpoint, in the same order, {} for none: impair = [{ delay = \"10ms\" }, {}]; or one table for both"),
                     );
                     return None;
