@@ -196,7 +196,7 @@ ip netns exec ns2 ip addr add 10.10.200.10 peer 10.10.100.10 dev tunr";
 #[test]
 fn ipip_on_a_kernel_without_it_is_userspace() {
     let t = netlab::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ipip.toml")).unwrap();
-    let up = plan::compile_for(&t, plan::Capabilities { ipip: false });
+    let up = plan::compile_for(&t, plan::Capabilities { ipip: false, ..plan::Capabilities::FULL });
     insta::assert_snapshot!("ipip.userspace.up", plan::text::render(&up));
     insta::assert_snapshot!("ipip.userspace.down", plan::text::render(&up.teardown()));
     // mode = "kernel" stays the kernel's whatever the machine: `up` refuses it there.
@@ -204,6 +204,6 @@ fn ipip_on_a_kernel_without_it_is_userspace() {
     let kernel =
         netlab::load_str("ipip-kernel.toml", &text.replace("kind = \"ipip\"", "kind = \"ipip\"\nmode = \"kernel\""))
             .unwrap();
-    let up = plan::compile_for(&kernel, plan::Capabilities { ipip: false });
+    let up = plan::compile_for(&kernel, plan::Capabilities { ipip: false, ..plan::Capabilities::FULL });
     assert!(up.ops.iter().any(|op| matches!(op, plan::Op::IpipAdd { .. })) && up.notes.is_empty());
 }

@@ -81,10 +81,12 @@ pub(crate) fn lab_name(lab: &LabRef) -> Result<String> {
 
 /// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
 /// `status` compare with, and `plan` prints. The kernel is asked only when the topology
-/// leaves a choice to it (an ipip tunnel in `auto` mode).
+/// leaves a choice to it (an ipip tunnel or an impaired link in `auto` mode).
 pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
-    use crate::topology::{IpipMode, TunnelKind};
-    let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    use crate::topology::{ImpairMode, IpipMode, TunnelKind};
+    let ipip = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    let impair = topology.veths.iter().any(|v| v.impair.as_ref().is_some_and(|i| i.mode == ImpairMode::Auto));
+    let asks = ipip || impair;
     let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
     crate::plan::compile_for(topology, caps)
 }

@@ -54,7 +54,14 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 
@@ -228,6 +235,13 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::RouteAdd { .. }
         | Op::RouteDel { .. }
         | Op::ForwarderStart { .. }
-        | Op::ForwarderStop { .. } => None,
+        | Op::ForwarderStop { .. }
+        | Op::QdiscReplace { .. }
+        | Op::QdiscDel { .. }
+        | Op::DropSet { .. }
+        | Op::DropDel { .. }
+        | Op::RelayStart { .. }
+        | Op::RelayStop { .. }
+        | Op::RelaySet { .. } => None,
     }
 }
