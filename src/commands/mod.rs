@@ -10,10 +10,13 @@ pub(crate) mod down;
 pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
+pub(crate) mod impair;
 pub(crate) mod link;
+mod links;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod status;
+mod status_impairments;
 pub(crate) mod up;
 pub(crate) mod validate;
 
@@ -91,6 +94,23 @@ pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
     crate::plan::compile_for(topology, caps)
 }
 
+/// One record entry per qdisc and drop: a replacement made at run time supersedes the
+/// one before it (`apply` keeps both, as it keeps every op it applied).
+pub(crate) fn keep_latest(record: &mut Record) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<_> = record
+        .entries
+        .drain(..)
+        .rev()
+        .filter(|e| {
+            let key = e.op.key();
+            !matches!(key.what, crate::plan::Subject::Qdisc | crate::plan::Subject::Drop) || seen.insert(key)
+        })
+        .collect();
+    kept.reverse();
+    record.entries = kept;
+}
+
 /// What `up`, `down` and `link` print with `--format json`: one document at the end.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Report<'a> {
@@ -165,6 +185,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         }
         Command::Status(args) => status::exec(state, &args, out),
         Command::Link(args) => link::exec(state, &args, out),
+        Command::Impair(args) => impair::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
         Command::Relay(args) => relay::exec(args),
