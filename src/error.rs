@@ -105,7 +105,8 @@ impl fmt::Display for Refusal {
                  run it with sudo",
             ),
             Refusal::MissingKinds { lab, kinds } => {
-                let names: Vec<String> = kinds.iter().map(|k| format!("{} ({})", k.name(), k.config_option())).collect();
+                let names: Vec<String> =
+                    kinds.iter().map(|k| format!("{} ({})", k.name(), k.config_option())).collect();
                 write!(f, "this kernel cannot make {}, which lab {lab} needs; nothing was changed", names.join(" or "))
             }
             Refusal::Lock(e) => e.fmt(f),

@@ -236,6 +236,9 @@ fn impairments_in_the_kernel_or_in_userspace() {
     let kernel = netlab::load_str("wan-kernel.toml", &kernel).unwrap();
     let up = plan::compile_for(&kernel, plan::Capabilities { netem: false, ..plan::Capabilities::FULL });
     assert_eq!(relays(&up), 1);
-    assert!(up.ops.iter().any(|op| matches!(op, plan::Op::QdiscReplace { kind: netlab::impair::kernel::QdiscKind::Netem, .. })));
+    assert!(up
+        .ops
+        .iter()
+        .any(|op| matches!(op, plan::Op::QdiscReplace { kind: netlab::impair::kernel::QdiscKind::Netem, .. })));
     assert!(up.notes.iter().all(|n| !n.contains("mobile")), "{:?}", up.notes);
 }

@@ -51,7 +51,8 @@ pub fn exec(state: &crate::state::StateDir, args: &ImpairArgs, out: &mut dyn Wri
                 ops.iter().filter(|op| op.feature().is_some_and(|f| !made.contains(&f))).cloned().collect();
             let missing = probe::missing_kinds(&untried)?;
             if !missing.is_empty() {
-                let what: Vec<String> = missing.iter().map(|f| format!("{} ({})", f.name(), f.config_option())).collect();
+                let what: Vec<String> =
+                    missing.iter().map(|f| format!("{} ({})", f.name(), f.config_option())).collect();
                 return Err(no_relay(endpoint, &format!("this kernel has no {}", what.join(" nor "))));
             }
             ops
@@ -61,7 +62,13 @@ pub fn exec(state: &crate::state::StateDir, args: &ImpairArgs, out: &mut dyn Wri
     let json = args.format == OutputFormat::Json;
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
-    writeln!(text, "# lab {lab}: impairing {}, {} op{}", ends_named(&record, &link, args.both), ops.len(), plural(ops.len()))?;
+    writeln!(
+        text,
+        "# lab {lab}: impairing {}, {} op{}",
+        ends_named(&record, &link, args.both),
+        ops.len(),
+        plural(ops.len())
+    )?;
     let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(text, &ops));
     if result.is_ok() {
         super::keep_latest(&mut record);
@@ -145,8 +152,9 @@ mod tests {
             impairment: format!("rate={rate}").parse::<Impairment>().unwrap(),
         };
         let up = Op::LinkUp { netns: Netns::Host, name: "v".into() };
-        record.entries = vec![Entry::pending(qdisc("1mbit")), Entry::pending(up.clone()), Entry::pending(qdisc("2mbit"))];
-        super::keep_latest(&mut record);
+        record.entries =
+            vec![Entry::pending(qdisc("1mbit")), Entry::pending(up.clone()), Entry::pending(qdisc("2mbit"))];
+        keep_latest(&mut record);
         let ops: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
         assert_eq!(ops, [up, qdisc("2mbit")]);
     }

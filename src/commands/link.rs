@@ -108,7 +108,12 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
 
 /// The ops that pull a link's cable (`carrier`: false) or put it back, keeping what else
 /// each direction meets.
-fn carrier_ops(kernel: &mut crate::kernel::Linux, record: &Record, link: &links::Link, carrier: bool) -> Result<Vec<Op>> {
+fn carrier_ops(
+    kernel: &mut crate::kernel::Linux,
+    record: &Record,
+    link: &links::Link,
+    carrier: bool,
+) -> Result<Vec<Op>> {
     let now = links::now(kernel, record, link)?;
     let new = now.imps.clone().map(|imp| (imp.carrier != carrier).then_some(Impairment { carrier, ..imp }));
     if new.iter().all(Option::is_none) {

@@ -114,7 +114,8 @@ impl Link {
             match parts.qdisc {
                 Some((kind, impairment)) => {
                     let same = now.qdisc[i].as_ref().is_some_and(|(k, live)| {
-                        k == kind.name() && *live == Impairment { distribution: Default::default(), ..impairment.clone() }
+                        k == kind.name()
+                            && *live == Impairment { distribution: Default::default(), ..impairment.clone() }
                     });
                     if !same {
                         qdiscs.push(Op::QdiscReplace { netns, dev, kind, impairment });
@@ -174,9 +175,9 @@ pub(crate) fn now(kernel: &mut Linux, record: &Record, link: &Link) -> Result<No
     };
     // The lab's drop at an end, as last recorded.
     let drop = |(netns, dev): &(Netns, String)| {
-        record.entries.iter().rev().filter(|e| !e.pending).find_map(|e| match &e.op {
-            Op::DropSet { netns: n, dev: d, loss, carrier } if n == netns && d == dev => Some(Some((*loss, *carrier))),
-            _ => None,
+        record.entries.iter().rev().filter(|e| !e.pending).find_map(|e| {
+            let Op::DropSet { netns: n, dev: d, loss, carrier } = &e.op else { return None };
+            (n == netns && d == dev).then_some(Some((*loss, *carrier)))
         })
     };
     let qdisc = [qdisc(n0, d0), qdisc(n1, d1)];

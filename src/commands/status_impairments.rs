@@ -32,14 +32,15 @@ pub(super) struct Impaired {
 
 /// The veth end paired with `(netns, name)` in the record.
 fn peer_of(record: &Record, netns: &Netns, name: &str) -> Option<(Netns, String)> {
-    record.entries.iter().find_map(|e| match &e.op {
-        Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } if n == netns && a == name => {
+    record.entries.iter().find_map(|e| {
+        let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = &e.op else { return None };
+        if n == netns && a == name {
             Some((peer_netns.clone(), peer_name.clone()))
-        }
-        Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } if peer_netns == netns && peer_name == name => {
+        } else if peer_netns == netns && peer_name == name {
             Some((n.clone(), a.clone()))
+        } else {
+            None
         }
-        _ => None,
     })
 }
 
@@ -58,13 +59,16 @@ pub(super) fn read(state: &StateDir, record: &Record, live: &LiveLab) -> Vec<Imp
                 Some(imps) => imps[d].to_string(),
                 None => "unknown (the relay is not running or not answering)".to_string(),
             };
-            let counters = stats.as_ref().filter(|_| running.is_some()).map(|s| {
-                if d == 0 {
-                    s.a_to_b.tally.clone()
-                } else {
-                    s.b_to_a.tally.clone()
-                }
-            });
+            let counters =
+                stats.as_ref().filter(|_| running.is_some()).map(
+                    |s| {
+                        if d == 0 {
+                            s.a_to_b.tally
+                        } else {
+                            s.b_to_a.tally
+                        }
+                    },
+                );
             out.push(Impaired {
                 from: name_of(record, from),
                 to: name_of(record, to),

@@ -45,7 +45,8 @@ impl Differ<'_> {
                 let key = (netns.clone(), l.name.clone());
                 // lo carries the namespace's mark; it is never the lab's to delete.
                 let lo = l.name == "lo" && *netns != Netns::Host;
-                if self.owns_link(l) && !lo && !wanted_links.contains(&key) && !handled.contains(&key) {
+                let going = self.dropped.contains(&key);
+                if self.owns_link(l) && !lo && !going && !wanted_links.contains(&key) && !handled.contains(&key) {
                     self.drop_link(netns, &l.name);
                 }
             }

@@ -125,10 +125,7 @@ mod tests {
         assert_eq!(parts(&imp("loss=1%")), Parts { qdisc: None, drop: Some(("1%".parse().unwrap(), true)) });
         assert_eq!(
             parts(&imp("rate=1mbit,loss=2%,carrier=false")),
-            Parts {
-                qdisc: Some((QdiscKind::Tbf, imp("rate=1mbit"))),
-                drop: Some(("2%".parse().unwrap(), false))
-            }
+            Parts { qdisc: Some((QdiscKind::Tbf, imp("rate=1mbit"))), drop: Some(("2%".parse().unwrap(), false)) }
         );
         // netem takes the loss and the rate with its delay; a pulled cable stays a drop.
         assert_eq!(

@@ -376,11 +376,7 @@ fn read_tbf(b: &[u8]) -> Option<Impairment> {
     }
     let bits = rate64.or(rate.map(u64::from))? * 8;
     let limit = limit?;
-    let frames = if Tbf::for_rate(bits, None).limit == limit {
-        None
-    } else {
-        Some(limit.div_ceil(FRAME))
-    };
+    let frames = if Tbf::for_rate(bits, None).limit == limit { None } else { Some(limit.div_ceil(FRAME)) };
     Some(Impairment { rate: Some(bits), limit: frames, ..Impairment::default() })
 }
 

@@ -107,11 +107,8 @@ pub fn state(lab: &str, dev: &str, t: &Listed) -> Result<(Percent, bool), Option
     let Some(said) = t.comment.as_deref().and_then(|c| c.strip_prefix(&mark)) else { return Err(None) };
     let imp: Impairment = said.parse().map_err(|_| Some(format!("a comment netlab did not write: {said}")))?;
     let want = comment(lab, imp.loss, imp.carrier);
-    let rule = if imp.carrier {
-        format!("numgen random mod {DRAWS} < {} drop", imp.loss.micro())
-    } else {
-        "drop".to_string()
-    };
+    let rule =
+        if imp.carrier { format!("numgen random mod {DRAWS} < {} drop", imp.loss.micro()) } else { "drop".to_string() };
     if t.comment.as_deref() != Some(want.as_str()) || t.device.as_deref() != Some(dev) || t.rules != [rule] {
         return Err(Some(format!("the table does not drop what its comment says ({said})")));
     }

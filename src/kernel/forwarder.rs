@@ -191,6 +191,9 @@ fn find_daemon(dir: &Path, daemon: Daemon, netns: &Netns, dev: &str) -> Option<R
     })
 }
 
+/// A daemon that said it started, before it is ready.
+type Started<'a> = (Child, &'a Netns, Daemon, &'a str);
+
 /// What a daemon is started as: its kind, its device, its arguments (with its stats file,
 /// and a relay's control socket, already in them).
 struct Start<'a> {
@@ -247,7 +250,7 @@ fn start_daemons(dir: &Path, items: Vec<Start>) -> Vec<Result<(), OpError>> {
         Ok(exe) => exe,
         Err(e) => return items.iter().map(|_| Err(ForwarderError::NoBinary(e.to_string()).into())).collect(),
     };
-    let started: Vec<Result<(Child, &Netns, Daemon, &str), OpError>> = items
+    let started: Vec<Result<Started, OpError>> = items
         .iter()
         .map(|item| {
             let (netns, daemon, dev) = (item.netns, item.daemon, item.dev);
@@ -309,7 +312,10 @@ fn start_daemons(dir: &Path, items: Vec<Start>) -> Vec<Result<(), OpError>> {
             Ok((child, netns, daemon, dev))
         })
         .collect();
-    started.into_iter().map(|s| s.and_then(|(child, netns, daemon, dev)| ready(dir, child, netns, daemon, dev))).collect()
+    started
+        .into_iter()
+        .map(|s| s.and_then(|(child, netns, daemon, dev)| ready(dir, child, netns, daemon, dev)))
+        .collect()
 }
 
 /// Waits for a just-started daemon to write its first stats; if it dies or takes too

@@ -167,12 +167,13 @@ impl Linux {
         let t = std::time::Instant::now();
         let dumps = self.rt.block_on(join_all(which.iter().map(|netns| async move {
             let conn = self.conn(netns)?;
-            let msgs = netlink::dump(&conn.handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())).await?;
+            let msgs =
+                netlink::dump(&conn.handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())).await?;
             Ok(msgs
                 .iter()
-                .filter_map(|m| match m {
-                    RouteNetlinkMessage::NewQueueDiscipline(q) => netlink::parse::parse_qdisc(q),
-                    _ => None,
+                .filter_map(|m| {
+                    let RouteNetlinkMessage::NewQueueDiscipline(q) = m else { return None };
+                    netlink::parse::parse_qdisc(q)
                 })
                 .collect())
         })));
@@ -263,12 +264,13 @@ impl Linux {
                     }
                 };
                 for (direction, imp) in changes {
-                    control::set(&path, direction, imp).map_err(|e| match e.kind() {
+                    control::set(&path, direction, imp).map_err(|e| {
                         // No socket: the relay is not running.
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                        if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) {
                             OpError::Errno(Errno::ESRCH)
+                        } else {
+                            forwarder::ForwarderError::NotChanged { dev: a.to_string(), why: e.to_string() }.into()
                         }
-                        _ => forwarder::ForwarderError::NotChanged { dev: a.to_string(), why: e.to_string() }.into(),
                     })?;
                 }
                 Ok(())

@@ -202,8 +202,11 @@ impl Linux {
                         slot.insert(self.find_relay(netns, a));
                     }
                 }
-                Look::Drop { .. } | Look::Qdiscs { .. } | Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace => {
-                }
+                Look::Drop { .. }
+                | Look::Qdiscs { .. }
+                | Look::Namespace { .. }
+                | Look::Sysctl { .. }
+                | Look::InNamespace => {}
             }
         }
 

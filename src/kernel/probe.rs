@@ -83,11 +83,7 @@ fn missing(features: BTreeSet<Feature>) -> io::Result<Vec<Feature>> {
                 Err(e) => return Err(e),
             }
         }
-        let index = if needs_link {
-            nix::net::if_::if_nametoindex("probeq").map_err(io::Error::from)?
-        } else {
-            0
-        };
+        let index = if needs_link { nix::net::if_::if_nametoindex("probeq").map_err(io::Error::from)? } else { 0 };
         for feature in &features {
             match feature {
                 Feature::Device(_) => {}
@@ -106,7 +102,8 @@ fn missing(features: BTreeSet<Feature>) -> io::Result<Vec<Feature>> {
                 }
                 Feature::NetdevDrop => {
                     let here = std::fs::File::open("/proc/thread-self/ns/net")?;
-                    let script = crate::impair::nft::set_script("probe", "probeqp", "1%".parse().expect("literal"), true);
+                    let script =
+                        crate::impair::nft::set_script("probe", "probeqp", "1%".parse().expect("literal"), true);
                     if super::nft::run(std::os::fd::AsFd::as_fd(&here), &["-f", "-"], Some(&script)).is_err() {
                         missing.push(*feature);
                     }
@@ -132,15 +129,10 @@ pub fn capabilities() -> crate::plan::Capabilities {
     if privileged() {
         let missing = missing(BTreeSet::from(all)).unwrap_or(all.to_vec());
         let has = |f: Feature| !missing.contains(&f);
-        return crate::plan::Capabilities {
-            ipip: has(all[0]),
-            netem: has(all[1]),
-            tbf: has(all[2]),
-            nft: has(all[3]),
-        };
+        return crate::plan::Capabilities { ipip: has(all[0]), netem: has(all[1]), tbf: has(all[2]), nft: has(all[3]) };
     }
-    let nft_program = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").is_file()));
+    let nft_program =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").is_file()));
     crate::plan::Capabilities {
         ipip: module_status("ipip").unwrap_or(false),
         netem: module_status("sch_netem").unwrap_or(false),
@@ -158,8 +150,10 @@ fn module_status(name: &str) -> Option<bool> {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = std::path::Path::new("/lib/modules").join(release.trim());
     let file = format!("/{name}.ko");
-    let lists: Vec<String> =
-        ["modules.builtin", "modules.dep"].iter().filter_map(|list| std::fs::read_to_string(dir.join(list)).ok()).collect();
+    let lists: Vec<String> = ["modules.builtin", "modules.dep"]
+        .iter()
+        .filter_map(|list| std::fs::read_to_string(dir.join(list)).ok())
+        .collect();
     if lists.is_empty() {
         return None;
     }

@@ -69,10 +69,16 @@ fn choose(imp: &Impair, caps: Capabilities) -> (Engine, String) {
                 QdiscKind::Tbf => caps.tbf,
             };
             let what = match kind {
-                QdiscKind::Netem => format!("{} ({}) for {}", kind, kind.config_option(), kernel::netem_only(end).join(", ")),
+                QdiscKind::Netem => {
+                    format!("{} ({}) for {}", kind, kind.config_option(), kernel::netem_only(end).join(", "))
+                }
                 QdiscKind::Tbf => format!("{} ({}) for its rate", kind, kind.config_option()),
             };
-            if has { used.push(kind.name().to_string()) } else { missing.push(what) }
+            if has {
+                used.push(kind.name().to_string())
+            } else {
+                missing.push(what)
+            }
         }
         if parts.drop.is_some() {
             if caps.nft {
@@ -130,7 +136,7 @@ pub(super) fn veth_pairs(v: &Veth, engine: Option<Engine>, relay_netns: &str) ->
 }
 
 /// The relay's ends of a userspace link, in W, to bring up.
-pub(super) fn relay_ends<'a>(v: &'a Veth, engine: Option<Engine>) -> &'a [String] {
+pub(super) fn relay_ends(v: &Veth, engine: Option<Engine>) -> &[String] {
     match (engine, &v.impair) {
         (Some(Engine::Userspace), Some(imp)) => &imp.relay,
         _ => &[],

@@ -195,7 +195,9 @@ pub fn command(lab: &str, op: &Op) -> String {
         ),
         Op::RelayStop { netns, a } => format!("# no iproute2 equivalent: stop netlab's relay of {a} in {netns}"),
         Op::RelaySet { netns, a, a_to_b, b_to_a } => {
-            let set = |imp: &Option<crate::impairment::Impairment>| imp.as_ref().map_or("unchanged".into(), |i| i.to_string());
+            let set = |imp: &Option<crate::impairment::Impairment>| {
+                imp.as_ref().map_or("unchanged".into(), |i| i.to_string())
+            };
             format!(
                 "# no iproute2 equivalent: netlab's relay of {a} in {netns} now does a-b {}, b-a {}",
                 set(a_to_b),

@@ -37,11 +37,9 @@ impl Plan {
                 // What outlives the namespace it names: the name itself (and second
                 // names), its /etc/netns files, and a forwarder or a relay, which is a
                 // process (and keeps its namespace alive until it is stopped).
-                NetnsAdd { .. }
-                | NetnsAlias { .. }
-                | FileWrite { .. }
-                | ForwarderStart { .. }
-                | RelayStart { .. } => op.inverse(),
+                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } | RelayStart { .. } => {
+                    op.inverse()
+                }
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {

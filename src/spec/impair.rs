@@ -59,7 +59,8 @@ impl<'de> Deserialize<'de> for ImpairSpec {
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ImpairSpec, A::Error> {
                 // Through toml's own map, so the fields keep their spans.
-                ImpairTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| ImpairSpec::Both(Box::new(t)))
+                ImpairTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| ImpairSpec::Both(Box::new(t)))
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ImpairSpec, A::Error> {

@@ -146,7 +146,8 @@ fn what_the_kernel_dumps_reads_back_as_what_was_asked() {
         assert_eq!((kind, read), (QdiscKind::Netem, asked), "{imp}");
     }
     // What netem cannot show: the distribution; the seed is not asked of the kernel.
-    let (_, read_back) = read("netem", &netem_options(&"delay=5ms,jitter=1ms,distribution=pareto".parse().unwrap())).unwrap();
+    let (_, read_back) =
+        read("netem", &netem_options(&"delay=5ms,jitter=1ms,distribution=pareto".parse().unwrap())).unwrap();
     assert_eq!(read_back, "delay=5ms,jitter=1ms".parse().unwrap());
     // tbf dumps a nest like the one it is given (PARMS, RATE64; the rate table is not
     // dumped, which changes nothing here).

@@ -126,6 +126,33 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     }
 }
 
+/// A root qdisc (a qdisc of another parent is `None`), with what it does when it is of a
+/// kind netlab makes.
+pub fn parse_qdisc(msg: &TcMessage) -> Option<LiveQdisc> {
+    if msg.header.parent != TcHandle::ROOT {
+        return None;
+    }
+    let mut kind = String::new();
+    let mut options = Vec::new();
+    for attr in &msg.attributes {
+        match attr {
+            TcAttribute::Kind(k) => kind = k.clone(),
+            // netem's and tbf's options are not netlink-packet-route's to parse: it keeps
+            // them whole, as one attribute.
+            TcAttribute::Options(opts) => {
+                if let [TcOption::Other(nla)] = opts.as_slice() {
+                    use netlink_packet_core::Nla;
+                    options = vec![0; nla.value_len()];
+                    nla.emit_value(&mut options);
+                }
+            }
+            _ => {}
+        }
+    }
+    let impairment = crate::impair::netem::read(&kind, &options).map(|(_, imp)| imp);
+    Some(LiveQdisc { index: u32::try_from(msg.header.index).ok()?, kind, impairment })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,31 +212,4 @@ mod tests {
         assert_eq!(marked.alias.as_deref(), Some("netlab:x"));
         assert_eq!(format_mac(&[2, 0, 0, 0, 0, 0xab]), "02:00:00:00:00:ab");
     }
-}
-
-/// A root qdisc (a qdisc of another parent is `None`), with what it does when it is of a
-/// kind netlab makes.
-pub fn parse_qdisc(msg: &TcMessage) -> Option<LiveQdisc> {
-    if msg.header.parent != TcHandle::ROOT {
-        return None;
-    }
-    let mut kind = String::new();
-    let mut options = Vec::new();
-    for attr in &msg.attributes {
-        match attr {
-            TcAttribute::Kind(k) => kind = k.clone(),
-            // netem's and tbf's options are not netlink-packet-route's to parse: it keeps
-            // them whole, as one attribute.
-            TcAttribute::Options(opts) => {
-                if let [TcOption::Other(nla)] = opts.as_slice() {
-                    use netlink_packet_core::Nla;
-                    options = vec![0; nla.value_len()];
-                    nla.emit_value(&mut options);
-                }
-            }
-            _ => {}
-        }
-    }
-    let impairment = crate::impair::netem::read(&kind, &options).map(|(_, imp)| imp);
-    Some(LiveQdisc { index: u32::try_from(msg.header.index).ok()?, kind, impairment })
 }

@@ -119,7 +119,18 @@ impl<'a> Resolver<'a> {
         if veths.iter().any(|v| v.impair.is_some()) {
             self.check_relay_netns(&relay_netns);
         }
-        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files, relay_netns }
+        Topology {
+            lab: self.lab.clone(),
+            nodes,
+            namespaces,
+            aliases,
+            host,
+            bridges,
+            veths,
+            tunnels,
+            files,
+            relay_netns,
+        }
     }
 
     // ---- problems ----
