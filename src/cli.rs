@@ -403,9 +403,11 @@ impl LinkArgs {
             "up" => LinkAction::Up,
             "down" => LinkAction::Down,
             "cut" => LinkAction::Cut,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "`{other}`: say `down` (set it down), `cut` (pull the cable: both ends stay up) or `up` (restore it)"
-            )),
+            ))
+            }
         };
         Ok((lab, rest[0].as_str(), action))
     }
