@@ -93,8 +93,8 @@ netlab link redis-cluster.toml redis3:eth0 down\n  netlab link wan.toml gw-a:wan
 netlab impair [TOPOLOGY] NODE:IF --clear [--both]\n       netlab impair --lab NAME NODE:IF ...",
         after_help = "Replaces the impairment of the frames NODE:IF sends (--both: of both directions of its link) \
 with the one given; what is not given is not impaired. The file is not changed: `netlab diff` shows the difference, \
-`netlab up` puts the file's impairment back.\n\nA link the file impairs in userspace (its relay; `impair = {}` \
-declares one with nothing asked yet) takes any impairment. A link the kernel impairs (or one the file does not impair) \
+`netlab up` puts the file's impairment back.\n\nA link the file impairs in userspace (netlab's own delay line; \
+`impair = {}` declares one with nothing asked yet) takes any impairment. A link the kernel impairs (or one the file does not impair) \
 takes what this kernel's qdiscs and nftables can do: a rate, a loss, a pulled cable, and netem's delay, jitter, \
 duplicate, corrupt and reorder where the kernel has netem; never a seed.\n\nExamples:\n  netlab impair wan.toml \
 gw-a:wan0 --delay 200ms --loss 5% --both\n  netlab impair --lab wan gw-a:wan0 --clear --both"

@@ -547,8 +547,8 @@ fn a_relay_runs_in_an_unprivileged_lab() {
 }
 
 #[test]
-fn a_relay_refuses_a_bad_change_and_keeps_what_it_does() {
-    if skip_unless_root("a_relay_refuses_a_bad_change_and_keeps_what_it_does") {
+fn a_relay_refuses_a_bad_change_and_is_started_again_when_it_died() {
+    if skip_unless_root("a_relay_refuses_a_bad_change_and_is_started_again_when_it_died") {
         return;
     }
     // The control socket, reached through the throwaway host's /run.
@@ -567,5 +567,15 @@ fn a_relay_refuses_a_bad_change_and_keeps_what_it_does() {
     let reply = control::request(&socket, "get").unwrap();
     assert_eq!((reply.a_to_b.as_str(), reply.b_to_a.as_str()), ("delay=1ms", "delay=1ms"));
     assert!(lab.ok(&["diff"]).contains("in sync"), "a refused change changes nothing");
+    // A relay that died is drift: diff says so, status too, and up starts it again.
+    lab.host.sh_ok("kill -9 $(cat /run/netlab/imp/*.pid)");
+    let out = lab.netlab(&["diff"]);
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.contains("~ relay start") && diff.contains("(relay: file running, kernel not running)"), "{diff}");
+    assert!(lab.ok(&["status"]).contains("relay NOT RUNNING"));
+    assert!(lab.ok(&["up"]).contains("relay start"));
+    assert!(lab.ok(&["diff"]).contains("in sync"));
+    let (_, got, avg, _) = lab.ping("-c 3 -i 0.05");
+    assert!(got == 3 && avg > 2.0, "the relay is back, with its 1 ms each way: {avg}");
     lab.down();
 }
