@@ -13,6 +13,7 @@ pub(crate) mod graph;
 pub(crate) mod impair;
 pub(crate) mod link;
 mod links;
+mod marked;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod status;

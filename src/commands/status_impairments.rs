@@ -52,7 +52,7 @@ pub(super) fn read(state: &StateDir, record: &Record, live: &LiveLab) -> Vec<Imp
         let Op::RelayStart { netns, a, b, .. } = &e.op else { continue };
         let (Some(from_a), Some(from_b)) = (peer_of(record, netns, a), peer_of(record, netns, b)) else { continue };
         let running = live.relays.get(&(netns.clone(), a.clone())).cloned().flatten();
-        let stats = crate::impair::relay::read_stats(&forwarder::stats_path(&dir, netns, a)).ok();
+        let stats = forwarder::relay_stats(&dir, netns, a);
         let imps = running.as_ref().and_then(|r| r.impairments.clone());
         for (d, (from, to)) in [(&from_a, &from_b), (&from_b, &from_a)].into_iter().enumerate() {
             let impairment = match &imps {

@@ -255,7 +255,10 @@ impl Linux {
             Now::StopForwarder { netns, dev } => forwarder::stop(&self.forwarders, netns, dev),
             Now::StopRelay { netns, a } => forwarder::stop_relay(&self.forwarders, netns, a),
             Now::SetRelay { netns, a, a_to_b, b_to_a } => {
-                let path = forwarder::control_path(&self.forwarders, netns, a);
+                // Not running (no socket of its own there): already gone, as for a stop.
+                let Some(path) = forwarder::control_socket(&self.forwarders, netns, a) else {
+                    return Err(OpError::Errno(Errno::ESRCH));
+                };
                 let changes = match (a_to_b, b_to_a) {
                     (Some(x), Some(y)) if x == y => vec![(control::Direction::Both, *x)],
                     (x, y) => {

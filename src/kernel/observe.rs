@@ -249,11 +249,29 @@ impl Linux {
         Ok(out)
     }
 
+    /// The devices of the host at which the lab has a drop, found by its tables' names
+    /// and marks, without its record (none when nft cannot be run: then there are none).
+    pub fn host_drops(&self) -> Vec<String> {
+        let Ok(fd) = self.netns_fd(&Netns::Host) else { return Vec::new() };
+        let Ok(text) = nft::run(fd, &["list", "ruleset", "netdev"], None) else { return Vec::new() };
+        let prefix = format!("netlab-{}.", self.lab());
+        crate::impair::nft::parse_listing(&text)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter_map(|(name, t)| {
+                let dev = t.device.clone()?;
+                let ours = crate::impair::nft::table(self.lab(), &dev) == name
+                    && crate::impair::nft::state(self.lab(), &dev, &t) != Err(None);
+                ours.then_some(dev)
+            })
+            .collect()
+    }
+
     /// A relay, if it runs, and what it does now (asked over its control socket).
     fn find_relay(&self, netns: &Netns, a: &str) -> Option<LiveRelay> {
         let running = forwarder::find_relay(self.forwarders(), netns, a)?;
-        let path = forwarder::control_path(self.forwarders(), netns, a);
-        let impairments = control::request(&path, "get").ok().filter(|r| r.ok).and_then(|r| {
+        let path = forwarder::control_socket(self.forwarders(), netns, a);
+        let impairments = path.and_then(|p| control::request(&p, "get").ok()).filter(|r| r.ok).and_then(|r| {
             let a_to_b: Impairment = r.a_to_b.parse().ok()?;
             let b_to_a: Impairment = r.b_to_a.parse().ok()?;
             Some([a_to_b, b_to_a])
