@@ -496,7 +496,15 @@ mod tests {
         std::fs::write(dir.join("forward"), "read x\n").unwrap();
         let mut cmd = Command::new("sh");
         cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped());
-        cmd.spawn().unwrap()
+        let child = cmd.spawn().unwrap();
+        // Its identity once it runs sh: read between fork and exec, it would name this
+        // test's executable (seen on a busy machine).
+        let start = Instant::now();
+        while process_args(child.id()).is_none_or(|a| a.first().map(String::as_str) != Some("forward")) {
+            assert!(start.elapsed() < Duration::from_secs(5), "the lookalike did not start");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child
     }
 
     #[test]
