@@ -381,8 +381,9 @@ fn netlab_impair_is_in_force_at_once_touches_nothing_else_and_diff_and_up_see_it
     let up = lab.ok(&["up"]);
     assert!(up.contains("relay set") && up.contains("drop del") && !up.contains("relay start"), "{up}");
     assert!(lab.ok(&["diff"]).contains("in sync"));
-    let (_, _, back, _) = lab.ping("-c 3 -i 0.05");
-    assert!((back - 10.0).abs() < 1.5, "the file's 5 ms each way are back: {back} ms");
+    // (Not the 200 ms of before: the delay test measures the file's delays closely.)
+    let (_, _, back, _) = lab.ping("-c 5 -i 0.05");
+    assert!((9.5..13.0).contains(&back), "the file's 5 ms each way are back: {back} ms");
     lab.down();
 }
 
@@ -568,7 +569,7 @@ fn a_relay_refuses_a_bad_change_and_is_started_again_when_it_died() {
     assert_eq!((reply.a_to_b.as_str(), reply.b_to_a.as_str()), ("delay=1ms", "delay=1ms"));
     assert!(lab.ok(&["diff"]).contains("in sync"), "a refused change changes nothing");
     // A relay that died is drift: diff says so, status too, and up starts it again.
-    lab.host.sh_ok("kill -9 $(cat /run/netlab/imp/*.pid)");
+    lab.host.sh_ok("kill -9 $(head -n1 /run/netlab/imp/*.pid)");
     let out = lab.netlab(&["diff"]);
     let diff = String::from_utf8_lossy(&out.stdout);
     assert!(diff.contains("~ relay start") && diff.contains("(relay: file running, kernel not running)"), "{diff}");
