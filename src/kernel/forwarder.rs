@@ -493,17 +493,15 @@ mod tests {
     /// named `forward`, as anyone could start), in this namespace, as this user.
     fn lookalike(dir: &Path, stats: &Path) -> Child {
         // It waits on its stdin (no child of its own to leave behind when it is killed).
-        std::fs::write(dir.join("forward"), "read x\n").unwrap();
+        // It says it runs first: spawn returns once the exec has begun, and until the
+        // kernel has set the new program's arguments up, /proc/PID/cmdline reads empty.
+        std::fs::write(dir.join("forward"), "echo running\nread x\n").unwrap();
         let mut cmd = Command::new("sh");
-        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        // Its identity once it runs sh: read between fork and exec, it would name this
-        // test's executable (seen on a busy machine).
-        let start = Instant::now();
-        while process_args(child.id()).is_none_or(|a| a.first().map(String::as_str) != Some("forward")) {
-            assert!(start.elapsed() < Duration::from_secs(5), "the lookalike did not start");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line, "running\n");
         child
     }
 
