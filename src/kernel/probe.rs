@@ -131,8 +131,10 @@ pub fn capabilities() -> crate::plan::Capabilities {
         let has = |f: Feature| !missing.contains(&f);
         return crate::plan::Capabilities { ipip: has(all[0]), netem: has(all[1]), tbf: has(all[2]), nft: has(all[3]) };
     }
-    let nft_program =
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").is_file()));
+    // nft lives in an sbin, which a user's PATH often lacks (root's has it).
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
+    let nft_program = dirs.any(|dir| dir.join("nft").is_file());
     crate::plan::Capabilities {
         ipip: module_status("ipip").unwrap_or(false),
         netem: module_status("sch_netem").unwrap_or(false),
