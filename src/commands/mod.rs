@@ -112,12 +112,12 @@ pub(crate) fn keep_latest(record: &mut Record) {
     record.entries = kept;
 }
 
-/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+/// What `up`, `down`, `link` and `impair` print with `--format json`: one document at the end.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Report<'a> {
     pub version: u32,
     pub lab: &'a str,
-    /// `up`, `down` or `link`.
+    /// `up`, `down`, `link` or `impair`.
     pub action: &'static str,
     pub ok: bool,
     /// Whether anything was changed (and stayed changed).
