@@ -17,6 +17,7 @@ pub mod error;
 pub mod firewall;
 pub mod graph;
 pub mod impair;
+pub mod impairment;
 pub(crate) mod kernel;
 pub(crate) mod live;
 pub(crate) mod ownership;

@@ -71,8 +71,10 @@ pub enum NotOurs {
     /// A file someone changed after netlab wrote it: theirs now.
     Changed,
     /// An nftables table of the lab's name without the lab's mark as its comment.
-    UnmarkedTable { mark: String, found: Option<String> },
-    /// It could not be read, so whose it is cannot be told.
+    OtherTable { mark: String, found: Option<String> },
+    /// An nftables table without the lab's mark in its comment.
+    UnmarkedTable { alias: String },
+    /// What it is could not be read (the error).
     Unreadable { why: String },
 }
 
@@ -85,11 +87,14 @@ impl fmt::Display for NotOurs {
                 write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
             }
             NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
-            NotOurs::UnmarkedTable { mark, found } => match found {
+            NotOurs::OtherTable { mark, found } => match found {
                 Some(c) => write!(f, "its comment is \"{c}\", not \"{mark}\", so it is not this lab's"),
                 None => write!(f, "it has no comment, not \"{mark}\", so it is not this lab's"),
             },
-            NotOurs::Unreadable { why } => write!(f, "it could not be read to tell whose it is: {why}"),
+            NotOurs::UnmarkedTable { alias } => {
+                write!(f, "its comment does not start with `{alias}`, so it is not this lab's")
+            }
+            NotOurs::Unreadable { why } => write!(f, "netlab could not read whose it is: {why}"),
         }
     }
 }
@@ -184,7 +189,7 @@ impl<'a> Claims<'a> {
         if table.mark.as_deref() == Some(self.marks.alias.as_str()) {
             Ok(())
         } else {
-            Err(NotOurs::UnmarkedTable { mark: self.marks.alias.clone(), found: table.mark.clone() })
+            Err(NotOurs::OtherTable { mark: self.marks.alias.clone(), found: table.mark.clone() })
         }
     }
 

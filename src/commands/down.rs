@@ -17,7 +17,7 @@ use crate::firewall::ruleset::Family;
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Linux};
-use crate::live::{LiveLink, LiveTable, Named};
+use crate::live::{LiveDrop, LiveLink, LiveTable, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
@@ -122,14 +122,14 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
 }
 
 /// A teardown, with the removals of what carries the lab's marks that it lacks: the
-/// forwarders' stops first (a forwarder keeps its namespace alive), the links and
-/// namespaces last.
+/// forwarders' and relays' stops first (a process keeps its namespace alive), the drops,
+/// links and namespaces last.
 fn with_marked(teardown: Vec<Op>, marked: Vec<Op>) -> Vec<Op> {
     let known: std::collections::HashSet<_> = teardown.iter().map(Op::key).collect();
     let (first, last): (Vec<Op>, Vec<Op>) = marked
         .into_iter()
         .filter(|op| !known.contains(&op.key()))
-        .partition(|op| matches!(op, Op::ForwarderStop { .. }));
+        .partition(|op| matches!(op, Op::ForwarderStop { .. } | Op::RelayStop { .. }));
     first.into_iter().chain(teardown).chain(last).collect()
 }
 
@@ -143,9 +143,12 @@ enum Check<'a> {
     File(&'a str, EtcFileKind),
     /// An nftables table to delete: it carries the lab's mark.
     Table(&'a Netns, Family, &'a str),
+    /// A drop's nftables table to remove: it carries the lab's mark.
+    Drop(&'a Netns, &'a str),
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
-    /// of a link or namespace of the lab's), or checks for itself when it runs (a
-    /// forwarder is stopped only after its pid is found to be that forwarder).
+    /// of a link or namespace of the lab's, a qdisc on one of its links), or checks for
+    /// itself when it runs (a forwarder or relay is stopped only after its pid is found
+    /// to be that process).
     None,
 }
 
@@ -156,6 +159,7 @@ impl Check<'_> {
             LinkDel { netns, name } => Check::Link(netns, name),
             NetnsDel { netns } => Check::Namespace(netns),
             FileRemove { netns, file } => Check::File(netns, *file),
+            DropDel { netns, dev } => Check::Drop(netns, dev),
             NftTableDel { netns, family, name } => Check::Table(netns, *family, name),
             // A rule is deleted by its identity, in a table found to be the lab's; a flush
             // takes only what is in the lab's subnets; hairpin and class are settings of a
@@ -169,7 +173,10 @@ impl Check<'_> {
             | LinkDown { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => Check::None,
+            | ForwarderStop { .. }
+            | RelayStop { .. }
+            | QdiscDel { .. }
+            | RelaySet { .. } => Check::None,
             // Not in a teardown of a record, which only has what `up` made (and a
             // teardown undoes it); if one came, it would change a setting like the above.
             NetnsAdd { .. }
@@ -190,7 +197,10 @@ impl Check<'_> {
             | RouteAdd { .. }
             | ForwarderStart { .. }
             | NftTableAdd { .. }
-            | NftRuleAdd { .. } => Check::None,
+            | NftRuleAdd { .. }
+            | QdiscReplace { .. }
+            | DropSet { .. }
+            | RelayStart { .. } => Check::None,
         }
     }
 }
@@ -221,7 +231,7 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
         .filter_map(|op| match Check::of(op) {
             Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
             Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
-            Check::File(..) | Check::Table(..) | Check::None => None,
+            Check::File(..) | Check::Table(..) | Check::Drop(..) | Check::None => None,
         })
         .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
@@ -233,12 +243,29 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
         .iter()
         .filter_map(|op| match Check::of(op) {
             Check::Table(netns, family, name) => Some((netns.clone(), family, name.to_string())),
-            Check::Link(..) | Check::Namespace(_) | Check::File(..) | Check::None => None,
+            Check::Link(..) | Check::Namespace(_) | Check::File(..) | Check::Drop(..) | Check::None => None,
         })
         .filter(|(netns, ..)| kernel.is_connected(netns))
         .collect();
     let read: HashMap<(Netns, Family, String), Result<Option<LiveTable>, String>> =
         tables.iter().cloned().zip(kernel.tables(&tables).into_iter().map(|r| r.map_err(|e| e.to_string()))).collect();
+    // The drops to remove, as nftables shows them (unreadable: left alone, and said).
+    let drops: Vec<(Netns, String)> = ops
+        .iter()
+        .filter_map(|op| if let Check::Drop(n, d) = Check::of(op) { Some((n.clone(), d.to_string())) } else { None })
+        .collect();
+    let drops_found = kernel.read_drops(&drops.iter().map(|(n, d)| (n, d.as_str())).collect::<Vec<_>>());
+    let drop = |netns: &Netns, dev: &str| -> Result<(), NotOurs> {
+        let found = match &drops_found {
+            Ok(found) => found,
+            Err(e) => return Err(NotOurs::Unreadable { why: e.to_string() }),
+        };
+        let at = drops.iter().position(|(n, d)| n == netns && d == dev);
+        match at.and_then(|i| found[i].clone()) {
+            Some(LiveDrop::NotOurs { .. }) => Err(NotOurs::UnmarkedTable { alias: claims.marks().alias.clone() }),
+            Some(LiveDrop::Ours { .. } | LiveDrop::Changed(_)) | None => Ok(()),
+        }
+    };
 
     let mut keep = Vec::new();
     let mut refused = Vec::new();
@@ -263,6 +290,7 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
                 Some(Ok(None)) | None => Ok(()),
                 Some(Err(e)) => Err(NotOurs::Unreadable { why: e.clone() }),
             },
+            Check::Drop(netns, dev) => drop(netns, dev),
             Check::None => Ok(()),
         };
         match verdict {

@@ -24,10 +24,13 @@ fn other_records(state: &StateDir, lab: &str) -> Vec<Record> {
 
 /// What this host holds that the plan of `topology` depends on.
 pub(crate) fn read(state: &StateDir, topology: &Topology) -> HostFacts {
-    use crate::topology::{IpipMode, TunnelKind};
+    use crate::topology::{ImpairMode, IpipMode, TunnelKind};
     let mut facts = HostFacts::assumed();
-    let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
-    if asks {
+    // The kernel is asked only when the topology leaves a choice to it: an ipip tunnel or
+    // an impaired link in `auto` mode.
+    let ipip = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    let impair = topology.veths.iter().any(|v| v.impair.as_ref().is_some_and(|i| i.mode == ImpairMode::Auto));
+    if ipip || impair {
         facts.caps = probe::capabilities();
     }
     let publishes = !topology.published.is_empty();

@@ -11,12 +11,15 @@ pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
 mod host_facts;
+pub(crate) mod impair;
 pub(crate) mod link;
+mod links;
 mod marked;
 pub(crate) mod plan;
 pub(crate) mod port;
 pub(crate) mod relay;
 pub(crate) mod status;
+mod status_impairments;
 pub(crate) mod up;
 pub(crate) mod validate;
 
@@ -90,12 +93,29 @@ pub(crate) fn plan_here(state: &StateDir, topology: &crate::Topology) -> Plan {
     crate::plan::compile_with(topology, &host_facts::read(state, topology))
 }
 
-/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+/// One record entry per qdisc and drop: a replacement made at run time supersedes the
+/// one before it (`apply` keeps both, as it keeps every op it applied).
+pub(crate) fn keep_latest(record: &mut Record) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<_> = record
+        .entries
+        .drain(..)
+        .rev()
+        .filter(|e| {
+            let key = e.op.key();
+            !matches!(key.what, crate::plan::Subject::Qdisc | crate::plan::Subject::Drop) || seen.insert(key)
+        })
+        .collect();
+    kept.reverse();
+    record.entries = kept;
+}
+
+/// What `up`, `down`, `link` and `impair` print with `--format json`: one document at the end.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Report<'a> {
     pub version: u32,
     pub lab: &'a str,
-    /// `up`, `down` or `link`.
+    /// `up`, `down`, `link` or `impair`.
     pub action: &'static str,
     pub ok: bool,
     /// Whether anything was changed (and stayed changed).
@@ -169,6 +189,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Status(args) => status::exec(state, &args, out),
         Command::Link(args) => link::exec(state, &args, out),
         Command::Port(args) => port::exec(state, &args, out),
+        Command::Impair(args) => impair::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
         Command::Relay(args) => relay::exec(args),

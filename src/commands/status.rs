@@ -1,6 +1,6 @@
 //! `netlab status`: the labs that are up, from their records; for one lab, its nodes,
-//! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
-//! still matches its file.
+//! namespaces, interfaces and addresses as the kernel shows them, its forwarders and
+//! impairments, and whether the lab still matches its file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -136,6 +136,8 @@ struct LabStatus {
     ports: Vec<PublishedPort>,
     /// Other firewalls of the host that drop the lab's forwarded traffic, and what to add.
     warnings: Vec<String>,
+    /// Each impaired direction of the lab's links, as it is now.
+    impairments: Vec<super::status_impairments::Impaired>,
 }
 
 #[derive(Serialize)]
@@ -243,6 +245,7 @@ impl LabStatus {
                 })
             })
             .collect();
+        let impairments = super::status_impairments::read(state, record, &live);
         Ok(LabStatus {
             version: 1,
             lab: record.lab.clone(),
@@ -254,6 +257,7 @@ impl LabStatus {
             forwarders,
             ports: record.ports.clone(),
             warnings: super::host_facts::warnings(record.entries.iter().map(|e| &e.op)),
+            impairments,
         })
     }
 
@@ -323,6 +327,7 @@ impl LabStatus {
                 let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
         }
+        out.push_str(&super::status_impairments::text(&self.impairments));
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
@@ -506,6 +511,7 @@ mod tests {
                 picked: true,
             }],
             warnings: vec!["ip filter FORWARD drops forwarded packets (policy drop): ...".into()],
+            impairments: vec![],
         };
         assert_eq!(
             status.text(),

@@ -18,6 +18,8 @@
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
 //! `devices` (and nftables tables, whose rules hang off them), then `settings`, then
 //! `unwanted` for what the file no longer has. Each pass
+//! `devices`, then `settings` (with `impairments`), then `unwanted` for what the file no
+//! longer has. Each pass
 //! matches every kind of op, so a new kind makes the compiler ask where it is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
@@ -25,6 +27,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 mod devices;
+mod impairments;
 mod namespaces;
 mod settings;
 pub mod text;
@@ -103,7 +106,9 @@ pub enum Conflict {
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
     /// An nftables table of the lab's name that netlab did not make (no lab mark).
-    Table { netns: Netns, family: Family, name: String, why: NotOurs },
+    NftTable { netns: Netns, family: Family, name: String, why: NotOurs },
+    /// An nftables table under the name of one of the lab's drops, without its mark.
+    Table { netns: Netns, table: String, lab: String },
 }
 
 impl fmt::Display for Conflict {
@@ -134,7 +139,7 @@ impl fmt::Display for Conflict {
                      remove or rename it"
                 )
             }
-            Conflict::Table { netns, family, name, why } => {
+            Conflict::NftTable { netns, family, name, why } => {
                 let (place, nft) = match netns {
                     Netns::Host => ("the host".to_string(), "nft".to_string()),
                     Netns::Named(n) => (format!("namespace {n}"), format!("ip netns exec {n} nft")),
@@ -147,6 +152,15 @@ impl fmt::Display for Conflict {
                     family.as_str()
                 )
             }
+            Conflict::Table { netns, table, lab } => write!(
+                f,
+                "nftables table netdev {table} in {} already exists and is not lab {lab}'s (its comment does not \
+                 start with `netlab:{lab}`); remove it (nft delete table netdev {table})",
+                match netns {
+                    Netns::Host => "the host".to_string(),
+                    Netns::Named(n) => format!("namespace {n}"),
+                }
+            ),
             Conflict::File { netns, file } => write!(
                 f,
                 "/etc/netns/{netns}/{} exists and netlab did not write it; remove it or drop the node's \

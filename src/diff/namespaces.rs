@@ -81,7 +81,14 @@ impl Differ<'_> {
             | NftRuleAdd { .. }
             | NftRuleDel { .. }
             | LinkSetHairpin { .. }
-            | LinkSetClass { .. } => {}
+            | LinkSetClass { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 

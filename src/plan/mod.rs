@@ -15,6 +15,7 @@
 mod compile;
 mod device;
 mod firewall;
+mod impair;
 pub mod ip;
 mod op;
 mod teardown;
@@ -26,7 +27,7 @@ pub use crate::tunnel::Encap;
 #[cfg(test)]
 pub(crate) use compile::sysctl_device;
 pub use compile::{compile, compile_for, compile_with, Capabilities};
-pub use device::DeviceKind;
+pub use device::{DeviceKind, Feature};
 pub use firewall::{HostFacts, PickKey, PublishedPort};
 pub(crate) use op::forwarder_config;
 pub use op::{Op, OpKey, Subject};

@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, Encap};
+use super::{DeviceKind, Encap, Feature};
 use crate::firewall::groups::Class;
 use crate::firewall::ruleset::{Chain, Family};
+use crate::impair::kernel::QdiscKind;
+use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns};
 use crate::tunnel::{ForwarderConfig, Peer};
 
@@ -225,6 +227,53 @@ pub enum Op {
         name: String,
         class: Class,
     },
+    /// Makes netlab's qdisc a link's root qdisc, replacing the one it has: an impairment
+    /// in the kernel (netem; tbf for a rate alone; see `impair::kernel`).
+    QdiscReplace {
+        netns: Netns,
+        dev: String,
+        kind: QdiscKind,
+        impairment: Impairment,
+    },
+    /// Puts a link's default root qdisc back.
+    QdiscDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// Drops frames as they arrive at `dev`: each with probability `loss`, or every one
+    /// when `carrier` is false (the other end's cable pulled). An nftables netdev table
+    /// of the lab's, `netlab-<lab>.<dev>`, made or replaced whole.
+    DropSet {
+        netns: Netns,
+        dev: String,
+        loss: Percent,
+        carrier: bool,
+    },
+    DropDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// The userspace impairment of a link: a netlab process in `netns` (the lab's relay
+    /// namespace) that carries frames between its devices `a` and `b`, each direction
+    /// through its own delay line.
+    RelayStart {
+        netns: Netns,
+        a: String,
+        b: String,
+        a_to_b: Impairment,
+        b_to_a: Impairment,
+    },
+    RelayStop {
+        netns: Netns,
+        a: String,
+    },
+    /// Changes what a running relay does, at once (`None`: that direction is left as it is).
+    RelaySet {
+        netns: Netns,
+        a: String,
+        a_to_b: Option<Impairment>,
+        b_to_a: Option<Impairment>,
+    },
 }
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
@@ -264,6 +313,14 @@ pub enum Subject {
     NftRule,
     Hairpin,
     Class,
+    /// A link's root qdisc.
+    Qdisc,
+    /// The drop at a device's ingress.
+    Drop,
+    /// A relay process, by its `a` device.
+    Relay,
+    /// What a running relay does.
+    RelayImpairment,
 }
 
 /// The identity of what an op acts on; see [`Op::key`].
@@ -308,7 +365,14 @@ impl Op {
             | NftRuleAdd { netns, .. }
             | NftRuleDel { netns, .. }
             | LinkSetHairpin { netns, .. }
-            | LinkSetClass { netns, .. } => netns.clone(),
+            | LinkSetClass { netns, .. }
+            | QdiscReplace { netns, .. }
+            | QdiscDel { netns, .. }
+            | DropSet { netns, .. }
+            | DropDel { netns, .. }
+            | RelayStart { netns, .. }
+            | RelayStop { netns, .. }
+            | RelaySet { netns, .. } => netns.clone(),
         }
     }
 
@@ -342,6 +406,9 @@ impl Op {
             LinkSetHairpin { netns, name, on } => LinkSetHairpin { netns, name, on: !on },
             // A link is made in the plain class: that is what undoing a class puts back.
             LinkSetClass { netns, name, .. } => LinkSetClass { netns, name, class: Class::Plain },
+            QdiscReplace { netns, dev, .. } => QdiscDel { netns, dev },
+            DropSet { netns, dev, .. } => DropDel { netns, dev },
+            RelayStart { netns, a, .. } => RelayStop { netns, a },
             NetnsDel { .. }
             | SysctlRestore { .. }
             | FileRemove { .. }
@@ -353,7 +420,13 @@ impl Op {
             | ForwarderStop { .. }
             | NftTableDel { .. }
             // The rule's text is not in the op.
-            | NftRuleDel { .. } => return None,
+            | NftRuleDel { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStop { .. }
+            // What the relay did before is not in the op; the relay's own op says what
+            // it was started with.
+            | RelaySet { .. } => return None,
         })
     }
 
@@ -403,6 +476,10 @@ impl Op {
             }
             LinkSetHairpin { netns, name, .. } => key(Subject::Hairpin, netns, name.clone()),
             LinkSetClass { netns, name, .. } => key(Subject::Class, netns, name.clone()),
+            QdiscReplace { netns, dev, .. } | QdiscDel { netns, dev } => key(Subject::Qdisc, netns, dev.clone()),
+            DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
+            RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
+            RelaySet { netns, a, .. } => key(Subject::RelayImpairment, netns, a.clone()),
         }
     }
 
@@ -442,7 +519,14 @@ impl Op {
             | Op::NftTableAdd { .. }
             | Op::NftTableDel { .. }
             | Op::LinkSetHairpin { .. }
-            | Op::LinkSetClass { .. } => None,
+            | Op::LinkSetClass { .. }
+            | Op::QdiscReplace { .. }
+            | Op::QdiscDel { .. }
+            | Op::DropSet { .. }
+            | Op::DropDel { .. }
+            | Op::RelayStart { .. }
+            | Op::RelayStop { .. }
+            | Op::RelaySet { .. } => None,
         }
     }
 
@@ -483,7 +567,62 @@ impl Op {
             | NftRuleAdd { .. }
             | NftRuleDel { .. }
             | LinkSetHairpin { .. }
-            | LinkSetClass { .. } => None,
+            | LinkSetClass { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
+        }
+    }
+
+    /// What the kernel must have for the op (a kind of device, of qdisc, nftables'
+    /// netdev family): what `up` tries before it changes anything.
+    pub fn feature(&self) -> Option<Feature> {
+        use Op::*;
+        match self {
+            QdiscReplace { kind, .. } => Some(Feature::Qdisc(*kind)),
+            DropSet { .. } => Some(Feature::NetdevDrop),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => self.device_kind().map(Feature::Device),
         }
     }
 
@@ -526,7 +665,14 @@ impl Op {
             | NftRuleAdd { .. }
             | NftRuleDel { .. }
             | LinkSetHairpin { .. }
-            | LinkSetClass { .. } => Vec::new(),
+            | LinkSetClass { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => Vec::new(),
         }
     }
 
@@ -548,10 +694,14 @@ impl Op {
             | RouteAdd { netns, dev: Some(name), .. }
             | RouteDel { netns, dev: Some(name), .. }
             | LinkSetHairpin { netns, name, .. }
-            | LinkSetClass { netns, name, .. } => Some((netns, name)),
+            | LinkSetClass { netns, name, .. }
+            | QdiscReplace { netns, dev: name, .. }
+            | QdiscDel { netns, dev: name } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
-            // (the kernel says it is gone); a forwarder is a process and must be stopped.
+            // (the kernel says it is gone); a forwarder or a relay is a process and must be
+            // stopped; a drop's table outlives its device (a netdev chain stays when the
+            // device goes).
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | NetnsDel { .. }
@@ -572,7 +722,12 @@ impl Op {
             | NftTableAdd { .. }
             | NftTableDel { .. }
             | NftRuleAdd { .. }
-            | NftRuleDel { .. } => None,
+            | NftRuleDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -588,6 +743,54 @@ impl Op {
         self.removal_rank().is_some()
     }
 
+    /// Whether the lab's record keeps the op once it is applied: what it made or set, but
+    /// not what it took away, nor a change to what a running relay does, which lives and
+    /// dies with the relay (its `relay_start` is the record of it).
+    pub fn recorded(&self) -> bool {
+        match self {
+            Op::RelaySet { .. } => false,
+            Op::NetnsAdd { .. }
+            | Op::NetnsAlias { .. }
+            | Op::NetnsDel { .. }
+            | Op::SysctlSet { .. }
+            | Op::SysctlRestore { .. }
+            | Op::FileWrite { .. }
+            | Op::FileRemove { .. }
+            | Op::BridgeAdd { .. }
+            | Op::VethAdd { .. }
+            | Op::VxlanAdd { .. }
+            | Op::IpipAdd { .. }
+            | Op::TunAdd { .. }
+            | Op::LinkDel { .. }
+            | Op::LinkSetMaster { .. }
+            | Op::LinkSetNomaster { .. }
+            | Op::LinkSetMtu { .. }
+            | Op::LinkSetMac { .. }
+            | Op::LinkRename { .. }
+            | Op::LinkUp { .. }
+            | Op::LinkDown { .. }
+            | Op::AddrAdd { .. }
+            | Op::AddrDel { .. }
+            | Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::ForwarderStart { .. }
+            | Op::ForwarderStop { .. }
+            | Op::QdiscReplace { .. }
+            | Op::QdiscDel { .. }
+            | Op::DropSet { .. }
+            | Op::DropDel { .. }
+            | Op::RelayStart { .. }
+            | Op::RelayStop { .. }
+            | Op::ConntrackFlush { .. }
+            | Op::NftTableAdd { .. }
+            | Op::NftTableDel { .. }
+            | Op::NftRuleAdd { .. }
+            | Op::NftRuleDel { .. }
+            | Op::LinkSetHairpin { .. }
+            | Op::LinkSetClass { .. } => !self.removes(),
+        }
+    }
+
     /// For an op that takes something away, its place among removals applied together:
     /// what hangs off a thing goes before the thing (a forwarder before its device, a
     /// route before the link it leaves through, a port before its bridge...). `None` for
@@ -595,21 +798,23 @@ impl Op {
     pub fn removal_rank(&self) -> Option<u8> {
         use Op::*;
         match self {
-            ForwarderStop { .. } => Some(0),
+            ForwarderStop { .. } | RelayStop { .. } => Some(0),
             // The firewall before the interfaces it names (netavark's lesson: its leaks
             // came from the other order).
             NftRuleDel { .. } => Some(1),
             NftTableDel { .. } => Some(2),
-            RouteDel { .. } => Some(3),
-            AddrDel { .. } => Some(4),
-            LinkSetNomaster { .. } => Some(5),
+            // An impairment of a link that may be deleted next.
+            QdiscDel { .. } | DropDel { .. } => Some(3),
+            RouteDel { .. } => Some(4),
+            AddrDel { .. } => Some(5),
+            LinkSetNomaster { .. } => Some(6),
             // Down, hairpin off and the plain class are states kept with the link, but
             // what `up` did they take away.
-            LinkDown { .. } | LinkSetHairpin { on: false, .. } | LinkSetClass { class: Class::Plain, .. } => Some(6),
-            LinkDel { .. } => Some(7),
-            FileRemove { .. } => Some(8),
-            SysctlRestore { .. } => Some(9),
-            NetnsDel { .. } => Some(10),
+            LinkDown { .. } | LinkSetHairpin { on: false, .. } | LinkSetClass { class: Class::Plain, .. } => Some(7),
+            LinkDel { .. } => Some(8),
+            FileRemove { .. } => Some(9),
+            SysctlRestore { .. } => Some(10),
+            NetnsDel { .. } => Some(11),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -631,7 +836,11 @@ impl Op {
             | NftTableAdd { .. }
             | NftRuleAdd { .. }
             | LinkSetHairpin { on: true, .. }
-            | LinkSetClass { class: Class::Routing | Class::NatBridge, .. } => None,
+            | LinkSetClass { class: Class::Routing | Class::NatBridge, .. }
+            | QdiscReplace { .. }
+            | DropSet { .. }
+            | RelayStart { .. }
+            | RelaySet { .. } => None,
         }
     }
 }

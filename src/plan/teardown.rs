@@ -11,8 +11,8 @@ impl Plan {
     /// leaving out what dies anyway with a namespace, a link or a table that is being
     /// deleted. That keeps `down` short: deleting a namespace takes its devices with it.
     ///
-    /// Three kinds go first, in this order, wherever they were in the plan: forwarders
-    /// (processes that hold namespaces), sysctls (a host stops forwarding before its
+    /// Three kinds go first, in this order, wherever they were in the plan: forwarders and
+    /// relays (processes that hold namespaces), sysctls (a host stops forwarding before its
     /// firewall goes, so nothing is routed unguarded meanwhile) and nftables tables (the
     /// firewall before the interfaces it names: netavark's leaks came from the other order).
     pub fn teardown(&self) -> Plan {
@@ -52,9 +52,11 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and a forwarder, which is a process (and
-                // keeps its namespace alive until it is stopped).
-                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } => op.inverse(),
+                // names), its /etc/netns files, and a forwarder or a relay, which is a
+                // process (and keeps its namespace alive until it is stopped).
+                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } | RelayStart { .. } => {
+                    op.inverse()
+                }
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {
@@ -94,7 +96,13 @@ impl Plan {
                 | NftRuleAdd { .. }
                 | NftRuleDel { .. }
                 | LinkSetHairpin { .. }
-                | LinkSetClass { .. } => {
+                | LinkSetClass { .. }
+                | QdiscReplace { .. }
+                | QdiscDel { .. }
+                | DropSet { .. }
+                | DropDel { .. }
+                | RelayStop { .. }
+                | RelaySet { .. } => {
                     if dies_with_netns(&op.netns()) || on_deleted_link(op) || in_deleted_table(op) {
                         None
                     } else {
@@ -115,7 +123,7 @@ impl Plan {
 fn goes_first(op: &Op) -> u8 {
     use Op::*;
     match op {
-        ForwarderStop { .. } => 0,
+        ForwarderStop { .. } | RelayStop { .. } => 0,
         SysctlRestore { .. } => 1,
         NftTableDel { .. } | NftRuleDel { .. } => 2,
         NetnsAdd { .. }
@@ -146,6 +154,12 @@ fn goes_first(op: &Op) -> u8 {
         | NftTableAdd { .. }
         | NftRuleAdd { .. }
         | LinkSetHairpin { .. }
-        | LinkSetClass { .. } => 3,
+        | LinkSetClass { .. }
+        | QdiscReplace { .. }
+        | QdiscDel { .. }
+        | DropSet { .. }
+        | DropDel { .. }
+        | RelayStart { .. }
+        | RelaySet { .. } => 3,
     }
 }

@@ -10,6 +10,7 @@
 //! - `networks`: bridge networks, their addresses (IPAM) and the nodes on them;
 //! - `links`: `[[links]]` veth pairs;
 //! - `tunnels`: `[[tunnels]]`;
+//! - `impair`: what a link's or a bridge-mode node's `impair` asks of its frames;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
 //! - `ports`: the forwarding a nat network needs, and each node's published ports;
@@ -19,6 +20,7 @@
 //! interface names and addresses, and references to nodes and endpoints.
 
 mod etc_files;
+mod impair;
 mod links;
 mod networks;
 mod nodes;
@@ -34,7 +36,7 @@ use std::ops::Range;
 
 use nodes::NodeMode;
 
-use super::{HostConfig, Netns, Topology};
+use super::{names, HostConfig, Netns, Topology};
 use crate::diagnostics::Problem;
 use crate::spec::{Sp, Spec};
 
@@ -123,7 +125,23 @@ impl<'a> Resolver<'a> {
         self.firewall_names(&bridges);
         let published = self.published(&nodes, &bridges, &veths);
         let files = self.etc_files(&nodes, &aliases);
-        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files, published }
+        let relay_netns = names::relay_netns(&self.lab);
+        if veths.iter().any(|v| v.impair.is_some()) {
+            self.check_relay_netns(&relay_netns);
+        }
+        Topology {
+            lab: self.lab.clone(),
+            nodes,
+            namespaces,
+            aliases,
+            host,
+            bridges,
+            veths,
+            tunnels,
+            files,
+            relay_netns,
+            published,
+        }
     }
 
     // ---- problems ----
