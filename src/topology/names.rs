@@ -3,6 +3,8 @@
 //! Invented names are pure functions of the lab and the object they name, so a plan is
 //! byte-for-byte stable (snapshot-testable) and two labs never pick the same name.
 
+use crate::diagnostics::shown;
+
 /// Longest interface name: IFNAMSIZ (16) minus the terminating NUL.
 pub const IFNAME_MAX: usize = 15;
 /// Longest namespace name netlab accepts (a file name under /run/netns).
@@ -33,16 +35,17 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
         return Err("the namespace name is empty".into());
     }
     if name.len() > NETNS_MAX {
-        return Err(format!("namespace name `{name}` is {} bytes long; at most {NETNS_MAX} fit", name.len()));
+        return Err(format!("namespace name `{}` is {} bytes long; at most {NETNS_MAX} fit", shown(name), name.len()));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
         return Err(format!(
-            "`{}` is not allowed in namespace name `{name}`; use A-Z, a-z, 0-9, _, . and -",
-            c.escape_default()
+            "`{}` is not allowed in namespace name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
         ));
     }
     if name == "." || name.contains("..") {
-        return Err(format!("namespace name `{name}` contains `..` or is `.`"));
+        return Err(format!("namespace name `{}` contains `..` or is `.`", shown(name)));
     }
     Ok(())
 }
@@ -54,16 +57,17 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
     }
     if name.len() > IFNAME_MAX {
         return Err(format!(
-            "interface name `{name}` is {} bytes long; the kernel allows at most {IFNAME_MAX}",
+            "interface name `{}` is {} bytes long; the kernel allows at most {IFNAME_MAX}",
+            shown(name),
             name.len()
         ));
     }
     // NUL too: the kernel reads the name as a C string, so it would make `a` of `a\0b`.
     if let Some(c) = name.chars().find(|c| c.is_whitespace() || matches!(c, '/' | ':' | '\0')) {
-        return Err(format!("`{}` is not allowed in interface name `{name}`", c.escape_default()));
+        return Err(format!("`{}` is not allowed in interface name `{}`", c.escape_default(), shown(name)));
     }
     if name == "." || name == ".." {
-        return Err(format!("`{name}` is not a usable interface name"));
+        return Err(format!("`{}` is not a usable interface name", shown(name)));
     }
     Ok(())
 }
@@ -72,13 +76,13 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
 /// file under /proc/sys and can never climb out of it.
 pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     if key.contains('/') {
-        return Err(format!("sysctl key `{key}` contains `/`; write it with dots, like net.ipv4.ip_forward"));
+        return Err(format!("sysctl key `{}` contains `/`; write it with dots, like net.ipv4.ip_forward", shown(key)));
     }
     if key.contains("..") || key.starts_with('.') || key.ends_with('.') {
-        return Err(format!("sysctl key `{key}` has an empty component (`..` or a leading/trailing dot)"));
+        return Err(format!("sysctl key `{}` has an empty component (`..` or a leading/trailing dot)", shown(key)));
     }
     if let Some(c) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(format!("`{}` is not allowed in sysctl key `{key}`", c.escape_default()));
+        return Err(format!("`{}` is not allowed in sysctl key `{}`", c.escape_default(), shown(key)));
     }
     Ok(())
 }
@@ -96,7 +100,7 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid host name (labels of a-z, 0-9 and -, separated by dots)"))
+        Err(format!("`{}` is not a valid host name (labels of a-z, 0-9 and -, separated by dots)", shown(name)))
     }
 }
 

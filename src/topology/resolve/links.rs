@@ -1,7 +1,7 @@
 //! `[[links]]`: veth pairs between two endpoints, with their addresses, MACs and MTU.
 
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::topology::{Veth, VethEnd};
 
 impl Resolver<'_> {
@@ -27,7 +27,12 @@ impl Resolver<'_> {
             let mut ends = Vec::new();
             for (i, endpoint) in endpoints.iter().enumerate() {
                 let Some((netns, ifname)) = self.endpoint(endpoint) else { continue };
-                self.claim_iface(&netns, &ifname, endpoint.span(), &format!("link endpoint {}", endpoint.get_ref()));
+                self.claim_iface(
+                    &netns,
+                    &ifname,
+                    endpoint.span(),
+                    &format!("link endpoint {}", shown(endpoint.get_ref())),
+                );
                 let address = addresses.get(i).cloned().flatten();
                 if let (Some(a), Some(list)) = (address, &link.addresses) {
                     self.claim_addr(&netns, a.addr(), list.get_ref()[i].span(), endpoint.get_ref());

@@ -33,7 +33,7 @@ use std::ops::Range;
 use nodes::NodeMode;
 
 use super::{HostConfig, Netns, Topology};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{Sp, Spec};
 
 /// Resolves a parsed file; on failure, every problem found, in file order.
@@ -138,7 +138,7 @@ impl<'a> Resolver<'a> {
         let text = endpoint.get_ref();
         let Some((node, ifname)) = text.split_once(':').filter(|(node, _)| !node.is_empty()) else {
             self.problem(
-                Problem::new(endpoint.span(), format!("endpoint `{text}` is not NODE:INTERFACE"))
+                Problem::new(endpoint.span(), format!("endpoint `{}` is not NODE:INTERFACE", shown(text)))
                     .help("like \"ns1:veth0\"; `host` names the root namespace, as in \"host:veth1\""),
             );
             return None;
@@ -163,7 +163,7 @@ impl<'a> Resolver<'a> {
                 let mut known: Vec<&str> = self.spec.nodes.keys().map(|k| k.get_ref().as_str()).collect();
                 known.push("host");
                 self.problem(
-                    Problem::new(span, format!("unknown node `{node}`"))
+                    Problem::new(span, format!("unknown node `{}`", shown(node)))
                         .label("no [nodes.X] of this name")
                         .suggest(node, known),
                 );

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::nodes::RawMode;
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{NodeSpec, Sp};
 use crate::topology::ipam::Pool;
 use crate::topology::names::{self, check_ifname};
@@ -51,7 +51,7 @@ impl<'a> Resolver<'a> {
             let name = key.get_ref().as_str();
             let net = net.get_ref();
             if matches!(name, "none" | "host") || name.starts_with("container:") {
-                self.error(key.span(), format!("`{name}` cannot be a network name: it is a network mode"));
+                self.error(key.span(), format!("`{}` cannot be a network name: it is a network mode", shown(name)));
             }
             let subnet = self.report(values::network(&net.subnet, "subnet"));
             let mut pool = subnet.and_then(|s| Pool::new(s).map_err(|e| self.error(net.subnet.span(), e)).ok());
@@ -92,10 +92,10 @@ impl<'a> Resolver<'a> {
             };
             let mtu = self.mtu(net.mtu.as_ref());
             if let Some(netns) = &netns {
-                self.claim_iface(netns, &device, device_span, &format!("the bridge of network {name}"));
+                self.claim_iface(netns, &device, device_span, &format!("the bridge of network {}", shown(name)));
                 if let (Some(gw), Some(subnet)) = (gateway, subnet) {
                     let span = net.gateway.as_ref().map_or(key.span(), |g| g.span());
-                    self.claim_addr(netns, gw, span, &format!("the gateway of network {name}"));
+                    self.claim_addr(netns, gw, span, &format!("the gateway of network {}", shown(name)));
                     bridges.push(Bridge {
                         network: name.to_string(),
                         netns: netns.clone(),
@@ -162,13 +162,13 @@ impl<'a> Resolver<'a> {
                 )))
             } else if Some(addr) == gateway {
                 Some(
-                    Problem::new(ip.span(), format!("{addr} is the gateway of network {}", net_name.get_ref()))
+                    Problem::new(ip.span(), format!("{addr} is the gateway of network {}", shown(net_name.get_ref())))
                         .help("pick another address, or leave `ip` out to get the next free one"),
                 )
             } else if !pool.take(addr) {
                 let owner = static_owner.get(&addr).copied().unwrap_or("another node");
                 Some(
-                    Problem::new(ip.span(), format!("{addr} is already the address of node {owner}"))
+                    Problem::new(ip.span(), format!("{addr} is already the address of node {}", shown(owner)))
                         .help("pick another address, or leave `ip` out to get the next free one"),
                 )
             } else {
@@ -194,7 +194,12 @@ impl<'a> Resolver<'a> {
         let netns = self.own_netns(name);
         // eth0 is claimed whatever else goes wrong below, so that a route with dev = "eth0"
         // is not reported as well: one mistake, one message.
-        self.claim_iface(&netns, "eth0", span.clone(), &format!("node {name}'s port on network {net_name}"));
+        self.claim_iface(
+            &netns,
+            "eth0",
+            span.clone(),
+            &format!("node {}'s port on network {}", shown(name), shown(net_name)),
+        );
         if net_name.is_empty() {
             self.problem(
                 Problem::new(net.span(), "`network` is empty")
@@ -206,7 +211,7 @@ impl<'a> Resolver<'a> {
             let mut known: Vec<&str> = self.spec.networks.keys().map(|k| k.get_ref().as_str()).collect();
             known.extend(["none", "host"]);
             self.problem(
-                Problem::new(net.span(), format!("unknown network `{net_name}`"))
+                Problem::new(net.span(), format!("unknown network `{}`", shown(net_name)))
                     .label("not a [networks.X] of this file, nor none, host or container:NODE")
                     .suggest(net_name, known),
             );
@@ -241,8 +246,18 @@ impl<'a> Resolver<'a> {
         let device = info.device.clone();
         let address = IpNet::new(address, subnet.prefix_len()).expect("prefix from a parsed subnet");
         let host_end = names::invented_veth(&self.lab, name);
-        self.claim_iface(&bridge_netns, &host_end, span.clone(), &format!("the bridge side of node {name}'s eth0"));
-        self.claim_addr(&netns, address.addr(), node.ip.as_ref().map_or(span, |ip| ip.span()), &format!("node {name}"));
+        self.claim_iface(
+            &bridge_netns,
+            &host_end,
+            span.clone(),
+            &format!("the bridge side of node {}'s eth0", shown(name)),
+        );
+        self.claim_addr(
+            &netns,
+            address.addr(),
+            node.ip.as_ref().map_or(span, |ip| ip.span()),
+            &format!("node {}", shown(name)),
+        );
         port.veth = Some(Veth {
             ends: [
                 VethEnd { netns, name: "eth0".into(), address: Some(address), mac: None, master: None },
@@ -256,8 +271,9 @@ impl<'a> Resolver<'a> {
 
     /// Network `net` (`subnet`) has no address left for node `name`.
     fn subnet_full(&mut self, net: &Sp<String>, subnet: &str, name: &str) {
-        let net_name = net.get_ref();
-        let help = self.room_for(net_name).map_or("use a larger subnet".to_string(), |(prefix, n)| {
+        let net_name = shown(net.get_ref());
+        let name = shown(name);
+        let help = self.room_for(net.get_ref()).map_or("use a larger subnet".to_string(), |(prefix, n)| {
             format!("use a larger subnet: a /{prefix} has room for the gateway and all {n} nodes on {net_name}")
         });
         self.problem(

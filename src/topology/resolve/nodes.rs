@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use super::Resolver;
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{NodeSpec, Sp};
 use crate::topology::names::{self, check_netns_name};
 use crate::topology::{Alias, Namespace, Netns};
@@ -42,10 +42,11 @@ impl<'a> Resolver<'a> {
                 let prefix = p.get_ref();
                 if !prefix.is_empty() && check_netns_name(prefix).is_err() {
                     self.problem(
-                        Problem::new(p.span(), format!("prefix `{prefix}` cannot start a namespace name")).help(
-                            "namespace names are files under /run/netns: use A-Z, a-z, 0-9, _, . and -, \
+                        Problem::new(p.span(), format!("prefix `{}` cannot start a namespace name", shown(prefix)))
+                            .help(
+                                "namespace names are files under /run/netns: use A-Z, a-z, 0-9, _, . and -, \
                              without `..`; \"\" gives bare node names",
-                        ),
+                            ),
                     );
                     self.prefix_ok = false;
                 }
@@ -68,7 +69,8 @@ impl<'a> Resolver<'a> {
             let mut problem = Problem::new(span, e);
             if !prefix.is_empty() {
                 problem = problem.help(format!(
-                    "the namespace name is the prefix `{prefix}` followed by the node name `{name}`; rename the node"
+                    "the namespace name is the prefix `{prefix}` followed by the node name `{}`; rename the node",
+                    shown(name)
                 ));
             }
             self.problem(problem);
@@ -134,7 +136,7 @@ impl<'a> Resolver<'a> {
                 if i == start {
                     let known: Vec<&str> = self.modes.iter().map(|m| m.name).filter(|n| *n != chain[0]).collect();
                     self.problem(
-                        Problem::new(span, format!("container mode names unknown node `{target}`"))
+                        Problem::new(span, format!("container mode names unknown node `{}`", shown(target)))
                             .label("no such node")
                             .suggest(target, known),
                     );
@@ -165,9 +167,11 @@ impl<'a> Resolver<'a> {
             unreachable!("the chain starts at a container-mode node")
         };
         self.problem(
-            Problem::new(span.clone(), format!("container mode goes round in a circle: {}", chain.join(" -> "))).help(
-                "one node in the chain must have a namespace of its own (network = \"none\" or a bridge network)",
-            ),
+            Problem::new(
+                span.clone(),
+                format!("container mode goes round in a circle: {}", shown(&chain.join(" -> "))),
+            )
+            .help("one node in the chain must have a namespace of its own (network = \"none\" or a bridge network)"),
         );
     }
 
@@ -200,6 +204,7 @@ impl<'a> Resolver<'a> {
 
     /// Fields a node's mode makes meaningless are errors, not silently ignored.
     pub(super) fn mode_fields(&mut self, name: &str, node: &NodeSpec, mode: &RawMode) {
+        let name = shown(name);
         let set: Vec<(&str, Range<usize>)> = [
             node.ip.as_ref().map(|v| ("ip", v.span())),
             node.mtu.as_ref().map(|v| ("mtu", v.span())),
@@ -222,14 +227,17 @@ impl<'a> Resolver<'a> {
                     ),
                 )
                 .help("host sysctls and routes go under [host]; netlab does not change the host's /etc files"),
-                RawMode::Container { target, .. } => Problem::new(
-                    span,
-                    format!(
-                        "node {name} shares node {target}'s network namespace (container mode), \
+                RawMode::Container { target, .. } => {
+                    let target = shown(target);
+                    Problem::new(
+                        span,
+                        format!(
+                            "node {name} shares node {target}'s network namespace (container mode), \
                          so it cannot have its own `{field}`"
-                    ),
-                )
-                .help(format!("set `{field}` on node {target}")),
+                        ),
+                    )
+                    .help(format!("set `{field}` on node {target}"))
+                }
                 RawMode::None if matches!(field, "ip" | "mtu") => Problem::new(
                     span,
                     format!("`{field}` applies to a node's eth0 on a bridge network, and node {name} has none"),

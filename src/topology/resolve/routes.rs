@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use ipnet::IpNet;
 
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{RouteSpec, Sp};
 use crate::topology::{Netns, Route};
 
@@ -74,8 +74,9 @@ impl Resolver<'_> {
             return;
         }
         let in_ns: Vec<&str> = self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
-        let p = Problem::new(dev.span(), format!("route device `{}` is not an interface of {netns}", dev.get_ref()))
-            .suggest(dev.get_ref(), in_ns);
+        let p =
+            Problem::new(dev.span(), format!("route device `{}` is not an interface of {netns}", shown(dev.get_ref())))
+                .suggest(dev.get_ref(), in_ns);
         self.problem(p);
     }
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use ipnet::IpNet;
 
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{self, Sp, TunnelSpec};
 use crate::topology::{Netns, Tunnel, TunnelEnd, TunnelKind};
 
@@ -154,7 +154,7 @@ impl Resolver<'_> {
     fn tunnel_end(&mut self, t: &TunnelSpec, i: usize, endpoint: &Sp<String>, per_end: &PerEnd) -> Option<TunnelEnd> {
         let n = t.endpoints.get_ref().len();
         let (netns, name) = self.endpoint(endpoint)?;
-        self.claim_iface(&netns, &name, endpoint.span(), &format!("tunnel endpoint {}", endpoint.get_ref()));
+        self.claim_iface(&netns, &name, endpoint.span(), &format!("tunnel endpoint {}", shown(endpoint.get_ref())));
         let underlay = per_end.underlay.get(i).copied().flatten()?;
         self.check_underlay(&netns, underlay, t.underlay.get_ref()[i].span());
         let address_span = || t.addresses.as_ref().expect("address came from the list").get_ref()[i].span();
