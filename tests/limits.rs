@@ -118,3 +118,50 @@ fn no_terminal_escape_reaches_stderr() {
         assert!(err.contains("\\u{1b}[2J"), "{name}: the ESC is shown escaped: {err}");
     }
 }
+
+/// Every string of every shipped topology, and every node and network name, with an ESC
+/// sequence and other characters a terminal acts on added: `netlab plan` either refuses the
+/// file or prints a plan, and neither stdout nor stderr holds such a character.
+#[test]
+fn no_terminal_escape_reaches_a_plan_or_its_errors() {
+    let nasty = "\\u001b[2J\\u0007\\u009b\\u202e";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut runs = 0;
+    let mut failures = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut variants = Vec::new();
+        // Each basic string, one at a time: its content gets the sequence appended.
+        let quotes: Vec<usize> = text.match_indices('"').map(|(i, _)| i).collect();
+        for pair in quotes.chunks(2).filter(|p| p.len() == 2) {
+            variants.push(format!("{}{nasty}{}", &text[..pair[1]], &text[pair[1]..]));
+        }
+        // Each bare table name, like [nodes.web] or [networks.br0].
+        for (i, _) in text.match_indices("\n[nodes.").chain(text.match_indices("\n[networks.")) {
+            let dot = i + text[i..].find('.').unwrap();
+            let end = i + text[i..].find(']').unwrap();
+            variants.push(format!("{}.\"{}{nasty}\"{}", &text[..dot], &text[dot + 1..end], &text[end..]));
+        }
+        for (n, variant) in variants.iter().enumerate() {
+            let name = format!("nasty-{}-{n}.toml", file.file_stem().unwrap().to_string_lossy());
+            let path = dir().join(&name);
+            std::fs::write(&path, variant).unwrap();
+            let out = Command::new(netlab()).arg("plan").arg(&path).output().unwrap();
+            runs += 1;
+            let all = [out.stdout, out.stderr].concat();
+            let all = String::from_utf8_lossy(&all);
+            if all.chars().any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}') {
+                failures.push(format!("{name} (exit {:?}):\n{all}", out.status.code()));
+            }
+        }
+    }
+    assert!(runs > 50, "only {runs} variants");
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} variants printed a control character:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

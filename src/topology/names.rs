@@ -3,7 +3,7 @@
 //! Invented names are pure functions of the lab and the object they name, so a plan is
 //! byte-for-byte stable (snapshot-testable) and two labs never pick the same name.
 
-use crate::diagnostics::shown;
+use crate::diagnostics::{is_special, shown};
 
 /// Longest interface name: IFNAMSIZ (16) minus the terminating NUL.
 pub const IFNAME_MAX: usize = 15;
@@ -50,7 +50,10 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An interface name: at most 15 bytes, no `/`, `:` or whitespace, not `.` or `..`.
+/// An interface name the kernel takes as it is: at most 15 bytes; none of `/`, `:` or a
+/// space (the kernel refuses them), `%` (a template to the kernel), control or invisible
+/// characters (a terminal acts on them in `netlab plan`); not `.`, `..`, `all` or `default`
+/// (the kernel refuses them), nor a name the kernel gives its own devices.
 pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the interface name is empty".into());
@@ -62,12 +65,101 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    // NUL too: the kernel reads the name as a C string, so it would make `a` of `a\0b`.
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || matches!(c, '/' | ':' | '\0')) {
-        return Err(format!("`{}` is not allowed in interface name `{}`", c.escape_default(), shown(name)));
+    if let Some(c) = name.chars().find(|c| !ifname_char(*c)) {
+        let why = match c {
+            '%' if name.contains("%d") => {
+                format!(": the kernel reads `%d` as a template and would make {} instead", name.replacen("%d", "0", 1))
+            }
+            '%' => ": the kernel reads `%` as the start of a template".into(),
+            // The kernel's isspace() says yes to the byte 0xa0, which is in the UTF-8 of
+            // characters like `à` (c3 a0).
+            c if !c.is_whitespace() && c.to_string().bytes().any(|b| b == 0xa0) => {
+                ": the kernel reads one of its bytes (0xa0) as a space".into()
+            }
+            _ => String::new(),
+        };
+        return Err(format!("`{}` is not allowed in interface name `{}`{why}", c.escape_default(), shown(name)));
     }
     if name == "." || name == ".." {
         return Err(format!("`{}` is not a usable interface name", shown(name)));
+    }
+    if name == "all" || name == "default" {
+        return Err(format!(
+            "`{name}` cannot be an interface name: the kernel keeps net.ipv4.conf.{name} for settings of every interface"
+        ));
+    }
+    if let Some((_, module)) = KERNEL_DEVICES.iter().find(|(n, _)| *n == name) {
+        return Err(format!(
+            "`{name}` cannot be an interface name: the kernel makes a device of that name in every namespace \
+             when {module} is loaded"
+        ));
+    }
+    Ok(())
+}
+
+/// Names the kernel gives devices of its own in every network namespace once a module is
+/// loaded (the fallback tunnel devices; the bonding driver's sysfs file).
+const KERNEL_DEVICES: &[(&str, &str)] = &[
+    ("tunl0", "ipip"),
+    ("gre0", "ip_gre"),
+    ("gretap0", "ip_gre"),
+    ("erspan0", "ip_gre"),
+    ("sit0", "sit"),
+    ("ip6tnl0", "ip6_tunnel"),
+    ("ip6gre0", "ip6_gre"),
+    ("ip_vti0", "ip_vti"),
+    ("ip6_vti0", "ip6_vti"),
+    ("bonding_masters", "bonding"),
+];
+
+fn ifname_char(c: char) -> bool {
+    // NUL is special too: the kernel reads the name as a C string, so `a\0b` would make `a`.
+    !(c.is_whitespace() || is_special(c) || matches!(c, '/' | ':' | '%') || c.to_string().bytes().any(|b| b == 0xa0))
+}
+
+/// A node or network name: `[A-Za-z0-9_.-]`, at most 64 bytes, not `.`, no `..`. A node's
+/// name is part of its namespace's name (a file under /run/netns) and of commands like
+/// `netlab exec`; a network's is echoed in plans and messages. `what` is "node" or "network".
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("the {what} name is empty"));
+    }
+    if name.len() > NETNS_MAX {
+        return Err(format!("{what} name `{}` is {} bytes long; at most {NETNS_MAX} fit", shown(name), name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!(
+            "`{}` is not allowed in {what} name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
+        ));
+    }
+    if name == "." || name.contains("..") {
+        return Err(format!("{what} name `{}` contains `..` or is `.`", shown(name)));
+    }
+    Ok(())
+}
+
+/// Longest sysctl value: the kernel reads at most a page less one byte of a write to an
+/// integer sysctl and silently drops the rest.
+pub const SYSCTL_VALUE_MAX: usize = 4095;
+
+/// A sysctl value as text: one line, no control characters but tabs, at most
+/// [`SYSCTL_VALUE_MAX`] bytes.
+pub fn check_sysctl_value(value: &str) -> Result<(), String> {
+    if value.len() > SYSCTL_VALUE_MAX {
+        return Err(format!(
+            "sysctl value `{}` is {} bytes long; the kernel reads at most {SYSCTL_VALUE_MAX}",
+            shown(value),
+            value.len()
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| is_special(*c) && *c != '\t') {
+        return Err(format!(
+            "`{}` is not allowed in sysctl value `{}`: a value is one line of text",
+            c.escape_default(),
+            shown(value)
+        ));
     }
     Ok(())
 }
@@ -148,6 +240,45 @@ mod tests {
         assert!(check_ifname("..").is_err());
         assert!(check_ifname("a b").is_err());
         assert!(check_ifname("a\0b").is_err());
+        for bad in [
+            "br%d",
+            "e\u{1b}[2J",
+            "a\u{7}",
+            "a\u{7f}",
+            "a\u{9b}",
+            "a\u{202e}",
+            "a\u{200b}",
+            "\u{e0}",
+            "all",
+            "default",
+            "tunl0",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?} passes");
+        }
+        assert!(check_ifname("br%d").unwrap_err().contains("would make br0 instead"));
+        assert!(check_ifname("v\u{e0}").unwrap_err().contains("(0xa0) as a space"));
+        assert!(check_ifname("\u{e9}th0").is_ok(), "UTF-8 without the byte 0xa0 is the kernel's to take");
+        assert!(check_ifname("all0").is_ok() && check_ifname("defaults").is_ok());
+    }
+
+    #[test]
+    fn node_and_network_names() {
+        assert!(check_name("node", "web-1.a_b").is_ok());
+        for bad in ["", "a\u{1b}", "a\nb", "a\0b", "a b", "a/b", "..", ".", "a..b", "é"] {
+            assert!(check_name("node", bad).is_err(), "{bad:?} passes");
+        }
+        assert_eq!(
+            check_name("node", &"x".repeat(65)).unwrap_err(),
+            format!("node name `{}` is 65 bytes long; at most 64 fit", "x".repeat(65))
+        );
+    }
+
+    #[test]
+    fn sysctl_values() {
+        assert!(check_sysctl_value("4096 87380\t6291456").is_ok());
+        assert!(check_sysctl_value("1\n2").is_err());
+        assert!(check_sysctl_value("\u{1b}[2J").is_err());
+        assert!(check_sysctl_value(&"1".repeat(4096)).is_err());
     }
 
     #[test]

@@ -52,6 +52,8 @@ impl<'a> Resolver<'a> {
             let net = net.get_ref();
             if matches!(name, "none" | "host") || name.starts_with("container:") {
                 self.error(key.span(), format!("`{}` cannot be a network name: it is a network mode", shown(name)));
+            } else if let Err(e) = names::check_name("network", name) {
+                self.error(key.span(), e);
             }
             let subnet = self.report(values::network(&net.subnet, "subnet"));
             let mut pool = subnet.and_then(|s| Pool::new(s).map_err(|e| self.error(net.subnet.span(), e)).ok());

@@ -92,6 +92,9 @@ impl<'a> Resolver<'a> {
             // and a directory under /etc/netns.
             if !matches!(mode, RawMode::Host) {
                 self.check_node_netns(name, key.span());
+            } else if let Err(e) = names::check_name("node", name) {
+                // No namespace of its own, but its name is still echoed and typed.
+                self.error(key.span(), e);
             }
             self.modes.push(NodeMode { name, mode });
         }
@@ -180,6 +183,8 @@ impl<'a> Resolver<'a> {
     pub(super) fn namespaces(&mut self) -> (Vec<Namespace>, Vec<Alias>) {
         let mut namespaces = Vec::new();
         let mut aliases = Vec::new();
+        // The host has a loopback device too: a link end `host:lo` would clash with it.
+        self.ifaces.insert((Netns::Host, "lo".into()), "the host's loopback device".into());
         for NodeMode { name, mode } in &self.modes {
             match mode {
                 RawMode::None | RawMode::Network(_) => {

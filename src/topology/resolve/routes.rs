@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use super::{values, Resolver};
 use crate::diagnostics::{shown, Problem};
 use crate::spec::{RouteSpec, Sp};
-use crate::topology::{Netns, Route};
+use crate::topology::{names, Netns, Route};
 
 impl Resolver<'_> {
     /// `implied` are the routes the namespace already gets (the default route of a bridge
@@ -70,6 +70,10 @@ impl Resolver<'_> {
     /// A route's `dev` must be an interface of the namespace. The host's own interfaces are
     /// not in the file, so any name is allowed there.
     fn route_device(&mut self, netns: &Netns, dev: &Sp<String>) {
+        if let Err(e) = names::check_ifname(dev.get_ref()) {
+            self.error(dev.span(), e);
+            return;
+        }
         if *netns == Netns::Host || self.ifaces.contains_key(&(netns.clone(), dev.get_ref().clone())) {
             return;
         }

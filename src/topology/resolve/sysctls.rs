@@ -44,7 +44,10 @@ impl Resolver<'_> {
 fn sysctl_value(value: &Sp<toml::Value>) -> Result<String, Problem> {
     match value.get_ref() {
         toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::String(s) if !s.contains('\n') => Ok(s.clone()),
+        toml::Value::String(s) => match names::check_sysctl_value(s) {
+            Ok(()) => Ok(s.clone()),
+            Err(e) => Err(Problem::new(value.span(), e)),
+        },
         toml::Value::Boolean(b) => Ok(u8::from(*b).to_string()),
         other => {
             Err(Problem::new(value.span(), format!("a sysctl value is a number or a string, not {}", other.type_str())))
@@ -68,7 +71,7 @@ mod tests {
         assert_eq!(value(toml::Value::String("4096 87380".into())).unwrap(), "4096 87380");
         assert_eq!(
             value(toml::Value::String("a\nb".into())).unwrap_err().message,
-            "a sysctl value is a number or a string, not string"
+            "`\\n` is not allowed in sysctl value `a\\nb`: a value is one line of text"
         );
         assert_eq!(
             value(toml::Value::Float(1.5)).unwrap_err().message,
