@@ -5,6 +5,8 @@
 //! `NETLAB_BIN=path/to/netlab cargo test --test limits` runs these against another build
 //! (the one before a fix, to see them fail).
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -164,4 +166,38 @@ fn no_terminal_escape_reaches_a_plan_or_its_errors() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+
+/// The bound netlab checks is the kernel's: a bridge takes 1023 ports and refuses the
+/// 1024th with EXFULL (seen in a throwaway host), and `validate` accepts a network of 1023
+/// nodes and refuses one of 1024.
+#[test]
+fn a_bridge_takes_1023_ports_and_validate_knows_it() {
+    let file = |n: usize| {
+        let mut text = "[lab]\nname = \"ports\"\n\n[networks.big]\nsubnet = \"10.0.0.0/21\"\n\n[nodes]\n".to_string();
+        for i in 0..n {
+            text.push_str(&format!("n{i}.network = \"big\"\n"));
+        }
+        text
+    };
+    assert_eq!(validate("ports-1023.toml", file(1023).as_bytes()).status.code(), Some(0));
+    let out = validate("ports-1024.toml", file(1024).as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(":4:11: network big has 1024 ports"), "{}", stderr(&out));
+
+    if common::skip_unless_root("a_bridge_takes_1023_ports_and_validate_knows_it") {
+        return;
+    }
+    let host = common::Throwaway::new();
+    let mut batch = "link add br0 type bridge\n".to_string();
+    for i in 0..1024 {
+        batch.push_str(&format!("link add p{i} type veth peer name q{i}\nlink set p{i} master br0\n"));
+    }
+    let path = dir().join("ports.batch");
+    std::fs::write(&path, batch).unwrap();
+    let out = host.sh(&format!("ip -batch {} 2>&1; ip -o link show master br0 | wc -l", path.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Exchange full"), "the kernel took a 1024th port: {text}");
+    assert_eq!(text.lines().last(), Some("1023"), "{text}");
 }

@@ -24,6 +24,12 @@ impl Resolver<'_> {
             let addresses = self.per_endpoint(link.addresses.as_ref(), 2, "addresses", values::cidr);
             let macs = self.per_endpoint(link.mac.as_ref(), 2, "mac", values::mac);
             let mtu = self.mtu(link.mtu.as_ref());
+            let ipv6 = addresses.iter().flatten().find(|a| a.addr().is_ipv6());
+            if let (Some(m), Some(a), Some(mtu_spec)) = (mtu, ipv6, &link.mtu) {
+                if m < values::IPV6_MIN_MTU {
+                    self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("this link (address {a})"), m));
+                }
+            }
             let mut ends = Vec::new();
             for (i, endpoint) in endpoints.iter().enumerate() {
                 let Some((netns, ifname)) = self.endpoint(endpoint) else { continue };

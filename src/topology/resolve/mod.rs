@@ -26,7 +26,7 @@ mod sysctls;
 mod tunnels;
 mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 
@@ -97,7 +97,15 @@ impl<'a> Resolver<'a> {
         let bridges = self.networks();
         let networks::BridgePorts { nodes, mut veths, mut default_routes } = self.bridge_ports();
         veths.extend(self.links());
+        self.bridge_port_limit(&bridges, &veths);
         let tunnels = self.tunnels();
+        // Only namespaces with a gateway route need their connected prefixes.
+        let with_gateways: HashSet<Netns> = namespaces
+            .iter()
+            .filter(|ns| self.spec.nodes[ns.node.as_str()].get_ref().routes.iter().any(|r| r.get_ref().via.is_some()))
+            .map(|ns| Netns::Named(ns.name.clone()))
+            .collect();
+        let mut connected = self.connected(&with_gateways);
         for ns in &mut namespaces {
             let node = self.spec.nodes[ns.node.as_str()].get_ref();
             let netns = Netns::Named(ns.name.clone());
@@ -105,12 +113,13 @@ impl<'a> Resolver<'a> {
             if let Some(default) = default_routes.remove(ns.node.as_str()) {
                 ns.routes.push(default);
             }
-            let routes = self.routes(&netns, &node.routes, &ns.routes);
+            let connected = connected.remove(&netns).flatten();
+            let routes = self.routes(&netns, &node.routes, &ns.routes, Some(connected));
             ns.routes.extend(routes);
         }
         let host = HostConfig {
             sysctls: self.sysctls(&self.spec.host.sysctl, false),
-            routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
+            routes: self.routes(&Netns::Host, &self.spec.host.routes, &[], None),
         };
         let files = self.etc_files(&nodes, &aliases);
         Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }

@@ -15,6 +15,9 @@ use crate::topology::ipam::Pool;
 use crate::topology::names::{self, check_ifname};
 use crate::topology::{Bridge, Mode, Netns, Node, Route, Veth, VethEnd};
 
+/// Ports a Linux bridge takes: BR_MAX_PORTS (1024) less port number 0, which is reserved.
+pub(super) const BRIDGE_PORTS_MAX: usize = 1023;
+
 /// What the nodes of a network need to know about it. Every field is `None` when it is in
 /// error (and reported).
 pub(super) struct NetworkInfo {
@@ -93,6 +96,11 @@ impl<'a> Resolver<'a> {
                 Some(n) => self.node_ref(n.get_ref(), n.span()),
             };
             let mtu = self.mtu(net.mtu.as_ref());
+            if let (Some(m), Some(s), Some(mtu_spec)) = (mtu, subnet, &net.mtu) {
+                if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
+                    self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("network {}", shown(name)), m));
+                }
+            }
             if let Some(netns) = &netns {
                 self.claim_iface(netns, &device, device_span, &format!("the bridge of network {}", shown(name)));
                 if let (Some(gw), Some(subnet)) = (gateway, subnet) {
@@ -220,7 +228,13 @@ impl<'a> Resolver<'a> {
             return port;
         }
         let network_mtu = self.networks[net_name].mtu;
-        let mtu = self.mtu(node.mtu.as_ref()).or(network_mtu);
+        let own_mtu = self.mtu(node.mtu.as_ref());
+        if let (Some(m), Some(s), Some(mtu_spec)) = (own_mtu, self.networks[net_name].subnet, &node.mtu) {
+            if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
+                self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("node {}'s eth0", shown(name)), m));
+            }
+        }
+        let mtu = own_mtu.or(network_mtu);
         // The default route is known as soon as the gateway is, even if this node's own
         // address is in error: a second default route in `routes` is reported either way.
         if let Some(gateway) = self.networks[net_name].gateway {
@@ -271,6 +285,38 @@ impl<'a> Resolver<'a> {
         port
     }
 
+    /// A bridge takes at most [`BRIDGE_PORTS_MAX`] ports; `up` would fail with EXFULL at
+    /// the next one, after thousands of ops. Every veth end whose master is the bridge counts
+    /// (a container-mode node shares its target's port and adds none).
+    pub(super) fn bridge_port_limit(&mut self, bridges: &[Bridge], veths: &[Veth]) {
+        let mut ports: HashMap<(&Netns, &str), usize> = HashMap::new();
+        for end in veths.iter().flat_map(|v| &v.ends) {
+            if let Some(master) = &end.master {
+                *ports.entry((&end.netns, master.as_str())).or_default() += 1;
+            }
+        }
+        for bridge in bridges {
+            let n = ports.get(&(&bridge.netns, bridge.device.as_str())).copied().unwrap_or(0);
+            if n <= BRIDGE_PORTS_MAX {
+                continue;
+            }
+            let Some(key) = self.spec.networks.keys().find(|k| k.get_ref() == &bridge.network) else { continue };
+            let name = shown(&bridge.network);
+            let parts = n.div_ceil(BRIDGE_PORTS_MAX);
+            let message = format!(
+                "network {name} has {n} ports, and a Linux bridge takes at most {BRIDGE_PORTS_MAX} (BR_MAX_PORTS): \
+                 `up` would fail at the {}th",
+                BRIDGE_PORTS_MAX + 1
+            );
+            let help = format!(
+                "split its nodes over {parts} networks of at most {BRIDGE_PORTS_MAX} nodes, each with its own subnet \
+                 (like [networks.{name}-2]); nodes of different networks reach each other through their gateways \
+                 where the bridges forward (sysctl net.ipv4.ip_forward = 1)"
+            );
+            self.problem(Problem::new(key.span(), message).help(help));
+        }
+    }
+
     /// Network `net` (`subnet`) has no address left for node `name`.
     fn subnet_full(&mut self, net: &Sp<String>, subnet: &str, name: &str) {
         let net_name = shown(net.get_ref());
@@ -303,7 +349,7 @@ impl<'a> Resolver<'a> {
 }
 
 /// The bridge network a node is on, if its `network` names one.
-fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
+pub(super) fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
     node.network
         .as_ref()
         .filter(|n| !matches!(n.get_ref().as_str(), "none" | "host") && !n.get_ref().starts_with("container:"))

@@ -106,6 +106,16 @@ pub(super) fn mtu(mtu: &Sp<u32>) -> Result<u32, Problem> {
     Ok(value)
 }
 
+/// The smallest mtu of a device with IPv6 (IPV6_MIN_MTU): below it the kernel turns IPv6
+/// off on the device and refuses IPv6 addresses.
+pub(super) const IPV6_MIN_MTU: u32 = 1280;
+
+/// `what` would carry IPv6 with an mtu below [`IPV6_MIN_MTU`]; `span` is the mtu's.
+pub(super) fn ipv6_mtu(span: Range<usize>, what: &str, mtu: u32) -> Problem {
+    Problem::new(span, format!("{what} carries IPv6, which needs an mtu of at least {IPV6_MIN_MTU}; this one is {mtu}"))
+        .help(format!("raise the mtu to {IPV6_MIN_MTU} or more (the kernel refuses IPv6 addresses below it)"))
+}
+
 /// The span of `part` (byte offsets into the string's value) within the file. Only a plain
 /// `"..."` or `'...'` maps offsets one to one; a string with escapes keeps its whole span.
 pub(super) fn part_span(s: &Sp<String>, part: Range<usize>) -> Range<usize> {
