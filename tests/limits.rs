@@ -168,7 +168,6 @@ fn no_terminal_escape_reaches_a_plan_or_its_errors() {
     );
 }
 
-
 /// The bound netlab checks is the kernel's: a bridge takes 1023 ports and refuses the
 /// 1024th with EXFULL (seen in a throwaway host), and `validate` accepts a network of 1023
 /// nodes and refuses one of 1024.

@@ -164,19 +164,58 @@ pub fn check_sysctl_value(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A sysctl key in dotted form: components of `[A-Za-z0-9_-]`, so it maps onto exactly one
-/// file under /proc/sys and can never climb out of it.
+/// A sysctl key in dotted form, so that it maps onto exactly one file under /proc/sys and
+/// can never climb out of it: components of `[A-Za-z0-9_-]`, except the device of a
+/// per-device key (see [`DeviceKey`]), which is an interface name.
 pub fn check_sysctl_key(key: &str) -> Result<(), String> {
-    if key.contains('/') {
-        return Err(format!("sysctl key `{}` contains `/`; write it with dots, like net.ipv4.ip_forward", shown(key)));
-    }
     if key.contains("..") || key.starts_with('.') || key.ends_with('.') {
         return Err(format!("sysctl key `{}` has an empty component (`..` or a leading/trailing dot)", shown(key)));
     }
-    if let Some(c) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+    let plain = |part: &str| part.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    if let Some(device_key) = DeviceKey::parse(key) {
+        if let Some(c) = plain(device_key.param) {
+            return Err(format!("`{}` is not allowed in sysctl key `{}`", c.escape_default(), shown(key)));
+        }
+        if !matches!(device_key.device.as_str(), "all" | "default") {
+            check_ifname(&device_key.device).map_err(|e| format!("sysctl key `{}` names a device: {e}", shown(key)))?;
+        }
+        return Ok(());
+    }
+    if key.contains('/') {
+        return Err(format!("sysctl key `{}` contains `/`; write it with dots, like net.ipv4.ip_forward", shown(key)));
+    }
+    if let Some(c) = plain(key) {
         return Err(format!("`{}` is not allowed in sysctl key `{}`", c.escape_default(), shown(key)));
     }
     Ok(())
+}
+
+/// A sysctl key of one device: `net.ipv4.conf.eth0.rp_filter` (also `ipv6`, and `neigh`
+/// for `conf`). A device name may hold dots (`flannel.1`): the key may spell them as they
+/// are (`net.ipv4.conf.flannel.1.rp_filter`: the parameter is always the last component)
+/// or as sysctl(8) does (`net.ipv4.conf.flannel/1.rp_filter`), which is how netlab prints it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DeviceKey<'a> {
+    /// `net.ipv4.conf`, `net.ipv6.conf`, `net.ipv4.neigh` or `net.ipv6.neigh`.
+    pub tree: &'a str,
+    /// The device's own name, with its dots.
+    pub device: String,
+    pub param: &'a str,
+}
+
+impl<'a> DeviceKey<'a> {
+    pub fn parse(key: &'a str) -> Option<DeviceKey<'a>> {
+        let tree = ["net.ipv4.conf", "net.ipv6.conf", "net.ipv4.neigh", "net.ipv6.neigh"]
+            .into_iter()
+            .find(|t| key.strip_prefix(t).is_some_and(|rest| rest.starts_with('.')))?;
+        let (device, param) = key[tree.len() + 1..].rsplit_once('.')?;
+        (!device.is_empty()).then(|| DeviceKey { tree: &key[..tree.len()], device: device.replace('/', "."), param })
+    }
+
+    /// The key as sysctl(8) writes it: the device's dots as `/`.
+    pub fn sysctl8(&self) -> String {
+        format!("{}.{}.{}", self.tree, self.device.replace('.', "/"), self.param)
+    }
 }
 
 /// A host name for /etc/hosts: dot-separated labels of `[A-Za-z0-9-]`.
@@ -308,5 +347,24 @@ mod tests {
         assert!(check_sysctl_key("net/ipv4/ip_forward").is_err());
         assert!(check_sysctl_key("net..ipv4").is_err());
         assert!(check_sysctl_key("..").is_err());
+        assert!(check_sysctl_key("net.ipv4.conf.flannel.1.rp_filter").is_ok());
+        assert!(check_sysctl_key("net.ipv4.conf.flannel/1.rp_filter").is_ok());
+        assert!(check_sysctl_key("net.ipv6.neigh.default.gc_thresh1").is_ok());
+        assert!(check_sysctl_key("net/ipv4/conf/eth0/rp_filter").unwrap_err().contains("contains `/`"));
+        assert!(check_sysctl_key("net.ipv4.conf.e\u{1b}0.rp_filter").unwrap_err().contains("names a device"));
+        assert!(check_sysctl_key("net.ipv4.conf.eth0.rp/filter").is_err(), "a `/` outside the device");
+    }
+
+    #[test]
+    fn device_keys_in_both_spellings() {
+        let key = DeviceKey::parse("net.ipv4.conf.flannel.1.rp_filter").unwrap();
+        assert_eq!(key, DeviceKey { tree: "net.ipv4.conf", device: "flannel.1".into(), param: "rp_filter" });
+        assert_eq!(key.sysctl8(), "net.ipv4.conf.flannel/1.rp_filter");
+        assert_eq!(DeviceKey::parse("net.ipv4.conf.flannel/1.rp_filter"), Some(key));
+        let neigh = DeviceKey::parse("net.ipv6.neigh.v1.base_reachable_time_ms").unwrap();
+        assert_eq!((neigh.device.as_str(), neigh.sysctl8()), ("v1", "net.ipv6.neigh.v1.base_reachable_time_ms".into()));
+        assert_eq!(DeviceKey::parse("net.ipv4.ip_forward"), None);
+        assert_eq!(DeviceKey::parse("net.ipv4.conf.all"), None);
+        assert_eq!(DeviceKey::parse("net.ipv4.confx.eth0.rp_filter"), None);
     }
 }

@@ -109,7 +109,7 @@ impl<'a> Resolver<'a> {
         for ns in &mut namespaces {
             let node = self.spec.nodes[ns.node.as_str()].get_ref();
             let netns = Netns::Named(ns.name.clone());
-            ns.sysctls = self.sysctls(&node.sysctl, true);
+            ns.sysctls = self.sysctls(&node.sysctl, &netns);
             if let Some(default) = default_routes.remove(ns.node.as_str()) {
                 ns.routes.push(default);
             }
@@ -118,7 +118,7 @@ impl<'a> Resolver<'a> {
             ns.routes.extend(routes);
         }
         let host = HostConfig {
-            sysctls: self.sysctls(&self.spec.host.sysctl, false),
+            sysctls: self.sysctls(&self.spec.host.sysctl, &Netns::Host),
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[], None),
         };
         let files = self.etc_files(&nodes, &aliases);

@@ -98,7 +98,8 @@ impl Resolver<'_> {
         if *netns == Netns::Host || self.ifaces.contains_key(&(netns.clone(), dev.get_ref().clone())) {
             return;
         }
-        let in_ns: Vec<&str> = self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
+        let mut in_ns: Vec<&str> = self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
+        in_ns.sort_unstable();
         let p =
             Problem::new(dev.span(), format!("route device `{}` is not an interface of {netns}", shown(dev.get_ref())))
                 .suggest(dev.get_ref(), in_ns);

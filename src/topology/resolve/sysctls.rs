@@ -4,14 +4,15 @@
 use indexmap::IndexMap;
 
 use super::Resolver;
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::Sp;
-use crate::topology::{names, Sysctl};
+use crate::topology::{names, Netns, Sysctl};
 
 impl Resolver<'_> {
     /// `per_netns`: the table belongs to a node, so only `net.*` keys (the ones each network
     /// namespace has its own copy of) are allowed.
-    pub(super) fn sysctls(&mut self, table: &IndexMap<Sp<String>, Sp<toml::Value>>, per_netns: bool) -> Vec<Sysctl> {
+    pub(super) fn sysctls(&mut self, table: &IndexMap<Sp<String>, Sp<toml::Value>>, netns: &Netns) -> Vec<Sysctl> {
+        let per_netns = *netns != Netns::Host;
         let mut out = Vec::new();
         for (key, value) in table {
             let k = key.get_ref();
@@ -19,6 +20,7 @@ impl Resolver<'_> {
                 self.error(key.span(), e);
                 continue;
             }
+            let Some(k) = self.device_sysctl(key, netns) else { continue };
             if per_netns && !k.starts_with("net.") {
                 self.problem(
                     Problem::new(
@@ -33,9 +35,39 @@ impl Resolver<'_> {
                 continue;
             }
             let Some(value) = self.report(sysctl_value(value)) else { continue };
-            out.push(Sysctl { key: k.clone(), value });
+            out.push(Sysctl { key: k, value });
         }
         out
+    }
+}
+
+impl Resolver<'_> {
+    /// The key as netlab writes it. A per-device key is in sysctl(8)'s spelling (a dot of
+    /// the device's name as `/`), and in a node its device must be one of the node's
+    /// interfaces: the kernel has no such file otherwise, and `up` would fail on it. The
+    /// host's own interfaces are not in the file, so any device is allowed there.
+    fn device_sysctl(&mut self, key: &Sp<String>, netns: &Netns) -> Option<String> {
+        let Some(device_key) = names::DeviceKey::parse(key.get_ref()) else { return Some(key.get_ref().clone()) };
+        let device = device_key.device.as_str();
+        let known =
+            matches!(device, "all" | "default") || self.ifaces.contains_key(&(netns.clone(), device.to_string()));
+        if *netns != Netns::Host && !known {
+            let mut in_ns: Vec<&str> =
+                self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
+            in_ns.sort_unstable();
+            let problem = Problem::new(
+                key.span(),
+                format!(
+                    "sysctl {} is for device `{}`, which is not an interface of {netns}",
+                    shown(key.get_ref()),
+                    shown(device)
+                ),
+            )
+            .suggest(device, in_ns);
+            self.problem(problem);
+            return None;
+        }
+        Some(device_key.sysctl8())
     }
 }
 
