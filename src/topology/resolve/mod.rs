@@ -59,8 +59,6 @@ struct Resolver<'a> {
     prefix_ok: bool,
     /// Every node's `network` field as written, in file order.
     modes: Vec<NodeMode<'a>>,
-    /// Where each node's network stack lives; `None` when that could not be worked out.
-    node_netns: HashMap<&'a str, Option<Netns>>,
     networks: HashMap<&'a str, networks::NetworkInfo>,
     /// Interfaces per namespace, with who declared them (for "already used by" messages).
     ifaces: HashMap<(Netns, String), String>,
@@ -79,7 +77,6 @@ impl<'a> Resolver<'a> {
             prefix: String::new(),
             prefix_ok: true,
             modes: Vec::new(),
-            node_netns: HashMap::new(),
             networks: HashMap::new(),
             ifaces: HashMap::new(),
             addresses: HashMap::new(),
@@ -110,7 +107,8 @@ impl<'a> Resolver<'a> {
             let node = self.spec.nodes[ns.node.as_str()].get_ref();
             let netns = Netns::Named(ns.name.clone());
             ns.sysctls = self.sysctls(&node.sysctl, &netns);
-            if let Some(default) = default_routes.remove(ns.node.as_str()) {
+            let index = self.spec.nodes.get_index_of(ns.node.as_str()).expect("a namespace's node");
+            if let Some(default) = default_routes.get_mut(index).and_then(Option::take) {
                 ns.routes.push(default);
             }
             let connected = connected.remove(&netns).flatten();
@@ -166,8 +164,8 @@ impl<'a> Resolver<'a> {
         if node == "host" {
             return Some(Netns::Host);
         }
-        match self.node_netns.get(node) {
-            Some(netns) => netns.clone(),
+        match self.spec.nodes.get_index_of(node) {
+            Some(i) => self.netns_at(i),
             None => {
                 let mut known: Vec<&str> = self.spec.nodes.keys().map(|k| k.get_ref().as_str()).collect();
                 known.push("host");
@@ -184,7 +182,11 @@ impl<'a> Resolver<'a> {
     /// Records that `netns` has an interface `name`; a second claim is a problem.
     fn claim_iface(&mut self, netns: &Netns, name: &str, span: Range<usize>, what: &str) {
         let key = (netns.clone(), name.to_string());
-        if let Some(first) = self.ifaces.get(&key) {
+        let loopback = match netns {
+            Netns::Host => "the host's loopback device",
+            Netns::Named(_) => "the loopback device",
+        };
+        if let Some(first) = self.ifaces.get(&key).map(String::as_str).or((name == "lo").then_some(loopback)) {
             let message = format!("interface {name} appears twice in namespace {netns}: it is already {first}");
             self.problem(
                 Problem::new(span, message).help("interface names are unique within one namespace; rename one of them"),
@@ -192,6 +194,20 @@ impl<'a> Resolver<'a> {
         } else {
             self.ifaces.insert(key, what.to_string());
         }
+    }
+
+    /// Whether `netns` has an interface `name`: one claimed in the file, or its `lo` (every
+    /// namespace has one; it is not recorded, which for a million namespaces is 200 MB).
+    fn has_iface(&self, netns: &Netns, name: &str) -> bool {
+        name == "lo" || self.ifaces.contains_key(&(netns.clone(), name.to_string()))
+    }
+
+    /// The interfaces of `netns`, sorted: for "did you mean" hints.
+    fn ifaces_of(&self, netns: &Netns) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).chain(["lo"]).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Records that `who` in `netns` has address `ip`; an address is unique in the lab.

@@ -35,8 +35,8 @@ pub(super) struct BridgePorts {
     pub(super) nodes: Vec<Node>,
     /// Each bridge-mode node's `eth0` and its bridge-side end.
     pub(super) veths: Vec<Veth>,
-    /// Node name -> its default route via its network's gateway.
-    pub(super) default_routes: HashMap<String, Route>,
+    /// Each node's default route via its network's gateway, by the node's index.
+    pub(super) default_routes: Vec<Option<Route>>,
 }
 
 /// One bridge-mode node's share of [`BridgePorts`].
@@ -125,20 +125,29 @@ impl<'a> Resolver<'a> {
     pub(super) fn bridge_ports(&mut self) -> BridgePorts {
         let spec = self.spec;
         let static_ips = self.static_addresses();
-        let mut ports = BridgePorts { nodes: Vec::new(), veths: Vec::new(), default_routes: HashMap::new() };
+        let on_bridges = self.modes.iter().filter(|m| matches!(m.mode, RawMode::Network(_))).count();
+        let mut ports = BridgePorts {
+            nodes: Vec::with_capacity(spec.nodes.len()),
+            // The links' veths join these later.
+            veths: Vec::with_capacity(on_bridges + spec.links.len()),
+            default_routes: Vec::new(),
+        };
+        if on_bridges > 0 {
+            ports.default_routes.resize(spec.nodes.len(), None);
+        }
         for (i, (key, node_spec)) in spec.nodes.iter().enumerate() {
             let name = key.get_ref().as_str();
             let node = node_spec.get_ref();
-            let netns = self.node_netns.get(name).cloned().flatten();
-            let raw = self.modes[i].mode.clone();
+            let netns = self.netns_at(i);
+            let raw = self.modes[i].mode;
             let mode = match &raw {
                 RawMode::None => Some(Mode::None),
                 RawMode::Host => Some(Mode::Host),
-                RawMode::Container { target, .. } => Some(Mode::Container { target: target.to_string() }),
+                RawMode::Container(target) => Some(Mode::Container { target: target.to_string() }),
                 RawMode::Network(net) => {
                     let port = self.bridge_port(key, node, net, static_ips.get(name).copied());
                     if let Some(route) = port.default_route {
-                        ports.default_routes.insert(name.to_string(), route);
+                        ports.default_routes[i] = Some(route);
                     }
                     ports.veths.extend(port.veth);
                     port.mode
@@ -228,7 +237,7 @@ impl<'a> Resolver<'a> {
             return port;
         }
         let network_mtu = self.networks[net_name].mtu;
-        let own_mtu = self.mtu(node.mtu.as_ref());
+        let own_mtu = self.mtu(node.mtu.as_deref());
         if let (Some(m), Some(s), Some(mtu_spec)) = (own_mtu, self.networks[net_name].subnet, &node.mtu) {
             if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
                 self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("node {}'s eth0", shown(name)), m));

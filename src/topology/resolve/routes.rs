@@ -95,11 +95,10 @@ impl Resolver<'_> {
             self.error(dev.span(), e);
             return;
         }
-        if *netns == Netns::Host || self.ifaces.contains_key(&(netns.clone(), dev.get_ref().clone())) {
+        if *netns == Netns::Host || self.has_iface(netns, dev.get_ref()) {
             return;
         }
-        let mut in_ns: Vec<&str> = self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
-        in_ns.sort_unstable();
+        let in_ns = self.ifaces_of(netns);
         let p =
             Problem::new(dev.span(), format!("route device `{}` is not an interface of {netns}", shown(dev.get_ref())))
                 .suggest(dev.get_ref(), in_ns);
@@ -175,14 +174,6 @@ impl Resolver<'_> {
             }
         }
         out
-    }
-
-    /// Where a node named in the file has its network stack, if that resolved.
-    fn netns_of(&self, node: &str) -> Option<Netns> {
-        if node == "host" {
-            return Some(Netns::Host);
-        }
-        self.node_netns.get(node).cloned().flatten()
     }
 }
 

@@ -1,8 +1,6 @@
 //! `sysctl` tables of nodes and of `[host]`: keys that map onto one file under /proc/sys,
 //! values the kernel reads as text.
 
-use indexmap::IndexMap;
-
 use super::Resolver;
 use crate::diagnostics::{shown, Problem};
 use crate::spec::Sp;
@@ -11,7 +9,7 @@ use crate::topology::{names, Netns, Sysctl};
 impl Resolver<'_> {
     /// `per_netns`: the table belongs to a node, so only `net.*` keys (the ones each network
     /// namespace has its own copy of) are allowed.
-    pub(super) fn sysctls(&mut self, table: &IndexMap<Sp<String>, Sp<toml::Value>>, netns: &Netns) -> Vec<Sysctl> {
+    pub(super) fn sysctls(&mut self, table: &[(Sp<String>, Sp<toml::Value>)], netns: &Netns) -> Vec<Sysctl> {
         let per_netns = *netns != Netns::Host;
         let mut out = Vec::new();
         for (key, value) in table {
@@ -49,12 +47,9 @@ impl Resolver<'_> {
     fn device_sysctl(&mut self, key: &Sp<String>, netns: &Netns) -> Option<String> {
         let Some(device_key) = names::DeviceKey::parse(key.get_ref()) else { return Some(key.get_ref().clone()) };
         let device = device_key.device.as_str();
-        let known =
-            matches!(device, "all" | "default") || self.ifaces.contains_key(&(netns.clone(), device.to_string()));
+        let known = matches!(device, "all" | "default") || self.has_iface(netns, device);
         if *netns != Netns::Host && !known {
-            let mut in_ns: Vec<&str> =
-                self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).collect();
-            in_ns.sort_unstable();
+            let in_ns = self.ifaces_of(netns);
             let problem = Problem::new(
                 key.span(),
                 format!(
