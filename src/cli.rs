@@ -5,12 +5,16 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::graph::GraphFormat;
+use crate::tunnel::Encap;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "netlab",
     version,
+    // `--version` also names the commit (build.rs); `-V`, and so the man pages and
+    // completions generated from `public_command`, show the version alone and do not
+    // change with every commit.
+    long_version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("NETLAB_GIT_COMMIT"), ")"),
     about = "Declarative Linux network labs: namespaces, veth pairs, bridges and tunnels from one TOML file",
     long_about = "netlab turns a declarative TOML topology into real Linux networking: network \
 namespaces, veth pairs, bridges, ipip / vxlan / udp tunnels, addresses, routes, sysctls and \
@@ -92,6 +96,57 @@ restores it.\n\nExample:\n  netlab link redis-cluster.toml redis3:eth0 down"
     /// network namespace, until SIGTERM or SIGINT. `netlab up` starts these.
     #[command(hide = true)]
     Forward(ForwardArgs),
+    /// Carry frames between two devices, each direction impaired (delay, loss, rate...),
+    /// in the foreground, in the current network namespace, until SIGTERM or SIGINT.
+    #[command(hide = true)]
+    Relay(RelayArgs),
+    /// Change the impairments of a running relay through its control socket; prints the
+    /// impairments in force once they are.
+    #[command(name = "relay-set", hide = true)]
+    RelaySet(RelaySetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// One end: a device of this namespace (frames read here go out of --b).
+    #[arg(long, value_name = "DEV")]
+    pub a: String,
+    /// The other end.
+    #[arg(long, value_name = "DEV")]
+    pub b: String,
+    /// What frames from a to b meet, as key=value pairs: delay=20ms,jitter=5ms,
+    /// distribution=normal,loss=1%,duplicate=1%,corrupt=0.1%,reorder=25%,gap=5,
+    /// rate=10mbit,limit=1000,seed=7,carrier=false.
+    #[arg(long = "a-to-b", value_name = "SPEC", default_value = "none")]
+    pub a_to_b: crate::impair::Impairment,
+    /// What frames from b to a meet.
+    #[arg(long = "b-to-a", value_name = "SPEC", default_value = "none")]
+    pub b_to_a: crate::impair::Impairment,
+    /// Write the counters here as JSON, every second and on exit.
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
+    /// Listen here (a unix socket the relay creates) for impairment changes.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Started by `netlab up`: the descriptor of its handover socket (as for forward).
+    #[arg(long, value_name = "FD", hide = true)]
+    pub handover_fd: Option<i32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RelaySetArgs {
+    /// The relay's control socket.
+    #[arg(long, value_name = "PATH")]
+    pub control: PathBuf,
+    /// The new impairment of frames from a to b (`none` clears it).
+    #[arg(long = "a-to-b", value_name = "SPEC")]
+    pub a_to_b: Option<crate::impair::Impairment>,
+    /// The new impairment of frames from b to a.
+    #[arg(long = "b-to-a", value_name = "SPEC")]
+    pub b_to_a: Option<crate::impair::Impairment>,
+    /// The new impairment of both directions.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["a_to_b", "b_to_a"])]
+    pub both: Option<crate::impair::Impairment>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,7 +156,7 @@ pub struct ForwardArgs {
     pub dev: String,
     /// How packets travel: udp (flannel's udp backend) or ipip (RFC 2003).
     #[arg(long, value_enum)]
-    pub encap: ForwardEncap,
+    pub encap: Encap,
     /// This end's underlay address.
     #[arg(long, value_name = "ADDR")]
     pub local: std::net::IpAddr,
@@ -120,10 +175,16 @@ pub struct ForwardArgs {
     pub handover_fd: Option<i32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ForwardEncap {
-    Udp,
-    Ipip,
+/// `--encap udp|ipip`: the tunnel's own type, given clap's trait here so that the tunnel
+/// module does not depend on the command line.
+impl ValueEnum for Encap {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Encap::Udp, Encap::Ipip]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -290,6 +351,12 @@ pub struct GraphArgs {
     /// Output format: Graphviz dot (`dot -Tsvg`) or a Mermaid flowchart.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, clap::Args)]

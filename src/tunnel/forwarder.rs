@@ -26,7 +26,7 @@ use super::offload::{self, Coalescer, Prepared, Segments, Sink};
 use super::packet;
 use super::peers::Peers;
 use super::stats::{Counters, Reason, Stats};
-use super::sys::{self, RecvBatch, SendBatch, SockAddr, Stop};
+use super::sys::{self, wait_signal, RecvBatch, SendBatch, SockAddr, Stop};
 use super::tun::{self, context, Queue, VnetHdr, VNET_HDR_LEN};
 use super::{Encap, ForwarderConfig};
 
@@ -79,7 +79,7 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     config.validate()?;
     let peers = Peers::new(&config.peers);
     let port = match config.encap {
-        Encap::Udp { port } => port,
+        Encap::Udp => config.port,
         Encap::Ipip => 0,
     };
     let addrs = (0..peers.len()).map(|i| SockAddr::new(SocketAddr::new(peers.underlay(i), port))).collect();
@@ -173,18 +173,10 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     result
 }
 
-/// Waits up to `seconds` for one of `signals` (blocked in this thread).
-fn wait_signal(signals: &SigSet, seconds: i64) -> Option<libc::c_int> {
-    let timeout = libc::timespec { tv_sec: seconds, tv_nsec: 0 };
-    // SAFETY: a valid signal set and timespec; no siginfo wanted.
-    let r = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &timeout) };
-    (r > 0).then_some(r)
-}
-
 fn open_socket(config: &ForwarderConfig) -> io::Result<OwnedFd> {
     let fd = match config.encap {
-        Encap::Udp { port } => {
-            let addr = SocketAddr::new(config.local, port);
+        Encap::Udp => {
+            let addr = SocketAddr::new(config.local, config.port);
             let socket =
                 std::net::UdpSocket::bind(addr).map_err(|e| context(e, format!("cannot listen on udp {addr}")))?;
             socket.set_nonblocking(true)?;
@@ -376,7 +368,7 @@ impl Tx {
 
     /// Sends the complete runs of pending datagrams, or (`all`) every one.
     fn send(&mut self, sh: &Shared, counters: &Counters, all: bool) {
-        let udp = matches!(sh.encap, Encap::Udp { .. });
+        let udp = sh.encap == Encap::Udp;
         // ipip has no GSO: raw packets go out one by one, batched up to TX_BATCH.
         if self.pending.is_empty() || (!udp && !all && self.pending.len() < TX_BATCH) {
             return;
