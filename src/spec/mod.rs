@@ -6,8 +6,6 @@
 //! left to `topology`, which can report all such mistakes at once instead of stopping at
 //! the first one. Addresses are therefore kept as strings here.
 
-pub mod source;
-
 use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;

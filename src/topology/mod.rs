@@ -8,6 +8,7 @@
 mod ipam;
 pub mod names;
 mod resolve;
+pub mod source;
 
 use std::fmt;
 use std::net::IpAddr;

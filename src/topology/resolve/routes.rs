@@ -50,6 +50,17 @@ impl Resolver<'_> {
                 let link_local = matches!(v, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
                 if d.addr().is_ipv4() == v.is_ipv4() && !link_local && !connected.iter().any(|n| n.contains(&v)) {
                     self.problem(unreachable_gateway(via_spec.span(), netns, v, connected));
+                } else if let Some(n) = connected.iter().find(|n| is_broadcast(n, v)) {
+                    self.problem(
+                        Problem::new(
+                            via_spec.span(),
+                            format!(
+                                "gateway {v} is the broadcast address of {n}: the kernel would refuse the route \
+                                 (Nexthop has invalid gateway)"
+                            ),
+                        )
+                        .help(format!("a gateway is a host of {n}, between its network and broadcast addresses")),
+                    );
                 }
             }
             if r.via.is_none() && r.dev.is_none() {
@@ -175,6 +186,12 @@ impl Resolver<'_> {
         }
         out
     }
+}
+
+/// Whether `ip` is the broadcast address of the IPv4 network `net` (a /31 and a /32 have
+/// none).
+fn is_broadcast(net: &IpNet, ip: IpAddr) -> bool {
+    matches!(net, IpNet::V4(v4) if v4.prefix_len() < 31 && IpAddr::V4(v4.broadcast()) == ip)
 }
 
 /// A gateway on none of the namespace's networks: the kernel refuses the route

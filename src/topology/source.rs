@@ -8,16 +8,23 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::diagnostics::{Invalid, Problem};
-use crate::Error;
+
+/// Why a topology file gave no text.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// It cannot be opened or read.
+    Io(std::io::Error),
+    /// It is too large or not UTF-8.
+    Invalid(Invalid),
+}
 
 /// The largest topology file netlab reads. A lab of 200,000 nodes takes about 4 MiB; the
 /// bound keeps a mistaken or hostile file (a 50 MB hostname) from costing gigabytes.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
-/// The text of the topology file at `path`. `Error::Read` when it cannot be read,
-/// `Error::Invalid` when it is too large or not UTF-8.
-pub fn read(path: &Path) -> Result<String, Error> {
-    let cannot_read = |source| Error::Read { path: path.to_path_buf(), source };
+/// The text of the topology file at `path`.
+pub fn read(path: &Path) -> Result<String, Unreadable> {
+    let cannot_read = Unreadable::Io;
     let file = std::fs::File::open(path).map_err(cannot_read)?;
     let name = path.display().to_string();
     // The size on disk is known without reading (a pipe or /dev/stdin says 0: the bounded
@@ -31,7 +38,7 @@ pub fn read(path: &Path) -> Result<String, Error> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(name, bytes.len() as u64));
     }
-    text(&name, bytes).map_err(Error::Invalid)
+    text(&name, bytes).map_err(Unreadable::Invalid)
 }
 
 /// The bytes as text; a file that is not UTF-8 is a problem at its first byte that is not.
@@ -65,14 +72,14 @@ fn e_len(bytes: &[u8]) -> usize {
     bytes.utf8_chunks().next().map_or(1, |c| c.invalid().len().max(1))
 }
 
-fn too_large(path: String, size: u64) -> Error {
+fn too_large(path: String, size: u64) -> Unreadable {
     let message = format!(
         "the file is {size} bytes; netlab reads topology files of at most {} MiB ({MAX_FILE_BYTES} bytes)",
         MAX_FILE_BYTES >> 20
     );
     let problem = Problem::new(0..0, message)
         .help("a lab of 200,000 nodes fits in 4 MiB: look for a runaway value, or split the lab in two");
-    Error::Invalid(Invalid { path, source: String::new(), problems: vec![problem] })
+    Unreadable::Invalid(Invalid { path, source: String::new(), problems: vec![problem] })
 }
 
 #[cfg(test)]
