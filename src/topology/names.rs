@@ -50,6 +50,10 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What an interface name may be, for the help under a problem with one.
+pub const IFNAME_HELP: &str =
+    "an interface name is 1 to 15 bytes of letters, digits and punctuation but / : and %, like eth1 or flannel.1";
+
 /// An interface name the kernel takes as it is: at most 15 bytes; none of `/`, `:` or a
 /// space (the kernel refuses them), `%` (a template to the kernel), control or invisible
 /// characters (a terminal acts on them in `netlab plan`); not `.`, `..`, `all` or `default`

@@ -152,7 +152,8 @@ impl<'a> Resolver<'a> {
         };
         // Point at the part that is wrong, not at the whole "node:interface".
         if let Err(e) = super::names::check_ifname(ifname) {
-            self.error(values::part_span(endpoint, node.len() + 1..text.len()), e);
+            let span = values::part_span(endpoint, node.len() + 1..text.len());
+            self.problem(Problem::new(span, e).help(super::names::IFNAME_HELP));
             return None;
         }
         let netns = self.node_ref(node, values::part_span(endpoint, 0..node.len()))?;

@@ -84,7 +84,7 @@ impl<'a> Resolver<'a> {
             let device = match &net.device {
                 Some(d) => {
                     if let Err(e) = check_ifname(d.get_ref()) {
-                        self.error(d.span(), e);
+                        self.problem(Problem::new(d.span(), e).help(names::IFNAME_HELP));
                     }
                     d.get_ref().clone()
                 }

@@ -103,7 +103,7 @@ impl Resolver<'_> {
     /// not in the file, so any name is allowed there.
     fn route_device(&mut self, netns: &Netns, dev: &Sp<String>) {
         if let Err(e) = names::check_ifname(dev.get_ref()) {
-            self.error(dev.span(), e);
+            self.problem(Problem::new(dev.span(), e).help(names::IFNAME_HELP));
             return;
         }
         if *netns == Netns::Host || self.has_iface(netns, dev.get_ref()) {
