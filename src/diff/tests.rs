@@ -306,18 +306,14 @@ fn a_lab_as_its_file_says_is_in_sync() {
 }
 
 #[test]
-fn a_lab_that_is_not_up_is_its_plan_namespaces_and_devices_first() {
+fn a_lab_that_is_not_up_is_its_plan_in_its_order() {
     let plan = lab();
     let d = diff(&plan, None, &LiveLab::default());
     assert!(d.conflicts.is_empty());
     assert!(d.changes.iter().all(|c| c.change == Sign::Add && c.field.is_none()));
-    // Namespaces, then devices, then the rest in the plan's order.
-    let mut want: Vec<&Op> =
-        plan.ops.iter().filter(|op| matches!(op, Op::NetnsAdd { .. } | Op::NetnsAlias { .. })).collect();
-    want.extend(plan.ops.iter().filter(|op| op.device_kind().is_some()));
-    let rest: Vec<&Op> = plan.ops.iter().filter(|op| !want.contains(op)).collect();
-    want.extend(rest);
-    assert_eq!(d.changes.iter().map(|c| &c.op).collect::<Vec<_>>(), want);
+    // What `plan` prints is what `up` does, op for op (a node's conf.default sysctls
+    // before its devices are made, links up before their addresses...).
+    assert_eq!(d.ops(), plan.ops);
     // Each change knows the op of the plan it comes from.
     assert!(d.changes.iter().all(|c| c.plan_index.is_some_and(|i| plan.ops[i] == c.op)));
 }
@@ -453,8 +449,8 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
                 k.edit("b", "link 2 p1 kind=veth up mark mtu=1400 peer=2", "").edit("b", "addr 2 10.30.0.2/30", "");
             },
             "+ netns add   a
-             + veth add    a     p1 <-> b:p1 mtu 1400
              + file write  host  /etc/netns/a/hosts: 127.0.0.1 localhost | ::1 localhost ip6-localhost ip6-loopback | 10.30.0.1 a
+             + veth add    a     p1 <-> b:p1 mtu 1400
              + addr add    a     10.30.0.1/30 dev p1
              + addr add    b     10.30.0.2/30 dev p1
              + link up     a     lo

@@ -8,6 +8,8 @@
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
 //! - a route needs its device up, and a gateway on a subnet of an up link;
+//! - a device is born with its namespace's `net.ipv4.conf.default.*` and
+//!   `net.ipv6.conf.default.*` sysctls (sysctls not kept are 0);
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
 //!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
 //!
@@ -167,12 +169,24 @@ impl FakeKernel {
         link
     }
 
+    /// Adds a link, which takes its namespace's `conf.default.*` sysctls as its own.
     fn add_link(&mut self, netns: &Netns, name: &str, link: Link) -> Result<(), OpError> {
         let stack = self.stack(netns)?;
         if stack.links.contains_key(name) {
             return Err(Errno::EEXIST.into());
         }
         stack.links.insert(name.to_string(), link);
+        let inherited: Vec<(String, String)> = stack
+            .sysctls
+            .iter()
+            .filter_map(|(key, value)| {
+                let (family, setting) = ["ipv4", "ipv6"]
+                    .into_iter()
+                    .find_map(|f| Some((f, key.strip_prefix(&format!("net.{f}.conf.default."))?)))?;
+                Some((format!("net.{family}.conf.{name}.{setting}"), value.clone()))
+            })
+            .collect();
+        stack.sysctls.extend(inherited);
         Ok(())
     }
 
