@@ -392,10 +392,10 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             },
             "- link del    b  p1
              ~ veth add    a  p1 <-> b:p1 mtu 1400    (peer: file a:p1, kernel none)
-             + addr add    a  10.30.0.1/30 dev p1
-             + addr add    b  10.30.0.2/30 dev p1
              + link up     a  p1
              + link up     b  p1
+             + addr add    a  10.30.0.1/30 dev p1
+             + addr add    b  10.30.0.2/30 dev p1
              + route add   a  10.40.0.0/16 via 10.30.0.2",
         ),
         (
@@ -405,8 +405,8 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             },
             "- link del   host  vx-fx
              ~ vxlan add  host  vx-fx vni 42 local 10.1.0.1 remote 10.1.0.2 port 4789    (vni: file 42, kernel 7)
-             + addr add   host  10.50.0.2/24 dev vx-fx
-             + link up    host  vx-fx",
+             + link up    host  vx-fx
+             + addr add   host  10.50.0.2/24 dev vx-fx",
         ),
         (
             "a device of another kind under the name",
@@ -416,8 +416,8 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             "- forwarder stop   b  fl0
              - link del         b  fl0
              ~ tun add          b  fl0 mtu 1472    (kind: file tun, kernel dummy)
-             + addr add         b  10.60.0.1 peer 10.60.0.2 dev fl0
              + link up          b  fl0
+             + addr add         b  10.60.0.1 peer 10.60.0.2 dev fl0
              + forwarder start  b  fl0 udp 10.1.0.2:8285 -> 10.1.0.1",
         ),
         (
@@ -451,11 +451,11 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             "+ netns add   a
              + file write  host  /etc/netns/a/hosts: 127.0.0.1 localhost | ::1 localhost ip6-localhost ip6-loopback | 10.30.0.1 a
              + veth add    a     p1 <-> b:p1 mtu 1400
-             + addr add    a     10.30.0.1/30 dev p1
-             + addr add    b     10.30.0.2/30 dev p1
              + link up     a     lo
              + link up     a     p1
              + link up     b     p1
+             + addr add    a     10.30.0.1/30 dev p1
+             + addr add    b     10.30.0.2/30 dev p1
              + route add   a     10.40.0.0/16 via 10.30.0.2",
         ),
     ];
@@ -498,10 +498,10 @@ fn a_device_given_what_only_a_new_one_can_have_is_made_anew_with_what_hangs_off_
              - link del   host  vx-fx
              ~ vxlan add  b     vx0 vni 43 local 10.1.0.2 remote 10.1.0.1 port 4789    (vni: file 43, kernel 42)
              ~ vxlan add  host  vx-fx vni 43 local 10.1.0.1 remote 10.1.0.2 port 4789    (vni: file 43, kernel 42)
-             + addr add   b     10.50.0.1/24 dev vx0
-             + addr add   host  10.50.0.2/24 dev vx-fx
              + link up    b     vx0
-             + link up    host  vx-fx"
+             + link up    host  vx-fx
+             + addr add   b     10.50.0.1/24 dev vx0
+             + addr add   host  10.50.0.2/24 dev vx-fx"
         ),
         "{got}"
     );
@@ -640,7 +640,7 @@ fn the_text_form_aligns_kinds_and_namespaces_and_notes_each_field() {
     assert_eq!(
         diff_text(&plan, Some(&record(&plan)), &kernel),
         "# lab fx: 2 changes\n\
-         + addr add  host  10.1.0.1/30 dev fx-up\n\
-         ~ link up   b     up0    (state: file up, kernel down)\n"
+         ~ link up   b     up0    (state: file up, kernel down)\n\
+         + addr add  host  10.1.0.1/30 dev fx-up\n"
     );
 }

@@ -351,11 +351,12 @@ impl Linux {
             Request::Mtu { name, mtu } => Ok(set(build::set_mtu(name, *mtu)).await?),
             Request::Up { name, up } => Ok(set(build::set_up(name, *up)).await?),
             Request::Addr { dev, address, peer, add } => {
-                let msg = build::addr(self.index(conn, dev).await?, address, peer);
+                let index = self.index(conn, dev).await?;
                 Ok(if *add {
+                    let msg = build::new_addr(index, address, peer);
                     netlink::ack(h, RouteNetlinkMessage::NewAddress(msg), NLM_F_CREATE | NLM_F_EXCL).await
                 } else {
-                    netlink::ack(h, RouteNetlinkMessage::DelAddress(msg), 0).await
+                    netlink::ack(h, RouteNetlinkMessage::DelAddress(build::addr(index, address, peer)), 0).await
                 }?)
             }
             Request::Route { to, via, dev, add } => {
