@@ -17,6 +17,8 @@ const PINGS: &[(&str, &str, &str)] = &[
     ("ipv6-c", "fd00:20::3", "IPv6 across a bridge"),
     ("ipv6-d", "fd00:20::1", "IPv6 to the gateway on the bridge"),
     ("ipv6-a", "10.46.0.2", "IPv4 over a veth pair"),
+    ("ipv6-e", "10.47.0.3", "IPv4 across a bridge"),
+    ("ipv6-f", "10.47.0.1", "IPv4 to the gateway on the bridge"),
 ];
 
 #[test]
