@@ -151,6 +151,16 @@ impl LiveNetns {
         let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
         self.addrs[start..end].iter()
     }
+
+    /// Whether the link named `dev` has `address` (with `peer`).
+    pub fn has_addr(&self, dev: &str, address: IpNet, peer: Option<IpAddr>) -> bool {
+        self.link(dev).is_some_and(|l| self.addrs_of(l.index).any(|a| a.address == address && a.peer == peer))
+    }
+
+    /// The route of the main table to `dst` that is not the kernel's own, if there is one.
+    pub fn route_to(&self, dst: IpNet) -> Option<&LiveRoute> {
+        self.routes.iter().find(|r| r.table == MAIN_TABLE && r.dst == dst && !r.kernel_made())
+    }
 }
 
 /// One named namespace of the lab, as found.

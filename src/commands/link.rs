@@ -1,14 +1,24 @@
 //! `netlab link NODE:IF down|up`: cut a link, or restore it, as a CI job does to test how
 //! the programs in a lab cope. Both ends of a veth pair go down (or up) together; the
 //! file is not changed, so `diff` reports the cut and `up` restores it.
+//!
+//! A link set down takes more with it than its state: the kernel drops every route
+//! through it (a bridge-mode node's default route via its gateway, too) and its static
+//! IPv6 addresses (keep_addr_on_down is 0), and setting it up again brings neither back.
+//! So `down` says what the cut took, read from the kernel before and after, and `up`
+//! puts back, after both ends are up, what the lab's record has on that interface and the
+//! kernel does not: its addresses, then the routes with `dev IF` or a gateway inside one
+//! of its prefixes. The record, not the file: `link --lab` works without it.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{LinkArgs, OutputFormat};
 use crate::error::Refusal;
-use crate::kernel::probe;
+use crate::kernel::{probe, Kernel, OpError, Scope};
+use crate::live::{LiveLab, LiveNetns};
 use crate::plan::Op;
 use crate::state::{Record, StateDir};
 use crate::topology::Netns;
@@ -28,22 +38,19 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
     if !probe::privileged() {
         return Err(Refusal::NoPrivileges.into());
     }
-    let ops: Vec<Op> = ends
-        .into_iter()
-        .map(|(netns, name)| if up { Op::LinkUp { netns, name } } else { Op::LinkDown { netns, name } })
-        .collect();
 
     let started = std::time::Instant::now();
     let mut kernel = super::kernel(state, &lab)?;
-    let names: Vec<String> = ops.iter().filter_map(|op| op.netns().name().map(str::to_string)).collect();
+    let names: Vec<String> = ends.iter().filter_map(|(netns, _)| netns.name().map(str::to_string)).collect();
     for (name, r) in names.iter().zip(kernel.connect(&names)) {
         r.map_err(|source| Refusal::Enter { netns: name.clone(), source })?;
     }
     let json = args.format == OutputFormat::Json;
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
-    let errors = apply::best_effort(&mut kernel, &ops, &|_, _| None, &mut Printer::new(text, &ops), None);
-    let error = (!errors.is_empty()).then(|| Error::Link { endpoint: endpoint.to_string(), up, failed: errors });
+    let done = if up { restore(&mut kernel, &record, &ends, text)? } else { cut(&mut kernel, &record, &ends, text)? };
+    let error =
+        (!done.errors.is_empty()).then(|| Error::Link { endpoint: endpoint.to_string(), up, failed: done.errors });
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         let report = Report {
@@ -52,16 +59,162 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
             action: "link",
             ok,
             changed: ok,
-            ops: &ops,
+            ops: &done.ops,
             elapsed_ms,
             error: error.as_ref().map(Error::to_string),
         };
         super::print_json(out, &report)?;
     } else if error.is_none() {
-        let what = if up { "restored: both ends are up" } else { "cut: both ends are down (netlab up restores it)" };
-        writeln!(out, "link {endpoint} {what}")?;
+        if up {
+            writeln!(out, "link {endpoint} restored: both ends are up{}", restored(&done.ops))?;
+        } else {
+            writeln!(out, "link {endpoint} cut: both ends are down (netlab link ... up, or netlab up, restores it)")?;
+            if !done.taken.is_empty() {
+                writeln!(out, "the kernel took with it (link ... up puts them back):")?;
+            }
+            let columns = crate::plan::text::Columns::of(&done.taken);
+            for op in &done.taken {
+                writeln!(out, "{}", columns.line("-", op, ""))?;
+            }
+        }
     }
     error.map_or(Ok(()), Err)
+}
+
+/// What a `link` run did: the ops applied, those that failed, and (for a cut) what the
+/// kernel took with the link, as the ops that would remove it.
+#[derive(Debug, Default)]
+pub(crate) struct Done {
+    pub ops: Vec<Op>,
+    pub errors: Vec<(Op, OpError)>,
+    pub taken: Vec<Op>,
+}
+
+/// The namespaces the ends are in.
+fn scope_of(ends: &[(Netns, String)]) -> HashSet<Netns> {
+    ends.iter().map(|(netns, _)| netns.clone()).collect()
+}
+
+/// Sets both ends down, and finds what the kernel took with them: the routes and
+/// addresses (not the kernel's own) that were in their namespaces before and are not
+/// after.
+pub(crate) fn cut<K: Kernel>(
+    kernel: &mut K,
+    record: &Record,
+    ends: &[(Netns, String)],
+    out: &mut dyn Write,
+) -> Result<Done> {
+    let known: Vec<&Op> = record.entries.iter().map(|e| &e.op).collect();
+    let scope = scope_of(ends);
+    let before = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
+    let ops: Vec<Op> =
+        ends.iter().map(|(netns, name)| Op::LinkDown { netns: netns.clone(), name: name.clone() }).collect();
+    let errors = apply::best_effort(kernel, &ops, &|_, _| None, &mut Printer::new(out, &ops), None);
+    let after = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
+    let mut taken = Vec::new();
+    let namespaces: std::collections::BTreeSet<&Netns> = ends.iter().map(|(n, _)| n).collect();
+    for netns in namespaces {
+        if let (Some(was), Some(is)) = (before.netns(netns), after.netns(netns)) {
+            taken.extend(gone(netns, was, is));
+        }
+    }
+    Ok(Done { ops, errors, taken })
+}
+
+/// What `was` had that `is` has not, as the ops that remove it: addresses, then routes
+/// (not the kernel's own: link-local addresses, connected routes).
+fn gone(netns: &Netns, was: &LiveNetns, is: &LiveNetns) -> Vec<Op> {
+    let name = |index: u32| was.link_by_index(index).map(|l| l.name.clone());
+    let mut out = Vec::new();
+    for a in was.addrs.iter().filter(|a| !a.kernel_made()) {
+        let Some(dev) = name(a.index) else { continue };
+        if !is.has_addr(&dev, a.address, a.peer) {
+            out.push(Op::AddrDel { netns: netns.clone(), dev, address: a.address, peer: a.peer });
+        }
+    }
+    for r in was.routes.iter().filter(|r| !r.kernel_made()) {
+        if !is.routes.iter().any(|x| x.table == r.table && x.dst == r.dst && x.via == r.via) {
+            out.push(Op::RouteDel { netns: netns.clone(), to: r.dst, via: r.via, dev: r.oif.and_then(name) });
+        }
+    }
+    out
+}
+
+/// Sets both ends up, then puts back what the record has on them that the kernel does
+/// not (see [`restoring`]).
+pub(crate) fn restore<K: Kernel>(
+    kernel: &mut K,
+    record: &Record,
+    ends: &[(Netns, String)],
+    out: &mut dyn Write,
+) -> Result<Done> {
+    let known: Vec<&Op> = record.entries.iter().map(|e| &e.op).collect();
+    let scope = scope_of(ends);
+    let live = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
+    let mut ops: Vec<Op> =
+        ends.iter().map(|(netns, name)| Op::LinkUp { netns: netns.clone(), name: name.clone() }).collect();
+    ops.extend(restoring(record, ends, &live));
+    let errors = apply::best_effort(kernel, &ops, &|_, _| None, &mut Printer::new(out, &ops), None);
+    Ok(Done { ops, errors, taken: Vec::new() })
+}
+
+/// What the lab's record has on the interfaces `ends` that `live` lacks, in the order
+/// to put it back: their addresses, then the routes in their namespaces that leave
+/// through them (`dev IF`) or through a gateway inside one of their prefixes.
+pub(crate) fn restoring(record: &Record, ends: &[(Netns, String)], live: &LiveLab) -> Vec<Op> {
+    let recorded = || record.entries.iter().map(|e| &e.op);
+    let mut addrs = Vec::new();
+    let mut routes = Vec::new();
+    for (netns, name) in ends {
+        let on_it: Vec<&Op> = recorded()
+            .filter(|op| matches!(op, Op::AddrAdd { netns: n, dev, .. } if n == netns && dev == name))
+            .collect();
+        // A gateway is reached through the interface when it is in one of its subnets, or
+        // is the other end of one of its point-to-point addresses.
+        let reaches = |gateway: &std::net::IpAddr| {
+            on_it.iter().any(|op| {
+                let Op::AddrAdd { address, peer, .. } = op else { return false };
+                match peer {
+                    Some(p) => p == gateway,
+                    None => address.trunc().contains(gateway),
+                }
+            })
+        };
+        let kernel = live.netns(netns);
+        for op in &on_it {
+            let Op::AddrAdd { address, peer, .. } = op else { continue };
+            if !kernel.is_some_and(|k| k.has_addr(name, *address, *peer)) {
+                addrs.push((*op).clone());
+            }
+        }
+        for op in recorded() {
+            let Op::RouteAdd { netns: n, to, via, dev } = op else { continue };
+            let through = match dev {
+                Some(d) => d == name,
+                None => via.as_ref().is_some_and(reaches),
+            };
+            let present = kernel.and_then(|k| k.route_to(*to)).is_some_and(|r| r.via == *via);
+            if n == netns && through && !present {
+                routes.push(op.clone());
+            }
+        }
+    }
+    addrs.extend(routes);
+    addrs
+}
+
+/// The end of the sentence that says what `link ... up` put back besides the state.
+fn restored(ops: &[Op]) -> String {
+    let addrs = ops.iter().filter(|op| matches!(op, Op::AddrAdd { .. })).count();
+    let routes = ops.iter().filter(|op| matches!(op, Op::RouteAdd { .. })).count();
+    let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let what = match (addrs, routes) {
+        (0, 0) => return String::new(),
+        (a, 0) => count(a, "address", "addresses"),
+        (0, r) => count(r, "route", "routes"),
+        (a, r) => format!("{} and {}", count(a, "address", "addresses"), count(r, "route", "routes")),
+    };
+    format!(", and the {what} the kernel had dropped with it are back")
 }
 
 /// Both ends of the veth pair that has `name` in `netns`, or the device alone when it is
@@ -75,7 +228,94 @@ mod tests {
     use nix::errno::Errno;
 
     use super::*;
+    use crate::kernel::fake::FakeKernel;
+    use crate::plan::text::summary;
     use crate::state::{Entry, StateDir};
+    use crate::testing::{changes, topology, up_on, TempDir};
+
+    /// A node on a bridge network (its default route leaves through its gateway) and a
+    /// node with an IPv6 link and a route over it.
+    const LAB: &str = r#"
+[lab]
+name = "cut"
+
+[host]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+routes = [{ to = "10.9.0.0/16", via = "10.2.0.2" }]
+
+[networks.front]
+subnet = "10.2.0.0/24"
+
+[nodes.web]
+network = "front"
+
+[nodes.a]
+routes = [{ to = "fd00:99::/64", via = "fd00:10::2" }, { to = "10.8.0.0/16", dev = "p0" }]
+
+[nodes.b]
+
+[[links]]
+endpoints = ["a:p0", "b:p0"]
+addresses = ["fd00:10::1/64", "fd00:10::2/64"]
+"#;
+
+    fn ends(netns: &str, name: &str, peer: (Netns, &str)) -> Vec<(Netns, String)> {
+        vec![(Netns::Named(netns.into()), name.into()), (peer.0, peer.1.into())]
+    }
+
+    /// `link down` then `link up` leaves the lab as its file says, and each says what the
+    /// kernel took and what was put back: the routes through the link (a bridge-mode
+    /// node's default route via its gateway, a host route via the node) and its IPv6
+    /// addresses.
+    #[test]
+    fn a_cut_link_restored_is_as_the_lab_says_with_its_routes_and_ipv6_addresses() {
+        let plan = crate::plan::compile(&topology(LAB));
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let mut kernel = FakeKernel::new(&plan.lab);
+        let record = up_on(&mut kernel, &plan, &state);
+        let host_end = plan
+            .ops
+            .iter()
+            .find_map(|op| {
+                let Op::VethAdd { netns: Netns::Named(n), peer_name, .. } = op else { return None };
+                (n == "cut-web").then(|| peer_name.clone())
+            })
+            .unwrap();
+        for (end, cut_takes) in [
+            (
+                ends("cut-web", "eth0", (Netns::Host, &host_end)),
+                vec!["route del cut-web default via 10.2.0.1 dev eth0"],
+            ),
+            (
+                ends("cut-a", "p0", (Netns::Named("cut-b".into()), "p0")),
+                vec![
+                    "addr del cut-a fd00:10::1/64 dev p0",
+                    "route del cut-a 10.8.0.0/16 dev p0",
+                    "route del cut-a fd00:99::/64 via fd00:10::2 dev p0",
+                    "addr del cut-b fd00:10::2/64 dev p0",
+                ],
+            ),
+        ] {
+            let mut out = Vec::new();
+            let done = cut(&mut kernel, &record, &end, &mut out).unwrap();
+            assert!(done.errors.is_empty(), "{:?}", done.errors);
+            let taken: Vec<String> = done.taken.iter().map(summary).collect();
+            assert_eq!(taken, cut_takes, "what the cut of {end:?} took");
+            assert!(!changes(&mut kernel, &plan, Some(&record)).is_empty());
+
+            let done = restore(&mut kernel, &record, &end, &mut out).unwrap();
+            assert!(done.errors.is_empty(), "{:?}", done.errors);
+            let put_back: Vec<String> =
+                done.ops.iter().filter(|op| !matches!(op, Op::LinkUp { .. })).map(summary).collect();
+            let mut want: Vec<String> =
+                cut_takes.iter().map(|t| t.replace(" del ", " add ").replace(" dev p0", "")).collect();
+            want.sort_by_key(|l| !l.starts_with("addr"));
+            assert_eq!(put_back.len(), want.len(), "{put_back:?}");
+            let restored = changes(&mut kernel, &plan, Some(&record));
+            assert!(restored.is_empty(), "after link up, the lab is not as its file says: {restored:?}");
+        }
+    }
 
     #[test]
     fn a_link_is_named_by_either_end_and_cut_at_both() {

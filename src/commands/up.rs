@@ -36,7 +36,7 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = super::kernel(state, &plan.lab)?;
-    let d = super::compare(&mut kernel, &plan, Some(&record))?;
+    let (d, _live) = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
         return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());
     }

@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use nix::errno::Errno;
 
 use super::observe::Look;
-use super::{Applied, Kernel, OpError};
+use super::{Applied, Kernel, OpError, Scope};
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveNetns, LiveRoute, Named, NsId, NsLive, Running, VxlanInfo};
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
@@ -112,6 +112,8 @@ pub struct FakeKernel {
     pub world: World,
     /// Every batch asked of it, in order.
     pub batches: Vec<Vec<Op>>,
+    /// How many times it was looked at.
+    pub observed: usize,
     marks: Marks,
     /// The 1-based number (over all ops asked) of the op to fail, and how.
     fail: Option<(usize, Errno)>,
@@ -134,6 +136,7 @@ impl FakeKernel {
         FakeKernel {
             world,
             batches: Vec::new(),
+            observed: 0,
             marks: Marks::of(lab),
             fail: None,
             asked: 0,
@@ -469,8 +472,16 @@ impl FakeKernel {
 
     /// What `Linux::observe_lab` would find: everything `ops` (a plan and a record) touch.
     pub fn live(&self, ops: &[&Op]) -> LiveLab {
-        let mut lab = LiveLab { host: self.netns_live(HOST), ..LiveLab::default() };
-        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
+        self.live_within(ops, Scope::All)
+    }
+
+    /// The same, within `scope` only.
+    pub fn live_within(&self, ops: &[&Op], scope: Scope) -> LiveLab {
+        let mut lab = LiveLab::default();
+        if scope.covers(&Netns::Host) {
+            lab.host = self.netns_live(HOST);
+        }
+        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).filter(|l| l.within(scope)).collect();
         for look in &looks {
             let Look::Namespace { name, read } = *look else { continue };
             let found = match self.named(name) {
@@ -569,6 +580,11 @@ impl FakeKernel {
 }
 
 impl Kernel for FakeKernel {
+    fn observe(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError> {
+        self.observed += 1;
+        Ok(self.live_within(ops, scope))
+    }
+
     fn apply(
         &mut self,
         ops: &[Op],

@@ -115,7 +115,7 @@ impl Linux {
     }
 
     /// Dumps links, addresses and routes of each namespace (all connected).
-    pub fn observe(&self, which: &[Netns]) -> Vec<Result<LiveNetns, OpError>> {
+    pub fn dump(&self, which: &[Netns]) -> Vec<Result<LiveNetns, OpError>> {
         self.rt.block_on(join_all(which.iter().map(|netns| self.observe_one(netns))))
     }
 
@@ -405,6 +405,10 @@ impl Linux {
 }
 
 impl Kernel for Linux {
+    fn observe(&mut self, ops: &[&Op], scope: super::Scope) -> Result<crate::live::LiveLab, OpError> {
+        self.observe_lab(ops, scope)
+    }
+
     fn apply(
         &mut self,
         ops: &[Op],

@@ -1,7 +1,7 @@
 //! The kernel side: applies [`Op`]s and reads back what is there.
 //!
-//! [`Kernel`] is the seam: what `apply` needs of a kernel (apply a batch of ops, read the
-//! values a later restore puts back). [`Linux`] is the real one (rtnetlink, namespaces,
+//! [`Kernel`] is the seam: what netlab needs of a kernel (apply a batch of ops, read the
+//! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real one (rtnetlink, namespaces,
 //! /proc/sys, /etc/netns, forwarder processes); tests use an in-memory one (`fake`). How
 //! each kind of op is carried out is decided in one place, `step`.
 //!
@@ -26,17 +26,52 @@ pub mod sysctl;
 
 pub use linux::Linux;
 
+use std::collections::HashSet;
 use std::fmt;
 
 use nix::errno::Errno;
 
-use crate::live::NsId;
+use crate::live::{LiveLab, NsId};
 use crate::plan::Op;
 use crate::topology::Netns;
 
-/// What `apply` needs of a kernel. Generic, not a trait object: `up`, `down` and `link`
-/// use [`Linux`], and tests an in-memory kernel that records what it was asked.
+/// Which part of a lab to look at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Everything the ops name.
+    All,
+    /// Only what is in these namespaces (`Netns::Host` for the host's links, addresses,
+    /// routes and sysctls; a named one for its links, addresses, routes, sysctls, its
+    /// /etc/netns files and its forwarders): what a run touched, read back.
+    Only(&'a HashSet<Netns>),
+}
+
+impl Scope<'_> {
+    pub fn covers(&self, netns: &Netns) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(set) => set.contains(netns),
+        }
+    }
+
+    /// The same, for a namespace by its name.
+    pub fn covers_name(&self, name: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(set) => set.contains(&Netns::Named(name.to_string())),
+        }
+    }
+}
+
+/// What netlab needs of a kernel: apply ops, read what a restore puts back, and look at
+/// a lab. Generic, not a trait object: the commands use [`Linux`], and tests an in-memory
+/// kernel that records what it was asked.
 pub trait Kernel {
+    /// Looks at everything `ops` (a plan's and a record's) touch, within `scope`: which
+    /// of their namespaces exist and whose they are, their links, addresses and routes,
+    /// the host's, sysctls, /etc/netns files and forwarders (see `observe::Look`).
+    fn observe(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError>;
+
     /// Applies a batch of ops that do not depend on each other, all at once, and returns
     /// each op's outcome in order. `previous` gives the value a `sysctl_restore` puts back
     /// (`None`: leave the value alone).
