@@ -10,7 +10,7 @@
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -195,6 +195,24 @@ pub struct LiveLab {
 }
 
 impl LiveLab {
+    /// Takes what `newer` shows of the namespaces in `scope` (the host's links, addresses,
+    /// routes and sysctls for `Netns::Host`; a named one's identity, contents, sysctls,
+    /// files and forwarders), and keeps the rest: a lab read whole, then in part.
+    pub fn update(&mut self, newer: LiveLab, scope: &HashSet<Netns>) {
+        let named = |name: &str| scope.contains(&Netns::Named(name.to_string()));
+        if scope.contains(&Netns::Host) {
+            self.host = newer.host;
+        }
+        self.namespaces.retain(|name, _| !named(name));
+        self.namespaces.extend(newer.namespaces);
+        self.sysctls.retain(|(netns, _), _| !scope.contains(netns));
+        self.sysctls.extend(newer.sysctls);
+        self.files.retain(|(name, _), _| !named(name));
+        self.files.extend(newer.files);
+        self.forwarders.retain(|(netns, _), _| !scope.contains(netns));
+        self.forwarders.extend(newer.forwarders);
+    }
+
     /// The contents of the namespace with identity `id`, if it was read under any name.
     pub fn read_namespace(&self, id: NsId) -> Option<&LiveNetns> {
         self.namespaces.values().find_map(|ns| match ns {

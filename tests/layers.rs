@@ -21,6 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kernel", &["plan", "live", "ownership", "topology", "tunnel", "timing"]),
     ("diff", &["plan", "live", "ownership", "state", "topology"]),
     ("apply", &["kernel", "plan", "state", "timing", "topology"]),
+    ("verify", &["diff", "kernel", "live", "plan", "state", "timing", "topology"]),
     ("error", &["apply", "diagnostics", "diff", "kernel", "ownership", "plan", "state", "topology"]),
     ("cli", &["tunnel"]),
     (
@@ -39,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "timing",
             "topology",
             "tunnel",
+            "verify",
             "diagnostics",
         ],
     ),

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use common::{skip_unless_root, TempTopology, Throwaway};
 
-/// The op lines of a `plan` or an `up`: everything but comments and the closing summary.
+/// The op lines of a `plan` or an `up`: everything but comments and the closing summary
+/// (and what `--verify` says).
 fn op_lines(text: &str) -> Vec<&str> {
-    text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("lab ")).collect()
+    text.lines().filter(|l| !l.starts_with('#') && !l.starts_with("lab ") && !l.starts_with("read back")).collect()
 }
 
 /// Every shipped topology: `topologies/*.toml` and `tests/labs/*.toml`.
@@ -34,13 +35,15 @@ fn up_is_plan(file: &Path) -> Option<usize> {
     let file = file.to_str().unwrap();
     let host = Throwaway::new();
     let planned = host.netlab_ok(&["plan", file]);
-    let out = host.netlab(&["up", file]);
+    // Read back too: what up applied to a shipped lab, the kernel holds.
+    let out = host.netlab(&["up", "--verify", file]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.code() == Some(1) && stderr.contains("this kernel cannot make") {
         host.assert_empty();
         return None;
     }
     assert!(out.status.success(), "netlab up {file} failed:\n{stdout}{stderr}");
+    assert!(stdout.contains("read back: the kernel holds what this run applied"), "{stdout}");
     let (planned, done) = (op_lines(&planned), op_lines(&stdout));
     assert!(!planned.is_empty());
     assert_eq!(done, planned, "{file}: up did not do what plan lists, op by op");

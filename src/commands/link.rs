@@ -10,14 +10,14 @@
 //! kernel does not: its addresses, then the routes with `dev IF` or a gateway inside one
 //! of its prefixes. The record, not the file: `link --lab` works without it.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
 
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{LinkArgs, OutputFormat};
 use crate::error::Refusal;
-use crate::kernel::{probe, Kernel, OpError, Scope};
+use crate::kernel::{probe, Families, Kernel, OpError, Scope};
 use crate::live::{LiveLab, LiveNetns};
 use crate::plan::Op;
 use crate::state::{Record, StateDir};
@@ -90,9 +90,9 @@ pub(crate) struct Done {
     pub taken: Vec<Op>,
 }
 
-/// The namespaces the ends are in.
-fn scope_of(ends: &[(Netns, String)]) -> HashSet<Netns> {
-    ends.iter().map(|(netns, _)| netns.clone()).collect()
+/// The namespaces the ends are in, every family.
+fn scope_of(ends: &[(Netns, String)]) -> HashMap<Netns, Families> {
+    ends.iter().map(|(netns, _)| (netns.clone(), Families::BOTH)).collect()
 }
 
 /// Sets both ends down, and finds what the kernel took with them: the routes and

@@ -6,7 +6,12 @@
 //!   process (a forwarder) still holds it; a veth end that dies takes its peer along;
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
-//! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
+//! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0),
+//!   and so does one renamed while up (netlab sets it down for the rename);
+//! - a bridge whose mtu was not set after it was made takes its smallest port's when a
+//!   port joins or leaves; setting the same mtu again changes nothing;
+//! - writing `net.ipv4.ip_forward` (or `conf.all.forwarding`) writes IPv4 forwarding
+//!   everywhere: `conf.all`, `conf.default` and each device's;
 //! - a route needs its device up, and a gateway on a subnet of an up link;
 //! - a device is born with its namespace's `net.ipv4.conf.default.*` and
 //!   `net.ipv6.conf.default.*` sysctls (sysctls not kept are 0);
@@ -15,7 +20,7 @@
 //!
 //! Ops of a batch are applied last first: the real kernel applies them all at once, so
 //! a batch with an op that needs another of the same batch fails here, as it would (now
-//! and then) there.
+//! and then) there. Sysctls are the exception: `Linux` writes one namespace's in order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -25,7 +30,7 @@ use ipnet::IpNet;
 use nix::errno::Errno;
 
 use super::observe::Look;
-use super::{Applied, Kernel, OpError, Scope};
+use super::{Applied, Families, Kernel, OpError, Scope};
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveNetns, LiveRoute, Named, NsId, NsLive, Running, VxlanInfo};
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
@@ -50,6 +55,8 @@ pub struct Link {
     pub group: u32,
     /// A veth's other end: its stack and name.
     pub peer: Option<(u64, String)>,
+    /// A bridge whose mtu was set after it was made (not by its ports).
+    pub mtu_set: bool,
     /// A tunnel's (local, remote) underlay addresses; a vxlan's vni and port.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub vxlan: Option<(u32, u16)>,
@@ -67,6 +74,7 @@ impl Link {
             alias: None,
             group: 0,
             peer: None,
+            mtu_set: false,
             tunnel: None,
             vxlan: None,
         }
@@ -197,6 +205,9 @@ impl FakeKernel {
     fn delete_link(&mut self, stack: u64, name: &str) {
         let Some(s) = self.world.stacks.get_mut(&stack) else { return };
         let Some(link) = s.links.remove(name) else { return };
+        if let Some(bridge) = &link.master {
+            Self::bridge_mtu(s, bridge);
+        }
         s.addrs.retain(|(dev, ..)| dev != name);
         s.routes.retain(|_, r| r.dev != name);
         s.sysctls.retain(|key, _| sysctl_device(key) != Some(name));
@@ -225,6 +236,18 @@ impl FakeKernel {
         self.world.stacks.remove(&stack);
     }
 
+    /// A bridge whose mtu was not set after it was made takes its smallest port's (1500
+    /// without ports) when a port joins or leaves, as the kernel's does.
+    fn bridge_mtu(stack: &mut Stack, bridge: &str) {
+        if stack.links.get(bridge).is_none_or(|b| b.mtu_set || b.kind != Some(DeviceKind::Bridge)) {
+            return;
+        }
+        let ports = stack.links.values().filter(|l| l.master.as_deref() == Some(bridge)).map(|l| l.mtu).min();
+        if let Some(b) = stack.links.get_mut(bridge) {
+            b.mtu = ports.unwrap_or(1500);
+        }
+    }
+
     fn link_mut(&mut self, netns: &Netns, name: &str) -> Result<&mut Link, OpError> {
         self.stack(netns)?.links.get_mut(name).ok_or(OpError::Errno(Errno::ENODEV))
     }
@@ -248,10 +271,21 @@ impl FakeKernel {
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());
         }
-        if value == "0" {
-            stack.sysctls.remove(key);
+        // IPv4 forwarding is one setting under several names: writing ip_forward (or
+        // conf.all.forwarding) writes them all, conf.default's and every device's.
+        let keys: Vec<String> = if matches!(key, "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding") {
+            let names = ["ip_forward", "conf.all.forwarding", "conf.default.forwarding"].map(str::to_string);
+            let devices = stack.links.keys().map(|dev| format!("conf.{dev}.forwarding"));
+            names.into_iter().chain(devices).map(|k| format!("net.ipv4.{k}")).collect()
         } else {
-            stack.sysctls.insert(key.to_string(), value.to_string());
+            vec![key.to_string()]
+        };
+        for key in keys {
+            if value == "0" {
+                stack.sysctls.remove(&key);
+            } else {
+                stack.sysctls.insert(key, value.to_string());
+            }
         }
         Ok(())
     }
@@ -362,9 +396,22 @@ impl FakeKernel {
                     Some(_) => {}
                 }
                 self.link_mut(netns, name)?.master = Some(master.clone());
+                Self::bridge_mtu(self.stack(netns)?, master);
             }
-            LinkSetNomaster { netns, name } => self.link_mut(netns, name)?.master = None,
-            LinkSetMtu { netns, name, mtu } => self.link_mut(netns, name)?.mtu = *mtu,
+            LinkSetNomaster { netns, name } => {
+                let bridge = self.link_mut(netns, name)?.master.take();
+                if let Some(bridge) = bridge {
+                    Self::bridge_mtu(self.stack(netns)?, &bridge);
+                }
+            }
+            LinkSetMtu { netns, name, mtu } => {
+                let link = self.link_mut(netns, name)?;
+                // Like dev_set_mtu: the same mtu again changes nothing.
+                if link.mtu != *mtu {
+                    link.mtu = *mtu;
+                    link.mtu_set = link.kind == Some(DeviceKind::Bridge);
+                }
+            }
             LinkSetMac { netns, name, mac } => self.link_mut(netns, name)?.mac = Some(mac.to_lowercase()),
             LinkRename { netns, name, new_name } => {
                 let id = self.stack_of(netns)?;
@@ -373,6 +420,12 @@ impl FakeKernel {
                     return Err(Errno::EEXIST.into());
                 }
                 let Some(link) = stack.links.remove(name) else { return Err(Errno::ENODEV.into()) };
+                // Renamed while down (netlab sets an up link down and up again around
+                // it): what a link set down loses, it loses.
+                if link.up {
+                    stack.routes.retain(|_, r| r.dev != *name);
+                    stack.addrs.retain(|(d, a, _)| !(d == name && a.addr().is_ipv6()));
+                }
                 let peer = link.peer.clone();
                 stack.links.insert(new_name.clone(), link);
                 stack.addrs = std::mem::take(&mut stack.addrs)
@@ -479,7 +532,7 @@ impl FakeKernel {
     pub fn live_within(&self, ops: &[&Op], scope: Scope) -> LiveLab {
         let mut lab = LiveLab::default();
         if scope.covers(&Netns::Host) {
-            lab.host = self.netns_live(HOST);
+            lab.host = self.netns_live(HOST, scope.families(&Netns::Host));
         }
         let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).filter(|l| l.within(scope)).collect();
         for look in &looks {
@@ -488,7 +541,8 @@ impl FakeKernel {
                 Named::Absent => NsLive::Absent,
                 Named::Unmounted => NsLive::Unmounted,
                 Named::Mounted(id) => {
-                    let live = read.then(|| Box::new(self.netns_live(id.ino)));
+                    let families = scope.families(&Netns::Named(name.to_string()));
+                    let live = read.then(|| Box::new(self.netns_live(id.ino, families)));
                     match lab.namespaces.get(name) {
                         // A name read once (as a lab's own) stays read.
                         Some(NsLive::Mounted { live: Some(_), .. }) => continue,
@@ -528,7 +582,7 @@ impl FakeKernel {
         }
     }
 
-    fn netns_live(&self, stack: u64) -> LiveNetns {
+    fn netns_live(&self, stack: u64, families: Families) -> LiveNetns {
         let Some(s) = self.world.stacks.get(&stack) else { return LiveNetns::default() };
         let index = |name: &str| s.links.get(name).map(|l| l.index);
         let links = s
@@ -561,11 +615,13 @@ impl FakeKernel {
         let addrs = s
             .addrs
             .iter()
+            .filter(|(_, address, _)| if address.addr().is_ipv4() { families.ipv4 } else { families.ipv6 })
             .filter_map(|(dev, address, peer)| Some(LiveAddr { index: index(dev)?, address: *address, peer: *peer }))
             .collect();
         let routes = s
             .routes
             .iter()
+            .filter(|(dst, _)| if dst.addr().is_ipv4() { families.ipv4 } else { families.ipv6 })
             .map(|(dst, r)| LiveRoute {
                 table: crate::live::MAIN_TABLE,
                 dst: *dst,
@@ -594,7 +650,14 @@ impl Kernel for FakeKernel {
         let first = self.asked;
         self.asked += ops.len();
         let mut results: Vec<Option<Result<Applied, OpError>>> = vec![None; ops.len()];
-        for (i, op) in ops.iter().enumerate().rev() {
+        // Sysctls in order (`Linux` writes one namespace's in order), the rest last first.
+        let sysctl = |op: &Op| matches!(op, Op::SysctlSet { .. } | Op::SysctlRestore { .. });
+        let order: Vec<(usize, &Op)> = if ops.iter().all(sysctl) {
+            ops.iter().enumerate().collect()
+        } else {
+            ops.iter().enumerate().rev().collect()
+        };
+        for (i, op) in order {
             results[i] = Some(match self.fail {
                 Some((n, errno)) if n == first + i + 1 => Err(errno.into()),
                 Some(_) | None => self.one(op, previous),

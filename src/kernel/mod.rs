@@ -26,7 +26,7 @@ pub mod sysctl;
 
 pub use linux::Linux;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 
 use nix::errno::Errno;
@@ -42,23 +42,49 @@ pub enum Scope<'a> {
     All,
     /// Only what is in these namespaces (`Netns::Host` for the host's links, addresses,
     /// routes and sysctls; a named one for its links, addresses, routes, sysctls, its
-    /// /etc/netns files and its forwarders): what a run touched, read back.
-    Only(&'a HashSet<Netns>),
+    /// /etc/netns files and its forwarders), and of addresses and routes only those of
+    /// the families given: what a run touched, read back.
+    Only(&'a HashMap<Netns, Families>),
+}
+
+/// Which address families' addresses and routes to read (links are always read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Families {
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    pub const BOTH: Families = Families { ipv4: true, ipv6: true };
+
+    /// The family of `addr`, alone.
+    pub fn of(addr: std::net::IpAddr) -> Families {
+        Families { ipv4: addr.is_ipv4(), ipv6: addr.is_ipv6() }
+    }
+
+    pub fn with(self, other: Families) -> Families {
+        Families { ipv4: self.ipv4 || other.ipv4, ipv6: self.ipv6 || other.ipv6 }
+    }
 }
 
 impl Scope<'_> {
     pub fn covers(&self, netns: &Netns) -> bool {
         match self {
             Scope::All => true,
-            Scope::Only(set) => set.contains(netns),
+            Scope::Only(map) => map.contains_key(netns),
         }
     }
 
     /// The same, for a namespace by its name.
     pub fn covers_name(&self, name: &str) -> bool {
+        self.covers(&Netns::Named(name.to_string()))
+    }
+
+    /// The families whose addresses and routes to read in `netns`.
+    pub fn families(&self, netns: &Netns) -> Families {
         match self {
-            Scope::All => true,
-            Scope::Only(set) => set.contains(&Netns::Named(name.to_string())),
+            Scope::All => Families::BOTH,
+            Scope::Only(map) => map.get(netns).copied().unwrap_or_default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use super::forwarder;
 use super::netns;
-use super::{files, Kernel, Linux, OpError, Scope};
+use super::{files, Families, Kernel, Linux, OpError, Scope};
 use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
 use crate::topology::{EtcFileKind, Netns};
@@ -119,14 +119,18 @@ impl Linux {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
             }
         }
-        let read: Vec<Netns> = std::iter::once(Netns::Host)
+        let read: Vec<(Netns, Families)> = std::iter::once(Netns::Host)
             .filter(|host| scope.covers(host))
             .chain(owned.iter().filter(|n| self.is_connected(&Netns::Named((*n).clone()))).cloned().map(Netns::Named))
+            .map(|netns| {
+                let families = scope.families(&netns);
+                (netns, families)
+            })
             .collect();
         let t = std::time::Instant::now();
         let dumps = self.dump(&read);
         crate::timing::timing("dump", read.len(), t);
-        for (netns, live) in read.iter().zip(dumps) {
+        for ((netns, _), live) in read.iter().zip(dumps) {
             match netns {
                 Netns::Host => lab.host = live?,
                 Netns::Named(n) => {
