@@ -16,13 +16,17 @@
 //! The comparison runs in passes over the desired ops, because what is decided about a
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
-//! `devices`, then `settings`, then `unwanted` for what the file no longer has. Each pass
-//! matches every kind of op, so a new kind makes the compiler ask where it is compared.
+//! `devices`, then `settings`, then `unwanted` for what the file no longer has, then
+//! `consequences` for what the kernel will take away by itself with those changes (the
+//! routes of a renamed link, a bridge's mtu when its ports change...). Each of the first
+//! passes matches every kind of op, so a new kind makes the compiler ask where it is
+//! compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod consequences;
 mod devices;
 mod namespaces;
 mod settings;
@@ -255,6 +259,7 @@ impl<'a> Differ<'a> {
         }
         self.at = None;
         self.unwanted();
+        self.consequences();
         Diff { changes: in_order(self.removals, self.additions), conflicts: self.conflicts }
     }
 

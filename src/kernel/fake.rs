@@ -6,6 +6,7 @@
 //!   process (a forwarder) still holds it; a veth end that dies takes its peer along;
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
+//! - a device that loses its last IPv4 address loses its IPv4 routes;
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0),
 //!   and so does one renamed while up (netlab sets it down for the rename);
 //! - a bridge whose mtu was not set after it was made takes its smallest port's when a
@@ -465,6 +466,11 @@ impl FakeKernel {
                 let stack = self.stack(netns)?;
                 if !stack.addrs.remove(&(dev.clone(), *address, *peer)) {
                     return Err(Errno::EADDRNOTAVAIL.into());
+                }
+                // The last IPv4 address of a device takes every IPv4 route through it.
+                let v4 = |a: &IpNet| a.addr().is_ipv4();
+                if v4(address) && !stack.addrs.iter().any(|(d, a, _)| d == dev && v4(a)) {
+                    stack.routes.retain(|to, r| !(r.dev == *dev && v4(to)));
                 }
             }
             RouteAdd { netns, to, via, dev } => {

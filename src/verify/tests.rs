@@ -109,3 +109,67 @@ fn what_the_kernel_undid_after_the_op_succeeded_is_reported() {
     assert_eq!(ops.len(), 1);
     assert!(left.in_sync());
 }
+
+/// A converge of `before` into `after` on the fake kernel, read back: the changes it
+/// applied, and what reading back found.
+fn converge(before: &str, after: &str) -> (Vec<Op>, Diff) {
+    let (before, after) = (crate::plan::compile(&topology(before)), crate::plan::compile(&topology(after)));
+    let mut kernel = FakeKernel::new(&before.lab);
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let (_, _, left) = up(&mut kernel, &before, &state);
+    assert!(left.in_sync());
+    let (ops, _, left) = up(&mut kernel, &after, &state);
+    (ops, left)
+}
+
+const PAIR: &str = r#"
+[lab]
+name = "pair"
+
+[nodes.a]
+routes = [{ to = "10.9.0.0/16", via = "10.0.0.2" }, { to = "fd00:9::/64", via = "fd00::2" }]
+
+[nodes.b]
+
+[[links]]
+endpoints = ["a:p0", "b:p0"]
+addresses = ["10.0.0.1/24", "10.0.0.2/24"]
+
+[[links]]
+endpoints = ["a:q0", "b:q0"]
+addresses = ["fd00::1/64", "fd00::2/64"]
+"#;
+
+/// The kernel renames only a link that is down: netlab sets it down and up around the
+/// rename, and the link loses its routes and its IPv6 addresses. A converge that renames
+/// an interface puts them back.
+#[test]
+fn a_converge_that_renames_an_interface_puts_back_what_the_rename_took() {
+    let (ops, left) = converge(PAIR, &PAIR.replace("a:p0", "a:p1").replace("a:q0", "a:q1"));
+    assert!(left.in_sync(), "{}", crate::diff::text::render("pair", &left));
+    let summaries: Vec<String> = ops.iter().map(crate::plan::text::summary).collect();
+    assert!(summaries.iter().any(|s| s == "route add pair-a 10.9.0.0/16 via 10.0.0.2"), "{summaries:#?}");
+    assert!(summaries.iter().any(|s| s == "addr add pair-a fd00::1/64 dev q1"), "{summaries:#?}");
+}
+
+/// A device that loses its last IPv4 address loses every IPv4 route through it: a
+/// converge that changes an address (the old one goes first) puts the routes back.
+#[test]
+fn a_converge_that_changes_an_address_puts_back_the_routes_through_its_device() {
+    let (ops, left) = converge(PAIR, &PAIR.replace("\"10.0.0.1/24\"", "\"10.0.0.5/24\""));
+    assert!(left.in_sync(), "{}", crate::diff::text::render("pair", &left));
+    assert!(ops.iter().any(|op| matches!(op, Op::RouteAdd { .. })), "{ops:#?}");
+}
+
+/// A bridge made with an mtu takes its smallest port's when a port joins, until its mtu
+/// is set again: a converge that adds a port of another mtu sets it again after.
+#[test]
+fn a_converge_that_adds_a_port_of_another_mtu_keeps_the_bridges_mtu() {
+    let after = format!("{STAR}\n[nodes.d]\nnetwork = \"net\"\nmtu = 1500\n");
+    let (ops, left) = converge(STAR, &after);
+    assert!(left.in_sync(), "{}", crate::diff::text::render("star", &left));
+    let mtu = ops.iter().position(|op| matches!(op, Op::LinkSetMtu { mtu: 9000, .. })).expect("the bridge's mtu set");
+    let port = ops.iter().position(|op| matches!(op, Op::LinkSetMaster { .. })).unwrap();
+    assert!(port < mtu, "{ops:#?}");
+}
