@@ -12,7 +12,7 @@ use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
 use crate::plan::{DeviceKind, Op};
-use crate::state::LockError;
+use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -100,6 +100,8 @@ pub enum Refusal {
     Observe(OpError),
     /// A namespace of the lab's could not be entered.
     Enter { netns: String, source: std::io::Error },
+    /// The lab's record cannot be trusted (only `down` works from what can be read of it).
+    Corrupt(Corrupt),
 }
 
 impl fmt::Display for Refusal {
@@ -132,6 +134,7 @@ impl fmt::Display for Refusal {
             Refusal::NotUp { lab, state } => write!(f, "lab {lab} is not up (no record under {})", state.display()),
             Refusal::Observe(e) => write!(f, "cannot read the kernel's state: {e}"),
             Refusal::Enter { netns, source } => write!(f, "cannot enter namespace {netns}: {source}"),
+            Refusal::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -141,6 +144,15 @@ impl std::error::Error for Refusal {}
 impl From<LockError> for Error {
     fn from(e: LockError) -> Error {
         Error::Refused(Refusal::Lock(e))
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        match e {
+            LoadError::Io(e) => Error::Io(e),
+            LoadError::Corrupt(c) => Error::Refused(Refusal::Corrupt(c)),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! written as JSON (the shape is in the `tunnel` module docs) every second and on exit.
 
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -204,14 +205,23 @@ impl Stats {
     /// Writes the stats to `path` atomically: a reader sees the old file or the new one,
     /// never half of one.
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+        write_json(path, self)
     }
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file renamed over it): a
+/// reader sees the old file or the new one, never half of one.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    // A new file of its own, never through a link someone put in its place.
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&tmp)?;
+    io::Write::write_all(&mut file, &json)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// Reads a forwarder's stats file.
