@@ -173,3 +173,12 @@ fn a_converge_that_adds_a_port_of_another_mtu_keeps_the_bridges_mtu() {
     let port = ops.iter().position(|op| matches!(op, Op::LinkSetMaster { .. })).unwrap();
     assert!(port < mtu, "{ops:#?}");
 }
+
+/// ... and when the last of its ports leaves (the kernel gives a bridge without ports 1500).
+#[test]
+fn a_converge_that_takes_a_bridges_last_port_keeps_its_mtu() {
+    let empty = STAR[..STAR.find("[nodes.a]").unwrap()].to_string();
+    let (ops, left) = converge(STAR, &empty);
+    assert!(left.in_sync(), "{}", crate::diff::text::render("star", &left));
+    assert!(ops.iter().any(|op| matches!(op, Op::LinkSetMtu { mtu: 9000, .. })), "{ops:#?}");
+}
