@@ -65,7 +65,14 @@ pub fn touched(run: &[Op], known: &[&Op]) -> HashSet<Netns> {
             | RouteAdd { netns, .. }
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
-            | ForwarderStop { netns, .. } => {
+            | ForwarderStop { netns, .. }
+            | QdiscReplace { netns, .. }
+            | QdiscDel { netns, .. }
+            | DropSet { netns, .. }
+            | DropDel { netns, .. }
+            | RelayStart { netns, .. }
+            | RelayStop { netns, .. }
+            | RelaySet { netns, .. } => {
                 out.insert(netns.clone());
             }
             BridgeAdd { netns, name, .. }

@@ -1,23 +1,25 @@
-//! `netlab link NODE:IF down|up`: cut a link, or restore it, as a CI job does to test how
-//! the programs in a lab cope. Both ends of a veth pair go down (or up) together; the
-//! file is not changed, so `diff` reports the cut and `up` restores it.
-//!
-//! A link set down takes more with it than its state: the kernel drops every route
-//! through it (a bridge-mode node's default route via its gateway, too) and its static
-//! IPv6 addresses (keep_addr_on_down is 0), and setting it up again brings neither back.
-//! So `down` says what the cut took, read from the kernel before and after, and `up`
-//! puts back, after both ends are up, what the lab's record has on that interface and the
-//! kernel does not: its addresses, then the routes with `dev IF` or a gateway inside one
-//! of its prefixes. The record, not the file: `link --lab` works without it.
+//! `netlab link NODE:IF down|cut|up`: cut a link, or restore it, as a CI job does to test
+//! how the programs in a lab cope. `down` sets every end of the link down (both ends of
+//! the veth pair, and a relay's two ends when it is impaired in userspace): the routes
+//! through it go, and its static IPv6 addresses (keep_addr_on_down is 0), and `down` says
+//! what the kernel took, read before and after. `cut` pulls the cable instead: every frame
+//! is dropped both ways (the relay's `carrier = false`, or the kernel's drops) while both
+//! ends stay up with their addresses and routes. `up` undoes either: every end up, then
+//! what the lab's record has on them that the kernel does not (their addresses, then the
+//! routes with `dev IF` or a gateway inside one of their prefixes; a bridge-mode node's
+//! default route via its gateway too), then the cable. The record, not the file: `link
+//! --lab` works without it. The file is not changed, so `diff` reports the cut and `up`
+//! restores it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
-use super::Report;
+use super::{links, Report};
 use crate::apply::{self, Printer};
-use crate::cli::{LinkArgs, OutputFormat};
+use crate::cli::{LinkAction, LinkArgs, OutputFormat};
 use crate::error::Refusal;
-use crate::kernel::{probe, Families, Kernel, OpError, Scope};
+use crate::impairment::Impairment;
+use crate::kernel::{probe, Families, Kernel, Scope};
 use crate::live::{LiveLab, LiveNetns};
 use crate::plan::Op;
 use crate::state::{Record, StateDir};
@@ -25,32 +27,93 @@ use crate::topology::Netns;
 use crate::{Error, Result};
 
 pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()> {
-    let (lab, endpoint, up) = args.parse().map_err(Error::Usage)?;
+    let (lab, endpoint, action) = args.parse().map_err(Error::Usage)?;
     let lab = super::lab_name(&lab)?;
     let record = super::record_of(state, &lab)?;
     let (node, ifname) = endpoint
         .split_once(':')
         .ok_or_else(|| Error::Usage(format!("`{endpoint}`: name the link by one end, as NODE:INTERFACE")))?;
     let netns = super::recorded_node_netns(&record, node)?;
-    let ends = ends_of(&record, &netns, ifname).ok_or_else(|| {
-        Error::Usage(format!("lab {lab} has no link {endpoint}: {node} has no interface {ifname} made by netlab"))
-    })?;
+    let link = links::find(&record, &netns, ifname);
+    let devices = match &link {
+        Some(l) => l.devices.clone(),
+        None => ends_of(&record, &netns, ifname).ok_or_else(|| {
+            Error::Usage(format!("lab {lab} has no link {endpoint}: {node} has no interface {ifname} made by netlab"))
+        })?,
+    };
+    if action == LinkAction::Cut && link.is_none() {
+        return Err(Error::Usage(format!(
+            "{endpoint} is not a veth link: netlab link ... cut pulls the cable of a [[links]] entry or a bridge-mode \
+             node's eth0 (use `down` for a tunnel or a bridge)"
+        )));
+    }
     if !probe::privileged() {
         return Err(Refusal::NoPrivileges.into());
     }
+    let _lock = state.lock(&lab)?;
+    let mut record = super::record_of(state, &lab)?;
 
     let started = std::time::Instant::now();
     let mut kernel = super::kernel(state, &lab)?;
-    let names: Vec<String> = ends.iter().filter_map(|(netns, _)| netns.name().map(str::to_string)).collect();
+    let names: Vec<String> = devices.iter().filter_map(|(n, _)| n.name().map(str::to_string)).collect();
     for (name, r) in names.iter().zip(kernel.connect(&names)) {
         r.map_err(|source| Refusal::Enter { netns: name.clone(), source })?;
     }
+    // The cable: pulled (`cut`), or put back (`up`, on a link that may have been cut).
+    let cable = match (action, &link) {
+        (LinkAction::Cut, Some(l)) => carrier_ops(&mut kernel, &record, l, false)?,
+        (LinkAction::Up, Some(l)) if may_be_cut(&record, l) => carrier_ops(&mut kernel, &record, l, true)?,
+        (LinkAction::Up | LinkAction::Down | LinkAction::Cut, _) => Vec::new(),
+    };
+    // What the kernel has on the link's namespaces now: what `up` puts back is measured
+    // against it, what `down` takes is what it shows after less what it shows now.
+    let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
+    let known: Vec<&Op> = recorded.iter().collect();
+    let scope = scope_of(&devices);
+    let before = match action {
+        LinkAction::Cut => LiveLab::default(),
+        LinkAction::Up | LinkAction::Down => kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?,
+    };
+    let states: Vec<Op> = match action {
+        LinkAction::Cut => Vec::new(),
+        LinkAction::Up => {
+            let back = restoring(&record, &devices, &before);
+            devices
+                .iter()
+                .map(|(netns, name)| Op::LinkUp { netns: netns.clone(), name: name.clone() })
+                .chain(back)
+                .collect()
+        }
+        LinkAction::Down => {
+            devices.iter().map(|(netns, name)| Op::LinkDown { netns: netns.clone(), name: name.clone() }).collect()
+        }
+    };
+    let ops: Vec<Op> = states.iter().chain(&cable).cloned().collect();
+
     let json = args.format == OutputFormat::Json;
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
-    let done = if up { restore(&mut kernel, &record, &ends, text)? } else { cut(&mut kernel, &record, &ends, text)? };
-    let error =
-        (!done.errors.is_empty()).then(|| Error::Link { endpoint: endpoint.to_string(), up, failed: done.errors });
+    let mut printer = Printer::new(text, &ops);
+    // Up and down are states of the lab's links, not what it made: not recorded. A cable's
+    // drops are (they are nftables tables of the lab's), so `down` removes them.
+    let mut errors = apply::best_effort(&mut kernel, &states, &|_, _| None, &mut printer, None);
+    if !cable.is_empty() {
+        if let Err(failure) = apply::apply(&mut kernel, &mut record, &cable, &mut printer) {
+            errors.push((failure.op.clone(), crate::kernel::OpError::Io(failure.to_string())));
+        } else {
+            super::keep_latest(&mut record);
+            record.save()?;
+        }
+    }
+    let taken = match action {
+        LinkAction::Down => {
+            let after = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
+            taken(&devices, &before, &after)
+        }
+        LinkAction::Up | LinkAction::Cut => Vec::new(),
+    };
+    let up = action != LinkAction::Down;
+    let error = (!errors.is_empty()).then(|| Error::Link { endpoint: endpoint.to_string(), up, failed: errors });
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         let report = Report {
@@ -59,35 +122,27 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
             action: "link",
             ok,
             changed: ok,
-            ops: &done.ops,
+            ops: &ops,
             elapsed_ms,
             error: error.as_ref().map(Error::to_string),
         };
         super::print_json(out, &report)?;
     } else if error.is_none() {
-        if up {
-            writeln!(out, "link {endpoint} restored: both ends are up{}", restored(&done.ops))?;
-        } else {
-            writeln!(out, "link {endpoint} cut: both ends are down (netlab link ... up, or netlab up, restores it)")?;
-            if !done.taken.is_empty() {
-                writeln!(out, "the kernel took with it (link ... up puts them back):")?;
-            }
-            let columns = crate::plan::text::Columns::of(&done.taken);
-            for op in &done.taken {
-                writeln!(out, "{}", columns.line("-", op, ""))?;
-            }
+        let what = match action {
+            LinkAction::Up => format!("restored: every end is up, its cable in{}", restored(&states)),
+            LinkAction::Down => "cut: every end is down (netlab link ... up, or netlab up, restores it)".to_string(),
+            LinkAction::Cut => "cut: every frame is dropped, both ends stay up (netlab link ... up restores it)".into(),
+        };
+        writeln!(out, "link {endpoint} {what}")?;
+        if !taken.is_empty() {
+            writeln!(out, "the kernel took with it (link ... up puts them back):")?;
+        }
+        let columns = crate::plan::text::Columns::of(&taken);
+        for op in &taken {
+            writeln!(out, "{}", columns.line("-", op, ""))?;
         }
     }
     error.map_or(Ok(()), Err)
-}
-
-/// What a `link` run did: the ops applied, those that failed, and (for a cut) what the
-/// kernel took with the link, as the ops that would remove it.
-#[derive(Debug, Default)]
-pub(crate) struct Done {
-    pub ops: Vec<Op>,
-    pub errors: Vec<(Op, OpError)>,
-    pub taken: Vec<Op>,
 }
 
 /// The namespaces the ends are in, every family.
@@ -95,30 +150,18 @@ fn scope_of(ends: &[(Netns, String)]) -> HashMap<Netns, Families> {
     ends.iter().map(|(netns, _)| (netns.clone(), Families::BOTH)).collect()
 }
 
-/// Sets both ends down, and finds what the kernel took with them: the routes and
-/// addresses (not the kernel's own) that were in their namespaces before and are not
-/// after.
-pub(crate) fn cut<K: Kernel>(
-    kernel: &mut K,
-    record: &Record,
-    ends: &[(Netns, String)],
-    out: &mut dyn Write,
-) -> Result<Done> {
-    let known: Vec<&Op> = record.entries.iter().map(|e| &e.op).collect();
-    let scope = scope_of(ends);
-    let before = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
-    let ops: Vec<Op> =
-        ends.iter().map(|(netns, name)| Op::LinkDown { netns: netns.clone(), name: name.clone() }).collect();
-    let errors = apply::best_effort(kernel, &ops, &|_, _| None, &mut Printer::new(out, &ops), None);
-    let after = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
-    let mut taken = Vec::new();
-    let namespaces: std::collections::BTreeSet<&Netns> = ends.iter().map(|(n, _)| n).collect();
+/// What the kernel took from the namespaces of `devices` between `before` and `after`:
+/// the routes and addresses (not the kernel's own) that were there and are not, as the
+/// ops that would remove them.
+fn taken(devices: &[(Netns, String)], before: &LiveLab, after: &LiveLab) -> Vec<Op> {
+    let namespaces: BTreeSet<&Netns> = devices.iter().map(|(n, _)| n).collect();
+    let mut out = Vec::new();
     for netns in namespaces {
         if let (Some(was), Some(is)) = (before.netns(netns), after.netns(netns)) {
-            taken.extend(gone(netns, was, is));
+            out.extend(gone(netns, was, is));
         }
     }
-    Ok(Done { ops, errors, taken })
+    out
 }
 
 /// What `was` had that `is` has not, as the ops that remove it: addresses, then routes
@@ -138,24 +181,6 @@ fn gone(netns: &Netns, was: &LiveNetns, is: &LiveNetns) -> Vec<Op> {
         }
     }
     out
-}
-
-/// Sets both ends up, then puts back what the record has on them that the kernel does
-/// not (see [`restoring`]).
-pub(crate) fn restore<K: Kernel>(
-    kernel: &mut K,
-    record: &Record,
-    ends: &[(Netns, String)],
-    out: &mut dyn Write,
-) -> Result<Done> {
-    let known: Vec<&Op> = record.entries.iter().map(|e| &e.op).collect();
-    let scope = scope_of(ends);
-    let live = kernel.observe(&known, Scope::Only(&scope)).map_err(Refusal::Observe)?;
-    let mut ops: Vec<Op> =
-        ends.iter().map(|(netns, name)| Op::LinkUp { netns: netns.clone(), name: name.clone() }).collect();
-    ops.extend(restoring(record, ends, &live));
-    let errors = apply::best_effort(kernel, &ops, &|_, _| None, &mut Printer::new(out, &ops), None);
-    Ok(Done { ops, errors, taken: Vec::new() })
 }
 
 /// What the lab's record has on the interfaces `ends` that `live` lacks, in the order
@@ -214,11 +239,36 @@ fn restored(ops: &[Op]) -> String {
         (0, r) => count(r, "route", "routes"),
         (a, r) => format!("{} and {}", count(a, "address", "addresses"), count(r, "route", "routes")),
     };
-    format!(", and the {what} the kernel had dropped with it are back")
+    format!(", and the {what} the kernel had dropped with it back")
 }
 
-/// Both ends of the veth pair that has `name` in `netns`, or the device alone when it is
-/// not a veth (a tunnel end, a bridge).
+/// The ops that pull a link's cable (`carrier`: false) or put it back, keeping what else
+/// each direction meets.
+fn carrier_ops(
+    kernel: &mut crate::kernel::Linux,
+    record: &Record,
+    link: &links::Link,
+    carrier: bool,
+) -> Result<Vec<Op>> {
+    let now = links::now(kernel, record, link)?;
+    let new = now.imps.clone().map(|imp| (imp.carrier != carrier).then_some(Impairment { carrier, ..imp }));
+    if new.iter().all(Option::is_none) {
+        return Ok(Vec::new());
+    }
+    Ok(link.set(&now, new))
+}
+
+/// Whether a link may have its cable pulled: it has a relay, or the record has a drop at
+/// one of its ends (`cut` records one).
+fn may_be_cut(record: &Record, link: &links::Link) -> bool {
+    link.relay.is_some()
+        || record.entries.iter().any(|e| {
+            matches!(&e.op, Op::DropSet { netns, dev, .. } if link.ends.iter().any(|(n, d)| n == netns && d == dev))
+        })
+}
+
+/// The device alone when it is not a veth (a tunnel end, a bridge): what `down` and `up`
+/// set; a veth's ends are the link's (see `links`).
 fn ends_of(record: &Record, netns: &Netns, name: &str) -> Option<Vec<(Netns, String)>> {
     record.entries.iter().map(|e| e.op.made_links()).find(|links| links.iter().any(|(n, l)| n == netns && l == name))
 }
@@ -297,23 +347,39 @@ addresses = ["fd00:10::1/64", "fd00:10::2/64"]
                 ],
             ),
         ] {
-            let mut out = Vec::new();
-            let done = cut(&mut kernel, &record, &end, &mut out).unwrap();
-            assert!(done.errors.is_empty(), "{:?}", done.errors);
-            let taken: Vec<String> = done.taken.iter().map(summary).collect();
-            assert_eq!(taken, cut_takes, "what the cut of {end:?} took");
+            // `link ... down`, as exec does it: read, set every end down, read again.
+            let known: Vec<&Op> = record.entries.iter().map(|e| &e.op).collect();
+            let scope = scope_of(&end);
+            let before = kernel.observe(&known, Scope::Only(&scope)).unwrap();
+            let down: Vec<Op> =
+                end.iter().map(|(netns, name)| Op::LinkDown { netns: netns.clone(), name: name.clone() }).collect();
+            assert!(kernel.apply(&down, &|_, _| None).iter().all(Result::is_ok));
+            let after = kernel.observe(&known, Scope::Only(&scope)).unwrap();
+            let took: Vec<String> = taken(&end, &before, &after).iter().map(summary).collect();
+            assert_eq!(took, cut_takes, "what the cut of {end:?} took");
             assert!(!changes(&mut kernel, &plan, Some(&record)).is_empty());
 
-            let done = restore(&mut kernel, &record, &end, &mut out).unwrap();
-            assert!(done.errors.is_empty(), "{:?}", done.errors);
-            let put_back: Vec<String> =
-                done.ops.iter().filter(|op| !matches!(op, Op::LinkUp { .. })).map(summary).collect();
+            // `link ... up`: every end up, then what the record has on them and the
+            // kernel does not, addresses before routes.
+            let up: Vec<Op> =
+                end.iter().map(|(netns, name)| Op::LinkUp { netns: netns.clone(), name: name.clone() }).collect();
+            let back = restoring(&record, &end, &after);
             let mut want: Vec<String> =
                 cut_takes.iter().map(|t| t.replace(" del ", " add ").replace(" dev p0", "")).collect();
             want.sort_by_key(|l| !l.starts_with("addr"));
-            assert_eq!(put_back.len(), want.len(), "{put_back:?}");
+            let mut got: Vec<String> = back.iter().map(summary).collect();
+            got.sort_by_key(|l| !l.starts_with("addr"));
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            assert!(back
+                .windows(2)
+                .all(|w| !(matches!(w[0], Op::RouteAdd { .. }) && matches!(w[1], Op::AddrAdd { .. }))));
+            let ops: Vec<Op> = up.into_iter().chain(back).collect();
+            let mut out = Vec::new();
+            let errors = apply::best_effort(&mut kernel, &ops, &|_, _| None, &mut Printer::new(&mut out, &ops), None);
+            assert!(errors.is_empty(), "{errors:?}");
             let restored = changes(&mut kernel, &plan, Some(&record));
             assert!(restored.is_empty(), "after link up, the lab is not as its file says: {restored:?}");
+            assert!(super::restored(&ops).starts_with(", and the "), "{}", super::restored(&ops));
         }
     }
 

@@ -1,6 +1,6 @@
 //! `netlab status`: the labs that are up, from their records; for one lab, its nodes,
-//! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
-//! still matches its file.
+//! namespaces, interfaces and addresses as the kernel shows them, its forwarders and
+//! impairments, and whether the lab still matches its file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -132,6 +132,8 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// Each impaired direction of the lab's links, as it is now.
+    impairments: Vec<super::status_impairments::Impaired>,
 }
 
 #[derive(Serialize)]
@@ -239,6 +241,7 @@ impl LabStatus {
                 })
             })
             .collect();
+        let impairments = super::status_impairments::read(state, record, &live);
         Ok(LabStatus {
             version: 1,
             lab: record.lab.clone(),
@@ -248,6 +251,7 @@ impl LabStatus {
             nodes,
             host,
             forwarders,
+            impairments,
         })
     }
 
@@ -310,6 +314,7 @@ impl LabStatus {
                 let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
         }
+        out.push_str(&super::status_impairments::text(&self.impairments));
         out
     }
 }
@@ -479,6 +484,7 @@ mod tests {
                 pid: None,
                 stats: None,
             }],
+            impairments: vec![],
         };
         assert_eq!(
             status.text(),

@@ -16,11 +16,11 @@
 //! The comparison runs in passes over the desired ops, because what is decided about a
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
-//! `devices`, then `settings`, then `unwanted` for what the file no longer has, then
-//! `consequences` for what the kernel will take away by itself with those changes (the
-//! routes of a renamed link, a bridge's mtu when its ports change...). Each of the first
-//! passes matches every kind of op, so a new kind makes the compiler ask where it is
-//! compared.
+//! `devices`, then `settings` (with `impairments`), then `unwanted` for what the file no
+//! longer has, then `consequences` for what the kernel will take away by itself with those
+//! changes (the routes of a renamed link, a bridge's mtu when its ports change...). Each of
+//! the first passes matches every kind of op, so a new kind makes the compiler ask where it
+//! is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
@@ -28,6 +28,7 @@
 
 mod consequences;
 mod devices;
+mod impairments;
 mod namespaces;
 mod settings;
 pub mod text;
@@ -104,6 +105,8 @@ pub enum Conflict {
     Link { netns: Netns, name: String, alias: String },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// An nftables table under the name of one of the lab's drops, without its mark.
+    Table { netns: Netns, table: String, lab: String },
 }
 
 impl fmt::Display for Conflict {
@@ -134,6 +137,15 @@ impl fmt::Display for Conflict {
                      remove or rename it"
                 )
             }
+            Conflict::Table { netns, table, lab } => write!(
+                f,
+                "nftables table netdev {table} in {} already exists and is not lab {lab}'s (its comment does not \
+                 start with `netlab:{lab}`); remove it (nft delete table netdev {table})",
+                match netns {
+                    Netns::Host => "the host".to_string(),
+                    Netns::Named(n) => format!("namespace {n}"),
+                }
+            ),
             Conflict::File { netns, file } => write!(
                 f,
                 "/etc/netns/{netns}/{} exists and netlab did not write it; remove it or drop the node's \

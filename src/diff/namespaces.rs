@@ -74,7 +74,14 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 

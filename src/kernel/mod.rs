@@ -1,9 +1,10 @@
 //! The kernel side: applies [`Op`]s and reads back what is there.
 //!
 //! [`Kernel`] is the seam: what netlab needs of a kernel (apply a batch of ops, read the
-//! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real one (rtnetlink, namespaces,
-//! /proc/sys, /etc/netns, forwarder processes); tests use an in-memory one (`fake`). How
-//! each kind of op is carried out is decided in one place, `step`.
+//! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real
+//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes);
+//! tests use an in-memory one (`fake`). How each kind of op is carried out is decided in
+//! one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
@@ -20,6 +21,7 @@ pub mod identity;
 mod linux;
 mod netlink;
 pub mod netns;
+mod nft;
 pub mod observe;
 pub mod probe;
 mod step;
@@ -121,7 +123,7 @@ pub enum OpError {
     NotAMac(String),
     /// A tunnel device that cannot be asked for.
     Tunnel(netlink::build::TunnelError),
-    /// A forwarder process that did not start, or does not stop.
+    /// A forwarder or relay process that did not start, does not stop, or refused a change.
     Forwarder(forwarder::ForwarderError),
     /// An I/O error without an errno, in its own words.
     Io(String),
