@@ -45,7 +45,7 @@ fn a_restored_link_has_its_routes_and_ipv6_addresses_back() {
     assert!(host.pings("cut-web", "10.3.0.2"), "web cannot reach db before the cut");
 
     let out = host.netlab_ok(&["link", &file.path, "web:eth0", "down"]);
-    assert!(out.contains("link web:eth0 cut: both ends are down"), "{out}");
+    assert!(out.contains("link web:eth0 cut: every end is down"), "{out}");
     assert!(
         out.contains("route del  cut-web  default via 10.2.0.1 dev eth0"),
         "the cut does not say what it took:\n{out}"
@@ -56,7 +56,10 @@ fn a_restored_link_has_its_routes_and_ipv6_addresses_back() {
     // By the lab's name: the record says what to restore, the file is not needed.
     let out = host.netlab_ok(&["link", "--lab", "cut", "web:eth0", "up"]);
     assert!(out.contains("route add"), "{out}");
-    assert!(out.contains("link web:eth0 restored: both ends are up, and the 1 route the kernel had dropped"), "{out}");
+    assert!(
+        out.contains("link web:eth0 restored: every end is up, its cable in, and the 1 route the kernel had dropped"),
+        "{out}"
+    );
     assert!(host.pings("cut-web", "10.3.0.2"), "web cannot reach db after the link was restored");
     host.netlab_exits(0, &["diff", &file.path]);
 
