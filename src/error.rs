@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::apply::Failure;
 use crate::diagnostics::Invalid;
-use crate::diff::Conflict;
+use crate::diff::{Conflict, Diff};
 use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
@@ -39,6 +39,10 @@ pub enum Error {
     /// `down` could not remove everything: what failed, and what it left alone.
     #[error("{0}")]
     PartlyDown(PartlyDown),
+    /// `up` applied every op, but reading the lab back shows the kernel does not hold all
+    /// of it: the lab is up, its record kept.
+    #[error("{0}")]
+    Unverified(Unverified),
     /// `link` could not set an end down or up.
     #[error("could not set {endpoint} {}: {}", if *up { "up" } else { "down" }, link_errors(failed))]
     Link { endpoint: String, up: bool, failed: Vec<(Op, OpError)> },
@@ -68,6 +72,7 @@ impl Error {
             | Error::Refused(_)
             | Error::Apply(_)
             | Error::PartlyDown(_)
+            | Error::Unverified(_)
             | Error::Link { .. } => 1,
         }
     }
@@ -174,6 +179,31 @@ impl fmt::Display for PartlyDown {
         }
         for (op, why) in &self.refused {
             write!(f, "\n  {}: left alone: {why}", summary(op))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `up` found when it read back what it had applied: the differences from the file
+/// that remain (a `+` missing, a `~` different, a `-` still there).
+#[derive(Debug)]
+pub struct Unverified {
+    pub lab: String,
+    pub diff: Diff,
+}
+
+impl fmt::Display for Unverified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.diff.changes.len() + self.diff.conflicts.len();
+        write!(
+            f,
+            "lab {} is up, but reading it back shows the kernel does not hold everything this run applied \
+             ({n} difference{} from its file; netlab diff shows them, netlab up applies them again):",
+            self.lab,
+            plural(n)
+        )?;
+        for line in crate::diff::text::render(&self.lab, &self.diff).lines().skip(1) {
+            write!(f, "\n  {line}")?;
         }
         Ok(())
     }

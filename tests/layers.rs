@@ -24,6 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("kernel", &["plan", "live", "ownership", "topology", "tunnel", "timing", "places", "impair", "impairment"]),
     ("diff", &["plan", "live", "ownership", "state", "topology", "impairment"]),
     ("apply", &["kernel", "plan", "state", "timing", "topology"]),
+    ("verify", &["diff", "kernel", "live", "plan", "state", "timing", "topology"]),
     ("error", &["apply", "diagnostics", "diff", "kernel", "ownership", "plan", "state", "topology"]),
     ("cli", &["tunnel", "impair", "impairment"]),
     (
@@ -44,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "timing",
             "topology",
             "tunnel",
+            "verify",
             "diagnostics",
             "places",
         ],

@@ -27,7 +27,7 @@ use std::time::Instant;
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
 use crate::error::Refusal;
-use crate::kernel::Linux;
+use crate::kernel::{Kernel, Linux, Scope};
 use crate::live::LiveLab;
 use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
@@ -137,27 +137,29 @@ pub(crate) fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> 
     out.write_all(b"\n")
 }
 
-/// What the kernel has of a lab: everything its plan (the file, where it still parses)
-/// and its record (what netlab made) touch.
-pub(crate) fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
-    let known: Vec<&Op> = plan
-        .iter()
-        .flat_map(|p| p.ops.iter())
-        .chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op)))
-        .collect();
+/// The ops a plan (the file, where it still parses) and a record (what netlab made)
+/// name: what observing a lab looks at.
+pub(crate) fn known_ops<'a>(plan: Option<&'a Plan>, record: Option<&'a Record>) -> Vec<&'a Op> {
+    plan.iter().flat_map(|p| p.ops.iter()).chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect()
+}
+
+/// What the kernel has of a lab: everything its plan and its record touch.
+pub(crate) fn observe<K: Kernel>(kernel: &mut K, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+    let known = known_ops(plan, record);
     let t = Instant::now();
-    let live = kernel.observe_lab(&known).map_err(Refusal::Observe)?;
+    let live = kernel.observe(&known, Scope::All).map_err(Refusal::Observe)?;
     crate::timing::timing("observe", known.len(), t);
     Ok(live)
 }
 
-/// The changes that bring the kernel to `plan`, as [`observe`] finds it.
-pub(crate) fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+/// The changes that bring the kernel to `plan`, as [`observe`] finds it, and what it
+/// found.
+pub(crate) fn compare<K: Kernel>(kernel: &mut K, plan: &Plan, record: Option<&Record>) -> Result<(Diff, LiveLab)> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
     let d = crate::diff::diff(plan, record, &live);
     crate::timing::timing("diff", d.changes.len(), t);
-    Ok(d)
+    Ok((d, live))
 }
 
 /// Runs a parsed command, writing its output to `out`.

@@ -17,13 +17,16 @@
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
 //! `devices`, then `settings` (with `impairments`), then `unwanted` for what the file no
-//! longer has. Each pass
-//! matches every kind of op, so a new kind makes the compiler ask where it is compared.
+//! longer has, then `consequences` for what the kernel will take away by itself with those
+//! changes (the routes of a renamed link, a bridge's mtu when its ports change...). Each of
+//! the first passes matches every kind of op, so a new kind makes the compiler ask where it
+//! is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod consequences;
 mod devices;
 mod impairments;
 mod namespaces;
@@ -161,7 +164,8 @@ impl Serialize for Conflict {
 
 #[derive(Debug, Clone, Default)]
 pub struct Diff {
-    /// In the order they are applied: removals first, then additions in plan order.
+    /// In the order they are applied: removals first, then additions and fixes in the
+    /// plan's order (see `in_order`).
     pub changes: Vec<Change>,
     /// Objects in the way that are not the lab's; while there are any, nothing is applied.
     pub conflicts: Vec<Conflict>,
@@ -175,6 +179,24 @@ impl Diff {
     pub fn in_sync(&self) -> bool {
         self.changes.is_empty() && self.conflicts.is_empty()
     }
+}
+
+/// The order in which changes are applied (and listed): removals first, what hangs off a
+/// thing before the thing (see [`Op::removal_rank`]); then additions and fixes in the
+/// order of the plan ops they come from, so that a converge does what `plan` says in the
+/// order it says it (a namespace's `conf.default` sysctls before its devices, links up
+/// before their addresses...), and a lab that is not up gets exactly its plan.
+///
+/// Removals go first because what a converge removes is either not wanted at all (nothing
+/// wanted depends on it) or in the way of what replaces it: a link made anew under its
+/// name, a route or a forwarder with other parameters, an address moved to another device.
+/// Both sorts are stable: within a rank, or within one plan op (a veth renamed, then its
+/// mtu fixed), in the order the passes found them.
+fn in_order(mut removals: Vec<Change>, mut additions: Vec<Change>) -> Vec<Change> {
+    removals.sort_by_key(|c| c.op.removal_rank());
+    additions.sort_by_key(|c| c.plan_index);
+    removals.extend(additions);
+    removals
 }
 
 /// The changes that bring `live` to `desired`, for a lab whose record is `record` (`None`:
@@ -249,11 +271,8 @@ impl<'a> Differ<'a> {
         }
         self.at = None;
         self.unwanted();
-        // Stable: within a rank, in the order found.
-        self.removals.sort_by_key(|c| c.op.removal_rank());
-        let mut changes = self.removals;
-        changes.extend(self.additions);
-        Diff { changes, conflicts: self.conflicts }
+        self.consequences();
+        Diff { changes: in_order(self.removals, self.additions), conflicts: self.conflicts }
     }
 
     fn add(&mut self, op: &Op) {
