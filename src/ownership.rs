@@ -91,6 +91,8 @@ impl fmt::Display for NotOurs {
 pub struct Claims<'a> {
     marks: Marks,
     recorded: HashSet<OpKey>,
+    /// Keys of entries that were applied (not pending): what netlab did for certain.
+    applied: HashSet<OpKey>,
     /// The identity of every namespace the lab made.
     ids: HashSet<NsId>,
     /// Per namespace name: whether its making was still pending (its first entry).
@@ -107,6 +109,7 @@ impl<'a> Claims<'a> {
         let mut claims = Claims {
             marks: Marks::of(lab),
             recorded: entries.iter().map(|e| e.op.key()).collect(),
+            applied: entries.iter().filter(|e| !e.pending).map(|e| e.op.key()).collect(),
             ids: entries.iter().filter_map(|e| e.ns_id).collect(),
             making_netns: HashMap::new(),
             making_links: entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect(),
@@ -130,6 +133,12 @@ impl<'a> Claims<'a> {
     /// Whether the record has an op with this key: netlab made (or set, or wrote) it.
     pub fn recorded(&self, key: &OpKey) -> bool {
         self.recorded.contains(key)
+    }
+
+    /// Whether the record has an op with this key that was applied, not only sent (a
+    /// pending entry: netlab was stopped before it knew whether it took effect).
+    pub fn applied(&self, key: &OpKey) -> bool {
+        self.applied.contains(key)
     }
 
     /// Whether a link is the lab's to keep and change: it carries the lab's alias.
@@ -278,5 +287,8 @@ mod tests {
         assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("old\n")), Err(NotOurs::Changed));
         assert_eq!(claims.may_remove_file("a", EtcFileKind::ResolvConf, Some("x")), Err(NotOurs::Changed));
         assert!(claims.recorded(&Op::NetnsDel { netns: "b".into() }.key()));
+        // Applied, for certain: only what is not pending.
+        assert!(claims.applied(&Op::NetnsDel { netns: "a".into() }.key()));
+        assert!(!claims.applied(&Op::NetnsDel { netns: "b".into() }.key()));
     }
 }

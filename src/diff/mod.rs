@@ -38,7 +38,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::live::{LiveLab, LiveLink, LiveNetns};
-use crate::ownership::Claims;
+use crate::ownership::{lab_of, Claims};
 use crate::plan::{Op, OpKey, Plan};
 use crate::state::{Entry, Record};
 use crate::topology::{EtcFileKind, Netns};
@@ -92,12 +92,15 @@ pub enum Conflict {
     /// A file under /run/netns, where a namespace of the lab's belongs, with no
     /// namespace mounted on it.
     Placeholder { netns: String },
-    /// A namespace under a name of the lab's that is not the lab's.
-    Namespace { netns: String, lab: String, alias: String },
-    /// A container-mode name that names another namespace than its target.
-    AliasName { netns: String },
-    /// A link where the lab wants one, without the lab's mark.
-    Link { netns: Netns, name: String, alias: String },
+    /// A namespace under a name of the lab's that is not the lab's (`owner`: the lab
+    /// whose mark its lo carries, if another lab's).
+    Namespace { netns: String, lab: String, alias: String, owner: Option<String> },
+    /// A container-mode name that names another namespace than its target (`owner`: the
+    /// lab whose namespace that is, if another lab's).
+    AliasName { netns: String, owner: Option<String> },
+    /// A link where the lab wants one, without the lab's mark (`owner`: the lab whose
+    /// mark it carries, if another lab's).
+    Link { netns: Netns, name: String, alias: String, owner: Option<String> },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
 }
@@ -109,27 +112,38 @@ impl fmt::Display for Conflict {
                 f,
                 "/run/netns/{netns} exists but holds no namespace, and netlab did not make it; remove the file"
             ),
-            Conflict::Namespace { netns, lab, alias } => write!(
+            Conflict::Namespace { netns, owner: Some(owner), .. } => write!(
+                f,
+                "namespace {netns} already exists and is lab {owner}'s (its lo carries `netlab:{owner}`); \
+                 take that lab down (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::Namespace { netns, lab, alias, owner: None } => write!(
                 f,
                 "namespace {netns} already exists and is not lab {lab}'s (its lo has no `{alias}` mark); \
                  remove it (ip netns del {netns}) or choose another [lab] prefix"
             ),
-            Conflict::AliasName { netns } => write!(
+            Conflict::AliasName { netns, owner: Some(owner) } => write!(
+                f,
+                "namespace name {netns} is taken by a namespace of lab {owner}; take that lab down \
+                 (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::AliasName { netns, owner: None } => write!(
                 f,
                 "namespace name {netns} is taken by another namespace that netlab did not make; \
                  remove it (ip netns del {netns})"
             ),
-            Conflict::Link { netns, name, alias } => {
-                let place = match netns {
-                    Netns::Host => "the host".to_string(),
-                    Netns::Named(n) => format!("namespace {n}"),
-                };
-                write!(
-                    f,
-                    "link {name} in {place} already exists and netlab did not make it (no `{alias}` alias); \
-                     remove or rename it"
-                )
-            }
+            Conflict::Link { netns, name, owner: Some(owner), .. } => write!(
+                f,
+                "link {name} in {} already exists and is lab {owner}'s (`netlab:{owner}` alias); \
+                 take that lab down (netlab down --lab {owner}) or rename the interface",
+                place(netns)
+            ),
+            Conflict::Link { netns, name, alias, owner: None } => write!(
+                f,
+                "link {name} in {} already exists and netlab did not make it (no `{alias}` alias); \
+                 remove or rename it",
+                place(netns)
+            ),
             Conflict::File { netns, file } => write!(
                 f,
                 "/etc/netns/{netns}/{} exists and netlab did not write it; remove it or drop the node's \
@@ -137,6 +151,14 @@ impl fmt::Display for Conflict {
                 file.file_name()
             ),
         }
+    }
+}
+
+/// A namespace as a place in a sentence.
+fn place(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "the host".to_string(),
+        Netns::Named(n) => format!("namespace {n}"),
     }
 }
 
@@ -264,7 +286,8 @@ impl<'a> Differ<'a> {
 
     fn link_conflict(&mut self, netns: &Netns, name: &str) {
         let alias = self.claims.marks().alias.clone();
-        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias });
+        let owner = self.link(netns, name).and_then(|l| lab_of(l.alias.as_deref()).map(str::to_string));
+        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias, owner });
     }
 
     /// The live state of a namespace whose contents carry over (not new, not going).

@@ -96,8 +96,9 @@ impl Differ<'_> {
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
                 Some(Some(have)) if have == content => {}
                 // A file the lab wrote and someone changed is drift, put back like a sysctl;
-                // one the lab never wrote is in the way.
-                Some(Some(_)) if !self.claims.recorded(&op.key()) => {
+                // one the lab never wrote, or was about to write when it was stopped (whose
+                // it is cannot be told), is in the way.
+                Some(Some(_)) if !self.claims.applied(&op.key()) => {
                     self.conflicts.push(Conflict::File { netns: netns.clone(), file: *file })
                 }
                 Some(Some(_)) => self.modify(op.clone(), file.file_name(), "the file's entries", "other content"),

@@ -16,10 +16,11 @@ impl Differ<'_> {
         // A renamed link is wanted under its old name until it is renamed.
         wanted_links.extend(self.renamed_from.keys().cloned());
         let mut scopes: Vec<Netns> = vec![Netns::Host];
+        // The namespaces searched are the lab's by their identity or mark, not by their
+        // name: one the lab made, replaced by someone else's under the same name, is theirs.
         for (name, ns) in &self.live.namespaces {
-            let key = Op::NetnsAdd { netns: name.clone() }.key();
-            let ours = self.claims.recorded(&key) || self.wanted.contains(&key);
-            if ours && matches!(ns, NsLive::Mounted { live: Some(_), .. }) {
+            let NsLive::Mounted { id, live: Some(live) } = ns else { continue };
+            if self.claims.owns_namespace(*id, live.link("lo")).is_ok() {
                 scopes.push(Netns::Named(name.clone()));
             }
         }
