@@ -19,6 +19,7 @@ pub(crate) mod kernel;
 pub(crate) mod live;
 pub(crate) mod ownership;
 pub mod plan;
+pub(crate) mod sharing;
 pub mod spec;
 pub(crate) mod state;
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub enum NotOurs {
     OtherNamespace { alias: String },
     /// A file someone changed after netlab wrote it: theirs now.
     Changed,
+    /// A host sysctl other labs may share: whether one that is up still has it cannot be
+    /// told (why: a record that cannot be read), so it is not put back yet.
+    MaybeShared { why: String },
 }
 
 impl fmt::Display for NotOurs {
@@ -83,6 +86,11 @@ impl fmt::Display for NotOurs {
                 write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
             }
             NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
+            NotOurs::MaybeShared { why } => write!(
+                f,
+                "other labs may share it, and whether one that is up still has it cannot be told ({why}); \
+                 run down again when that record is fixed or gone"
+            ),
         }
     }
 }

@@ -11,7 +11,7 @@ use common::{skip_unless_root, TempTopology, Throwaway};
 /// A lab named `name` whose node `x` has a veth to the host, `host:<host_if>`.
 fn lab_with_host_link(name: &str, host_if: &str, subnet: u8) -> TempTopology {
     TempTopology::new(
-        name,
+        &format!("pending-{name}"),
         &format!(
             "[lab]\nname = \"{name}\"\n\n[nodes.x]\n\n[[links]]\nendpoints = [\"x:e0\", \"host:{host_if}\"]\n\
              addresses = [\"10.{subnet}.0.2/24\", \"10.{subnet}.0.1/24\"]\n"
@@ -44,4 +44,105 @@ fn down_never_finishes_a_pending_link_on_another_labs_link() {
     // With b's link gone, a's record finishes.
     host.netlab_ok(&["down", "--lab", "a"]);
     host.assert_empty();
+}
+
+/// A lab whose two nodes reach each other only through the host, which forwards for them
+/// while `key` (ip_forward, or its other name) is 1.
+fn routed_lab(name: &str, n: u8, key: &str) -> TempTopology {
+    TempTopology::new(
+        &format!("routed-{name}"),
+        &format!(
+            "[lab]\nname = \"{name}\"\n\n[host]\nsysctl = {{ \"{key}\" = 1 }}\n\n\
+             [nodes.x]\nroutes = [{{ to = \"10.{n}.2.0/24\", via = \"10.{n}.1.1\" }}]\n\n\
+             [nodes.y]\nroutes = [{{ to = \"10.{n}.1.0/24\", via = \"10.{n}.2.1\" }}]\n\n\
+             [[links]]\nendpoints = [\"x:e0\", \"host:{name}-x\"]\naddresses = [\"10.{n}.1.2/24\", \"10.{n}.1.1/24\"]\n\n\
+             [[links]]\nendpoints = [\"y:e0\", \"host:{name}-y\"]\naddresses = [\"10.{n}.2.2/24\", \"10.{n}.2.1/24\"]\n"
+        ),
+    )
+}
+
+fn sysctl(host: &Throwaway, path: &str) -> String {
+    host.sh_ok(&format!("cat /proc/sys/net/{path}")).trim().to_string()
+}
+
+#[test]
+fn ip_forward_two_labs_set_stays_on_until_the_last_of_them_goes_down() {
+    if skip_unless_root("shared ip_forward") {
+        return;
+    }
+    let host = Throwaway::new();
+    assert_eq!(sysctl(&host, "ipv4/ip_forward"), "0");
+    // The two names of one setting.
+    let a = routed_lab("a", 81, "net.ipv4.ip_forward");
+    let b = routed_lab("b", 82, "net.ipv4.conf.all.forwarding");
+    host.up(&a.path);
+    let out = host.up(&b.path);
+    assert!(
+        out.contains(
+            "# host sysctl net.ipv4.conf.all.forwarding = 1: shared with lab a, which is up (the last lab to go down \
+             puts back 0)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("sysctl set"), "b set what a had set:\n{out}");
+    assert!(host.pings("a-x", "10.81.2.2") && host.pings("b-x", "10.82.2.2"), "the host does not forward");
+    let status = host.netlab_ok(&["status", &b.path]);
+    assert!(
+        status.contains(
+            "host sysctl net.ipv4.conf.all.forwarding = 1 (shared with lab a; the last lab to go down puts back 0)"
+        ),
+        "{status}"
+    );
+
+    // a goes: b still forwards.
+    let out = host.netlab_ok(&["down", &a.path]);
+    assert!(out.contains("# host sysctl net.ipv4.ip_forward left as it is: lab b is up and has it too"), "{out}");
+    assert_eq!(sysctl(&host, "ipv4/ip_forward"), "1");
+    assert!(host.pings("b-x", "10.82.2.2"), "taking a down stopped b's forwarding");
+    // The other order: a back, b goes, a still forwards; a goes last and puts back 0.
+    host.up(&a.path);
+    host.netlab_ok(&["down", &b.path]);
+    assert_eq!(sysctl(&host, "ipv4/ip_forward"), "1");
+    assert!(host.pings("a-x", "10.81.2.2"), "taking b down stopped a's forwarding");
+    host.down_and_check(&a.path);
+    assert_eq!(sysctl(&host, "ipv4/conf/all/forwarding"), "0");
+}
+
+#[test]
+fn a_lab_that_wants_another_value_of_a_host_sysctl_is_refused_naming_the_lab_that_set_it() {
+    if skip_unless_root("host sysctl conflict") {
+        return;
+    }
+    let host = Throwaway::new();
+    let original = sysctl(&host, "ipv4/conf/all/rp_filter");
+    let mut values = ["0", "1", "2"].into_iter().filter(|v| *v != original);
+    let (va, vb) = (values.next().unwrap(), values.next().unwrap());
+    let lab = |name: &str, v: &str| {
+        let text = format!(
+            "[lab]\nname = \"{name}\"\n\n[host]\nsysctl = {{ \"net.ipv4.conf.all.rp_filter\" = {v} }}\n\n[nodes.n]\n"
+        );
+        TempTopology::new(&format!("conflict-{name}"), &text)
+    };
+    let (a, b) = (lab("a", va), lab("b", vb));
+    host.up(&a.path);
+    let before = host.state();
+    let (_, err) = host.netlab_exits(1, &["up", &b.path]);
+    assert!(
+        err.contains(&format!(
+            "host sysctl net.ipv4.conf.all.rp_filter = {vb} conflicts with lab a, which is up and set it to {va}"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(host.state(), before, "a refused up changed the host");
+    assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), va);
+    let (out, _) = host.netlab_exits(1, &["diff", &b.path]);
+    assert!(out.contains("! host sysctl net.ipv4.conf.all.rp_filter"), "{out}");
+    // With a down the host has its own value back, and b may set its own.
+    host.netlab_ok(&["down", &a.path]);
+    assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), original);
+    host.up(&b.path);
+    assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), vb);
+    host.down_and_check(&b.path);
+    assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), original);
 }

@@ -7,13 +7,14 @@ use super::*;
 use crate::diff::diff;
 use crate::kernel::fake::FakeKernel;
 use crate::plan::text::summary;
+use crate::sharing::HostShares;
 use crate::state::StateDir;
 use crate::testing::{shipped_plans, topology, TempDir};
 
 /// The ops `up` applies to bring `plan` up on `kernel`: the diff against what it shows.
 fn up_ops(plan: &Plan, record: Option<&Record>, kernel: &FakeKernel) -> Vec<Op> {
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
-    let d = diff(plan, record, &kernel.live(&known));
+    let d = diff(plan, record, &kernel.live(&known), &HostShares::default());
     assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
     d.ops()
 }

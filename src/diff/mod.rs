@@ -40,6 +40,7 @@ use serde::Serialize;
 use crate::live::{LiveLab, LiveLink, LiveNetns};
 use crate::ownership::{lab_of, Claims};
 use crate::plan::{Op, OpKey, Plan};
+use crate::sharing::{lab_list, HostShares, Sharer};
 use crate::state::{Entry, Record};
 use crate::topology::{EtcFileKind, Netns};
 
@@ -103,6 +104,9 @@ pub enum Conflict {
     Link { netns: Netns, name: String, alias: String, owner: Option<String> },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// A host sysctl the lab wants at `value`, which labs that are up set otherwise: each
+    /// with its spelling of the key and its value.
+    HostSysctl { key: String, value: String, labs: Vec<Sharer> },
 }
 
 impl fmt::Display for Conflict {
@@ -144,6 +148,26 @@ impl fmt::Display for Conflict {
                  remove or rename it",
                 place(netns)
             ),
+            Conflict::HostSysctl { key, value, labs } => {
+                let names: Vec<&str> = labs.iter().map(|s| s.lab.as_str()).collect();
+                let set: Vec<String> = labs
+                    .iter()
+                    .map(|s| {
+                        if s.key == *key {
+                            s.value.clone()
+                        } else {
+                            format!("{} (as {}, the same setting)", s.value, s.key)
+                        }
+                    })
+                    .collect();
+                let (who, are) = (lab_list(&names), if names.len() == 1 { "is" } else { "are" });
+                write!(
+                    f,
+                    "host sysctl {key} = {value} conflicts with {who}, which {are} up and set it to {}; labs that are up \
+                     share the host's sysctls: make the files agree, or take {who} down first",
+                    set.join(", ")
+                )
+            }
             Conflict::File { netns, file } => write!(
                 f,
                 "/etc/netns/{netns}/{} exists and netlab did not write it; remove it or drop the node's \
@@ -187,15 +211,19 @@ impl Diff {
 }
 
 /// The changes that bring `live` to `desired`, for a lab whose record is `record` (`None`:
-/// the lab is not up).
-pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab) -> Diff {
-    Differ::new(desired, record, live).run()
+/// the lab is not up), while the other labs that are up have the host sysctls `shares`
+/// (see [`crate::sharing`]: a host sysctl they set is shared, not set again or put back,
+/// and one they set otherwise is a conflict).
+pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab, shares: &HostShares) -> Diff {
+    Differ::new(desired, record, live, shares).run()
 }
 
 struct Differ<'a> {
     desired: &'a Plan,
     live: &'a LiveLab,
     claims: Claims<'a>,
+    /// The host sysctls of the other labs that are up.
+    shares: &'a HostShares,
     /// The record's entries, in the order they were applied.
     entries: &'a [Entry],
     wanted: HashSet<OpKey>,
@@ -218,12 +246,13 @@ struct Differ<'a> {
 }
 
 impl<'a> Differ<'a> {
-    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab) -> Self {
+    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab, shares: &'a HostShares) -> Self {
         let entries: &[Entry] = record.map_or(&[], |r| &r.entries);
         Differ {
             desired,
             live,
             claims: Claims::new(&desired.lab, entries),
+            shares,
             entries,
             wanted: desired.ops.iter().map(Op::key).collect(),
             fresh: HashSet::new(),

@@ -120,6 +120,10 @@ impl Differ<'_> {
 fn other_lab(why: NotOurs) -> Option<String> {
     match why {
         NotOurs::OtherLab { lab } => Some(lab),
-        NotOurs::Unmarked { .. } | NotOurs::Placeholder | NotOurs::OtherNamespace { .. } | NotOurs::Changed => None,
+        NotOurs::Unmarked { .. }
+        | NotOurs::Placeholder
+        | NotOurs::OtherNamespace { .. }
+        | NotOurs::Changed
+        | NotOurs::MaybeShared { .. } => None,
     }
 }

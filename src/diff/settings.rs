@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::{Change, Conflict, Differ, Field, Sign};
 use crate::live::{normalise_sysctl, MAIN_TABLE};
 use crate::plan::Op;
+use crate::sharing::Want;
 use crate::topology::Netns;
 
 impl Differ<'_> {
@@ -72,6 +73,15 @@ impl Differ<'_> {
                 }
             }
             SysctlSet { netns, key, value } => {
+                // A host sysctl other labs that are up set otherwise is theirs until they
+                // go down; one they set alike is shared (compared below like any other).
+                if *netns == Netns::Host {
+                    if let Want::Taken { labs } = self.shares.want(key, value) {
+                        let labs = labs.into_iter().cloned().collect();
+                        let conflict = Conflict::HostSysctl { key: key.clone(), value: value.clone(), labs };
+                        return self.conflicts.push(conflict);
+                    }
+                }
                 let fresh = matches!(netns, Netns::Named(n) if self.fresh.contains(n));
                 match self.live.sysctls.get(&(netns.clone(), key.clone())) {
                     Some(have) if !fresh && *have != normalise_sysctl(value) => {

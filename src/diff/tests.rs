@@ -14,6 +14,7 @@ use super::text::render;
 use super::*;
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveRoute, NsId, NsLive, Running, VxlanInfo, MAIN_TABLE};
 use crate::plan::{compile, Plan};
+use crate::sharing::HostShares;
 use crate::state::{Entry, StateDir};
 use crate::testing::topology;
 
@@ -286,7 +287,7 @@ fn lab() -> Plan {
 
 /// The diff of `plan` against `kernel`, for a lab whose record is `record`, as text.
 fn diff_text(plan: &Plan, record: Option<&Record>, kernel: &Kernel) -> String {
-    render(&plan.lab, &diff(plan, record, &kernel.live(plan, record)))
+    render(&plan.lab, &diff(plan, record, &kernel.live(plan, record), &HostShares::default()))
 }
 
 fn lines(text: &str) -> String {
@@ -308,7 +309,7 @@ fn a_lab_as_its_file_says_is_in_sync() {
 #[test]
 fn a_lab_that_is_not_up_is_its_plan_namespaces_and_devices_first() {
     let plan = lab();
-    let d = diff(&plan, None, &LiveLab::default());
+    let d = diff(&plan, None, &LiveLab::default(), &HostShares::default());
     assert!(d.conflicts.is_empty());
     assert!(d.changes.iter().all(|c| c.change == Sign::Add && c.field.is_none()));
     // Namespaces, then devices, then the rest in the plan's order.
@@ -551,7 +552,7 @@ fn a_lab_that_is_not_up_conflicts_with_what_is_in_its_way() {
     kernel.forwarders.clear();
     kernel.sysctls.clear();
     kernel.files[0].2 = "10.9.9.9 mine\n".into();
-    let d = diff(&plan, None, &kernel.live(&plan, None));
+    let d = diff(&plan, None, &kernel.live(&plan, None), &HostShares::default());
     let conflicts: Vec<String> = d.conflicts.iter().map(|c| c.to_string()).collect();
     assert_eq!(
         conflicts,
@@ -583,7 +584,7 @@ fn a_placeholder_is_the_labs_only_while_its_making_is_pending() {
     // Recorded while it was being made (a kill between the file and the mount): remade.
     let b = Op::NetnsAdd { netns: "b".into() }.key();
     record.entries.iter_mut().filter(|e| e.op.key() == b).for_each(|e| e.pending = true);
-    let d = diff(&plan, Some(&record), &kernel.live(&plan, Some(&record)));
+    let d = diff(&plan, Some(&record), &kernel.live(&plan, Some(&record)), &HostShares::default());
     assert!(d.conflicts.is_empty(), "{:?}", d.conflicts);
     let changes: Vec<(Sign, Op)> = d.changes.iter().map(|c| (c.change, c.op.clone())).collect();
     assert!(changes.contains(&(Sign::Remove, Op::NetnsDel { netns: "b".into() })), "{changes:?}");
@@ -711,7 +712,7 @@ fn what_is_in_the_way_and_another_labs_is_named_with_that_lab() {
     kernel.forwarders.clear();
     kernel.sysctls.clear();
     kernel.files.clear();
-    let d = diff(&plan, None, &kernel.live(&plan, None));
+    let d = diff(&plan, None, &kernel.live(&plan, None), &HostShares::default());
     let conflicts: Vec<String> = d.conflicts.iter().map(|c| c.to_string()).collect();
     assert_eq!(
         conflicts,

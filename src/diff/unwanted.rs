@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use super::Differ;
 use crate::live::{NsLive, MAIN_TABLE};
 use crate::plan::Op;
+use crate::sharing::Release;
 use crate::topology::Netns;
 
 impl Differ<'_> {
@@ -127,7 +128,10 @@ impl Differ<'_> {
             }
             SysctlSet { netns, key, .. } => {
                 let going = matches!(netns, Netns::Named(n) if self.gone.contains(n) || self.fresh.contains(n));
-                if !going {
+                // A host sysctl other labs that are up have stays as it is (see
+                // `crate::sharing`); the last of them puts it back.
+                let shared = *netns == Netns::Host && !matches!(self.shares.release(key), Release::Restore);
+                if !going && !shared {
                     self.remove(SysctlRestore { netns: netns.clone(), key: key.clone() });
                 }
             }

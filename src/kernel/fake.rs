@@ -226,7 +226,15 @@ impl FakeKernel {
             .map(|(d, ..)| d.clone())
     }
 
+    /// Works on lab `lab` from now on: the links it makes carry that lab's marks. Two labs
+    /// on one machine are one fake kernel, switched between runs.
+    pub fn set_lab(&mut self, lab: &str) {
+        self.marks = Marks::of(lab);
+    }
+
     fn write_sysctl(&mut self, netns: &Netns, key: &str, value: &str) -> Result<(), OpError> {
+        // Keys the kernel keeps as one setting (ip_forward, conf.all.forwarding) are one.
+        let key = crate::sharing::canonical(key);
         let stack = self.stack(netns)?;
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());
@@ -240,6 +248,7 @@ impl FakeKernel {
     }
 
     fn read_sysctl(&self, netns: &Netns, key: &str) -> Result<String, OpError> {
+        let key = crate::sharing::canonical(key);
         let stack = &self.world.stacks[&self.stack_of(netns)?];
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());

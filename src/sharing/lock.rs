@@ -1,0 +1,135 @@
+//! The host lock, `<state dir>/_host.lock` (flock): held by a netlab that decides about or
+//! changes what labs share on the host, from reading the other labs' records until its own
+//! record says what it did.
+//!
+//! Order: a lab's lock first, then the host lock, never the other way; a netlab holding
+//! the host lock never waits for a lab's. The lab's lock is refused at once when busy;
+//! the host lock is waited for (another lab's `up` or `down` is short, and the wait is
+//! said). A kill -9 lets go of it with the process: there is nothing to recover, because
+//! nothing is written under it but the labs' own records.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+#[allow(deprecated)]
+use nix::fcntl::{flock, FlockArg};
+
+use crate::state::{LockError, StateDir};
+
+/// The lock file's name in the state directory: `_` is not allowed in a lab name, so no
+/// lab's `<lab>.lock` (nor its record) can be it.
+pub const HOST_LOCK: &str = "_host.lock";
+
+/// An exclusive hold on what labs share on the host. Dropping it lets go, and removes the
+/// lock file (while still holding it: a netlab waiting on the removed file sees it is gone
+/// and opens the path again), so the state directory of a machine with no lab up is empty.
+pub struct HostLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl HostLock {
+    /// Takes the host lock for lab `lab`, waiting while another netlab holds it (then
+    /// `waiting` is told who, as that netlab wrote it: `pid <pid>, lab <lab>`).
+    pub fn take(state: &StateDir, lab: &str, waiting: &mut dyn FnMut(&str)) -> Result<HostLock, LockError> {
+        let root = state.root();
+        std::fs::create_dir_all(root).map_err(|source| LockError::CreateDir { dir: root.to_path_buf(), source })?;
+        let path = root.join(HOST_LOCK);
+        let mut said = false;
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|source| LockError::Open { path: path.clone(), source })?;
+            #[allow(deprecated)] // Flock's owning API does not fit a lock file that may be removed.
+            let locked = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock);
+            match locked {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EWOULDBLOCK) => {
+                    if !said {
+                        said = true;
+                        waiting(std::fs::read_to_string(&path).unwrap_or_default().trim());
+                    }
+                    #[allow(deprecated)]
+                    flock(file.as_raw_fd(), FlockArg::LockExclusive)
+                        .map_err(|source| LockError::Lock { path: path.clone(), source })?;
+                }
+                Err(source) => return Err(LockError::Lock { path, source }),
+            }
+            // The holder before us removed the file when it let go: our lock is on a file
+            // nobody else will see. Start over.
+            let same = match (file.metadata(), std::fs::symlink_metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                let mut lock = HostLock { file, path };
+                lock.say_holder(lab);
+                return Ok(lock);
+            }
+        }
+    }
+
+    /// Writes who holds it into the file (through the locked file, never the path).
+    fn say_holder(&mut self, lab: &str) {
+        let _ = self.file.set_len(0);
+        let _ = writeln!(self.file, "pid {}, lab {lab}", std::process::id()).and_then(|()| self.file.flush());
+    }
+}
+
+impl Drop for HostLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = &self.file;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn one_holder_at_a_time_and_nothing_left_after() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path().join("netlab"));
+        let lock = HostLock::take(&state, "web", &mut |_| panic!("nobody holds it")).unwrap();
+        let held = std::fs::read_to_string(state.root().join(HOST_LOCK)).unwrap();
+        assert_eq!(held, format!("pid {}, lab web\n", std::process::id()));
+        // Another holder waits until the first lets go, and is told who holds it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = {
+            let state = state.clone();
+            std::thread::spawn(move || {
+                let mut told = String::new();
+                let lock = HostLock::take(&state, "db", &mut |who| told = who.to_string()).unwrap();
+                tx.send(told).unwrap();
+                drop(lock);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(rx.try_recv().is_err(), "the second holder did not wait");
+        drop(lock);
+        assert_eq!(rx.recv().unwrap(), format!("pid {}, lab web", std::process::id()));
+        other.join().unwrap();
+        assert_eq!(dir.contents(), ["netlab"], "the lock file is removed with the last holder");
+    }
+
+    #[test]
+    fn a_symlink_in_its_place_is_not_followed() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path().join(HOST_LOCK)).unwrap();
+        assert!(HostLock::take(&state, "web", &mut |_| {}).is_err());
+        assert!(!target.exists(), "a file was made through the symlink");
+    }
+}
