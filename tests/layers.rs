@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("timing", &[]),
     ("topology", &["spec", "diagnostics"]),
     ("tunnel", &["topology"]),
+    ("impair", &["tunnel", "topology"]),
     ("graph", &["topology"]),
     ("plan", &["topology", "tunnel"]),
     ("live", &["topology"]),
@@ -23,7 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("diff", &["plan", "live", "ownership", "sharing", "state", "topology"]),
     ("apply", &["kernel", "plan", "state", "timing", "topology"]),
     ("error", &["apply", "diagnostics", "diff", "kernel", "ownership", "plan", "state", "topology"]),
-    ("cli", &["tunnel"]),
+    ("cli", &["tunnel", "impair"]),
     (
         "commands",
         &[
@@ -32,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "diff",
             "error",
             "graph",
+            "impair",
             "kernel",
             "live",
             "ownership",
