@@ -77,7 +77,7 @@ const HOST: &str = "
     route 0.0.0.0/0 via=192.0.2.1 dev=2
     route 192.0.2.0/24 dev=2 kernel
     link 10 br-fx kind=bridge up mark
-    link 11 veth7352ec1c kind=veth up mark master=10 peer=2
+    link 11 veth5OtvbvPYxqJ kind=veth up mark master=10 peer=2
     link 12 fx-up kind=veth up mark peer=3
     link 13 vx-fx kind=vxlan up mark vxlan=42,10.1.0.1,10.1.0.2,4789
     link 14 fl-fx kind=tun up mark mtu=1472
@@ -384,7 +384,7 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             |k| {
                 k.edit("host", " master=10", "");
             },
-            "~ link master  host  veth7352ec1c -> br-fx    (master: file br-fx, kernel none)",
+            "~ link master  host  veth5OtvbvPYxqJ -> br-fx    (master: file br-fx, kernel none)",
         ),
         (
             "a veth end deleted by hand: the other is deleted, the pair made again with all on it",
