@@ -8,10 +8,11 @@ mod common;
 
 use common::{skip_unless_root, TempTopology, Throwaway};
 
-/// A lab named `name` whose node `x` has a veth to the host, `host:<host_if>`.
-fn lab_with_host_link(name: &str, host_if: &str, subnet: u8) -> TempTopology {
+/// A lab named `name` whose node `x` has a veth to the host, `host:<host_if>`; its file is
+/// named after the test too (`test`), as tests run at once.
+fn lab_with_host_link(test: &str, name: &str, host_if: &str, subnet: u8) -> TempTopology {
     TempTopology::new(
-        &format!("pending-{name}"),
+        &format!("{test}-{name}"),
         &format!(
             "[lab]\nname = \"{name}\"\n\n[nodes.x]\n\n[[links]]\nendpoints = [\"x:e0\", \"host:{host_if}\"]\n\
              addresses = [\"10.{subnet}.0.2/24\", \"10.{subnet}.0.1/24\"]\n"
@@ -28,8 +29,8 @@ fn down_never_finishes_a_pending_link_on_another_labs_link() {
         return;
     }
     let host = Throwaway::new();
-    let a = lab_with_host_link("a", "shared0", 71);
-    let b = lab_with_host_link("b", "shared0", 72);
+    let a = lab_with_host_link("pending", "a", "shared0", 71);
+    let b = lab_with_host_link("pending", "b", "shared0", 72);
     host.up(&a.path);
     // As a kill -9 leaves it: the record ends with the veth, sent but not made.
     host.sh_ok(
@@ -145,4 +146,48 @@ fn a_lab_that_wants_another_value_of_a_host_sysctl_is_refused_naming_the_lab_tha
     assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), vb);
     host.down_and_check(&b.path);
     assert_eq!(sysctl(&host, "ipv4/conf/all/rp_filter"), original);
+}
+
+/// The two labs of issue 12 whose node `web` got the same invented host veth
+/// (`veth856310d4`) from the 32-bit hash: both come up now, side by side.
+#[test]
+fn labs_whose_invented_names_collided_come_up_side_by_side() {
+    if skip_unless_root("invented names of two labs") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = |name: &str, n: u8| {
+        let text = format!(
+            "[lab]\nname = \"{name}\"\n\n[networks.net]\nsubnet = \"10.{n}.0.0/24\"\n\n\
+             [nodes.web]\nnetwork = \"net\"\n\n[nodes.db]\nnetwork = \"net\"\n"
+        );
+        TempTopology::new(&format!("names-{name}"), &text)
+    };
+    let (a, b) = (lab("lab67047", 91), lab("lab105530", 92));
+    host.up(&a.path);
+    host.up(&b.path);
+    assert!(host.pings("lab67047-web", "10.91.0.3") && host.pings("lab105530-web", "10.92.0.3"));
+    host.netlab_ok(&["down", &a.path]);
+    host.down_and_check(&b.path);
+}
+
+/// A name in the way that another lab made is named with that lab.
+#[test]
+fn a_link_in_the_way_that_is_another_labs_is_named_with_it() {
+    if skip_unless_root("another lab's link in the way") {
+        return;
+    }
+    let host = Throwaway::new();
+    let a = lab_with_host_link("taken", "a", "taken0", 73);
+    let b = lab_with_host_link("taken", "b", "taken0", 74);
+    host.up(&a.path);
+    let (_, err) = host.netlab_exits(1, &["up", &b.path]);
+    assert!(
+        err.contains(
+            "link taken0 in the host already exists and is lab a's (`netlab:a` alias); take that lab down \
+             (netlab down --lab a) or rename the interface"
+        ),
+        "{err}"
+    );
+    host.down_and_check(&a.path);
 }

@@ -224,7 +224,11 @@ mod tests {
         }
         let mean = (n * 11) as f64 / 62.0;
         for (i, c) in counts.iter().enumerate() {
-            assert!((*c as f64 - mean).abs() < mean * 0.1, "{} appears {c} times, not about {mean}", ALPHABET[i] as char);
+            assert!(
+                (*c as f64 - mean).abs() < mean * 0.1,
+                "{} appears {c} times, not about {mean}",
+                ALPHABET[i] as char
+            );
         }
     }
 
