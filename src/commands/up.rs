@@ -67,8 +67,9 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     let sharing: Vec<String> = plan
         .ops
         .iter()
-        .filter(|op| !record.entries.iter().any(|e| e.op.key() == op.key()))
-        .filter_map(|op| sharing::sharing_note(op, &shares))
+        .filter_map(|op| Some((op, sharing::sharing_note(op, &shares)?)))
+        .filter(|(op, _)| !record.entries.iter().any(|e| e.op == **op))
+        .map(|(_, note)| note)
         .collect();
     if d.changes.is_empty() {
         if !json {
