@@ -322,3 +322,29 @@ fn status_shows_each_host_sysctl_with_the_labs_it_is_shared_with() {
         "net.ipv4.conf.all.forwarding = 1 (shared with lab a; the last lab to go down puts back 0)"
     );
 }
+
+/// A kill -9 at any moment leaves records that say who relies on what: an `up` killed
+/// after recording its host sysctl batch (pending, with the value from before) counts as
+/// having set it, whether or not the write happened.
+#[test]
+fn a_lab_killed_while_setting_a_host_sysctl_still_counts() {
+    for written in [true, false] {
+        let mut m = Machine::new();
+        let mut record = m.state.new_record("a");
+        let set = Op::SysctlSet { netns: Netns::Host, key: FORWARD.into(), value: "1".into() };
+        record.entries.push(Entry { previous: Some("0".into()), ..Entry::pending(set) });
+        record.save().unwrap();
+        if written {
+            m.set_host(FORWARD, "1");
+        }
+        // b shares it (setting it if the kill came before the write), with a's before.
+        let ops = m.up(&lab("b", "\"net.ipv4.ip_forward\" = 1")).unwrap();
+        assert_eq!(sets(&ops, FORWARD), !written);
+        assert_eq!(m.recorded_before("b", FORWARD).as_deref(), Some("0"));
+        // a's down (from its pending record) leaves it to b; b's puts back 0.
+        assert_eq!(m.down("a").len(), 1);
+        assert_eq!(m.host(FORWARD), "1");
+        m.down("b");
+        assert_eq!(m.host(FORWARD), "0");
+    }
+}
