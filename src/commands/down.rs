@@ -44,6 +44,7 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         )
     };
     let Some(mut record) = state.load(&lab)? else {
+        sharing::HostLock::clear_stale(state);
         if json {
             report(&[], None, out)?;
         } else {
@@ -76,6 +77,8 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
 
     if errors.is_empty() && refused.is_empty() {
         record.remove()?;
+        // A host lock an `up` killed mid-way left: nobody holds it, and the lab is gone.
+        sharing::HostLock::clear_stale(state);
         writeln!(text, "lab {lab} is down")?;
         if json {
             report(&ops, None, out)?;

@@ -78,6 +78,27 @@ impl HostLock {
         }
     }
 
+    /// Removes the lock file a killed netlab left behind (nobody holds it), so that the
+    /// state directory of a machine with no lab up is empty; one that is held is its
+    /// holder's to remove. `down` calls it when its lab is gone.
+    pub fn clear_stale(state: &StateDir) {
+        let path = state.root().join(HOST_LOCK);
+        let Ok(file) =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path)
+        else {
+            return;
+        };
+        #[allow(deprecated)]
+        let free = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock).is_ok();
+        let same = match (file.metadata(), std::fs::symlink_metadata(&path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        if free && same {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+
     /// Writes who holds it into the file (through the locked file, never the path).
     fn say_holder(&mut self, lab: &str) {
         let _ = self.file.set_len(0);
@@ -121,6 +142,21 @@ mod tests {
         assert_eq!(rx.recv().unwrap(), format!("pid {}, lab web", std::process::id()));
         other.join().unwrap();
         assert_eq!(dir.contents(), ["netlab"], "the lock file is removed with the last holder");
+    }
+
+    #[test]
+    fn a_lock_file_a_kill_left_is_cleared_and_a_held_one_is_not() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        HostLock::clear_stale(&state);
+        let lock = HostLock::take(&state, "web", &mut |_| {}).unwrap();
+        HostLock::clear_stale(&state);
+        assert!(state.root().join(HOST_LOCK).exists(), "a held lock was removed");
+        drop(lock);
+        // As a kill -9 leaves it: the file, and nobody holding it.
+        std::fs::write(state.root().join(HOST_LOCK), "pid 1, lab gone\n").unwrap();
+        HostLock::clear_stale(&state);
+        assert_eq!(dir.contents(), Vec::<String>::new());
     }
 
     #[test]
