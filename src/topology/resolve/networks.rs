@@ -76,6 +76,10 @@ impl<'a> Resolver<'a> {
                 }
                 (None, None) => None,
             };
+            let netns = match &net.in_node {
+                None => Some(Netns::Host),
+                Some(n) => self.node_ref(n.get_ref(), n.span()),
+            };
             let device = match &net.device {
                 Some(d) => {
                     if let Err(e) = check_ifname(d.get_ref()) {
@@ -83,13 +87,9 @@ impl<'a> Resolver<'a> {
                     }
                     d.get_ref().clone()
                 }
-                None => names::invented_bridge(&self.lab, name),
+                None => self.invent(netns.as_ref(), |n| names::invented_bridge(&self.lab, name, n)),
             };
             let device_span = net.device.as_ref().map_or(key.span(), |d| d.span());
-            let netns = match &net.in_node {
-                None => Some(Netns::Host),
-                Some(n) => self.node_ref(n.get_ref(), n.span()),
-            };
             let mtu = self.mtu(net.mtu.as_ref());
             if let Some(netns) = &netns {
                 self.claim_iface(netns, &device, device_span, &format!("the bridge of network {name}"));
@@ -240,7 +240,7 @@ impl<'a> Resolver<'a> {
         let (Some(subnet), Some(bridge_netns)) = (info.subnet, info.netns.clone()) else { return port };
         let device = info.device.clone();
         let address = IpNet::new(address, subnet.prefix_len()).expect("prefix from a parsed subnet");
-        let host_end = names::invented_veth(&self.lab, name);
+        let host_end = self.invent(Some(&bridge_netns), |n| names::invented_veth(&self.lab, name, n));
         self.claim_iface(&bridge_netns, &host_end, span.clone(), &format!("the bridge side of node {name}'s eth0"));
         self.claim_addr(&netns, address.addr(), node.ip.as_ref().map_or(span, |ip| ip.span()), &format!("node {name}"));
         port.veth = Some(Veth {
