@@ -39,15 +39,13 @@ pub use lock::HostLock;
 use crate::live::normalise_sysctl;
 use crate::plan::{Op, Plan};
 use crate::state::{Entry, Record, StateDir};
-use crate::topology::Netns;
+use crate::topology::{names, Netns};
 
 /// The key under which a host sysctl is shared: settings the kernel keeps as one are one
-/// key (`net.ipv4.conf.all.forwarding` is `net.ipv4.ip_forward`).
+/// key (`net.ipv4.conf.all.forwarding` is `net.ipv4.ip_forward`; see
+/// [`names::sysctl_setting`]).
 pub fn canonical(key: &str) -> &str {
-    match key {
-        "net.ipv4.conf.all.forwarding" => "net.ipv4.ip_forward",
-        other => other,
-    }
+    names::sysctl_setting(key)
 }
 
 /// The host sysctl an op sets or puts back, if it is one.

@@ -85,6 +85,16 @@ pub fn check_sysctl_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The setting a sysctl key names: keys the kernel keeps as one setting are one
+/// (`net.ipv4.conf.all.forwarding` is `net.ipv4.ip_forward`: writing either writes both,
+/// and every device's `forwarding`).
+pub fn sysctl_setting(key: &str) -> &str {
+    match key {
+        "net.ipv4.conf.all.forwarding" => "net.ipv4.ip_forward",
+        other => other,
+    }
+}
+
 /// A host name for /etc/hosts: dot-separated labels of `[A-Za-z0-9-]`.
 pub fn check_hostname(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
