@@ -9,7 +9,9 @@
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
 //! - a route needs its device up, and a gateway on a subnet of an up link;
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
-//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
+//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL);
+//! - `net.ipv4.ip_forward` and `net.ipv4.conf.all.forwarding` are one setting;
+//! - several labs can share it ([`FakeKernel::set_lab`]), as they share a machine.
 //!
 //! Ops of a batch are applied last first: the real kernel applies them all at once, so
 //! a batch with an op that needs another of the same batch fails here, as it would (now
