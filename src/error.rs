@@ -12,7 +12,7 @@ use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
 use crate::plan::{DeviceKind, Op};
-use crate::state::LockError;
+use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -98,6 +98,8 @@ pub enum Refusal {
     /// The lab sets host sysctls, and which of them labs that are up share cannot be told:
     /// these labs' records cannot be read (lab, why).
     UnknownShares { lab: String, unreadable: Vec<(String, String)> },
+    /// The lab's record cannot be trusted (only `down` works from what can be read of it).
+    Corrupt(Corrupt),
 }
 
 impl fmt::Display for Refusal {
@@ -149,10 +151,11 @@ impl fmt::Display for Refusal {
                      told; nothing was changed:"
                 )?;
                 for (other, why) in unreadable {
-                    write!(f, "\n  lab {other}'s record cannot be read: {why} (netlab down --lab {other} removes it)")?;
+                    write!(f, "\n  lab {other}: {why}")?;
                 }
                 Ok(())
             }
+            Refusal::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -162,6 +165,15 @@ impl std::error::Error for Refusal {}
 impl From<LockError> for Error {
     fn from(e: LockError) -> Error {
         Error::Refused(Refusal::Lock(e))
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        match e {
+            LoadError::Io(e) => Error::Io(e),
+            LoadError::Corrupt(c) => Error::Refused(Refusal::Corrupt(c)),
+        }
     }
 }
 

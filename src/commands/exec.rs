@@ -28,7 +28,7 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
 
 /// iproute2's `netns_switch` and `bind_etc`, step by step.
 fn enter(name: &str) -> Result<()> {
-    let path = crate::kernel::netns::path(name);
+    let path = crate::kernel::netns::path(name).map_err(|e| Error::Enter(format!("namespace {name}: {e}")))?;
     let fd = File::open(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Enter(format!("namespace {name} does not exist: is the lab up?"))

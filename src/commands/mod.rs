@@ -11,6 +11,7 @@ pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
 pub(crate) mod link;
+mod marked;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod status;

@@ -104,7 +104,7 @@ impl Differ<'_> {
                 }
             }
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
-                Some(Some(have)) if have == content => {}
+                Some(Some(have)) if have == content.as_bytes() => {}
                 // A file the lab wrote and someone changed is drift, put back like a sysctl;
                 // one the lab never wrote, or was about to write when it was stopped (whose
                 // it is cannot be told), is in the way.

@@ -9,14 +9,14 @@
 //! nothing is written under it but the labs' own records.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
 
 #[allow(deprecated)]
 use nix::fcntl::{flock, FlockArg};
 
+use crate::places::{Dir, Name};
 use crate::state::{LockError, StateDir};
 
 /// The lock file's name in the state directory: `_` is not allowed in a lab name, so no
@@ -25,30 +25,22 @@ pub const HOST_LOCK: &str = "_host.lock";
 
 /// An exclusive hold on what labs share on the host. Dropping it lets go, and removes the
 /// lock file (while still holding it: a netlab waiting on the removed file sees it is gone
-/// and opens the path again), so the state directory of a machine with no lab up is empty.
+/// and opens the name again), so the state directory of a machine with no lab up is empty.
 pub struct HostLock {
-    file: File,
-    path: PathBuf,
+    _file: File,
+    dir: Dir,
+    name: Name,
 }
 
 impl HostLock {
     /// Takes the host lock for lab `lab`, waiting while another netlab holds it (then
     /// `waiting` is told who, as that netlab wrote it: `pid <pid>, lab <lab>`).
     pub fn take(state: &StateDir, lab: &str, waiting: &mut dyn FnMut(&str)) -> Result<HostLock, LockError> {
-        let root = state.root();
-        std::fs::create_dir_all(root).map_err(|source| LockError::CreateDir { dir: root.to_path_buf(), source })?;
-        let path = root.join(HOST_LOCK);
+        let dir = Dir::create(state.root())?;
+        let name = Name::new(HOST_LOCK)?;
         let mut said = false;
         loop {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(|source| LockError::Open { path: path.clone(), source })?;
+            let mut file = dir.open_or_create(&name)?;
             #[allow(deprecated)] // Flock's owning API does not fit a lock file that may be removed.
             let locked = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock);
             match locked {
@@ -56,24 +48,23 @@ impl HostLock {
                 Err(nix::errno::Errno::EWOULDBLOCK) => {
                     if !said {
                         said = true;
-                        waiting(std::fs::read_to_string(&path).unwrap_or_default().trim());
+                        waiting(&holder(&dir, &name));
                     }
                     #[allow(deprecated)]
                     flock(file.as_raw_fd(), FlockArg::LockExclusive)
-                        .map_err(|source| LockError::Lock { path: path.clone(), source })?;
+                        .map_err(|source| LockError::Lock { path: dir.join(&name), source })?;
                 }
-                Err(source) => return Err(LockError::Lock { path, source }),
+                Err(source) => return Err(LockError::Lock { path: dir.join(&name), source }),
             }
             // The holder before us removed the file when it let go: our lock is on a file
             // nobody else will see. Start over.
-            let same = match (file.metadata(), std::fs::symlink_metadata(&path)) {
-                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-                _ => false,
-            };
-            if same {
-                let mut lock = HostLock { file, path };
-                lock.say_holder(lab);
-                return Ok(lock);
+            if same_file(&file, &dir, &name) {
+                // Who holds it, written through the descriptor that holds it.
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.rewind())
+                    .and_then(|()| writeln!(file, "pid {}, lab {lab}", std::process::id()));
+                return Ok(HostLock { _file: file, dir, name });
             }
         }
     }
@@ -82,34 +73,43 @@ impl HostLock {
     /// state directory of a machine with no lab up is empty; one that is held is its
     /// holder's to remove. `down` calls it when its lab is gone.
     pub fn clear_stale(state: &StateDir) {
-        let path = state.root().join(HOST_LOCK);
-        let Ok(file) =
-            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path)
-        else {
+        let (Ok(Some(dir)), Ok(name)) = (Dir::open(state.root()), Name::new(HOST_LOCK)) else { return };
+        if !matches!(dir.stat(&name), Ok(Some(_))) {
             return;
-        };
+        }
+        let Ok(file) = dir.open_or_create(&name) else { return };
         #[allow(deprecated)]
         let free = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock).is_ok();
-        let same = match (file.metadata(), std::fs::symlink_metadata(&path)) {
-            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-            _ => false,
-        };
-        if free && same {
-            let _ = std::fs::remove_file(&path);
+        if free && same_file(&file, &dir, &name) {
+            let _ = dir.remove(&name);
         }
-    }
-
-    /// Writes who holds it into the file (through the locked file, never the path).
-    fn say_holder(&mut self, lab: &str) {
-        let _ = self.file.set_len(0);
-        let _ = writeln!(self.file, "pid {}, lab {lab}", std::process::id()).and_then(|()| self.file.flush());
     }
 }
 
 impl Drop for HostLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = &self.file;
+        // Still holding it; removing a name never follows a link.
+        let _ = self.dir.remove(&self.name);
+    }
+}
+
+/// Whether the open `file` is still the one named `name` in `dir`.
+fn same_file(file: &File, dir: &Dir, name: &Name) -> bool {
+    match (file.metadata(), dir.stat(name)) {
+        (Ok(a), Ok(Some(b))) => a.ino() == b.st_ino && a.dev() == b.st_dev,
+        _ => false,
+    }
+}
+
+/// Who holds the lock, as written in it; nothing when it says something else (the file
+/// is netlab's, but what a terminal is shown is kept plain).
+fn holder(dir: &Dir, name: &Name) -> String {
+    let text = dir.read(name).ok().flatten().unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    if text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | ',' | '-')) {
+        text
+    } else {
+        String::new()
     }
 }
 
