@@ -191,3 +191,31 @@ fn a_link_in_the_way_that_is_another_labs_is_named_with_it() {
     );
     host.down_and_check(&a.path);
 }
+
+/// What a lab whose record cannot be read shares is not known: a lab that sets host
+/// sysctls is refused rather than guessing, and says which record is in the way.
+#[test]
+fn a_record_that_cannot_be_read_stops_a_lab_that_sets_host_sysctls() {
+    if skip_unless_root("unreadable record and host sysctls") {
+        return;
+    }
+    let host = Throwaway::new();
+    let a = routed_lab("a", 83, "net.ipv4.ip_forward");
+    let b = routed_lab("b", 84, "net.ipv4.ip_forward");
+    host.up(&a.path);
+    host.sh_ok("printf '{\"version\": 1,' > /run/netlab/a.json");
+    let (_, err) = host.netlab_exits(1, &["up", &b.path]);
+    assert!(
+        err.contains("lab b sets host sysctls, which labs that are up may share, and what they share cannot be told"),
+        "{err}"
+    );
+    assert!(err.contains("lab a: /run/netlab/a.json cannot be trusted"), "{err}");
+    let made = host.sh_ok("ls /run/netns; ls /run/netlab; ip -o link show | grep -c ' b-' || true");
+    assert_eq!(made.split_whitespace().collect::<Vec<_>>(), ["a-x", "a-y", "a.json", "a.lock", "0"], "{made}");
+    // a's way out (its record says nothing more of its sysctl), then b comes up.
+    host.netlab_ok(&["down", "--lab", "a"]);
+    host.up(&b.path);
+    host.netlab_ok(&["down", &b.path]);
+    host.sh_ok("sysctl -qw net.ipv4.ip_forward=0");
+    host.assert_empty();
+}
