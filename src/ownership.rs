@@ -74,6 +74,10 @@ pub enum NotOurs {
     /// A host sysctl other labs may share: whether one that is up still has it cannot be
     /// told (why: a record that cannot be read), so it is not put back yet.
     MaybeShared { why: String },
+    /// An nftables table without the lab's mark in its comment.
+    UnmarkedTable { alias: String },
+    /// What it is could not be read (the error).
+    Unreadable { why: String },
 }
 
 impl fmt::Display for NotOurs {
@@ -91,6 +95,10 @@ impl fmt::Display for NotOurs {
                 "other labs may share it, and whether one that is up still has it cannot be told ({why}); \
                  run down again when that record is fixed or gone"
             ),
+            NotOurs::UnmarkedTable { alias } => {
+                write!(f, "its comment does not start with `{alias}`, so it is not this lab's")
+            }
+            NotOurs::Unreadable { why } => write!(f, "netlab could not read whose it is: {why}"),
         }
     }
 }

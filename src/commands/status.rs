@@ -1,6 +1,6 @@
 //! `netlab status`: the labs that are up, from their records; for one lab, its nodes,
-//! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
-//! still matches its file.
+//! namespaces, interfaces and addresses as the kernel shows them, its forwarders and
+//! impairments, and whether the lab still matches its file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -136,6 +136,8 @@ struct LabStatus {
     /// The host sysctls the lab set or shares, with the other labs that are up and have
     /// them, and what the host had before.
     host_sysctls: Vec<HostSysctl>,
+    /// Each impaired direction of the lab's links, as it is now.
+    impairments: Vec<super::status_impairments::Impaired>,
 }
 
 #[derive(Serialize)]
@@ -244,6 +246,7 @@ impl LabStatus {
                 })
             })
             .collect();
+        let impairments = super::status_impairments::read(state, record, &live);
         Ok(LabStatus {
             version: 1,
             lab: record.lab.clone(),
@@ -254,6 +257,7 @@ impl LabStatus {
             host,
             forwarders,
             host_sysctls: HostSysctl::of(record, &shares),
+            impairments,
         })
     }
 
@@ -319,6 +323,7 @@ impl LabStatus {
                 let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
         }
+        out.push_str(&super::status_impairments::text(&self.impairments));
         out
     }
 }
@@ -494,6 +499,7 @@ mod tests {
                 shared_with: vec!["b".into()],
                 before: Some("0".into()),
             }],
+            impairments: vec![],
         };
         assert_eq!(
             status.text(),

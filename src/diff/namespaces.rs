@@ -87,7 +87,14 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 
@@ -124,6 +131,8 @@ fn other_lab(why: NotOurs) -> Option<String> {
         | NotOurs::Placeholder
         | NotOurs::OtherNamespace { .. }
         | NotOurs::Changed
-        | NotOurs::MaybeShared { .. } => None,
+        | NotOurs::MaybeShared { .. }
+        | NotOurs::UnmarkedTable { .. }
+        | NotOurs::Unreadable { .. } => None,
     }
 }

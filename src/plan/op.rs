@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, Encap};
+use super::{DeviceKind, Encap, Feature};
+use crate::impair::kernel::QdiscKind;
+use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns};
 use crate::tunnel::{ForwarderConfig, Peer};
 
@@ -171,6 +173,53 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
+    /// Makes netlab's qdisc a link's root qdisc, replacing the one it has: an impairment
+    /// in the kernel (netem; tbf for a rate alone; see `impair::kernel`).
+    QdiscReplace {
+        netns: Netns,
+        dev: String,
+        kind: QdiscKind,
+        impairment: Impairment,
+    },
+    /// Puts a link's default root qdisc back.
+    QdiscDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// Drops frames as they arrive at `dev`: each with probability `loss`, or every one
+    /// when `carrier` is false (the other end's cable pulled). An nftables netdev table
+    /// of the lab's, `netlab-<lab>.<dev>`, made or replaced whole.
+    DropSet {
+        netns: Netns,
+        dev: String,
+        loss: Percent,
+        carrier: bool,
+    },
+    DropDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// The userspace impairment of a link: a netlab process in `netns` (the lab's relay
+    /// namespace) that carries frames between its devices `a` and `b`, each direction
+    /// through its own delay line.
+    RelayStart {
+        netns: Netns,
+        a: String,
+        b: String,
+        a_to_b: Impairment,
+        b_to_a: Impairment,
+    },
+    RelayStop {
+        netns: Netns,
+        a: String,
+    },
+    /// Changes what a running relay does, at once (`None`: that direction is left as it is).
+    RelaySet {
+        netns: Netns,
+        a: String,
+        a_to_b: Option<Impairment>,
+        b_to_a: Option<Impairment>,
+    },
 }
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
@@ -205,6 +254,14 @@ pub enum Subject {
     Addr,
     Route,
     Forwarder,
+    /// A link's root qdisc.
+    Qdisc,
+    /// The drop at a device's ingress.
+    Drop,
+    /// A relay process, by its `a` device.
+    Relay,
+    /// What a running relay does.
+    RelayImpairment,
 }
 
 /// The identity of what an op acts on; see [`Op::key`].
@@ -242,7 +299,14 @@ impl Op {
             | RouteAdd { netns, .. }
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
-            | ForwarderStop { netns, .. } => netns.clone(),
+            | ForwarderStop { netns, .. }
+            | QdiscReplace { netns, .. }
+            | QdiscDel { netns, .. }
+            | DropSet { netns, .. }
+            | DropDel { netns, .. }
+            | RelayStart { netns, .. }
+            | RelayStop { netns, .. }
+            | RelaySet { netns, .. } => netns.clone(),
         }
     }
 
@@ -269,6 +333,9 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            QdiscReplace { netns, dev, .. } => QdiscDel { netns, dev },
+            DropSet { netns, dev, .. } => DropDel { netns, dev },
+            RelayStart { netns, a, .. } => RelayStop { netns, a },
             NetnsDel { .. }
             | SysctlRestore { .. }
             | FileRemove { .. }
@@ -277,7 +344,13 @@ impl Op {
             // The mtu before is not in the op; the link's own op says what it was made with.
             | LinkSetMtu { .. }
             | LinkSetMac { .. }
-            | ForwarderStop { .. } => return None,
+            | ForwarderStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStop { .. }
+            // What the relay did before is not in the op; the relay's own op says what
+            // it was started with.
+            | RelaySet { .. } => return None,
         })
     }
 
@@ -314,6 +387,10 @@ impl Op {
             ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
                 key(Subject::Forwarder, netns, dev.clone())
             }
+            QdiscReplace { netns, dev, .. } | QdiscDel { netns, dev } => key(Subject::Qdisc, netns, dev.clone()),
+            DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
+            RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
+            RelaySet { netns, a, .. } => key(Subject::RelayImpairment, netns, a.clone()),
         }
     }
 
@@ -347,7 +424,55 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
+        }
+    }
+
+    /// What the kernel must have for the op (a kind of device, of qdisc, nftables'
+    /// netdev family): what `up` tries before it changes anything.
+    pub fn feature(&self) -> Option<Feature> {
+        use Op::*;
+        match self {
+            QdiscReplace { kind, .. } => Some(Feature::Qdisc(*kind)),
+            DropSet { .. } => Some(Feature::NetdevDrop),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => self.device_kind().map(Feature::Device),
         }
     }
 
@@ -383,7 +508,14 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => Vec::new(),
+            | ForwarderStop { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => Vec::new(),
         }
     }
 
@@ -403,10 +535,14 @@ impl Op {
             | AddrAdd { netns, dev: name, .. }
             | AddrDel { netns, dev: name, .. }
             | RouteAdd { netns, dev: Some(name), .. }
-            | RouteDel { netns, dev: Some(name), .. } => Some((netns, name)),
+            | RouteDel { netns, dev: Some(name), .. }
+            | QdiscReplace { netns, dev: name, .. }
+            | QdiscDel { netns, dev: name } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
-            // (the kernel says it is gone); a forwarder is a process and must be stopped.
+            // (the kernel says it is gone); a forwarder or a relay is a process and must be
+            // stopped; a drop's table outlives its device (a netdev chain stays when the
+            // device goes).
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | NetnsDel { .. }
@@ -421,7 +557,12 @@ impl Op {
             | TunAdd { .. }
             | LinkDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -437,6 +578,47 @@ impl Op {
         self.removal_rank().is_some()
     }
 
+    /// Whether the lab's record keeps the op once it is applied: what it made or set, but
+    /// not what it took away, nor a change to what a running relay does, which lives and
+    /// dies with the relay (its `relay_start` is the record of it).
+    pub fn recorded(&self) -> bool {
+        match self {
+            Op::RelaySet { .. } => false,
+            Op::NetnsAdd { .. }
+            | Op::NetnsAlias { .. }
+            | Op::NetnsDel { .. }
+            | Op::SysctlSet { .. }
+            | Op::SysctlRestore { .. }
+            | Op::FileWrite { .. }
+            | Op::FileRemove { .. }
+            | Op::BridgeAdd { .. }
+            | Op::VethAdd { .. }
+            | Op::VxlanAdd { .. }
+            | Op::IpipAdd { .. }
+            | Op::TunAdd { .. }
+            | Op::LinkDel { .. }
+            | Op::LinkSetMaster { .. }
+            | Op::LinkSetNomaster { .. }
+            | Op::LinkSetMtu { .. }
+            | Op::LinkSetMac { .. }
+            | Op::LinkRename { .. }
+            | Op::LinkUp { .. }
+            | Op::LinkDown { .. }
+            | Op::AddrAdd { .. }
+            | Op::AddrDel { .. }
+            | Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::ForwarderStart { .. }
+            | Op::ForwarderStop { .. }
+            | Op::QdiscReplace { .. }
+            | Op::QdiscDel { .. }
+            | Op::DropSet { .. }
+            | Op::DropDel { .. }
+            | Op::RelayStart { .. }
+            | Op::RelayStop { .. } => !self.removes(),
+        }
+    }
+
     /// For an op that takes something away, its place among removals applied together:
     /// what hangs off a thing goes before the thing (a forwarder before its device, a
     /// route before the link it leaves through, a port before its bridge...). `None` for
@@ -444,16 +626,18 @@ impl Op {
     pub fn removal_rank(&self) -> Option<u8> {
         use Op::*;
         match self {
-            ForwarderStop { .. } => Some(0),
-            RouteDel { .. } => Some(1),
-            AddrDel { .. } => Some(2),
-            LinkSetNomaster { .. } => Some(3),
+            ForwarderStop { .. } | RelayStop { .. } => Some(0),
+            // An impairment of a link that may be deleted next.
+            QdiscDel { .. } | DropDel { .. } => Some(1),
+            RouteDel { .. } => Some(2),
+            AddrDel { .. } => Some(3),
+            LinkSetNomaster { .. } => Some(4),
             // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(4),
-            LinkDel { .. } => Some(5),
-            FileRemove { .. } => Some(6),
-            SysctlRestore { .. } => Some(7),
-            NetnsDel { .. } => Some(8),
+            LinkDown { .. } => Some(5),
+            LinkDel { .. } => Some(6),
+            FileRemove { .. } => Some(7),
+            SysctlRestore { .. } => Some(8),
+            NetnsDel { .. } => Some(9),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -470,6 +654,10 @@ impl Op {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
+            | QdiscReplace { .. }
+            | DropSet { .. }
+            | RelayStart { .. }
+            | RelaySet { .. }
             | ForwarderStart { .. } => None,
         }
     }

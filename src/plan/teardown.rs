@@ -35,9 +35,11 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and a forwarder, which is a process (and
-                // keeps its namespace alive until it is stopped).
-                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } => op.inverse(),
+                // names), its /etc/netns files, and a forwarder or a relay, which is a
+                // process (and keeps its namespace alive until it is stopped).
+                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } | RelayStart { .. } => {
+                    op.inverse()
+                }
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {
@@ -70,7 +72,13 @@ impl Plan {
                 | FileRemove { .. }
                 | LinkDel { .. }
                 | LinkSetNomaster { .. }
-                | ForwarderStop { .. } => {
+                | ForwarderStop { .. }
+                | QdiscReplace { .. }
+                | QdiscDel { .. }
+                | DropSet { .. }
+                | DropDel { .. }
+                | RelayStop { .. }
+                | RelaySet { .. } => {
                     if dies_with_netns(&op.netns()) || on_deleted_link(op) {
                         None
                     } else {

@@ -50,33 +50,10 @@ pub fn canonical(key: &str) -> &str {
 
 /// The host sysctl an op sets or puts back, if it is one.
 pub fn host_sysctl(op: &Op) -> Option<&str> {
-    match op {
-        Op::SysctlSet { netns: Netns::Host, key, .. } | Op::SysctlRestore { netns: Netns::Host, key } => Some(key),
-        Op::SysctlSet { netns: Netns::Named(_), .. } | Op::SysctlRestore { netns: Netns::Named(_), .. } => None,
-        Op::NetnsAdd { .. }
-        | Op::NetnsAlias { .. }
-        | Op::NetnsDel { .. }
-        | Op::FileWrite { .. }
-        | Op::FileRemove { .. }
-        | Op::BridgeAdd { .. }
-        | Op::VethAdd { .. }
-        | Op::VxlanAdd { .. }
-        | Op::IpipAdd { .. }
-        | Op::TunAdd { .. }
-        | Op::LinkDel { .. }
-        | Op::LinkSetMaster { .. }
-        | Op::LinkSetNomaster { .. }
-        | Op::LinkSetMtu { .. }
-        | Op::LinkSetMac { .. }
-        | Op::LinkRename { .. }
-        | Op::LinkUp { .. }
-        | Op::LinkDown { .. }
-        | Op::AddrAdd { .. }
-        | Op::AddrDel { .. }
-        | Op::RouteAdd { .. }
-        | Op::RouteDel { .. }
-        | Op::ForwarderStart { .. }
-        | Op::ForwarderStop { .. } => None,
+    if let Op::SysctlSet { netns: Netns::Host, key, .. } | Op::SysctlRestore { netns: Netns::Host, key } = op {
+        Some(key)
+    } else {
+        None
     }
 }
 

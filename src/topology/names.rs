@@ -120,6 +120,20 @@ pub fn invented_veth(lab: &str, node: &str, attempt: u32) -> String {
     format!("veth{}", encode(hash_attempt(&["veth", lab, node], attempt), IFNAME_MAX - "veth".len()))
 }
 
+/// The lab's namespace for impairment relays: netlab's own name space (`netlab-<lab>`, as
+/// for its nftables tables), so no prefix makes a node collide with it unnoticed.
+pub fn relay_netns(lab: &str) -> String {
+    format!("netlab-{lab}-relay")
+}
+
+/// The two relay ends of an impaired link, in the relay namespace: `r<hash>a` faces the
+/// link's first endpoint, `r<hash>b` its second. The hash is of the lab and the first
+/// endpoint, which no other link of the lab has.
+pub fn invented_relay_ends(lab: &str, netns: &str, ifname: &str) -> [String; 2] {
+    let h = encode(hash(&["relay", lab, netns, ifname]), IFNAME_MAX - 2);
+    [format!("r{h}a"), format!("r{h}b")]
+}
+
 /// A bridge's default device name, like Docker's `br-<id>`: `br-` and 12 characters of
 /// [`ALPHABET`] (71 bits); `attempt` as for [`invented_veth`]. Not `<lab>-<network>`: that
 /// reads better but lab "a-b" network "c" and lab "a" network "b-c" would share it. A

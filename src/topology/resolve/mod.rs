@@ -10,6 +10,7 @@
 //! - `networks`: bridge networks, their addresses (IPAM) and the nodes on them;
 //! - `links`: `[[links]]` veth pairs;
 //! - `tunnels`: `[[tunnels]]`;
+//! - `impair`: what a link's or a bridge-mode node's `impair` asks of its frames;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
@@ -18,6 +19,7 @@
 //! interface names and addresses, and references to nodes and endpoints.
 
 mod etc_files;
+mod impair;
 mod links;
 mod networks;
 mod nodes;
@@ -32,7 +34,7 @@ use std::ops::Range;
 
 use nodes::NodeMode;
 
-use super::{HostConfig, Netns, Topology};
+use super::{names, HostConfig, Netns, Topology};
 use crate::diagnostics::Problem;
 use crate::spec::{Sp, Spec};
 
@@ -117,7 +119,22 @@ impl<'a> Resolver<'a> {
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
         };
         let files = self.etc_files(&nodes, &aliases);
-        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }
+        let relay_netns = names::relay_netns(&self.lab);
+        if veths.iter().any(|v| v.impair.is_some()) {
+            self.check_relay_netns(&relay_netns);
+        }
+        Topology {
+            lab: self.lab.clone(),
+            nodes,
+            namespaces,
+            aliases,
+            host,
+            bridges,
+            veths,
+            tunnels,
+            files,
+            relay_netns,
+        }
     }
 
     // ---- problems ----
