@@ -127,10 +127,11 @@ pub fn relay_netns(lab: &str) -> String {
 }
 
 /// The two relay ends of an impaired link, in the relay namespace: `r<hash>a` faces the
-/// link's first endpoint, `r<hash>b` its second. The hash is of the lab and the first
-/// endpoint, which no other link of the lab has.
-pub fn invented_relay_ends(lab: &str, netns: &str, ifname: &str) -> [String; 2] {
-    let h = encode(hash(&["relay", lab, netns, ifname]), IFNAME_MAX - 2);
+/// link's first endpoint, `r<hash>b` its second, with 13 characters of [`ALPHABET`]. The
+/// hash is of the lab and the first endpoint, which no other link of the lab has;
+/// `attempt` as for [`invented_veth`].
+pub fn invented_relay_ends(lab: &str, netns: &str, ifname: &str, attempt: u32) -> [String; 2] {
+    let h = encode(hash_attempt(&["relay", lab, netns, ifname], attempt), IFNAME_MAX - 2);
     [format!("r{h}a"), format!("r{h}b")]
 }
 
@@ -301,6 +302,15 @@ mod tests {
         assert_eq!(devices, [invented_bridge("x", "a", 1), a]);
         // The same file gives the same names, every time.
         assert_eq!(crate::plan::compile(&topology(&link)).ops, crate::plan::compile(&topology(&link)).ops);
+    }
+
+    #[test]
+    fn relay_ends_are_a_pair_that_fills_ifnamsiz() {
+        let [a, b] = invented_relay_ends("wan", "wan-gw-a", "wan0", 0);
+        assert!(a.len() == IFNAME_MAX && check_ifname(&a).is_ok(), "{a}");
+        assert_eq!((&a[..14], &a[14..], &b[..14], &b[14..]), (&b[..14], "a", &a[..14], "b"));
+        assert_ne!(invented_relay_ends("wan", "wan-gw-a", "wan0", 1)[0], a);
+        assert_ne!(invented_relay_ends("wan", "wan-gw-b", "wan0", 0)[0], a);
     }
 
     /// Every character is used, each about as often: the names carry the hash's bits.
