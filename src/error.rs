@@ -100,6 +100,9 @@ pub enum Refusal {
     Observe(OpError),
     /// A namespace of the lab's could not be entered.
     Enter { netns: String, source: std::io::Error },
+    /// The lab sets host sysctls, and which of them labs that are up share cannot be told:
+    /// these labs' records cannot be read (lab, why).
+    UnknownShares { lab: String, unreadable: Vec<(String, String)> },
     /// The lab's record cannot be trusted (only `down` works from what can be read of it).
     Corrupt(Corrupt),
 }
@@ -118,14 +121,26 @@ impl fmt::Display for Refusal {
             }
             Refusal::Lock(e) => e.fmt(f),
             Refusal::Conflicts { lab, conflicts } => {
-                let n = conflicts.len();
-                write!(
-                    f,
-                    "lab {lab} cannot be brought up: {n} object{} in the way {} not netlab's, and netlab never takes \
-                     over what it did not make; nothing was changed:",
-                    plural(n),
-                    if n == 1 { "is" } else { "are" }
-                )?;
+                let settings = conflicts.iter().filter(|c| matches!(c, Conflict::HostSysctl { .. })).count();
+                let objects = conflicts.len() - settings;
+                let is_are = |n: usize| if n == 1 { "is" } else { "are" };
+                let mut why = Vec::new();
+                if objects > 0 {
+                    why.push(format!(
+                        "{objects} object{} in the way {} not netlab's, and netlab never takes over what it did not \
+                         make",
+                        plural(objects),
+                        is_are(objects)
+                    ));
+                }
+                if settings > 0 {
+                    why.push(format!(
+                        "{settings} host sysctl{} it wants {} set otherwise by labs that are up",
+                        plural(settings),
+                        is_are(settings)
+                    ));
+                }
+                write!(f, "lab {lab} cannot be brought up: {}; nothing was changed:", why.join("; "))?;
                 for c in conflicts {
                     write!(f, "\n  {c}")?;
                 }
@@ -134,6 +149,17 @@ impl fmt::Display for Refusal {
             Refusal::NotUp { lab, state } => write!(f, "lab {lab} is not up (no record under {})", state.display()),
             Refusal::Observe(e) => write!(f, "cannot read the kernel's state: {e}"),
             Refusal::Enter { netns, source } => write!(f, "cannot enter namespace {netns}: {source}"),
+            Refusal::UnknownShares { lab, unreadable } => {
+                write!(
+                    f,
+                    "lab {lab} sets host sysctls, which labs that are up may share, and what they share cannot be \
+                     told; nothing was changed:"
+                )?;
+                for (other, why) in unreadable {
+                    write!(f, "\n  lab {other}: {why}")?;
+                }
+                Ok(())
+            }
             Refusal::Corrupt(c) => c.fmt(f),
         }
     }

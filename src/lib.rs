@@ -24,6 +24,7 @@ pub(crate) mod live;
 pub(crate) mod ownership;
 pub(crate) mod places;
 pub mod plan;
+pub(crate) mod sharing;
 pub mod spec;
 pub(crate) mod state;
 #[cfg(test)]

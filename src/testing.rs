@@ -93,7 +93,7 @@ pub fn topology(text: &str) -> crate::Topology {
 pub fn changes(kernel: &mut FakeKernel, plan: &Plan, record: Option<&Record>) -> Vec<Op> {
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
     let live = kernel.observe(&known, Scope::All).expect("the fake kernel shows itself");
-    let d = crate::diff::diff(plan, record, &live);
+    let d = crate::diff::diff(plan, record, &live, &crate::sharing::HostShares::default());
     assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
     d.ops()
 }

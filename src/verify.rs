@@ -24,6 +24,7 @@ use crate::diff::{diff, Diff};
 use crate::kernel::{Families, Kernel, OpError, Scope};
 use crate::live::LiveLab;
 use crate::plan::{Op, Plan};
+use crate::sharing::HostShares;
 use crate::state::Record;
 use crate::topology::Netns;
 
@@ -98,7 +99,8 @@ pub fn touched(run: &[Op], known: &[&Op]) -> HashSet<Netns> {
 
 /// Reads back the namespaces `run` touched (see [`touched`]) into `before` (the lab as
 /// read before the run), and compares the result with `plan`, for the lab whose record
-/// (settled after the run) is `record`. `previous` is the record's ops before the run.
+/// (settled after the run) is `record`, while other labs share the host sysctls `shares`.
+/// `previous` is the record's ops before the run.
 /// In sync: the kernel holds what the run applied.
 pub fn read_back<K: Kernel>(
     kernel: &mut K,
@@ -107,6 +109,7 @@ pub fn read_back<K: Kernel>(
     previous: &[Op],
     mut before: LiveLab,
     run: &[Op],
+    shares: &HostShares,
 ) -> Result<Diff, OpError> {
     let known: Vec<&Op> = plan.ops.iter().chain(previous).collect();
     let touched = touched(run, &known);
@@ -125,7 +128,7 @@ pub fn read_back<K: Kernel>(
     crate::timing::timing("read back", scope.len(), t);
     before.update(now, &touched);
     let t = std::time::Instant::now();
-    let left = diff(plan, Some(record), &before);
+    let left = diff(plan, Some(record), &before, shares);
     crate::timing::timing("read back diff", plan.ops.len(), t);
     Ok(left)
 }

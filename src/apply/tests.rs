@@ -7,13 +7,14 @@ use super::*;
 use crate::diff::{diff, Sign};
 use crate::kernel::fake::FakeKernel;
 use crate::plan::text::summary;
+use crate::sharing::HostShares;
 use crate::state::StateDir;
 use crate::testing::{shipped_plans, topology, TempDir};
 
 /// The ops `up` applies to bring `plan` up on `kernel`: the diff against what it shows.
 fn up_ops(plan: &Plan, record: Option<&Record>, kernel: &FakeKernel) -> Vec<Op> {
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
-    let d = diff(plan, record, &kernel.live(&known));
+    let d = diff(plan, record, &kernel.live(&known), &HostShares::default());
     assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
     d.ops()
 }
@@ -335,7 +336,7 @@ fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears
     assert!(renamed && changes.len() > 10, "{changes:#?}");
     // Removals first, then additions and fixes in the plan's relative order.
     let known: Vec<&Op> = after.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let d = diff(&after, Some(&record), &kernel.live(&known));
+    let d = diff(&after, Some(&record), &kernel.live(&known), &HostShares::default());
     let removals = d.changes.iter().take_while(|c| c.change == Sign::Remove).count();
     assert!(removals > 0 && d.changes[removals..].iter().all(|c| c.change != Sign::Remove), "{:#?}", d.changes);
     let order: Vec<usize> = d.changes[removals..].iter().map(|c| c.plan_index.expect("from a plan op")).collect();
@@ -416,7 +417,7 @@ fn an_impairment_changed_at_run_time_is_drift_that_up_puts_back_in_place() {
     assert!(!relay_set, "a relay's settings are not the record's: its relay_start is");
 
     let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let d = diff(&plan, Some(&record), &kernel.live(&known));
+    let d = diff(&plan, Some(&record), &kernel.live(&known), &HostShares::default());
     let text = crate::diff::text::render(&plan.lab, &d);
     let lines: Vec<String> =
         text.lines().skip(1).map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).collect();

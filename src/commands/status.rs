@@ -15,6 +15,7 @@ use crate::kernel::{forwarder, probe};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::ownership::Marks;
 use crate::plan::Op;
+use crate::sharing::HostSysctl;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::Result;
@@ -132,6 +133,9 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// The host sysctls the lab set or shares, with the other labs that are up and have
+    /// them, and what the host had before.
+    host_sysctls: Vec<HostSysctl>,
     /// Each impaired direction of the lab's links, as it is now.
     impairments: Vec<super::status_impairments::Impaired>,
 }
@@ -205,9 +209,10 @@ impl LabStatus {
             },
         };
         let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
+        let shares = super::host_shares(state, &record.lab, super::touches_host(plan.as_ref(), Some(record)))?;
         let (file, changes) = match &plan {
             Some(plan) => {
-                let d = crate::diff::diff(plan, Some(record), &live);
+                let d = crate::diff::diff(plan, Some(record), &live, &shares);
                 let n = d.changes.len() + d.conflicts.len();
                 (if n == 0 { file } else { FileState::Differs }, n)
             }
@@ -251,6 +256,7 @@ impl LabStatus {
             nodes,
             host,
             forwarders,
+            host_sysctls: HostSysctl::of(record, &shares),
             impairments,
         })
     }
@@ -286,6 +292,9 @@ impl LabStatus {
         }
         if !self.host.is_empty() {
             let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
+        }
+        for sysctl in &self.host_sysctls {
+            let _ = writeln!(out, "host sysctl {}", sysctl.text());
         }
         for f in &self.forwarders {
             let state = match (f.pid, &f.stats) {
@@ -484,6 +493,12 @@ mod tests {
                 pid: None,
                 stats: None,
             }],
+            host_sysctls: vec![HostSysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                shared_with: vec!["b".into()],
+                before: Some("0".into()),
+            }],
             impairments: vec![],
         };
         assert_eq!(
@@ -494,11 +509,16 @@ mod tests {
              c       lab-c      (the namespace of lab-a)\n\
              gone    lab-gone   (namespace missing)\n\
              h       host       (the host's own)\n\
+             host sysctl net.ipv4.ip_forward = 1 (shared with lab b; the last lab to go down puts back 0)\n\
              forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n"
         );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["file"], "differs");
         assert_eq!(json["nodes"][1]["shares"], "lab-a");
         assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
+        assert_eq!(
+            json["host_sysctls"],
+            serde_json::json!([{"key": "net.ipv4.ip_forward", "value": "1", "shared_with": ["b"], "before": "0"}])
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::error::{Refusal, Unverified};
 use crate::kernel::probe;
 use crate::plan::text::plural;
 use crate::plan::Op;
+use crate::sharing;
 use crate::state::StateDir;
 use crate::verify;
 use crate::{Error, Result};
@@ -40,8 +41,16 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     let mut record = state.load(&plan.lab)?.unwrap_or_else(|| state.new_record(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
+    // Host sysctls other labs may share (crate::sharing): decided under the host lock,
+    // taken after the lab's, and held until the record says what this run did.
+    let touches_host = super::touches_host(Some(&plan), Some(&record));
+    let _host = if touches_host && !args.dry_run { Some(super::host_lock(state, &plan.lab)?) } else { None };
+    let shares = super::host_shares(state, &plan.lab, touches_host)?;
+    if !shares.unreadable().is_empty() && !args.dry_run {
+        return Err(Refusal::UnknownShares { lab: plan.lab.clone(), unreadable: shares.unreadable().to_vec() }.into());
+    }
     let mut kernel = super::kernel(state, &plan.lab)?;
-    let (d, live) = super::compare(&mut kernel, &plan, Some(&record))?;
+    let (d, live) = super::compare(&mut kernel, &plan, Some(&record), &shares)?;
     if !d.conflicts.is_empty() {
         return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());
     }
@@ -61,8 +70,19 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             &Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error },
         )
     };
+    // The host sysctls this lab starts sharing with labs that are up, said once.
+    let sharing: Vec<String> = plan
+        .ops
+        .iter()
+        .filter_map(|op| Some((op, sharing::sharing_note(op, &shares)?)))
+        .filter(|(op, _)| !record.entries.iter().any(|e| e.op == **op))
+        .map(|(_, note)| note)
+        .collect();
     if d.changes.is_empty() {
-        record.settle(&plan)?;
+        if !json {
+            sharing.iter().try_for_each(|note| writeln!(out, "{note}"))?;
+        }
+        sharing::settle(&mut record, &plan, &shares)?;
         if json {
             report(&[], false, None, out)?;
         } else {
@@ -81,13 +101,14 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     } else {
         writeln!(text, "# lab {} is up; applying the {} change{} to its file", plan.lab, ops.len(), plural(ops.len()))?;
     }
+    sharing.iter().try_for_each(|note| writeln!(text, "{note}"))?;
     let started = Instant::now();
     apply::catch_interrupts();
     let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(text, &ops));
     match result {
         Ok(()) => {
             let t = Instant::now();
-            record.settle(&plan)?;
+            sharing::settle(&mut record, &plan, &shares)?;
             crate::timing::timing("settle", plan.ops.len(), t);
             let ms = started.elapsed().as_millis();
             writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
@@ -95,8 +116,8 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
             let mut unverified = None;
             if args.verify {
                 let t = Instant::now();
-                let left =
-                    verify::read_back(&mut kernel, &plan, &record, &previous, live, &ops).map_err(Refusal::Observe)?;
+                let left = verify::read_back(&mut kernel, &plan, &record, &previous, live, &ops, &shares)
+                    .map_err(Refusal::Observe)?;
                 crate::timing::timing("verify", ops.len(), t);
                 if left.in_sync() {
                     writeln!(text, "read back: the kernel holds what this run applied")?;

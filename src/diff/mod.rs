@@ -43,8 +43,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::live::{LiveLab, LiveLink, LiveNetns};
-use crate::ownership::Claims;
+use crate::ownership::{lab_of, Claims};
 use crate::plan::{Op, OpKey, Plan};
+use crate::sharing::{lab_list, HostShares, Sharer};
 use crate::state::{Entry, Record};
 use crate::topology::{EtcFileKind, Netns};
 
@@ -97,14 +98,20 @@ pub enum Conflict {
     /// A file under /run/netns, where a namespace of the lab's belongs, with no
     /// namespace mounted on it.
     Placeholder { netns: String },
-    /// A namespace under a name of the lab's that is not the lab's.
-    Namespace { netns: String, lab: String, alias: String },
-    /// A container-mode name that names another namespace than its target.
-    AliasName { netns: String },
-    /// A link where the lab wants one, without the lab's mark.
-    Link { netns: Netns, name: String, alias: String },
+    /// A namespace under a name of the lab's that is not the lab's (`owner`: the lab
+    /// whose mark its lo carries, if another lab's).
+    Namespace { netns: String, lab: String, alias: String, owner: Option<String> },
+    /// A container-mode name that names another namespace than its target (`owner`: the
+    /// lab whose namespace that is, if another lab's).
+    AliasName { netns: String, owner: Option<String> },
+    /// A link where the lab wants one, without the lab's mark (`owner`: the lab whose
+    /// mark it carries, if another lab's).
+    Link { netns: Netns, name: String, alias: String, owner: Option<String> },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// A host sysctl the lab wants at `value`, which labs that are up set otherwise: each
+    /// with its spelling of the key and its value.
+    HostSysctl { key: String, value: String, labs: Vec<Sharer> },
     /// An nftables table under the name of one of the lab's drops, without its mark.
     Table { netns: Netns, table: String, lab: String },
 }
@@ -116,25 +123,56 @@ impl fmt::Display for Conflict {
                 f,
                 "/run/netns/{netns} exists but holds no namespace, and netlab did not make it; remove the file"
             ),
-            Conflict::Namespace { netns, lab, alias } => write!(
+            Conflict::Namespace { netns, owner: Some(owner), .. } => write!(
+                f,
+                "namespace {netns} already exists and is lab {owner}'s (its lo carries `netlab:{owner}`); \
+                 take that lab down (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::Namespace { netns, lab, alias, owner: None } => write!(
                 f,
                 "namespace {netns} already exists and is not lab {lab}'s (its lo has no `{alias}` mark); \
                  remove it (ip netns del {netns}) or choose another [lab] prefix"
             ),
-            Conflict::AliasName { netns } => write!(
+            Conflict::AliasName { netns, owner: Some(owner) } => write!(
+                f,
+                "namespace name {netns} is taken by a namespace of lab {owner}; take that lab down \
+                 (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::AliasName { netns, owner: None } => write!(
                 f,
                 "namespace name {netns} is taken by another namespace that netlab did not make; \
                  remove it (ip netns del {netns})"
             ),
-            Conflict::Link { netns, name, alias } => {
-                let place = match netns {
-                    Netns::Host => "the host".to_string(),
-                    Netns::Named(n) => format!("namespace {n}"),
-                };
+            Conflict::Link { netns, name, owner: Some(owner), .. } => write!(
+                f,
+                "link {name} in {} already exists and is lab {owner}'s (`netlab:{owner}` alias); \
+                 take that lab down (netlab down --lab {owner}) or rename the interface",
+                place(netns)
+            ),
+            Conflict::Link { netns, name, alias, owner: None } => write!(
+                f,
+                "link {name} in {} already exists and netlab did not make it (no `{alias}` alias); \
+                 remove or rename it",
+                place(netns)
+            ),
+            Conflict::HostSysctl { key, value, labs } => {
+                let names: Vec<&str> = labs.iter().map(|s| s.lab.as_str()).collect();
+                let set: Vec<String> = labs
+                    .iter()
+                    .map(|s| {
+                        if s.key == *key {
+                            s.value.clone()
+                        } else {
+                            format!("{} (as {}, the same setting)", s.value, s.key)
+                        }
+                    })
+                    .collect();
+                let (who, are) = (lab_list(&names), if names.len() == 1 { "is" } else { "are" });
                 write!(
                     f,
-                    "link {name} in {place} already exists and netlab did not make it (no `{alias}` alias); \
-                     remove or rename it"
+                    "host sysctl {key} = {value} conflicts with {who}, which {are} up and set it to {}; labs that are up \
+                     share the host's sysctls: make the files agree, or take {who} down first",
+                    set.join(", ")
                 )
             }
             Conflict::Table { netns, table, lab } => write!(
@@ -153,6 +191,14 @@ impl fmt::Display for Conflict {
                 file.file_name()
             ),
         }
+    }
+}
+
+/// A namespace as a place in a sentence.
+fn place(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "the host".to_string(),
+        Netns::Named(n) => format!("namespace {n}"),
     }
 }
 
@@ -200,15 +246,19 @@ fn in_order(mut removals: Vec<Change>, mut additions: Vec<Change>) -> Vec<Change
 }
 
 /// The changes that bring `live` to `desired`, for a lab whose record is `record` (`None`:
-/// the lab is not up).
-pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab) -> Diff {
-    Differ::new(desired, record, live).run()
+/// the lab is not up), while the other labs that are up have the host sysctls `shares`
+/// (see [`crate::sharing`]: a host sysctl they set is shared, not set again or put back,
+/// and one they set otherwise is a conflict).
+pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab, shares: &HostShares) -> Diff {
+    Differ::new(desired, record, live, shares).run()
 }
 
 struct Differ<'a> {
     desired: &'a Plan,
     live: &'a LiveLab,
     claims: Claims<'a>,
+    /// The host sysctls of the other labs that are up.
+    shares: &'a HostShares,
     /// The record's entries, in the order they were applied.
     entries: &'a [Entry],
     wanted: HashSet<OpKey>,
@@ -231,12 +281,13 @@ struct Differ<'a> {
 }
 
 impl<'a> Differ<'a> {
-    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab) -> Self {
+    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab, shares: &'a HostShares) -> Self {
         let entries: &[Entry] = record.map_or(&[], |r| &r.entries);
         Differ {
             desired,
             live,
             claims: Claims::new(&desired.lab, entries),
+            shares,
             entries,
             wanted: desired.ops.iter().map(Op::key).collect(),
             fresh: HashSet::new(),
@@ -296,7 +347,8 @@ impl<'a> Differ<'a> {
 
     fn link_conflict(&mut self, netns: &Netns, name: &str) {
         let alias = self.claims.marks().alias.clone();
-        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias });
+        let owner = self.link(netns, name).and_then(|l| lab_of(l.alias.as_deref()).map(str::to_string));
+        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias, owner });
     }
 
     /// The live state of a namespace whose contents carry over (not new, not going).

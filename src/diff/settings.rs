@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::{Change, Conflict, Differ, Field, Sign};
 use crate::live::{normalise_sysctl, MAIN_TABLE};
 use crate::plan::Op;
+use crate::sharing::Want;
 use crate::topology::Netns;
 
 impl Differ<'_> {
@@ -71,12 +72,24 @@ impl Differ<'_> {
                     }
                 }
             }
-            SysctlSet { netns, key, value } => self.sysctl(op, netns, key, value),
+            SysctlSet { netns, key, value } => {
+                // A host sysctl other labs that are up set otherwise is theirs until they
+                // go down; one they set alike is shared (compared like any other).
+                if *netns == Netns::Host {
+                    if let Want::Taken { labs } = self.shares.want(key, value) {
+                        let labs = labs.into_iter().cloned().collect();
+                        let conflict = Conflict::HostSysctl { key: key.clone(), value: value.clone(), labs };
+                        return self.conflicts.push(conflict);
+                    }
+                }
+                self.sysctl(op, netns, key, value)
+            }
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
                 Some(Some(have)) if have == content.as_bytes() => {}
                 // A file the lab wrote and someone changed is drift, put back like a sysctl;
-                // one the lab never wrote is in the way.
-                Some(Some(_)) if !self.claims.recorded(&op.key()) => {
+                // one the lab never wrote, or was about to write when it was stopped (whose
+                // it is cannot be told), is in the way.
+                Some(Some(_)) if !self.claims.applied(&op.key()) => {
                     self.conflicts.push(Conflict::File { netns: netns.clone(), file: *file })
                 }
                 Some(Some(_)) => self.modify(op.clone(), file.file_name(), "the file's entries", "other content"),

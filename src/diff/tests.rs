@@ -14,6 +14,7 @@ use super::text::render;
 use super::*;
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveRoute, NsId, NsLive, Running, VxlanInfo, MAIN_TABLE};
 use crate::plan::{compile, Plan};
+use crate::sharing::HostShares;
 use crate::state::{Entry, StateDir};
 use crate::testing::topology;
 
@@ -76,7 +77,7 @@ const HOST: &str = "
     route 0.0.0.0/0 via=192.0.2.1 dev=2
     route 192.0.2.0/24 dev=2 kernel
     link 10 br-fx kind=bridge up mark
-    link 11 veth7352ec1c kind=veth up mark master=10 peer=2
+    link 11 veth5OtvbvPYxqJ kind=veth up mark master=10 peer=2
     link 12 fx-up kind=veth up mark peer=3
     link 13 vx-fx kind=vxlan up mark vxlan=42,10.1.0.1,10.1.0.2,4789
     link 14 fl-fx kind=tun up mark mtu=1472
@@ -286,7 +287,7 @@ fn lab() -> Plan {
 
 /// The diff of `plan` against `kernel`, for a lab whose record is `record`, as text.
 fn diff_text(plan: &Plan, record: Option<&Record>, kernel: &Kernel) -> String {
-    render(&plan.lab, &diff(plan, record, &kernel.live(plan, record)))
+    render(&plan.lab, &diff(plan, record, &kernel.live(plan, record), &HostShares::default()))
 }
 
 fn lines(text: &str) -> String {
@@ -308,7 +309,7 @@ fn a_lab_as_its_file_says_is_in_sync() {
 #[test]
 fn a_lab_that_is_not_up_is_its_plan_in_its_order() {
     let plan = lab();
-    let d = diff(&plan, None, &LiveLab::default());
+    let d = diff(&plan, None, &LiveLab::default(), &HostShares::default());
     assert!(d.conflicts.is_empty());
     assert!(d.changes.iter().all(|c| c.change == Sign::Add && c.field.is_none()));
     // What `plan` prints is what `up` does, op for op (a node's conf.default sysctls
@@ -390,7 +391,7 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             |k| {
                 k.edit("host", " master=10", "");
             },
-            "~ link master  host  veth7352ec1c -> br-fx    (master: file br-fx, kernel none)",
+            "~ link master  host  veth5OtvbvPYxqJ -> br-fx    (master: file br-fx, kernel none)",
         ),
         (
             "a veth end deleted by hand: the other is deleted, the pair made again with all on it",
@@ -563,7 +564,7 @@ fn a_lab_that_is_not_up_conflicts_with_what_is_in_its_way() {
     kernel.forwarders.clear();
     kernel.sysctls.clear();
     kernel.files[0].2 = b"10.9.9.9 mine\n".to_vec();
-    let d = diff(&plan, None, &kernel.live(&plan, None));
+    let d = diff(&plan, None, &kernel.live(&plan, None), &HostShares::default());
     let conflicts: Vec<String> = d.conflicts.iter().map(|c| c.to_string()).collect();
     assert_eq!(
         conflicts,
@@ -595,7 +596,7 @@ fn a_placeholder_is_the_labs_only_while_its_making_is_pending() {
     // Recorded while it was being made (a kill between the file and the mount): remade.
     let b = Op::NetnsAdd { netns: "b".into() }.key();
     record.entries.iter_mut().filter(|e| e.op.key() == b).for_each(|e| e.pending = true);
-    let d = diff(&plan, Some(&record), &kernel.live(&plan, Some(&record)));
+    let d = diff(&plan, Some(&record), &kernel.live(&plan, Some(&record)), &HostShares::default());
     assert!(d.conflicts.is_empty(), "{:?}", d.conflicts);
     let changes: Vec<(Sign, Op)> = d.changes.iter().map(|c| (c.change, c.op.clone())).collect();
     assert!(changes.contains(&(Sign::Remove, Op::NetnsDel { netns: "b".into() })), "{changes:?}");
@@ -661,3 +662,5 @@ fn the_text_form_aligns_kinds_and_namespaces_and_notes_each_field() {
          + addr add  host  10.1.0.1/30 dev fx-up\n"
     );
 }
+
+mod claims;

@@ -20,7 +20,9 @@
 //! - a device is born with its namespace's `net.ipv4.conf.default.*` and
 //!   `net.ipv6.conf.default.*` sysctls (sysctls not kept are 0);
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
-//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
+//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL);
+//! - `net.ipv4.ip_forward` and `net.ipv4.conf.all.forwarding` are one setting;
+//! - several labs can share it ([`FakeKernel::set_lab`]), as they share a machine.
 //!
 //! What it shows is in `fake/observe.rs`, as `Linux::observe_lab` would find it.
 //!
@@ -288,7 +290,15 @@ impl FakeKernel {
             .map(|(d, ..)| d.clone())
     }
 
+    /// Works on lab `lab` from now on: the links it makes carry that lab's marks. Two labs
+    /// on one machine are one fake kernel, switched between runs.
+    pub fn set_lab(&mut self, lab: &str) {
+        self.marks = Marks::of(lab);
+    }
+
     fn write_sysctl(&mut self, netns: &Netns, key: &str, value: &str) -> Result<(), OpError> {
+        // Keys the kernel keeps as one setting (ip_forward, conf.all.forwarding) are one.
+        let key = crate::sharing::canonical(key);
         let stack = self.stack(netns)?;
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());
@@ -313,6 +323,7 @@ impl FakeKernel {
     }
 
     fn read_sysctl(&self, netns: &Netns, key: &str) -> Result<String, OpError> {
+        let key = crate::sharing::canonical(key);
         let stack = &self.world.stacks[&self.stack_of(netns)?];
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());

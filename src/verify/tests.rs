@@ -15,13 +15,13 @@ fn up(kernel: &mut FakeKernel, plan: &Plan, state: &StateDir) -> (Vec<Op>, HashS
     let previous: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
     let known: Vec<&Op> = plan.ops.iter().chain(&previous).collect();
     let live = kernel.observe(&known, Scope::All).unwrap();
-    let ops = diff(plan, Some(&record), &live).ops();
+    let ops = diff(plan, Some(&record), &live, &HostShares::default()).ops();
     let mut out = Vec::new();
     apply(kernel, &mut record, &ops, &mut Printer::new(&mut out, &ops)).unwrap_or_else(|f| panic!("{f}"));
     record.settle(plan).unwrap();
     let scope = touched(&ops, &known);
     let observed = kernel.observed;
-    let left = read_back(kernel, plan, &record, &previous, live, &ops).unwrap();
+    let left = read_back(kernel, plan, &record, &previous, live, &ops, &HostShares::default()).unwrap();
     assert_eq!(kernel.observed, observed + 1, "read back in one look");
     (ops, scope, left)
 }
