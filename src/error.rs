@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::apply::Failure;
 use crate::diagnostics::Invalid;
-use crate::diff::Conflict;
+use crate::diff::{Conflict, Diff};
 use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
@@ -17,7 +17,7 @@ use crate::state::{Corrupt, LoadError, LockError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The topology is wrong; the rendering lists every problem.
-    #[error("{}", .0.render())]
+    #[error("{0}")]
     Invalid(Invalid),
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
@@ -39,6 +39,10 @@ pub enum Error {
     /// `down` could not remove everything: what failed, and what it left alone.
     #[error("{0}")]
     PartlyDown(PartlyDown),
+    /// `up` applied every op, but reading the lab back shows the kernel does not hold all
+    /// of it: the lab is up, its record kept.
+    #[error("{0}")]
+    Unverified(Unverified),
     /// `link` could not set an end down or up.
     #[error("could not set {endpoint} {}: {}", if *up { "up" } else { "down" }, link_errors(failed))]
     Link { endpoint: String, up: bool, failed: Vec<(Op, OpError)> },
@@ -68,6 +72,7 @@ impl Error {
             | Error::Refused(_)
             | Error::Apply(_)
             | Error::PartlyDown(_)
+            | Error::Unverified(_)
             | Error::Link { .. } => 1,
         }
     }
@@ -102,6 +107,9 @@ pub enum Refusal {
     Port { lab: String, port: Box<PublishedPort>, why: PortRefusal },
     /// A binding whose host port `up` picks, with no free one to pick.
     NoFreePort { lab: String, node: String, spec: String, why: String },
+    /// The lab sets host sysctls, and which of them labs that are up share cannot be told:
+    /// these labs' records cannot be read (lab, why).
+    UnknownShares { lab: String, unreadable: Vec<(String, String)> },
     /// The lab's record cannot be trusted (only `down` works from what can be read of it).
     Corrupt(Corrupt),
 }
@@ -120,14 +128,26 @@ impl fmt::Display for Refusal {
             }
             Refusal::Lock(e) => e.fmt(f),
             Refusal::Conflicts { lab, conflicts } => {
-                let n = conflicts.len();
-                write!(
-                    f,
-                    "lab {lab} cannot be brought up: {n} object{} in the way {} not netlab's, and netlab never takes \
-                     over what it did not make; nothing was changed:",
-                    plural(n),
-                    if n == 1 { "is" } else { "are" }
-                )?;
+                let settings = conflicts.iter().filter(|c| matches!(c, Conflict::HostSysctl { .. })).count();
+                let objects = conflicts.len() - settings;
+                let is_are = |n: usize| if n == 1 { "is" } else { "are" };
+                let mut why = Vec::new();
+                if objects > 0 {
+                    why.push(format!(
+                        "{objects} object{} in the way {} not netlab's, and netlab never takes over what it did not \
+                         make",
+                        plural(objects),
+                        is_are(objects)
+                    ));
+                }
+                if settings > 0 {
+                    why.push(format!(
+                        "{settings} host sysctl{} it wants {} set otherwise by labs that are up",
+                        plural(settings),
+                        is_are(settings)
+                    ));
+                }
+                write!(f, "lab {lab} cannot be brought up: {}; nothing was changed:", why.join("; "))?;
                 for c in conflicts {
                     write!(f, "\n  {c}")?;
                 }
@@ -149,6 +169,17 @@ impl fmt::Display for Refusal {
                 "lab {lab} cannot publish `{}` of node {} ({}:{}/{}): {why}; nothing was changed",
                 port.spec, port.node, port.host_addr, port.host_port, port.proto
             ),
+            Refusal::UnknownShares { lab, unreadable } => {
+                write!(
+                    f,
+                    "lab {lab} sets host sysctls, which labs that are up may share, and what they share cannot be \
+                     told; nothing was changed:"
+                )?;
+                for (other, why) in unreadable {
+                    write!(f, "\n  lab {other}: {why}")?;
+                }
+                Ok(())
+            }
             Refusal::Corrupt(c) => c.fmt(f),
         }
     }
@@ -226,6 +257,31 @@ impl fmt::Display for PartlyDown {
         }
         for (op, why) in &self.refused {
             write!(f, "\n  {}: left alone: {why}", summary(op))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `up` found when it read back what it had applied: the differences from the file
+/// that remain (a `+` missing, a `~` different, a `-` still there).
+#[derive(Debug)]
+pub struct Unverified {
+    pub lab: String,
+    pub diff: Diff,
+}
+
+impl fmt::Display for Unverified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.diff.changes.len() + self.diff.conflicts.len();
+        write!(
+            f,
+            "lab {} is up, but reading it back shows the kernel does not hold everything this run applied \
+             ({n} difference{} from its file; netlab diff shows them, netlab up applies them again):",
+            self.lab,
+            plural(n)
+        )?;
+        for line in crate::diff::text::render(&self.lab, &self.diff).lines().skip(1) {
+            write!(f, "\n  {line}")?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@
 //! no mark: only the part of the record that could be read knows them.
 
 use crate::firewall::ruleset::{table_name, Family};
-use crate::kernel::{forwarder, netns, Linux};
+use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
 use crate::plan::Op;
 use crate::state::StateDir;
@@ -51,7 +51,7 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
     }
 
     ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));
-    let host = kernel.observe(&[Netns::Host]).pop().and_then(Result::ok).unwrap_or_default();
+    let host = kernel.dump(&[(Netns::Host, Families::default())]).pop().and_then(Result::ok).unwrap_or_default();
     ops.extend(
         host.links.iter().filter(|l| marks.on(l)).map(|l| Op::LinkDel { netns: Netns::Host, name: l.name.clone() }),
     );

@@ -15,6 +15,7 @@ use crate::kernel::{forwarder, probe};
 use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
 use crate::ownership::Marks;
 use crate::plan::{Op, PublishedPort};
+use crate::sharing::HostSysctl;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::Result;
@@ -136,6 +137,9 @@ struct LabStatus {
     ports: Vec<PublishedPort>,
     /// Other firewalls of the host that drop the lab's forwarded traffic, and what to add.
     warnings: Vec<String>,
+    /// The host sysctls the lab set or shares, with the other labs that are up and have
+    /// them, and what the host had before.
+    host_sysctls: Vec<HostSysctl>,
     /// Each impaired direction of the lab's links, as it is now.
     impairments: Vec<super::status_impairments::Impaired>,
 }
@@ -209,9 +213,10 @@ impl LabStatus {
             },
         };
         let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
+        let shares = super::host_shares(state, &record.lab, super::touches_host(plan.as_ref(), Some(record)))?;
         let (file, changes) = match &plan {
             Some(plan) => {
-                let d = crate::diff::diff(plan, Some(record), &live);
+                let d = crate::diff::diff(plan, Some(record), &live, &shares);
                 let n = d.changes.len() + d.conflicts.len();
                 (if n == 0 { file } else { FileState::Differs }, n)
             }
@@ -257,6 +262,7 @@ impl LabStatus {
             forwarders,
             ports: record.ports.clone(),
             warnings: super::host_facts::warnings(record.entries.iter().map(|e| &e.op)),
+            host_sysctls: HostSysctl::of(record, &shares),
             impairments,
         })
     }
@@ -299,6 +305,9 @@ impl LabStatus {
                 Netns::Named(n) => format!(" (in namespace {n})"),
             };
             let _ = writeln!(out, "port {}: {p}{place}", p.node);
+        }
+        for sysctl in &self.host_sysctls {
+            let _ = writeln!(out, "host sysctl {}", sysctl.text());
         }
         for f in &self.forwarders {
             let state = match (f.pid, &f.stats) {
@@ -511,6 +520,12 @@ mod tests {
                 picked: true,
             }],
             warnings: vec!["ip filter FORWARD drops forwarded packets (policy drop): ...".into()],
+            host_sysctls: vec![HostSysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                shared_with: vec!["b".into()],
+                before: Some("0".into()),
+            }],
             impairments: vec![],
         };
         assert_eq!(
@@ -522,6 +537,7 @@ mod tests {
              gone    lab-gone   (namespace missing)\n\
              h       host       (the host's own)\n\
              port a: 80/tcp -> 0.0.0.0:32768\n\
+             host sysctl net.ipv4.ip_forward = 1 (shared with lab b; the last lab to go down puts back 0)\n\
              forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n\
              warning: ip filter FORWARD drops forwarded packets (policy drop): ...\n"
         );
@@ -531,5 +547,9 @@ mod tests {
         assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
         assert_eq!(json["ports"][0]["host_addr"], "0.0.0.0");
         assert_eq!(json["ports"][0]["picked"], true);
+        assert_eq!(
+            json["host_sysctls"],
+            serde_json::json!([{"key": "net.ipv4.ip_forward", "value": "1", "shared_with": ["b"], "before": "0"}])
+        );
     }
 }

@@ -5,9 +5,10 @@
 //! forwarding is turned on); sysctls that do not name a device (so `conf.default.*`
 //! applies to devices made later); /etc/netns files; bridges; veth pairs (each end born in
 //! its namespace); tunnel devices; link classes; sysctls that name a device; bridge ports;
-//! hairpin mode; bridge mtus that their ports would change; addresses; links up; routes
-//! (every device and address they need exists by then); impairments in the kernel (qdiscs,
-//! then drops); forwarders; relays.
+//! hairpin mode; bridge mtus that their ports would change; links up; addresses (on links
+//! that are up, so that IPv6 ones, added without duplicate address detection, are usable
+//! at once); routes (every device and address they need exists by then); impairments in
+//! the kernel (qdiscs, then drops); forwarders; relays.
 
 use std::net::IpAddr;
 
@@ -160,6 +161,29 @@ pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
         }
     }
 
+    // Links up before their addresses: an IPv6 address added (nodad) to a link that is
+    // not up yet stays unusable until the kernel finds the link ready, a second or so
+    // after it comes up; added after, it answers at once.
+    for ns in &t.namespaces {
+        ops.push(Op::LinkUp { netns: Netns::Named(ns.name.clone()), name: "lo".into() });
+    }
+    for bridge in &t.bridges {
+        ops.push(Op::LinkUp { netns: bridge.netns.clone(), name: bridge.device.clone() });
+    }
+    for (veth, engine) in t.veths.iter().zip(&engines) {
+        for end in &veth.ends {
+            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
+        }
+        for relay_end in impair::relay_ends(veth, *engine) {
+            ops.push(Op::LinkUp { netns: Netns::Named(t.relay_netns.clone()), name: relay_end.clone() });
+        }
+    }
+    for tunnel in &t.tunnels {
+        for end in &tunnel.ends {
+            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
+        }
+    }
+
     for bridge in &t.bridges {
         ops.push(Op::AddrAdd {
             netns: bridge.netns.clone(),
@@ -180,26 +204,6 @@ pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
             if let Some(address) = end.address {
                 ops.push(Op::AddrAdd { netns: end.netns.clone(), dev: end.name.clone(), address, peer: end.peer });
             }
-        }
-    }
-
-    for ns in &t.namespaces {
-        ops.push(Op::LinkUp { netns: Netns::Named(ns.name.clone()), name: "lo".into() });
-    }
-    for bridge in &t.bridges {
-        ops.push(Op::LinkUp { netns: bridge.netns.clone(), name: bridge.device.clone() });
-    }
-    for (veth, engine) in t.veths.iter().zip(&engines) {
-        for end in &veth.ends {
-            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
-        }
-        for relay_end in impair::relay_ends(veth, *engine) {
-            ops.push(Op::LinkUp { netns: Netns::Named(t.relay_netns.clone()), name: relay_end.clone() });
-        }
-    }
-    for tunnel in &t.tunnels {
-        for end in &tunnel.ends {
-            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
         }
     }
 
@@ -294,6 +298,7 @@ mod tests {
     fn device_sysctls() {
         assert!(names_device("net.ipv4.conf.eth0.rp_filter"));
         assert!(names_device("net.ipv6.neigh.v1.base_reachable_time_ms"));
+        assert!(names_device("net.ipv4.conf.flannel/1.rp_filter"), "a device with a dot, as sysctl(8) spells it");
         assert!(!names_device("net.ipv4.conf.all.rp_filter"));
         assert!(!names_device("net.ipv4.conf.default.forwarding"));
         assert!(!names_device("net.ipv4.ip_forward"));

@@ -46,7 +46,7 @@ impl Resolver<'_> {
                 match sysctls.iter().find(|s| s.key == key) {
                     Some(s) if s.value == "1" => {}
                     Some(s) => {
-                        let span = table.keys().find(|k| k.get_ref() == key).map_or(0..0, |k| k.span());
+                        let span = table.iter().find(|(k, _)| k.get_ref() == key).map_or(0..0, |(k, _)| k.span());
                         let message = format!(
                             "network {} has nat = true, which needs forwarding, and this sets {key} = {}",
                             net.network, s.value
