@@ -714,6 +714,10 @@ ports = ["30080:80"]
     assert_eq!(h.t.sh_ok("nft list tables"), "", "the host has no table of the lab's");
     assert_eq!(h.t.in_netns("k8s-node1", "nft list tables").stdout, b"table inet netlab-k8s\n");
     assert_eq!(h.t.in_netns("k8s-node1", "cat /proc/sys/net/ipv4/ip_forward").stdout, b"1\n");
+    // The node's forwarding is the node's: the host's is untouched and shared with nobody.
+    assert_eq!(h.t.sh_ok("cat /proc/sys/net/ipv4/ip_forward"), "0\n");
+    let status = h.t.netlab_ok(&["status", &lab.path]);
+    assert!(!status.contains("host sysctl"), "{status}");
     h.serve("k8s-pod", "pod", &[80]);
     h.serve("k8s-node2", "node2", &[80]);
     // The pod reaches node2 masqueraded as node1; node2 reaches the pod's port on node1.

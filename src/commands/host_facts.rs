@@ -3,7 +3,7 @@
 //! ports the host's programs listen on, the ones other labs that are up publish (their
 //! records), the ones this lab picked before (its record), and the ephemeral range to pick
 //! from; for a lab with nat networks, whether the host forwarded before netlab turned
-//! forwarding on for any lab. Also what `up` refuses about ports and what it warns about
+//! forwarding on for any lab (what the labs that share the host's forwarding found). Also what `up` refuses about ports and what it warns about
 //! other firewalls, which come from the same readings.
 
 use crate::error::{PortRefusal, Refusal};
@@ -11,7 +11,9 @@ use crate::firewall::groups::Class;
 use crate::firewall::hostports::Taken;
 use crate::firewall::ports::Proto;
 use crate::kernel::probe;
+use crate::live::normalise_sysctl;
 use crate::plan::{HostFacts, Op, Plan, PublishedPort};
+use crate::sharing::{self, HostShares};
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 
@@ -51,7 +53,9 @@ pub(crate) fn read(state: &StateDir, topology: &Topology) -> HostFacts {
         }
     }
     if nat {
-        facts.forwarding_before = forwarding_before(own.as_ref(), &others);
+        // A record that cannot be read shares nothing here; `up` refuses to run beside it.
+        let shares = HostShares::read(state, Some(&topology.lab)).unwrap_or_default();
+        facts.forwarding_before = forwarding_before(own.as_ref(), &shares);
     }
     facts
 }
@@ -71,12 +75,21 @@ fn taken_by(record: &Record) -> Vec<Taken> {
         .collect()
 }
 
-/// Whether the host forwarded, IPv4 and IPv6, before netlab turned forwarding on: the
-/// value a lab that is up found before it set it (this lab's first), else the value now.
-fn forwarding_before(own: Option<&Record>, others: &[Record]) -> (bool, bool) {
+/// Whether the host forwarded, IPv4 and IPv6, before netlab turned forwarding on: what
+/// this lab's record found before it set it (a converge), else what the labs that are up
+/// and share the setting found before the first of them set it (`crate::sharing`; a value
+/// the host had before any lab wanted it counts as the host's), else the value now. Either
+/// name of a setting counts (a lab that set `net.ipv4.conf.all.forwarding` set ip_forward).
+fn forwarding_before(own: Option<&Record>, shares: &HostShares) -> (bool, bool) {
     let (now_v4, now_v6) = probe::forwarding();
     let before = |key: &str, now: bool| {
-        own.into_iter().chain(others).find_map(|r| r.previous(&Netns::Host, key)).map_or(now, |v| v.trim() == "1")
+        let own = own.into_iter().flat_map(|r| &r.entries).find_map(|e| {
+            let Op::SysctlSet { netns: Netns::Host, key: k, .. } = &e.op else { return None };
+            e.previous.as_deref().filter(|_| sharing::canonical(k) == key).map(|v| normalise_sysctl(v) == "1")
+        });
+        // On, and not by the labs' doing: the host forwarded before them.
+        let shared = || shares.setting(key).map(|s| normalise_sysctl(s.value) == "1" && !s.changed_by_labs());
+        own.or_else(shared).unwrap_or(now)
     };
     (before("net.ipv4.ip_forward", now_v4), before("net.ipv6.conf.all.forwarding", now_v6))
 }

@@ -24,7 +24,7 @@ use crate::plan::text::plural;
 use crate::plan::{Op, Plan};
 use crate::sharing;
 use crate::state::{Record, StateDir};
-use crate::topology::Topology;
+use crate::topology::{Netns, Topology};
 use crate::verify;
 use crate::{Error, Result};
 
@@ -37,6 +37,16 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     // The lock before the plan: the ports a plan picks depend on the lab's record.
     let _lock = state.lock(&topology.lab)?;
     let mut record = state.load(&topology.lab)?.unwrap_or_else(|| state.new_record(&topology.lab));
+    // What labs share on the host (crate::sharing): its sysctls, among them the forwarding
+    // a nat network turns on, and its ports. Decided under the host lock, taken after the
+    // lab's and held until the record says what this run did; before the plan when the
+    // plan reads the other labs' records (whether the host forwarded before them, the
+    // ports they publish), so two labs coming up at once cannot pick the same port.
+    let reads_others = !topology.host.sysctls.is_empty() || topology.published.iter().any(|p| p.netns == Netns::Host);
+    let mut host = None;
+    if !args.dry_run && (reads_others || super::touches_host(None, Some(&record))) {
+        host = Some(super::host_lock(state, &topology.lab)?);
+    }
     let plan = super::plan_here(state, &topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
@@ -46,10 +56,11 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     crate::timing::timing("checks", plan.ops.len(), t0);
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
-    // Host sysctls other labs may share (crate::sharing): decided under the host lock,
-    // taken after the lab's, and held until the record says what this run did.
     let touches_host = super::touches_host(Some(&plan), Some(&record));
-    let _host = if touches_host && !args.dry_run { Some(super::host_lock(state, &plan.lab)?) } else { None };
+    if touches_host && !args.dry_run && host.is_none() {
+        host = Some(super::host_lock(state, &plan.lab)?);
+    }
+    let _host = host;
     let shares = super::host_shares(state, &plan.lab, touches_host)?;
     if !shares.unreadable().is_empty() && !args.dry_run {
         return Err(Refusal::UnknownShares { lab: plan.lab.clone(), unreadable: shares.unreadable().to_vec() }.into());

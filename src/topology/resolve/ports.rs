@@ -11,7 +11,7 @@ use super::Resolver;
 use crate::diagnostics::Problem;
 use crate::firewall::ports::{self, Binding, HostAddr, Refusal};
 use crate::spec::Sp;
-use crate::topology::{Bridge, HostConfig, Mode, Namespace, Netns, Node, Publish, Sysctl, Veth};
+use crate::topology::{names, Bridge, HostConfig, Mode, Namespace, Netns, Node, Publish, Sysctl, Veth};
 
 /// The sysctls that turn forwarding on, per family: what a nat network needs, and what a
 /// file that asks for routing sets.
@@ -20,9 +20,7 @@ pub(super) const FORWARDING_V6: &str = "net.ipv6.conf.all.forwarding";
 
 /// Whether a file's own sysctls turn forwarding on (it asked to route).
 pub(super) fn routes_traffic(sysctls: &[Sysctl]) -> bool {
-    sysctls.iter().any(|s| {
-        matches!(s.key.as_str(), FORWARDING_V4 | FORWARDING_V6 | "net.ipv4.conf.all.forwarding") && s.value == "1"
-    })
+    sysctls.iter().any(|s| matches!(names::sysctl_setting(&s.key), FORWARDING_V4 | FORWARDING_V6) && s.value == "1")
 }
 
 impl Resolver<'_> {
@@ -43,13 +41,14 @@ impl Resolver<'_> {
                         (&mut ns.sysctls, &self.spec.nodes[ns.node.as_str()].get_ref().sysctl)
                     }
                 };
-                match sysctls.iter().find(|s| s.key == key) {
+                // Either name of the setting (ip_forward is conf.all.forwarding to the kernel).
+                match sysctls.iter().find(|s| names::sysctl_setting(&s.key) == key) {
                     Some(s) if s.value == "1" => {}
                     Some(s) => {
-                        let span = table.iter().find(|(k, _)| k.get_ref() == key).map_or(0..0, |(k, _)| k.span());
+                        let span = table.iter().find(|(k, _)| *k.get_ref() == s.key).map_or(0..0, |(k, _)| k.span());
                         let message = format!(
-                            "network {} has nat = true, which needs forwarding, and this sets {key} = {}",
-                            net.network, s.value
+                            "network {} has nat = true, which needs forwarding, and this sets {} = {}",
+                            net.network, s.key, s.value
                         );
                         self.problems.push(
                             Problem::new(span, message)
@@ -240,4 +239,48 @@ fn namespace_owner<'n>(nodes: &'n [Node], node: &'n Node) -> Option<&'n Node> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::topology;
+
+    fn host_sysctls(text: &str) -> Vec<(String, String)> {
+        topology(text).host.sysctls.iter().map(|s| (s.key.clone(), s.value.clone())).collect()
+    }
+
+    /// A nat network turns forwarding on in the host for each family it has, as a host
+    /// sysctl (shared between labs like any); a file that turns it on itself, under either
+    /// name, keeps its own and asked for routing.
+    #[test]
+    fn a_nat_network_turns_forwarding_on_once_per_family() {
+        let nat = "[lab]\nname = \"n\"\n[networks.a]\nsubnet = \"10.1.0.0/24\"\nnat = true\n\
+                   [networks.b]\nsubnet = \"fd00:1::/64\"\nnat = true\n";
+        let t = topology(nat);
+        assert_eq!(
+            host_sysctls(nat),
+            [("net.ipv4.ip_forward".into(), "1".into()), ("net.ipv6.conf.all.forwarding".into(), "1".into())]
+        );
+        assert!(!t.host.routes_traffic, "forwarding for nat is not a request to route");
+
+        let asked =
+            nat.replace("[networks.a]", "[host]\nsysctl = { \"net.ipv4.conf.all.forwarding\" = 1 }\n[networks.a]");
+        let t = topology(&asked);
+        assert_eq!(
+            host_sysctls(&asked),
+            [("net.ipv4.conf.all.forwarding".into(), "1".into()), ("net.ipv6.conf.all.forwarding".into(), "1".into())]
+        );
+        assert!(t.host.routes_traffic);
+    }
+
+    /// A nat network inside a node turns forwarding on in that node's namespace: nothing in
+    /// the host, nothing shared.
+    #[test]
+    fn a_nat_network_inside_a_node_forwards_there() {
+        let text = "[lab]\nname = \"n\"\n[nodes.k]\n[networks.a]\nsubnet = \"10.1.0.0/24\"\nnat = true\nin = \"k\"\n";
+        let t = topology(text);
+        assert!(t.host.sysctls.is_empty());
+        let k = t.namespaces.iter().find(|ns| ns.node == "k").unwrap();
+        assert_eq!(k.sysctls.iter().map(|s| s.key.as_str()).collect::<Vec<_>>(), ["net.ipv4.ip_forward"]);
+    }
 }
