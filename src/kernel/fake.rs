@@ -42,7 +42,7 @@ use nix::errno::Errno;
 
 use super::{Applied, Families, Kernel, OpError, Scope};
 use crate::firewall::live::{LiveChain, LiveRule, LiveTable};
-use crate::firewall::ruleset::{Chain, Family};
+use crate::firewall::ruleset::Family;
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Distribution, Impairment, Percent};
 use crate::live::{
@@ -53,7 +53,10 @@ use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
 use crate::topology::{EtcFileKind, Netns};
 
+mod firewall;
 mod observe;
+
+pub use firewall::Table;
 
 /// The host's own network stack.
 pub const HOST: u64 = 0;
@@ -104,16 +107,6 @@ impl Link {
             qdisc: None,
         }
     }
-}
-
-/// An nftables table as the fake kernel keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    /// Its comment.
-    pub mark: String,
-    pub chains: Vec<Chain>,
-    /// (chain, comment) -> rule text.
-    pub rules: BTreeMap<(String, String), String>,
 }
 
 /// A route in the main table: one per destination.
@@ -577,43 +570,13 @@ impl FakeKernel {
             ConntrackFlush { netns, .. } => {
                 self.stack_of(netns)?;
             }
-            NftTableAdd { netns, family, name, chains } => {
-                let mark = self.marks.alias.clone();
-                let stack = self.stack(netns)?;
-                if stack.tables.contains_key(&(*family, name.clone())) {
-                    return Err(Errno::EEXIST.into());
-                }
-                let table = Table { mark, chains: chains.clone(), rules: BTreeMap::new() };
-                stack.tables.insert((*family, name.clone()), table);
-            }
-            NftTableDel { netns, family, name } => {
-                if self.stack(netns)?.tables.remove(&(*family, name.clone())).is_none() {
-                    return Err(Errno::ENOENT.into());
-                }
-            }
+            NftTableAdd { netns, family, name, chains } => self.table_add(netns, *family, name, chains)?,
+            NftTableDel { netns, family, name } => self.table_del(netns, *family, name)?,
             NftRuleAdd { netns, family, table, chain, rule, comment } => {
-                let t = self
-                    .stack(netns)?
-                    .tables
-                    .get_mut(&(*family, table.clone()))
-                    .ok_or(OpError::Errno(Errno::ENOENT))?;
-                if !t.chains.iter().any(|c| c.name == *chain) {
-                    return Err(Errno::ENOENT.into());
-                }
-                // nft would add a second copy; netlab never asks for one.
-                if t.rules.insert((chain.clone(), comment.clone()), rule.clone()).is_some() {
-                    return Err(Errno::EEXIST.into());
-                }
+                self.rule_add(netns, (*family, table), chain, rule, comment)?
             }
             NftRuleDel { netns, family, table, chain, comment } => {
-                let t = self
-                    .stack(netns)?
-                    .tables
-                    .get_mut(&(*family, table.clone()))
-                    .ok_or(OpError::Errno(Errno::ENOENT))?;
-                if t.rules.remove(&(chain.clone(), comment.clone())).is_none() {
-                    return Err(Errno::ENOENT.into());
-                }
+                self.rule_del(netns, (*family, table), chain, comment)?
             }
             LinkSetHairpin { netns, name, on } => {
                 let link = self.link_mut(netns, name)?;
