@@ -749,3 +749,26 @@ fn a_lab_whose_record_is_lost_takes_its_table_down_by_its_mark() {
     h.t.sh_ok("nft delete table inet netlab-other && sysctl -qw net.ipv4.ip_forward=0");
     h.assert_clean(&["172.17.0.0/16"]);
 }
+
+/// A container-mode node publishes its target's ports, as `docker run --network
+/// container:web -p 9090:90` does: the DNAT goes to the target's address, where the
+/// sidecar's server listens in the namespace they share.
+#[test]
+fn a_container_mode_node_publishes_its_targets_ports() {
+    if skip_unless_root("a_container_mode_node_publishes_its_targets_ports") {
+        return;
+    }
+    let mut h = Host::new();
+    let lab = TempTopology::new(
+        "fw-sidecar",
+        "[lab]\nname = \"sc\"\n[networks.n]\nsubnet = \"172.22.0.0/24\"\nnat = true\n\
+         [nodes.web]\nnetwork = \"n\"\n[nodes.side]\nnetwork = \"container:web\"\nports = [\"9090:90\"]\n",
+    );
+    h.up(&lab.path);
+    h.serve("sc-side", "side", &[90]);
+    assert_eq!(h.tcp("wan", "203.0.113.1", 9090).as_deref(), Some("side tcp sees 203.0.113.2"));
+    assert_eq!(h.tcp("", "127.0.0.1", 9090).as_deref(), Some("side tcp sees 172.22.0.1"));
+    assert_eq!(h.t.netlab_ok(&["port", &lab.path, "side"]), "90/tcp -> 0.0.0.0:9090\n");
+    h.t.netlab_ok(&["down", &lab.path]);
+    h.assert_clean(&["172.22.0.0/24"]);
+}
