@@ -772,3 +772,46 @@ fn a_container_mode_node_publishes_its_targets_ports() {
     h.t.netlab_ok(&["down", &lab.path]);
     h.assert_clean(&["172.22.0.0/24"]);
 }
+
+/// Two labs that come up at the same moment, each publishing a port that `up` picks, get
+/// two ports, each leading to its own node: `up` plans under the host lock, with the other
+/// lab's record (both picked 32768 when the lock came after the plan).
+#[test]
+fn two_labs_coming_up_at_once_pick_different_ports() {
+    if skip_unless_root("two_labs_coming_up_at_once_pick_different_ports") {
+        return;
+    }
+    let mut h = Host::new();
+    let lab = |name: &str, n: u8| {
+        TempTopology::new(
+            &format!("fw-race-{name}"),
+            &format!(
+                "[lab]\nname = \"{name}\"\n[networks.n]\nsubnet = \"172.{n}.0.0/24\"\nnat = true\n\
+                 [nodes.w]\nnetwork = \"n\"\nports = [\"80\"]\n"
+            ),
+        )
+    };
+    let (a, b) = (lab("ra", 44), lab("rb", 45));
+    let netlab = common::NETLAB;
+    let picked = |h: &Host, name: &str| -> u16 {
+        let line = h.t.netlab_ok(&["port", "--lab", name, "w", "80/tcp"]);
+        line.trim().rsplit(':').next().and_then(|p| p.parse().ok()).expect(&line)
+    };
+    for round in 0..3 {
+        h.t.sh_ok(&format!(
+            "{netlab} up {} >/dev/null & first=$!; {netlab} up {} >/dev/null; wait $first",
+            a.path, b.path
+        ));
+        let (pa, pb) = (picked(&h, "ra"), picked(&h, "rb"));
+        assert_ne!(pa, pb, "round {round}: both labs picked host port {pa}");
+        if round == 0 {
+            h.serve("ra-w", "ra", &[80]);
+            h.serve("rb-w", "rb", &[80]);
+            assert_eq!(h.tcp("wan", "203.0.113.1", pa).as_deref(), Some("ra tcp sees 203.0.113.2"));
+            assert_eq!(h.tcp("wan", "203.0.113.1", pb).as_deref(), Some("rb tcp sees 203.0.113.2"));
+        }
+        h.t.netlab_ok(&["down", &a.path]);
+        h.t.netlab_ok(&["down", &b.path]);
+    }
+    h.assert_clean(&["172.44.0.0/24", "172.45.0.0/24"]);
+}
