@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::outside::Host;
 use common::{skip_unless_root, TempTopology, Throwaway};
 
 /// A lab named `name` whose node `x` has a veth to the host, `host:<host_if>`; its file is
@@ -220,35 +221,6 @@ fn a_record_that_cannot_be_read_stops_a_lab_that_sets_host_sysctls() {
     host.assert_empty();
 }
 
-/// A throwaway host with an outside: namespace `wan` (203.0.113.2) behind `wan0`, the
-/// host's default route, as a nat network's traffic leaves a real host.
-fn host_with_outside() -> Throwaway {
-    let host = Throwaway::new();
-    host.sh_ok(
-        "set -e; ip netns add wan; ip -n wan link set lo up; ip link add wan0 type veth peer name eth0 netns wan; \
-         ip addr add 203.0.113.1/24 dev wan0; ip link set wan0 up; ip -n wan addr add 203.0.113.2/24 dev eth0; \
-         ip -n wan link set eth0 up; ip route add default via 203.0.113.2; ip -n wan route add default via 203.0.113.1",
-    );
-    host
-}
-
-/// Takes the outside away again, then nothing of any lab may be left: no namespace, link,
-/// record, table (`nft list tables` empty), conntrack entry of the nat labs' subnets
-/// (`subnets`, as text), and both forwarding settings back at 0.
-fn assert_nothing_left(host: &Throwaway, subnets: &[&str]) {
-    let tables = host.sh_ok("nft list tables");
-    assert_eq!(tables, "", "a table was left");
-    let entries = host.sh_ok("conntrack -L -f ipv4 2>/dev/null; conntrack -L -f ipv6 2>/dev/null; true");
-    for s in subnets {
-        assert!(!entries.contains(s), "conntrack entries of {s} were left:\n{entries}");
-    }
-    assert_eq!(sysctl(host, "ipv6/conf/all/forwarding"), "0");
-    host.sh_ok(
-        "ip netns del wan; for i in $(seq 100); do ip link show wan0 >/dev/null 2>&1 || exit 0; sleep 0.05; done",
-    );
-    host.assert_empty();
-}
-
 /// A lab with a nat network (`nat = true`) of subnet `172.{n}.0.0/24` (node `w`), and with
 /// `v6` an IPv6 one too (node `w6`): its forwarding is a host sysctl, shared like any.
 fn nat_lab(name: &str, n: u8, v6: bool) -> TempTopology {
@@ -285,7 +257,8 @@ fn nat_forwarding_is_shared_with_a_lab_that_asked_for_routing() {
     if skip_unless_root("nat forwarding shared with a routing lab") {
         return;
     }
-    let host = host_with_outside();
+    let outside = Host::new();
+    let host = &outside.t;
     let (nat, routing, plain) =
         (nat_lab("n", 30, false), routed_lab("a", 86, "net.ipv4.conf.all.forwarding"), plain_lab("p", 87));
     let forward = |host: &Throwaway| sysctl(host, "ipv4/ip_forward");
@@ -303,7 +276,7 @@ fn nat_forwarding_is_shared_with_a_lab_that_asked_for_routing() {
         "{out}"
     );
     assert!(out.contains("nft rule add") && out.contains("guard"), "the nat lab has no guard:\n{out}");
-    assert!(routes(&host) && nat_out(&host), "with both up");
+    assert!(routes(host) && nat_out(host), "with both up");
     assert!(!host.pings("p-x", "10.87.2.2"), "a lab that never asked was routed beside a nat lab");
     let off = TempTopology::new(
         "nat-shared-off",
@@ -318,31 +291,32 @@ fn nat_forwarding_is_shared_with_a_lab_that_asked_for_routing() {
     );
     let out = host.netlab_ok(&["down", &nat.path]);
     assert!(out.contains("# host sysctl net.ipv4.ip_forward left as it is: lab a is up and has it too"), "{out}");
-    assert_eq!(forward(&host), "1");
-    assert!(routes(&host), "the nat lab's down took the routing lab's forwarding");
+    assert_eq!(forward(host), "1");
+    assert!(routes(host), "the nat lab's down took the routing lab's forwarding");
     host.up(&nat.path);
-    assert!(routes(&host) && nat_out(&host), "the nat lab back up");
+    assert!(routes(host) && nat_out(host), "the nat lab back up");
     host.netlab_ok(&["down", &nat.path]);
-    assert!(routes(&host));
+    assert!(routes(host));
     host.netlab_ok(&["down", &routing.path]);
-    assert_eq!(forward(&host), "0", "the last lab to go down put back 0");
+    assert_eq!(forward(host), "0", "the last lab to go down put back 0");
 
     // The other order: the nat lab first, the routing lab goes down first.
     host.up(&nat.path);
-    assert_eq!(forward(&host), "1");
+    assert_eq!(forward(host), "1");
     let out = host.up(&routing.path);
     assert!(out.contains("shared with lab n"), "{out}");
-    assert!(routes(&host) && nat_out(&host));
+    assert!(routes(host) && nat_out(host));
     host.netlab_ok(&["down", &routing.path]);
-    assert_eq!(forward(&host), "1", "the routing lab's down took the nat lab's forwarding");
-    assert!(nat_out(&host));
+    assert_eq!(forward(host), "1", "the routing lab's down took the nat lab's forwarding");
+    assert!(nat_out(host));
     assert!(!host.pings("p-x", "10.87.2.2"), "a lab that never asked was routed beside a nat lab");
     host.netlab_ok(&["down", &nat.path]);
-    assert_eq!(forward(&host), "0");
+    assert_eq!(forward(host), "0");
     host.netlab_ok(&["down", &plain.path]);
     // (The routing lab's own flows may stay in conntrack until they time out: tracked
     // while the nat lab's table was there, never NATed, and no lab's to flush.)
-    assert_nothing_left(&host, &["172.30.0."]);
+    assert_eq!(sysctl(host, "ipv6/conf/all/forwarding"), "0");
+    outside.assert_clean(&["172.30.0.0/24"]);
 }
 
 /// Two nat labs share the host's forwarding, each family on its own: the second one's
@@ -354,26 +328,27 @@ fn two_nat_labs_share_forwarding_whichever_goes_down_first() {
     if skip_unless_root("two nat labs share forwarding") {
         return;
     }
-    let host = host_with_outside();
+    let outside = Host::new();
+    let host = &outside.t;
     let (one, two) = (nat_lab("n1", 28, false), nat_lab("n2", 29, true));
     let forward = |host: &Throwaway| (sysctl(host, "ipv4/ip_forward"), sysctl(host, "ipv6/conf/all/forwarding"));
     let on = |v4: &str, v6: &str| (v4.to_string(), v6.to_string());
     for first_down in [&one, &two] {
         host.up(&one.path);
-        assert_eq!(forward(&host), on("1", "0"));
+        assert_eq!(forward(host), on("1", "0"));
         let out = host.up(&two.path);
         assert!(out.contains("# host sysctl net.ipv4.ip_forward = 1: shared with lab n1"), "{out}");
         let sets_v6 = out.lines().any(|l| l.contains("sysctl set") && l.contains("net.ipv6.conf.all.forwarding = 1"));
         assert!(sets_v6, "{out}");
-        assert_eq!(forward(&host), on("1", "1"));
+        assert_eq!(forward(host), on("1", "1"));
         assert!(host.pings("n1-w", "203.0.113.2") && host.pings("n2-w", "203.0.113.2"));
         host.netlab_ok(&["down", &first_down.path]);
         let (stays, v6) = if std::ptr::eq(first_down, &one) { ("n2-w", "1") } else { ("n1-w", "0") };
-        assert_eq!(forward(&host), on("1", v6), "after the first down");
+        assert_eq!(forward(host), on("1", v6), "after the first down");
         assert!(host.pings(stays, "203.0.113.2"), "{stays} lost the outside when the other lab went down");
         let last = if std::ptr::eq(first_down, &one) { &two } else { &one };
         host.netlab_ok(&["down", &last.path]);
-        assert_eq!(forward(&host), on("0", "0"), "the last lab to go down put back both");
+        assert_eq!(forward(host), on("0", "0"), "the last lab to go down put back both");
     }
-    assert_nothing_left(&host, &["172.28.0.", "172.29.0.", "fd00:29:"]);
+    outside.assert_clean(&["172.28.0.0/24", "172.29.0.0/24", "fd00:29::/64"]);
 }

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod netdump;
+pub mod outside;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
