@@ -15,6 +15,7 @@ pub mod error;
 pub mod graph;
 pub mod kernel;
 pub mod plan;
+pub mod process;
 pub mod spec;
 pub mod state;
 pub mod topology;

@@ -7,6 +7,11 @@ use clap::Parser;
 use netlab::cli::Cli;
 
 fn main() -> ExitCode {
+    // The hidden supervisor parses its own arguments: it is started by netlab, not people.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "supervise") {
+        return netlab::process::supervisor::cli_main(&args);
+    }
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

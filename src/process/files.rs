@@ -1,0 +1,195 @@
+//! The files a lab's processes leave in its directory (`/run/netlab/<lab>/`), and what is
+//! written in them. The supervisor writes them; `status`, `diff`, `logs` and `down` read
+//! them, also when the supervisor is gone.
+//!
+//! ```text
+//! supervisor.pid            the supervisor's pid (while it runs)
+//! supervisor.json           its Identity
+//! supervisor.sock           where it takes requests
+//! supervisor.log            its own messages
+//! processes/NODE:NAME.pid   a process's pid, while it runs
+//! processes/NODE:NAME.json  its ProcessRecord: identity, start, last exit
+//! processes/NODE:NAME.log   its output (and .log.1: see log.rs)
+//! runs/NODE:exec.N.log      the output of a node's N-th one-shot `exec` command
+//! runs/NODE:NAME.ready.log  the output of the latest `cmd:` readiness check of a process
+//! ```
+//! `NODE:NAME` is a key: a node name and a process name, neither of which can hold `:`
+//! or `/` (topology names are `[A-Za-z0-9_.-]`), which [`check_key`] holds every key to,
+//! whoever wrote it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::identity::{Exit, Identity};
+
+pub const SUPERVISOR_PID: &str = "supervisor.pid";
+pub const SUPERVISOR_IDENTITY: &str = "supervisor.json";
+pub const SUPERVISOR_SOCKET: &str = "supervisor.sock";
+pub const SUPERVISOR_LOG: &str = "supervisor.log";
+pub const PROCESSES: &str = "processes";
+pub const RUNS: &str = "runs";
+
+/// A key is `NODE:NAME`, each part a name as topologies allow: `[A-Za-z0-9_.-]`, not `.`
+/// or `..`. What is read back from a file or a socket is checked as strictly as what is
+/// read from a topology, since it becomes a file name.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p != "."
+            && p != ".."
+            && p.len() <= 64
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    match key.split_once(':') {
+        Some((node, name)) if part_ok(node) && part_ok(name) => Ok(()),
+        _ => Err(format!("`{key}` is not NODE:NAME (letters, digits, _ . -)")),
+    }
+}
+
+pub fn processes_dir(dir: &Path) -> PathBuf {
+    dir.join(PROCESSES)
+}
+
+fn file(dir: &Path, key: &str, ext: &str) -> PathBuf {
+    processes_dir(dir).join(format!("{key}.{ext}"))
+}
+
+pub fn pid_path(dir: &Path, key: &str) -> PathBuf {
+    file(dir, key, "pid")
+}
+
+pub fn record_path(dir: &Path, key: &str) -> PathBuf {
+    file(dir, key, "json")
+}
+
+pub fn log_path(dir: &Path, key: &str) -> PathBuf {
+    file(dir, key, "log")
+}
+
+/// The log of a one-shot command, by its key (`NODE:exec.N`, `NODE:NAME.ready`).
+pub fn run_log_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(RUNS).join(format!("{key}.log"))
+}
+
+/// The key of a node's `n`-th one-shot `exec` command (from 1).
+pub fn exec_key(node: &str, n: usize) -> String {
+    format!("{node}:exec.{n}")
+}
+
+/// The key of the `cmd:` readiness check of the process `key`.
+pub fn ready_key(key: &str) -> String {
+    format!("{key}.ready")
+}
+
+/// What the supervisor knows of one process, kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    pub key: String,
+    /// The shell command (`sh -c`).
+    pub cmd: String,
+    /// The process of the latest start.
+    pub identity: Identity,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    /// How many times it was started.
+    pub starts: u32,
+    /// Whether the latest start has exited.
+    pub exited: bool,
+    /// How the latest run that ended, ended (kept when it is started again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_exit: Option<LastExit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastExit {
+    #[serde(flatten)]
+    pub exit: Exit,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+}
+
+impl ProcessRecord {
+    pub fn load(dir: &Path, key: &str) -> io::Result<Option<ProcessRecord>> {
+        check_key(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let text = match std::fs::read_to_string(record_path(dir, key)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let record: ProcessRecord = serde_json::from_str(&text).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", record_path(dir, key).display()))
+        })?;
+        if record.key != key {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not {key}'s", record_path(dir, key).display()),
+            ));
+        }
+        Ok(Some(record))
+    }
+
+    /// The process as it is now: running (and still the same process), exited (with how),
+    /// or gone without a word (its supervisor died with it, or someone removed it).
+    pub fn state(&self) -> ProcessState {
+        match (self.exited, self.last_exit) {
+            (true, Some(last)) => ProcessState::Exited(last),
+            (false, _) if self.identity.is_running() => ProcessState::Running,
+            (true, None) | (false, _) => ProcessState::Gone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    Running,
+    Exited(LastExit),
+    Gone,
+}
+
+/// Every process key that has a record in `dir`, sorted.
+pub fn keys(dir: &Path) -> io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(processes_dir(dir)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut keys = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(key) = name.strip_suffix(".json") {
+            if check_key(key).is_ok() {
+                keys.push(key.to_string());
+            }
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+/// Writes `bytes` to `path` whole: a temporary file renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_like_names() {
+        assert!(check_key("web:http").is_ok());
+        assert!(check_key("redis1:redis-server").is_ok());
+        for bad in ["web", ":x", "x:", "../x:y", "a:b/c", "a:..", "a:b:c", "a b:c", "a:\0"] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

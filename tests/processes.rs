@@ -1,0 +1,383 @@
+//! The machinery of processes in nodes (src/process), driven through its library API in a
+//! throwaway host: a supervisor in a PID namespace of its own starts commands inside
+//! hand-made namespaces, waits for them to be ready, logs them, records how they end,
+//! stops them; and nothing it started outlives `stop_lab`, whatever happened before.
+//!
+//! Each test runs twice: outside, it makes a throwaway host and runs itself again inside
+//! (`Throwaway::run_test_inside`), where the body runs with the throwaway's namespaces as
+//! its own; then it checks from outside that the throwaway is empty.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{inner_test, skip_unless_root, Throwaway, NETLAB};
+use netlab::process::files::{self, ProcessRecord, ProcessState};
+use netlab::process::node::{Credentials, NetnsRef};
+use netlab::process::{self as proc_, Exit, Launch, ProcessError, Ready, Supervisor};
+
+/// A test whose body runs inside a throwaway host.
+macro_rules! in_throwaway {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        $(#[$meta])*
+        #[test]
+        fn $name() {
+            if inner_test(stringify!($name)) {
+                $body
+                return;
+            }
+            if skip_unless_root(stringify!($name)) {
+                return;
+            }
+            let host = Throwaway::new();
+            let out = host.run_test_inside(stringify!($name));
+            assert!(
+                out.status.success(),
+                "the inner run failed ({}):\n--- stdout\n{}--- stderr\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            host.assert_empty();
+        }
+    };
+}
+
+const DIR: &str = "/run/netlab/t";
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").args(["-c", script]).output().unwrap();
+    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A namespace `name` joined to the throwaway's root namespace by a veth pair: `eth0`
+/// inside with 10.9.N.1/24, `h-NAME` outside with 10.9.N.254/24; and a hosts file in
+/// /etc/netns/NAME.
+fn node(name: &str, n: u8) -> NetnsRef {
+    sh(&format!(
+        "ip netns add {name} && ip -n {name} link set lo up \
+         && ip link add h-{name} type veth peer name eth0 netns {name} \
+         && ip -n {name} addr add 10.9.{n}.1/24 dev eth0 && ip -n {name} link set eth0 up \
+         && ip addr add 10.9.{n}.254/24 dev h-{name} && ip link set h-{name} up \
+         && mkdir -p /etc/netns/{name} && echo '10.9.{n}.1 {name}-by-its-hosts-file' > /etc/netns/{name}/hosts"
+    ));
+    let id = netlab::process::identity::ns_id(&format!("/run/netns/{name}")).unwrap();
+    NetnsRef { name: name.to_string(), id: Some(id) }
+}
+
+fn launch(key: &str, cmd: &str, netns: &NetnsRef) -> Launch {
+    Launch {
+        key: key.to_string(),
+        cmd: cmd.to_string(),
+        netns: Some(netns.clone()),
+        user: None,
+        env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
+        cwd: PathBuf::from("/"),
+    }
+}
+
+fn supervisor() -> Supervisor {
+    Supervisor::start(Path::new(NETLAB), Path::new(DIR)).expect("start the supervisor")
+}
+
+fn log(key: &str) -> String {
+    netlab::process::log::read_tail(&files::log_path(Path::new(DIR), key), 1 << 20)
+}
+
+fn record(key: &str) -> ProcessRecord {
+    ProcessRecord::load(Path::new(DIR), key).unwrap().expect("a record")
+}
+
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The live processes of this PID namespace other than its init and this test (and its
+/// threads): pid and command name.
+fn others() -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = netlab::process::identity::Stat::read(pid) else { continue };
+        if pid == 1 || pid == me || stat.is_dead() {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        found.push((pid, comm.trim().to_string()));
+    }
+    found
+}
+
+fn stop_lab_and_check_nothing_is_left() {
+    proc_::stop_lab(Path::new(DIR), Duration::from_secs(2)).unwrap();
+    assert_eq!(others(), vec![], "processes left after stop_lab");
+    let left: Vec<_> = std::fs::read_dir(DIR).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "files left in {DIR}: {left:?}");
+    let _ = std::fs::remove_dir(DIR);
+    let _ = std::fs::remove_dir("/run/netlab");
+    // The host ends first: deleting one end of a veth pair deletes both, now; a deleted
+    // namespace takes its devices with it only later.
+    sh("for l in $(ip -o link show type veth | cut -d: -f2 | cut -d@ -f1); do ip link del $l; done; \
+        for ns in $(ls /run/netns); do ip netns del $ns; done; rm -rf /etc/netns/*");
+}
+
+in_throwaway! {
+    /// Inside its node as `netlab exec` would run it: the namespace, its /sys, its hosts
+    /// file; in a session and a PID namespace of its own; with the given environment;
+    /// ready once it listens on its lab address (not on 127.0.0.1); stopped with SIGTERM.
+    fn a_process_runs_inside_its_node_and_is_ready_when_it_listens_on_its_lab_address() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let mut l = launch(
+            "n1:web",
+            "echo GREETING=$GREETING; ls /sys/class/net | tr '\\n' ' '; echo; grep by-its-hosts /etc/hosts; \
+             echo cwd=$(pwd); exec nc -lk 10.9.1.1 8000",
+            &n1,
+        );
+        l.env.push(("GREETING".into(), "hello".into()));
+        l.cwd = PathBuf::from("/etc");
+        let t = Instant::now();
+        let id = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        eprintln!("ready after {:?}", t.elapsed());
+        assert_eq!(id.netns, n1.id.unwrap(), "in its node's namespace");
+        assert_eq!(record("n1:web").state(), ProcessState::Running);
+        assert_eq!(record("n1:web").identity, id);
+        let text = log("n1:web");
+        for want in ["GREETING=hello", "eth0 lo", "10.9.1.1 n1-by-its-hosts-file", "cwd=/etc"] {
+            assert!(text.contains(want), "{want:?} not in its log:\n{text}");
+        }
+        // Its own session, and not our PID namespace: the supervisor's.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", id.pid)).unwrap();
+        let session: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(3).unwrap().parse().unwrap();
+        assert_eq!(session, id.pid, "a session of its own");
+        let ns = |pid: String| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+        assert_ne!(ns(id.pid.to_string()), ns("self".into()));
+        assert_eq!(ns(id.pid.to_string()), ns(sup.identity().pid.to_string()));
+        // Reachable from outside on that address.
+        sh("echo ping | nc -N -w2 10.9.1.1 8000");
+
+        let t = Instant::now();
+        let exit = proc_::stop(&sup, "n1:web", Duration::from_secs(5)).unwrap();
+        assert_eq!(exit, Some(Exit::Signal(15)), "nc ends on SIGTERM");
+        assert!(t.elapsed() < Duration::from_secs(2), "no need to wait for the grace: {:?}", t.elapsed());
+        let r = record("n1:web");
+        assert_eq!(r.state(), ProcessState::Exited(r.last_exit.unwrap()));
+        assert!(log("n1:web").contains("-- netlab: killed by signal 15 (SIGTERM)"), "{}", log("n1:web"));
+        assert!(!files::pid_path(Path::new(DIR), "n1:web").exists(), "the pid file goes with the process");
+        assert_eq!(proc_::stop(&sup, "n1:web", Duration::from_secs(1)).unwrap(), None, "stopping again: not running");
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+in_throwaway! {
+    /// `user = "nobody"`: its uid, gid and groups, its HOME from the environment given.
+    fn a_process_runs_as_its_user() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let nobody = Credentials::lookup("nobody").unwrap();
+        let mut l = launch("n1:who", "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); exec sleep 1000", &n1);
+        l.user = Some(nobody.clone());
+        let id = proc_::start(&sup, &l, None, Duration::from_secs(5)).unwrap();
+        assert_eq!(id.uid, nobody.uid);
+        // It starts with no signal blocked or ignored, whatever the supervisor does with
+        // its own (a blocked SIGTERM would make it unstoppable).
+        eventually("it runs sleep", || std::fs::read_to_string(format!("/proc/{}/comm", id.pid)).unwrap() == "sleep\n");
+        let status = std::fs::read_to_string(format!("/proc/{}/status", id.pid)).unwrap();
+        let mask = |field: &str| {
+            let hex = status.lines().find_map(|l| l.strip_prefix(field)).unwrap().trim();
+            u64::from_str_radix(hex, 16).unwrap() & 0x7fff_ffff // the standard signals, 1 to 31
+        };
+        assert_eq!((mask("SigBlk:"), mask("SigIgn:")), (0, 0), "{status}");
+        eventually("its output", || log("n1:who").contains("\nuid="));
+        assert!(log("n1:who").contains(&format!("uid={} gid={} groups={}", nobody.uid, nobody.gid, nobody.gid)), "{}", log("n1:who"));
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+in_throwaway! {
+    /// A command that daemonizes leaves the supervisor's namespace no more than any other:
+    /// its daemon is re-parented to the supervisor, and ends with the lab.
+    fn a_daemon_cannot_escape_and_ends_with_the_lab() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let dir = format!("/tmp/netlab-daemon-{}", std::process::id());
+        sh(&format!("mkdir -p {dir}"));
+        let cmd = format!(
+            "setsid sleep 1001 </dev/null >/dev/null 2>&1 & \
+             redis-server --bind 10.9.1.1 --port 6379 --daemonize yes --dir {dir} --save '' --appendonly no --protected-mode no --logfile {dir}/log"
+        );
+        proc_::start(&sup, &launch("n1:daemons", &cmd, &n1), None, Duration::from_secs(5)).unwrap();
+        eventually("the starting shell exits 0", || matches!(record("n1:daemons").state(), ProcessState::Exited(l) if l.exit == Exit::Code(0)));
+        let answers =
+            || Command::new("redis-cli").args(["-h", "10.9.1.1", "ping"]).output().is_ok_and(|o| o.stdout == b"PONG\n");
+        let start = Instant::now();
+        while !answers() {
+            let redis_log = std::fs::read_to_string(format!("{dir}/log")).unwrap_or_default();
+            assert!(start.elapsed() < Duration::from_secs(10), "redis does not answer:\n{}\n{redis_log}", log("n1:daemons"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let daemons: Vec<(u32, String)> =
+            others().into_iter().filter(|(_, c)| c == "sleep" || c.starts_with("redis-server")).collect();
+        assert_eq!(daemons.len(), 2, "{daemons:?}");
+        for (pid, comm) in &daemons {
+            let stat = netlab::process::identity::Stat::read(*pid).unwrap();
+            assert_eq!(stat.ppid, sup.identity().pid, "{comm} is the supervisor's, not our init's");
+        }
+        stop_lab_and_check_nothing_is_left();
+        sh(&format!("rm -rf {dir}"));
+    }
+}
+
+in_throwaway! {
+    /// A process that ends before it is ready, and one whose check never passes: the error
+    /// names it, says why, and shows the end of its log. udp: and cmd: checks pass when
+    /// their condition holds.
+    fn readiness_checks_pass_or_fail_with_the_process_and_its_log() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let e = proc_::start(&sup, &launch("n1:crash", "echo starting; echo oops >&2; exit 3", &n1), Some(&Ready::Tcp(8001)), Duration::from_secs(10))
+            .unwrap_err();
+        assert!(matches!(&e, ProcessError::Exited { exit: Exit::Code(3), .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("n1:crash") && text.contains("exit status 3") && text.contains("oops"), "{text}");
+
+        let t = Instant::now();
+        let e = proc_::start(&sup, &launch("n1:slow", "echo waiting; exec sleep 100", &n1), Some(&Ready::Tcp(8002)), Duration::from_millis(300))
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let text = e.to_string();
+        for want in ["process n1:slow was not ready within 0.3s", "tcp:8002: nothing listens on port 8002", "waiting"] {
+            assert!(text.contains(want), "{want:?} not in: {text}");
+        }
+
+        proc_::start(&sup, &launch("n1:dns", "exec nc -lu 10.9.1.1 5353", &n1), Some(&Ready::Udp(5353)), Duration::from_secs(10)).unwrap();
+        let flag = format!("/tmp/netlab-flag-{}", std::process::id());
+        let check = Ready::Cmd(format!("test -e {flag}"));
+        let t = Instant::now();
+        proc_::start(&sup, &launch("n1:late", &format!("sleep 0.3; touch {flag}; exec sleep 100"), &n1), Some(&check), Duration::from_secs(10))
+            .unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(300), "ready only once the flag exists");
+        sh(&format!("rm -f {flag}"));
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+in_throwaway! {
+    /// kill -9 of a process: its record says how it ended; started again, it keeps that
+    /// as its last exit and counts the start.
+    fn a_killed_process_is_recorded_and_can_be_started_again() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let l = launch("n1:srv", "exec nc -lk 10.9.1.1 8000", &n1);
+        let first = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        sh(&format!("kill -9 {}", first.pid));
+        eventually("the kill is recorded", || matches!(record("n1:srv").state(), ProcessState::Exited(_)));
+        assert_eq!(record("n1:srv").last_exit.unwrap().exit, Exit::Signal(9));
+        let second = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        assert_ne!(first, second);
+        let r = record("n1:srv");
+        assert_eq!((r.state(), r.starts, r.last_exit.unwrap().exit), (ProcessState::Running, 2, Exit::Signal(9)));
+        let e = proc_::start(&sup, &l, None, Duration::from_secs(1)).unwrap_err();
+        assert!(e.to_string().contains("n1:srv is already running"), "{e}");
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+in_throwaway! {
+    /// One-shot commands: success, failure with their output, a timeout; what they leave
+    /// running is contained too.
+    fn one_shot_commands_report_how_they_end() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        proc_::run_once(&sup, &launch("n1:exec.1", "true", &n1), Duration::from_secs(5)).unwrap();
+        let e = proc_::run_once(&sup, &launch("n1:exec.2", "echo out; echo err >&2; exit 4", &n1), Duration::from_secs(5))
+            .unwrap_err();
+        match &e {
+            ProcessError::Failed { exit, timed_out, output, .. } => {
+                assert_eq!((*exit, *timed_out), (Exit::Code(4), false));
+                assert_eq!(output, &vec!["out".to_string(), "err".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = Instant::now();
+        let e = proc_::run_once(&sup, &launch("n1:exec.3", "sleep 10", &n1), Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(e, ProcessError::Failed { timed_out: true, exit: Exit::Signal(9), .. }), "{e:?}");
+        assert!(t.elapsed() < Duration::from_secs(2));
+        proc_::run_once(&sup, &launch("n1:exec.4", "sleep 1002 >/dev/null 2>&1 &", &n1), Duration::from_secs(5)).unwrap();
+        eventually("the background sleep runs", || others().iter().any(|(_, c)| c == "sleep"));
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+in_throwaway! {
+    /// A process that ignores SIGTERM gets SIGKILL once the grace period is over.
+    fn stop_escalates_to_sigkill_after_the_grace_period() {
+        let n1 = node("n1", 1);
+        let sup = supervisor();
+        let l = launch("n1:stubborn", "trap '' TERM; echo trapped; while :; do sleep 0.05; done", &n1);
+        proc_::start(&sup, &l, None, Duration::from_secs(5)).unwrap();
+        eventually("the trap is set", || log("n1:stubborn").contains("\ntrapped"));
+        let t = Instant::now();
+        let exit = proc_::stop(&sup, "n1:stubborn", Duration::from_millis(300)).unwrap();
+        assert_eq!(exit, Some(Exit::Signal(9)));
+        assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+        stop_lab_and_check_nothing_is_left();
+    }
+}
+
+/// Not a test of its own: the starter that `a_starter_killed_at_any_moment_...` kills.
+/// Starts the supervisor and processes (one that daemonizes) over and over.
+#[test]
+fn starter_for_the_kill_test() {
+    if !inner_test("starter_for_the_kill_test") {
+        return;
+    }
+    let netns = NetnsRef { name: "n1".into(), id: None };
+    let sup = supervisor();
+    for i in 0.. {
+        let cmd = format!("setsid sleep {} </dev/null >/dev/null 2>&1 & exec sleep 1000", 2000 + i);
+        let _ = proc_::start(&sup, &launch(&format!("n1:p{i}"), &cmd, &netns), None, Duration::from_secs(5));
+    }
+}
+
+in_throwaway! {
+    /// `kill -9` of whoever is starting processes, at any moment (before the supervisor is
+    /// recorded, while it starts, between two processes): `stop_lab` still ends every
+    /// process, daemons included, and leaves no file.
+    fn a_starter_killed_at_any_moment_leaves_nothing_stop_lab_cannot_end() {
+        node("n1", 1);
+        let exe = std::env::current_exe().unwrap();
+        for delay_ms in [0, 1, 2, 4, 8, 15, 30, 60, 120] {
+            let mut starter = Command::new(&exe)
+                .args(["starter_for_the_kill_test", "--exact", "--nocapture", "--test-threads=1"])
+                .env(common::INNER_TEST, "starter_for_the_kill_test")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            starter.kill().unwrap();
+            starter.wait().unwrap();
+            let started = files::keys(Path::new(DIR)).unwrap().len();
+            let t = Instant::now();
+            proc_::stop_lab(Path::new(DIR), Duration::from_secs(2)).unwrap();
+            // A supervisor that had not yet said it was ready dies of its parent-death
+            // signal on its own, a moment after its parent.
+            let start = Instant::now();
+            while !others().is_empty() && start.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(others(), vec![], "killed after {delay_ms} ms ({started} processes started): left behind");
+            eprintln!("killed after {delay_ms} ms: {started} processes had started; none left (stop_lab: {:?})", t.elapsed());
+        }
+        stop_lab_and_check_nothing_is_left();
+    }
+}
