@@ -16,6 +16,7 @@ pub mod graph;
 pub mod kernel;
 pub mod plan;
 pub mod process;
+pub mod run;
 pub mod spec;
 pub mod state;
 pub mod topology;

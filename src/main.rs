@@ -7,10 +7,15 @@ use clap::Parser;
 use netlab::cli::Cli;
 
 fn main() -> ExitCode {
-    // The hidden supervisor parses its own arguments: it is started by netlab, not people.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // The hidden supervisor parses its own arguments: it is started by netlab, not people.
     if args.get(1).is_some_and(|a| a == "supervise") {
         return netlab::process::supervisor::cli_main(&args);
+    }
+    // `run` may have to make a user namespace, which a process with threads cannot: it
+    // goes first, before anything of netlab's has started one.
+    if args.get(1).is_some_and(|a| a == "run") {
+        return netlab::run::main(&args);
     }
     let cli = Cli::parse();
     let stdout = std::io::stdout();

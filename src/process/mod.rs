@@ -15,6 +15,7 @@
 //! (identities, exits, logs) under the lab's directory; [`identity`] tells a process from
 //! any other that might take its pid.
 
+pub mod child;
 pub mod client;
 pub mod files;
 pub mod identity;

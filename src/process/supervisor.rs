@@ -554,14 +554,7 @@ fn spawn(launch: &Launch) -> io::Result<(i32, Identity, OwnedFd)> {
     unsafe {
         cmd.pre_exec(move || {
             let said = (|| {
-                // We block the signals our signalfd reads, and ignore SIGPIPE; whoever
-                // started netlab may have ignored others. A program must start with none
-                // of that (a blocked SIGTERM would make it unstoppable): an ignored signal
-                // stays ignored across exec.
-                nix::sys::signal::SigSet::empty().thread_set_mask()?;
-                for signal in 1..32 {
-                    libc::signal(signal, libc::SIG_DFL);
-                }
+                super::child::reset_signals()?;
                 nix::unistd::setsid()?;
                 entry.enter()?;
                 if let Some(user) = &user {

@@ -1,0 +1,303 @@
+//! `netlab run`: a lab in a throwaway host of its own, a command in it, the command's exit
+//! code out, nothing left behind. Each test runs `netlab run` inside a throwaway host of
+//! the harness's (so even a netlab bug cannot reach this machine), as root and as an
+//! ordinary user (uid 65534, through setpriv), and checks from outside that nothing of
+//! the run is left: no namespace, link, mount, record or process.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{skip_unless_root, topology, TempTopology, Throwaway, NETLAB};
+
+/// The prefix that runs a command as uid 65534 with no groups.
+const NOBODY: &str = "setpriv --reuid 65534 --regid 65534 --clear-groups";
+
+fn run(host: &Throwaway, as_user: &str, args: &str) -> Output {
+    host.sh(&format!("cd {} && {as_user} {NETLAB} run {args}", env!("CARGO_MANIFEST_DIR")))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn exit_codes_are_the_command_s_or_say_who_failed() {
+    if skip_unless_root("netlab run exit codes") {
+        return;
+    }
+    let host = Throwaway::new();
+    let veth = topology("veth-pair.toml");
+    let bad = TempTopology::new("bad", "[lab]\nname = \"bad\"\n[nodes.a]\nnetwork = \"nope\"\n");
+    for user in ["", NOBODY] {
+        let cases = [
+            (0, format!("{veth} -- true")),
+            (1, format!("{veth} -- false")),
+            (42, format!("{veth} -- sh -c 'exit 42'")),
+            // netlab itself: an invalid file, a node it does not have, a command line without CMD.
+            (125, format!("{} -- true", bad.path)),
+            (125, format!("{veth} --node nope -- true")),
+            (125, veth.clone()),
+            // the command: not executable, not there, killed by a signal.
+            (126, format!("{veth} -- /etc/passwd")),
+            (127, format!("{veth} -- no-such-command-netlab")),
+            (137, format!("{veth} -- sh -c 'kill -KILL $$'")),
+            (143, format!("{veth} -- sh -c 'kill -TERM $$'")),
+        ];
+        for (code, args) in cases {
+            let out = run(&host, user, &args);
+            assert_eq!(out.status.code(), Some(code), "netlab run {args} ({user}):\n{}", text(&out));
+        }
+        let out = run(&host, user, &format!("{} -- true", bad.path));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown network `nope`"), "{}", text(&out));
+        let out = run(&host, user, &format!("{veth} -- no-such-command-netlab"));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("no-such-command-netlab: command not found"),
+            "{}",
+            text(&out)
+        );
+    }
+    host.assert_empty();
+}
+
+#[test]
+fn the_command_sees_the_lab_and_only_it_as_root_and_as_an_ordinary_user() {
+    if skip_unless_root("netlab run's view") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("redis-cluster.toml");
+    // The real host's lab state, which the run must neither see nor touch.
+    host.sh_ok("mkdir -p /run/netlab && echo '{}' > /run/netlab/other.json && touch /run/netns/other && ip link add real0 type veth peer name real1");
+    for user in ["", NOBODY] {
+        let script = format!(
+            "id -u; ls /run/netlab; echo $(ls /run/netns); ip -o link show | grep -c real0; \
+             {NETLAB} status | tail -n +2; ip netns exec redis-redis1 grep -w redis1 /etc/hosts; \
+             {NETLAB} exec {file} redis2 -- ping -c1 -W2 -q 10.77.0.2 >/dev/null && echo ping-ok"
+        );
+        let out = run(&host, user, &format!("{file} -- sh -c '{script}'"));
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines[0], "0", "root inside, whoever ran it: {}", text(&out));
+        assert_eq!(lines[1..3], ["redis.json", "redis.lock"], "only its own records: {}", text(&out));
+        assert_eq!(lines[3].trim(), "redis-redis1 redis-redis2 redis-redis3 redis-redis4 redis-redis5 redis-redis6");
+        assert_eq!(lines[4], "0", "not the real host's links");
+        assert!(lines[5].starts_with("redis "), "{}", text(&out));
+        assert_eq!(lines[6].split_whitespace().collect::<Vec<_>>(), ["10.77.0.2", "redis1"]);
+        assert_eq!(lines[7], "ping-ok");
+    }
+    host.sh_ok("rm -rf /run/netlab /run/netns/other && ip link del real0");
+    host.assert_empty();
+}
+
+#[test]
+fn a_command_runs_inside_a_node_with_node() {
+    if skip_unless_root("netlab run --node") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("veth-pair.toml");
+    for user in ["", NOBODY] {
+        let out = run(
+            &host,
+            user,
+            &format!("{file} --node ns1 -- sh -c 'ls /sys/class/net | tr \"\\n\" \" \"; ip -o -4 addr show dev veth1'"),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("lo veth1 "), "its own /sys: {stdout}");
+        assert!(stdout.contains("10.0.0.2/24"), "{stdout}");
+    }
+    host.assert_empty();
+}
+
+#[test]
+fn it_works_where_etc_netns_does_not_exist() {
+    if skip_unless_root("netlab run without /etc/netns") {
+        return;
+    }
+    let host = Throwaway::new();
+    // An /etc like the real one but without netns, in the throwaway's mount namespace:
+    // every entry of /etc bound into a tmpfs, as on a machine where iproute2 never ran.
+    host.sh_ok(
+        "umount /etc/netns && mkdir /run/etc && mount --rbind /etc /run/etc && mount -t tmpfs tmpfs /etc && \
+         for e in /run/etc/* /run/etc/.[!.]*; do [ -e \"$e\" ] || continue; n=${e#/run/etc/}; [ \"$n\" = netns ] && continue; \
+           if [ -L \"$e\" ]; then ln -s \"$(readlink \"$e\")\" /etc/$n; elif [ -d \"$e\" ]; then mkdir /etc/$n && mount --rbind \"$e\" /etc/$n; \
+           else touch /etc/$n && mount --bind \"$e\" /etc/$n; fi; done && umount -l /run/etc && rmdir /run/etc && test ! -e /etc/netns",
+    );
+    let file = topology("redis-cluster.toml");
+    for user in ["", NOBODY] {
+        let out = run(
+            &host,
+            user,
+            &format!("{file} -- sh -c 'ip netns exec redis-redis3 grep -w redis3 /etc/hosts; ls /etc/netns | wc -l'"),
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(),
+            ["10.77.0.4", "redis3", "6"]
+        );
+        host.sh_ok("test ! -e /etc/netns");
+    }
+    host.sh_ok("mkdir -p /run/netns"); // assert_empty lists it
+    host.assert_empty();
+}
+
+#[test]
+fn what_needs_the_real_root_is_refused_up_front_in_one_sentence() {
+    if skip_unless_root("netlab run refusals") {
+        return;
+    }
+    let host = Throwaway::new();
+    let out = run(&host, NOBODY, &format!("{} -- true", topology("flannel-udp.toml")));
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    for want in ["udp tunnels", "/dev/net/tun", "as root"] {
+        assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+    }
+    // As root the same lab runs.
+    let out = run(&host, "", &format!("{} -- true", topology("flannel-udp.toml")));
+    assert!(out.status.success(), "{}", text(&out));
+    host.assert_empty();
+}
+
+/// `netlab run FILE -- sh -c SCRIPT`, started in the background inside the throwaway.
+struct Background {
+    /// Its pid in the throwaway.
+    pid: u32,
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Background {
+    /// Starts it; returns once SCRIPT has printed its first line.
+    fn start(host: &Throwaway, as_user: &str, file: &str, script: &str) -> Background {
+        let mut child = host
+            .command("sh")
+            .args(["-c", &format!("{as_user} {NETLAB} run {file} -- sh -c '{script}' & echo $!; wait $!")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let pid = line.trim().parse().unwrap();
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the command did not start");
+        Background { pid, child, stdout }
+    }
+
+    /// Waits for its end: its exit code and the rest of its output.
+    fn wait(mut self) -> (Option<i32>, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        (out.status.code(), format!("{rest}--- stderr\n{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[test]
+fn sigterm_reaches_the_command_then_the_lab_comes_down() {
+    if skip_unless_root("netlab run and SIGTERM") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("redis-cluster.toml");
+    let run =
+        Background::start(&host, "", &file, "trap \"echo got TERM; exit 7\" TERM; echo started; sleep 1000 & wait");
+    host.sh_ok(&format!("kill -TERM {}", run.pid));
+    let (code, output) = run.wait();
+    assert!(output.starts_with("got TERM\n"), "{output}");
+    // The shell in between exits with netlab run's code: the command's.
+    assert_eq!(code, Some(7), "{output}");
+    host.assert_empty();
+}
+
+/// What a run leaves in the throwaway it ran in, seen from there: its network, mount, user
+/// and PID namespaces, by inode, wherever a live process (a zombie holds nothing) still
+/// refers to one: as its own, by a descriptor, or mounted.
+fn references(host: &Throwaway, inodes: &[String]) -> String {
+    let patterns: Vec<String> = inodes.iter().map(|i| format!("-e '{i}'")).collect();
+    host.sh_ok(&format!(
+        "for p in $(ps -e -o pid=,stat= | awk '$2 !~ /^Z/ {{print $1}}'); do \
+           ls -l /proc/$p/ns/ /proc/$p/fd/ 2>/dev/null; cat /proc/$p/mountinfo 2>/dev/null; \
+         done | grep -F {} || true",
+        patterns.join(" ")
+    ))
+}
+
+#[test]
+fn kill_9_of_netlab_run_leaves_nothing() {
+    if skip_unless_root("kill -9 of netlab run") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("redis-cluster.toml");
+    for user in ["", NOBODY] {
+        let run = Background::start(&host, user, &file, "echo started; exec sleep 1000");
+        let pid = run.pid;
+        // Its PID 1 (its only child) holds the throwaway's namespaces.
+        let init = host.sh_ok(&format!("cat /proc/{pid}/task/{pid}/children")).trim().to_string();
+        let inodes: Vec<String> = ["net", "mnt", "user", "pid"]
+            .iter()
+            .map(|ns| host.sh_ok(&format!("readlink /proc/{init}/ns/{ns}")).trim().to_string())
+            .filter(|ns| {
+                !host.sh_ok(&format!("readlink /proc/self/ns/{}", &ns[..ns.find(':').unwrap()])).contains(ns.as_str())
+            })
+            .collect();
+        let want = if user.is_empty() { 3 } else { 4 };
+        assert_eq!(inodes.len(), want, "namespaces of its own: {inodes:?}");
+        assert!(!references(&host, &inodes).is_empty(), "the check finds them while it runs");
+        host.sh_ok(&format!("kill -9 {pid}"));
+        assert_eq!(run.wait().0, Some(137));
+        let start = Instant::now();
+        loop {
+            let left = references(&host, &inodes);
+            if left.is_empty() {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "still referred to after kill -9:\n{left}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        host.assert_empty();
+    }
+}
+
+#[test]
+fn two_runs_of_one_lab_at_once_do_not_see_each_other() {
+    if skip_unless_root("two netlab runs at once") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("redis-cluster.toml");
+    let dir = format!("/tmp/netlab-two-runs-{}", std::process::id());
+    host.sh_ok(&format!("mkdir -p {dir} && chmod 777 {dir}"));
+    // Each says it is up, then waits for the other: both labs are up at once.
+    let script = |me: &str, other: &str| {
+        format!(
+            "{NETLAB} status | tail -n +2 | wc -l > {dir}/{me}; ip netns exec redis-redis1 ip -o -4 addr show dev eth0 | wc -l >> {dir}/{me}; \
+             echo started; i=0; while [ ! -e {dir}/{other} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; test -e {dir}/{other}"
+        )
+    };
+    let a = Background::start(&host, "", &file, &script("a", "b"));
+    let b = Background::start(&host, NOBODY, &file, &script("b", "a"));
+    for run in [a, b] {
+        let (code, output) = run.wait();
+        assert_eq!(code, Some(0), "{output}");
+    }
+    // One lab each, with one address on redis1's eth0: neither saw the other's.
+    assert_eq!(host.sh_ok(&format!("cat {dir}/a {dir}/b")), "1\n1\n1\n1\n");
+    host.sh_ok(&format!("rm -rf {dir}"));
+    host.assert_empty();
+}
