@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::graph::GraphFormat;
+use crate::tunnel::Encap;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,7 +105,7 @@ pub struct ForwardArgs {
     pub dev: String,
     /// How packets travel: udp (flannel's udp backend) or ipip (RFC 2003).
     #[arg(long, value_enum)]
-    pub encap: ForwardEncap,
+    pub encap: Encap,
     /// This end's underlay address.
     #[arg(long, value_name = "ADDR")]
     pub local: std::net::IpAddr,
@@ -124,10 +124,16 @@ pub struct ForwardArgs {
     pub handover_fd: Option<i32>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ForwardEncap {
-    Udp,
-    Ipip,
+/// `--encap udp|ipip`: the tunnel's own type, given clap's trait here so that the tunnel
+/// module does not depend on the command line.
+impl ValueEnum for Encap {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Encap::Udp, Encap::Ipip]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -294,6 +300,12 @@ pub struct GraphArgs {
     /// Output format: Graphviz dot (`dot -Tsvg`) or a Mermaid flowchart.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, clap::Args)]

@@ -1,8 +1,18 @@
-//! netlab's error type, and the exit code each kind of failure gets.
+//! netlab's error type, and the exit code each kind of failure gets. Each refusal and
+//! failure carries what it is about (the lab, the ops, the kernel's errors, the objects in
+//! the way) and says it in the sentence users see.
 
+use std::fmt;
 use std::path::PathBuf;
 
+use crate::apply::Failure;
 use crate::diagnostics::Invalid;
+use crate::diff::Conflict;
+use crate::kernel::OpError;
+use crate::ownership::NotOurs;
+use crate::plan::text::{detail, plural, summary};
+use crate::plan::{DeviceKind, Op};
+use crate::state::LockError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,13 +29,19 @@ pub enum Error {
     /// `exec` could not enter a node's namespace.
     #[error("{0}")]
     Enter(String),
-    /// netlab will not start: no privileges, a kernel without a device kind, objects in
-    /// the way, a lab that is busy. Nothing was changed.
+    /// netlab will not start: nothing was changed. No privileges, a kernel without a
+    /// device kind, objects in the way, a lab that is busy or not up.
     #[error("{0}")]
-    Refused(String),
-    /// Applying failed part-way; the message says what failed and what was undone.
+    Refused(#[from] Refusal),
+    /// `up` failed part-way: the op that failed, the kernel's error, and what was undone.
     #[error("{0}")]
-    Apply(String),
+    Apply(Box<Failure>),
+    /// `down` could not remove everything: what failed, and what it left alone.
+    #[error("{0}")]
+    PartlyDown(PartlyDown),
+    /// `link` could not set an end down or up.
+    #[error("could not set {endpoint} {}: {}", if *up { "up" } else { "down" }, link_errors(failed))]
+    Link { endpoint: String, up: bool, failed: Vec<(Op, OpError)> },
     /// `diff` found differences (already printed): exit 1, no message.
     #[error("")]
     Different,
@@ -46,8 +62,108 @@ impl Error {
             Error::Different => 1,
             Error::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             Error::Exec { .. } => 126,
-            Error::Read { .. } | Error::Io(_) | Error::Enter(_) | Error::Refused(_) | Error::Apply(_) => 1,
+            Error::Read { .. }
+            | Error::Io(_)
+            | Error::Enter(_)
+            | Error::Refused(_)
+            | Error::Apply(_)
+            | Error::PartlyDown(_)
+            | Error::Link { .. } => 1,
         }
+    }
+}
+
+fn link_errors(failed: &[(Op, OpError)]) -> String {
+    let failed: Vec<String> = failed.iter().map(|(op, e)| format!("{} {}: {e}", op.netns(), detail(op))).collect();
+    failed.join("; ")
+}
+
+/// Why netlab will not start; nothing was changed.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Without CAP_NET_ADMIN and CAP_SYS_ADMIN.
+    NoPrivileges,
+    /// This kernel cannot make device kinds the lab needs.
+    MissingKinds { lab: String, kinds: Vec<DeviceKind> },
+    /// Another netlab holds the lab (or its lock cannot be taken).
+    Lock(LockError),
+    /// Objects in the way that are not the lab's.
+    Conflicts { lab: String, conflicts: Vec<Conflict> },
+    /// A command that needs a lab that is up, for one that is not.
+    NotUp { lab: String, state: PathBuf },
+    /// The kernel's state could not be read.
+    Observe(OpError),
+    /// A namespace of the lab's could not be entered.
+    Enter { netns: String, source: std::io::Error },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NoPrivileges => f.write_str(
+                "this needs root: netlab creates namespaces and devices (CAP_NET_ADMIN and CAP_SYS_ADMIN); \
+                 run it with sudo",
+            ),
+            Refusal::MissingKinds { lab, kinds } => {
+                let names: Vec<String> =
+                    kinds.iter().map(|k| format!("{} devices ({})", k.name(), k.config_option())).collect();
+                write!(f, "this kernel cannot make {}, which lab {lab} needs; nothing was changed", names.join(" or "))
+            }
+            Refusal::Lock(e) => e.fmt(f),
+            Refusal::Conflicts { lab, conflicts } => {
+                let n = conflicts.len();
+                write!(
+                    f,
+                    "lab {lab} cannot be brought up: {n} object{} in the way {} not netlab's, and netlab never takes \
+                     over what it did not make; nothing was changed:",
+                    plural(n),
+                    if n == 1 { "is" } else { "are" }
+                )?;
+                for c in conflicts {
+                    write!(f, "\n  {c}")?;
+                }
+                Ok(())
+            }
+            Refusal::NotUp { lab, state } => write!(f, "lab {lab} is not up (no record under {})", state.display()),
+            Refusal::Observe(e) => write!(f, "cannot read the kernel's state: {e}"),
+            Refusal::Enter { netns, source } => write!(f, "cannot enter namespace {netns}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl From<LockError> for Error {
+    fn from(e: LockError) -> Error {
+        Error::Refused(Refusal::Lock(e))
+    }
+}
+
+impl From<Box<Failure>> for Error {
+    fn from(f: Box<Failure>) -> Error {
+        Error::Apply(f)
+    }
+}
+
+/// What `down` could not do: ops the kernel refused, and objects it left alone because
+/// they are not the lab's any more.
+#[derive(Debug)]
+pub struct PartlyDown {
+    pub lab: String,
+    pub failed: Vec<(Op, OpError)>,
+    pub refused: Vec<(Op, NotOurs)>,
+}
+
+impl fmt::Display for PartlyDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lab {} is only partly down:", self.lab)?;
+        for (op, e) in &self.failed {
+            write!(f, "\n  {}: {e}", summary(op))?;
+        }
+        for (op, why) in &self.refused {
+            write!(f, "\n  {}: left alone: {why}", summary(op))?;
+        }
+        Ok(())
     }
 }
 

@@ -8,12 +8,6 @@ use std::fmt::Write as _;
 
 use crate::topology::{Mode, Netns, Topology, TunnelKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Mermaid,
-}
-
 /// A vertex of the drawing.
 struct Vertex {
     id: String,
@@ -49,12 +43,14 @@ struct Drawing {
     edges: Vec<Edge>,
 }
 
-pub fn render(t: &Topology, format: GraphFormat) -> String {
-    let drawing = Drawing::of(t);
-    match format {
-        GraphFormat::Dot => drawing.dot(),
-        GraphFormat::Mermaid => drawing.mermaid(),
-    }
+/// The topology as a Graphviz digraph (`dot -Tsvg`).
+pub fn dot(t: &Topology) -> String {
+    Drawing::of(t).dot()
+}
+
+/// The topology as a Mermaid flowchart.
+pub fn mermaid(t: &Topology) -> String {
+    Drawing::of(t).mermaid()
 }
 
 impl Drawing {
@@ -73,7 +69,7 @@ impl Drawing {
             let share = match &node.mode {
                 Mode::Container { target } => format!("shares {target}'s netns"),
                 Mode::Host => "host mode".into(),
-                _ => continue,
+                Mode::None | Mode::Bridge { .. } => continue,
             };
             let id = vertices.len();
             vertices.push(Vertex { id: format!("n{id}"), label: node.name.clone(), shape: Shape::Alias });

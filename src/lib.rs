@@ -2,23 +2,30 @@
 //!
 //! The pipeline, one module per stage:
 //! `spec` (parse, with spans) -> `topology` (resolve and validate) -> `plan` (ordered ops,
-//! rendered as text, JSON or an iproute2 script) -> `apply` (batches of ops sent to the
-//! `kernel`, recorded in `state`). `diff` compares a plan with what the kernel shows;
-//! `graph` draws a topology; `commands` holds one file per CLI command.
+//! rendered as text, JSON or an iproute2 script) -> `diff` (the plan against what the
+//! kernel shows, `live`, and what the lab's record in `state` says it made, by the rules
+//! of `ownership`) -> `apply` (batches of ops sent through the `kernel` seam, recorded in
+//! `state`). `graph` draws a topology; `commands` holds one file per CLI command; `tunnel`
+//! is the userspace forwarder. ARCHITECTURE.md has the map and the layering rules.
 
-pub mod apply;
+pub(crate) mod apply;
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
-pub mod diff;
+pub(crate) mod diff;
 pub mod error;
 pub mod graph;
-pub mod kernel;
+pub(crate) mod kernel;
+pub(crate) mod live;
+pub(crate) mod ownership;
 pub mod plan;
 pub mod process;
 pub mod run;
 pub mod spec;
-pub mod state;
+pub(crate) mod state;
+#[cfg(test)]
+mod testing;
+pub(crate) mod timing;
 pub mod topology;
 pub mod tunnel;
 

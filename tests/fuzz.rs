@@ -5,7 +5,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use netlab::graph::GraphFormat;
 use netlab::plan::{self, compile};
 
 /// xorshift64*: deterministic, so a failure reproduces from the printed case number.
@@ -126,8 +125,8 @@ fn exercise(path: &str, text: &str) -> bool {
                 let _ = plan::ip::render(p);
                 let _ = serde_json::to_string(p).unwrap();
             }
-            let _ = netlab::graph::render(&t, GraphFormat::Dot);
-            let _ = netlab::graph::render(&t, GraphFormat::Mermaid);
+            let _ = netlab::graph::dot(&t);
+            let _ = netlab::graph::mermaid(&t);
             true
         }
         Err(invalid) => {

@@ -6,28 +6,33 @@
 //! its lo), a link must carry the lab's mark, a file must hold what netlab wrote. Whatever
 //! fails that check is left alone and named.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
-use crate::apply::{self, plural, Printer, Report};
+use super::Report;
+use crate::apply::{self, Printer};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
+use crate::error::{PartlyDown, Refusal};
 use crate::kernel::files;
-use crate::kernel::netns::{self, Named, NsId};
-use crate::kernel::{probe, Kernel};
-use crate::plan::{Direction, Op, Plan};
-use crate::state::{Lock, Record};
+use crate::kernel::netns;
+use crate::kernel::{probe, Linux};
+use crate::live::{LiveLink, Named};
+use crate::ownership::{Claims, NotOurs};
+use crate::plan::text::plural;
+use crate::plan::{Direction, Op, Plan, Subject};
+use crate::state::{Record, StateDir};
 use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
 
-pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     let lab = super::lab_name(&match &args.lab {
         Some(name) => LabRef::Name(name.clone()),
         None => LabRef::File(args.file.topology.clone()),
     })?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
-    let _lock = Lock::acquire(&lab).map_err(Error::Refused)?;
+    let _lock = state.lock(&lab)?;
     let started = std::time::Instant::now();
     let json = args.format == OutputFormat::Json;
     let report = |ops: &[Op], error: Option<String>, out: &mut dyn Write| {
@@ -37,7 +42,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
             &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
         )
     };
-    let Some(mut record) = Record::load(&lab)? else {
+    let Some(mut record) = state.load(&lab)? else {
         if json {
             report(&[], None, out)?;
         } else {
@@ -49,7 +54,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
 
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
     let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
-    let mut kernel = Kernel::new(&lab)?;
+    let mut kernel = super::kernel(state, &lab)?;
     let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
 
     let mut sink = std::io::sink();
@@ -59,7 +64,7 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
         apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
-        Record::remove(&lab)?;
+        record.remove()?;
         writeln!(text, "lab {lab} is down")?;
         if json {
             report(&ops, None, out)?;
@@ -68,28 +73,66 @@ pub fn exec(args: &DownArgs, out: &mut dyn Write) -> Result<()> {
     }
     // What failed or was left alone stays in the record, for another try.
     let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
-    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == "netns").map(|k| k.netns.clone()).collect();
+    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
     record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
     record.save()?;
-    let mut message = format!("lab {lab} is only partly down:");
-    for (op, e) in &errors {
-        message += &format!("\n  {}: {e}", crate::plan::text::summary(op));
+    Err(Error::PartlyDown(PartlyDown { lab, failed: errors, refused }))
+}
+
+/// What must be true of the object an op of the teardown acts on before the op may run.
+enum Check<'a> {
+    /// A link to delete: the lab's (see [`Claims::may_delete_link`]).
+    Link(&'a Netns, &'a str),
+    /// A name under /run/netns to remove: the lab's namespace, or its placeholder.
+    Namespace(&'a str),
+    /// A file to remove: still what netlab wrote.
+    File(&'a str, EtcFileKind),
+    /// Nothing to look at before: the op acts on what the checks above cover (a setting
+    /// of a link or namespace of the lab's), or checks for itself when it runs (a
+    /// forwarder is stopped only after its pid is found to be that forwarder).
+    None,
+}
+
+impl Check<'_> {
+    fn of(op: &Op) -> Check<'_> {
+        use Op::*;
+        match op {
+            LinkDel { netns, name } => Check::Link(netns, name),
+            NetnsDel { netns } => Check::Namespace(netns),
+            FileRemove { netns, file } => Check::File(netns, *file),
+            SysctlRestore { .. }
+            | LinkSetNomaster { .. }
+            | LinkDown { .. }
+            | AddrDel { .. }
+            | RouteDel { .. }
+            | ForwarderStop { .. } => Check::None,
+            // Not in a teardown of a record, which only has what `up` made (and a
+            // teardown undoes it); if one came, it would change a setting like the above.
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | SysctlSet { .. }
+            | FileWrite { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. }
+            | ForwarderStart { .. } => Check::None,
+        }
     }
-    for (op, why) in &refused {
-        message += &format!("\n  {}: left alone: {why}", crate::plan::text::summary(op));
-    }
-    Err(Error::Apply(message))
 }
 
 /// Splits teardown ops into those on objects that are still the lab's, and those that
-/// are not (with why).
-fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, String)>) {
-    let mark = kernel.mark().to_string();
-    // Links whose making was recorded as pending: sent, perhaps not done (nor marked).
-    let pending_links: HashSet<(Netns, String)> =
-        record.entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect();
-    let pending = |netns: &Netns, name: &str| pending_links.contains(&(netns.clone(), name.to_string()));
-    let ids: HashSet<NsId> = record.entries.iter().filter_map(|e| e.ns_id).collect();
+/// are not (with why), by the rules of [`crate::ownership`].
+fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op, NotOurs)>) {
+    let claims = Claims::new(&record.lab, &record.entries);
     // What each name under /run/netns the ops touch holds, looked up once (None: the
     // lookup failed).
     let lookups: BTreeMap<String, Option<Named>> = ops
@@ -105,67 +148,38 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
     let named: Vec<String> =
         lookups.iter().filter(|(_, l)| matches!(l, Some(Named::Mounted(_)))).map(|(n, _)| n.clone()).collect();
     kernel.connect(&named);
-    // Whether the making of each namespace name was recorded as pending (its first entry),
-    // and what netlab wrote to each /etc/netns file: by name, not by a search per op.
-    let mut netns_pending: HashMap<&str, bool> = HashMap::new();
-    let mut written: HashMap<(&str, EtcFileKind), &String> = HashMap::new();
-    for e in &record.entries {
-        match &e.op {
-            Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } => {
-                netns_pending.entry(netns).or_insert(e.pending);
-            }
-            Op::FileWrite { netns, file, content } => {
-                written.entry((netns, *file)).or_insert(content);
-            }
-            _ => {}
-        }
-    }
 
+    // The links to delete, and the lo of each namespace to delete (its mark), as found.
     let links: Vec<(Netns, String)> = ops
         .iter()
-        .filter_map(|op| match op {
-            Op::LinkDel { netns, name } if kernel.is_connected(netns) => Some((netns.clone(), name.clone())),
-            Op::NetnsDel { netns } if kernel.is_connected(&Netns::Named(netns.clone())) => {
-                Some((Netns::Named(netns.clone()), "lo".to_string()))
-            }
-            _ => None,
+        .filter_map(|op| match Check::of(op) {
+            Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
+            Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
+            Check::File(..) | Check::None => None,
         })
+        .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
-    let found: std::collections::HashMap<(Netns, String), Option<crate::kernel::live::LiveLink>> =
+    let found: HashMap<(Netns, String), Option<LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
-    let marked = |netns: &Netns, name: &str| {
-        found.get(&(netns.clone(), name.to_string())).cloned().flatten().map(|l| l.alias == Some(mark.clone()))
-    };
+    let link = |netns: &Netns, name: &str| found.get(&(netns.clone(), name.to_string())).cloned().flatten();
 
     let mut keep = Vec::new();
     let mut refused = Vec::new();
     for op in ops {
-        let verdict: Result<(), String> = match &op {
-            Op::LinkDel { netns, name } => match marked(netns, name) {
-                None | Some(true) => Ok(()),
-                Some(false) if pending(netns, name) => Ok(()),
-                Some(false) => Err(format!("it does not carry the `{mark}` alias, so it is not this lab's")),
-            },
-            Op::NetnsDel { netns } => match lookups.get(netns).copied().flatten() {
+        let verdict: Result<(), NotOurs> = match Check::of(&op) {
+            Check::Link(netns, name) => claims.may_delete_link(netns, name, link(netns, name).as_ref()),
+            Check::Namespace(netns) => match lookups.get(netns).copied().flatten() {
                 Some(Named::Absent) | None => Ok(()),
-                Some(Named::Unmounted) if netns_pending.get(netns.as_str()) == Some(&true) => Ok(()),
-                Some(Named::Unmounted) => Err("the name holds no namespace: not the one netlab made".into()),
+                Some(Named::Unmounted) => claims.owns_placeholder(netns),
                 Some(Named::Mounted(id)) => {
-                    if ids.contains(&id) || marked(&Netns::Named(netns.clone()), "lo") == Some(true) {
-                        Ok(())
-                    } else {
-                        Err(format!("it is another namespace than the one netlab made (its lo has no `{mark}` mark)"))
-                    }
+                    claims.owns_namespace(id, link(&Netns::Named(netns.to_string()), "lo").as_ref())
                 }
             },
-            Op::FileRemove { netns, file } => {
-                let written = written.get(&(netns.as_str(), *file)).copied();
-                match files::read(netns, *file) {
-                    Ok(Some(c)) if Some(&c) != written => Err("it was changed since netlab wrote it".to_string()),
-                    _ => Ok(()),
-                }
+            Check::File(netns, file) => {
+                let content = files::read(netns, file).ok().flatten();
+                claims.may_remove_file(netns, file, content.as_deref())
             }
-            _ => Ok(()),
+            Check::None => Ok(()),
         };
         match verdict {
             Ok(()) => keep.push(op),
@@ -173,4 +187,41 @@ fn owned(kernel: &mut Kernel, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(O
         }
     }
     (keep, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_down_deletes_is_checked_to_be_the_labs_first() {
+        let host = Netns::Host;
+        assert!(matches!(Check::of(&Op::LinkDel { netns: host.clone(), name: "v".into() }), Check::Link(_, "v")));
+        assert!(matches!(Check::of(&Op::NetnsDel { netns: "a".into() }), Check::Namespace("a")));
+        let file = Op::FileRemove { netns: "a".into(), file: EtcFileKind::Hosts };
+        assert!(matches!(Check::of(&file), Check::File("a", EtcFileKind::Hosts)));
+        // What hangs off those, and a forwarder (checked when it is stopped), is not.
+        assert!(matches!(Check::of(&Op::ForwarderStop { netns: host.clone(), dev: "fl0".into() }), Check::None));
+        assert!(matches!(
+            Check::of(&Op::SysctlRestore { netns: host, key: "net.ipv4.ip_forward".into() }),
+            Check::None
+        ));
+    }
+
+    #[test]
+    fn a_partial_down_names_what_failed_and_what_it_left_alone() {
+        let e = Error::PartlyDown(PartlyDown {
+            lab: "x".into(),
+            failed: vec![(Op::NetnsDel { netns: "x-a".into() }, nix::errno::Errno::EBUSY.into())],
+            refused: vec![(
+                Op::LinkDel { netns: Netns::Host, name: "v1".into() },
+                NotOurs::Unmarked { alias: "netlab:x".into() },
+            )],
+        });
+        assert_eq!(
+            e.to_string(),
+            "lab x is only partly down:\n  netns del x-a : Device or resource busy (EBUSY)\n  link del host v1: left alone: it \
+             does not carry the `netlab:x` alias, so it is not this lab's"
+        );
+    }
 }

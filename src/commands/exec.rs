@@ -13,28 +13,8 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
-use crate::topology::{Netns, Topology};
+use crate::topology::Netns;
 use crate::{Error, Result};
-
-/// The namespace a node's processes live in: its own, its container-mode name (the same
-/// stack as its target), or the host's.
-pub fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
-    match topology.node(node) {
-        Some(n) => Ok(topology.entry_netns(n)),
-        None => {
-            let known: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
-            Err(Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", topology.lab, known.join(", "))))
-        }
-    }
-}
-
-/// The same, from a lab's record (`exec --lab`): the file is not needed.
-pub fn recorded_node_netns(record: &crate::state::Record, node: &str) -> Result<Netns> {
-    record.nodes.get(node).cloned().ok_or_else(|| {
-        let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
-        Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
-    })
-}
 
 /// Enters `netns` like `ip netns exec` and runs `command`; returns only if it cannot run.
 pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
@@ -49,9 +29,12 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
 /// iproute2's `netns_switch` and `bind_etc`, step by step.
 fn enter(name: &str) -> Result<()> {
     let path = crate::kernel::netns::path(name);
-    let fd = File::open(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Enter(format!("namespace {name} does not exist: is the lab up?")),
-        _ => Error::Enter(format!("cannot open {}: {e}", path.display())),
+    let fd = File::open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Enter(format!("namespace {name} does not exist: is the lab up?"))
+        } else {
+            Error::Enter(format!("cannot open {}: {e}", path.display()))
+        }
     })?;
     let denied = |what: &str, e: nix::Error| {
         let hint = if e == nix::Error::EPERM { " (netlab exec needs root: CAP_SYS_ADMIN)" } else { "" };
@@ -80,4 +63,17 @@ fn enter(name: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_cannot_run_exits_like_env() {
+        let missing = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::NotFound.into() };
+        let denied = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::PermissionDenied.into() };
+        assert_eq!((missing.exit_code(), denied.exit_code()), (127, 126));
+        assert!(run_in(&Netns::Host, &[]).unwrap_err().to_string().contains("needs a command"));
+    }
 }

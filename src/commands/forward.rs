@@ -2,7 +2,7 @@
 //! the foreground, in the current network namespace. `netlab up` starts it detached in
 //! the right namespace; run by hand, it is the way to test a TUN device and its peers.
 
-use crate::cli::{ForwardArgs, ForwardEncap};
+use crate::cli::ForwardArgs;
 use crate::tunnel::{self, Encap, ForwarderConfig};
 use crate::{Error, Result};
 
@@ -10,20 +10,19 @@ pub fn exec(args: ForwardArgs) -> Result<()> {
     if let Some(fd) = args.handover_fd {
         handover(fd)?;
     }
-    let encap = match (args.encap, args.port) {
-        (ForwardEncap::Udp, port) => Encap::Udp { port: port.unwrap_or(tunnel::DEFAULT_UDP_PORT) },
-        (ForwardEncap::Ipip, None) => Encap::Ipip,
-        (ForwardEncap::Ipip, Some(_)) => {
-            return Err(Error::Usage("--port is for --encap udp; ipip has no ports".into()))
-        }
+    let (encap, port) = match (args.encap, args.port) {
+        (Encap::Udp, port) => (Encap::Udp, port.unwrap_or(tunnel::DEFAULT_UDP_PORT)),
+        (Encap::Ipip, None) => (Encap::Ipip, 0),
+        (Encap::Ipip, Some(_)) => return Err(Error::Usage("--port is for --encap udp; ipip has no ports".into())),
     };
-    let config = ForwarderConfig { dev: args.dev, encap, local: args.local, peers: args.peers, stats: args.stats };
+    let config =
+        ForwarderConfig { dev: args.dev, encap, local: args.local, port, peers: args.peers, stats: args.stats };
     let problems = config.problems();
     if !problems.is_empty() {
         return Err(Error::Usage(problems.join("\n")));
     }
     let port = match encap {
-        Encap::Udp { port } => format!(":{port}"),
+        Encap::Udp => format!(":{port}"),
         Encap::Ipip => String::new(),
     };
     let peers: Vec<String> = config.peers.iter().map(|p| p.to_string()).collect();

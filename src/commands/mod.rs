@@ -1,37 +1,73 @@
 //! One module per CLI command, each with an `exec` that returns what to print.
 
-pub mod completions;
-pub mod diff;
-pub mod down;
-pub mod exec;
-pub mod forward;
-pub mod graph;
-pub mod link;
-pub mod plan;
-pub mod status;
-pub mod up;
-pub mod validate;
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+pub(crate) mod completions;
+pub(crate) mod diff;
+pub(crate) mod down;
+pub(crate) mod exec;
+pub(crate) mod forward;
+pub(crate) mod graph;
+pub(crate) mod link;
+pub(crate) mod plan;
+pub(crate) mod status;
+pub(crate) mod up;
+pub(crate) mod validate;
 
 use std::io::Write;
 use std::time::Instant;
 
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
-use crate::kernel::observe::LiveLab;
-use crate::kernel::Kernel;
+use crate::error::Refusal;
+use crate::kernel::Linux;
+use crate::live::LiveLab;
+use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
-use crate::state::Record;
+use crate::state::{Record, StateDir};
+use crate::topology::{Netns, Topology};
 use crate::Result;
 
 /// The record of a lab that is up, or an error that says it is not.
-pub fn record_of(lab: &str) -> Result<Record> {
-    Record::load(lab)?
-        .ok_or_else(|| crate::Error::Refused(format!("lab {lab} is not up (no record under /run/netlab)")))
+pub(crate) fn record_of(state: &StateDir, lab: &str) -> Result<Record> {
+    let not_up = || Refusal::NotUp { lab: lab.to_string(), state: state.root().to_path_buf() }.into();
+    state.load(lab)?.ok_or_else(not_up)
+}
+
+/// The namespace a node's processes live in: its own, its container-mode name (the same
+/// stack as its target), or the host's.
+pub(crate) fn node_netns(topology: &Topology, node: &str) -> Result<Netns> {
+    match topology.node(node) {
+        Some(n) => Ok(topology.entry_netns(n)),
+        None => {
+            let known: Vec<&str> = topology.nodes.iter().map(|n| n.name.as_str()).collect();
+            Err(crate::Error::Usage(format!(
+                "lab {} has no node {node}; its nodes are: {}",
+                topology.lab,
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// The same, from a lab's record (`exec --lab`): the file is not needed.
+pub(crate) fn recorded_node_netns(record: &Record, node: &str) -> Result<Netns> {
+    record.nodes.get(node).cloned().ok_or_else(|| {
+        let known: Vec<&str> = record.nodes.keys().map(String::as_str).collect();
+        crate::Error::Usage(format!("lab {} has no node {node}; its nodes are: {}", record.lab, known.join(", ")))
+    })
+}
+
+/// The kernel, to work on lab `lab`: with its marks, its forwarders' files in `state`.
+pub(crate) fn kernel(state: &StateDir, lab: &str) -> Result<Linux> {
+    Ok(Linux::new(Marks::of(lab), state.lab_dir(lab))?)
 }
 
 /// The lab a command names: by name (`--lab`, checked like the `[lab]` name of a file),
 /// or the one its topology file declares.
-pub fn lab_name(lab: &LabRef) -> Result<String> {
+pub(crate) fn lab_name(lab: &LabRef) -> Result<String> {
     match lab {
         LabRef::Name(name) => {
             crate::topology::names::check_lab_name(name)
@@ -42,47 +78,74 @@ pub fn lab_name(lab: &LabRef) -> Result<String> {
     }
 }
 
+/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
+/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
+/// leaves a choice to it (an ipip tunnel in `auto` mode).
+pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
+    use crate::topology::{IpipMode, TunnelKind};
+    let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
+    crate::plan::compile_for(topology, caps)
+}
+
+/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Report<'a> {
+    pub version: u32,
+    pub lab: &'a str,
+    /// `up`, `down` or `link`.
+    pub action: &'static str,
+    pub ok: bool,
+    /// Whether anything was changed (and stayed changed).
+    pub changed: bool,
+    /// The ops applied, in order (on failure: the ops the run tried).
+    pub ops: &'a [Op],
+    pub elapsed_ms: u128,
+    /// On failure: what failed, as the error message says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Writes `value` as one pretty-printed JSON document and a newline: every command's
 /// `--format json`.
-pub fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+pub(crate) fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     out.write_all(b"\n")
 }
 
 /// What the kernel has of a lab: everything its plan (the file, where it still parses)
 /// and its record (what netlab made) touch.
-pub fn observe(kernel: &mut Kernel, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+pub(crate) fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
     let known: Vec<&Op> = plan
         .iter()
         .flat_map(|p| p.ops.iter())
         .chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op)))
         .collect();
     let t = Instant::now();
-    let live = kernel
-        .observe_lab(&known)
-        .map_err(|e| crate::Error::Refused(format!("cannot read the kernel's state: {e}")))?;
-    crate::apply::timing("observe", known.len(), t);
+    let live = kernel.observe_lab(&known).map_err(Refusal::Observe)?;
+    crate::timing::timing("observe", known.len(), t);
     Ok(live)
 }
 
 /// The changes that bring the kernel to `plan`, as [`observe`] finds it.
-pub fn compare(kernel: &mut Kernel, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+pub(crate) fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
-    let d = crate::diff::diff(plan, record, &live, kernel.mark());
-    crate::apply::timing("diff", d.changes.len(), t);
+    let d = crate::diff::diff(plan, record, &live);
+    crate::timing::timing("diff", d.changes.len(), t);
     Ok(d)
 }
 
 /// Runs a parsed command, writing its output to `out`.
 pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
+    let state = &StateDir::system();
     match command {
         Command::Validate(args) => validate::exec(&args, out),
         Command::Plan(args) => plan::exec(&args, out),
         Command::Graph(args) => graph::exec(&args, out),
-        Command::Up(args) => up::exec(&args, out),
-        Command::Down(args) => down::exec(&args, out),
-        Command::Diff(args) => match diff::exec(&args, out) {
+        Command::Up(args) => up::exec(state, &args, out),
+        Command::Down(args) => down::exec(state, &args, out),
+        Command::Diff(args) => match diff::exec(state, &args, out) {
             Ok(diff::Outcome::InSync) => Ok(()),
             Ok(diff::Outcome::Different) => Err(crate::Error::Different),
             Err(e @ crate::Error::Invalid(_)) => Err(e),
@@ -91,15 +154,88 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Exec(args) => {
             let (lab, node) = args.lab_and_node().map_err(crate::Error::Usage)?;
             let netns = match &lab {
-                LabRef::File(file) => exec::node_netns(&crate::load(file)?, node)?,
-                LabRef::Name(_) => exec::recorded_node_netns(&record_of(&lab_name(&lab)?)?, node)?,
+                LabRef::File(file) => node_netns(&crate::load(file)?, node)?,
+                LabRef::Name(_) => recorded_node_netns(&record_of(state, &lab_name(&lab)?)?, node)?,
             };
             out.flush()?;
             exec::run_in(&netns, &args.command)
         }
-        Command::Status(args) => status::exec(&args, out),
-        Command::Link(args) => link::exec(&args, out),
+        Command::Status(args) => status::exec(state, &args, out),
+        Command::Link(args) => link::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{topology, TempDir};
+
+    #[test]
+    fn a_lab_that_is_not_up_is_refused_with_where_its_record_would_be() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let e = record_of(&state, "web").unwrap_err();
+        assert_eq!(e.to_string(), format!("lab web is not up (no record under {})", dir.path().display()));
+        assert_eq!(e.exit_code(), 1);
+        state.new_record("web").save().unwrap();
+        assert_eq!(record_of(&state, "web").unwrap().lab, "web");
+    }
+
+    #[test]
+    fn a_lab_named_on_the_command_line_is_checked_like_one_in_a_file() {
+        assert_eq!(lab_name(&LabRef::Name("web".into())).unwrap(), "web");
+        let e = lab_name(&LabRef::Name("../etc".into())).unwrap_err();
+        assert!(e.to_string().starts_with("--lab ../etc: "), "{e}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_plan_asks_the_kernel_only_when_the_file_leaves_it_a_choice() {
+        // No ipip in auto mode: the plan for every kernel, without asking this one.
+        let t = topology("[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", \"b:e0\"]\n");
+        assert_eq!(plan_here(&t).ops, crate::plan::compile(&t).ops);
+    }
+
+    #[test]
+    fn a_node_runs_in_its_namespace_its_targets_or_the_hosts() {
+        let t = topology(
+            "[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\nnetwork = \"container:a\"\n[nodes.h]\nnetwork = \"host\"\n",
+        );
+        assert_eq!(node_netns(&t, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(node_netns(&t, "b").unwrap(), Netns::Named("x-b".into()));
+        assert_eq!(node_netns(&t, "h").unwrap(), Netns::Host);
+        let e = node_netns(&t, "z").unwrap_err();
+        assert_eq!(e.to_string(), "lab x has no node z; its nodes are: a, b, h");
+        assert_eq!(e.exit_code(), 2);
+
+        let mut record = StateDir::new("/nonexistent").new_record("x");
+        record.nodes.insert("a".into(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "a").unwrap(), Netns::Named("x-a".into()));
+        assert_eq!(recorded_node_netns(&record, "q").unwrap_err().to_string(), "lab x has no node q; its nodes are: a");
+    }
+
+    #[test]
+    fn reports_are_one_json_document_with_a_version() {
+        let ops = [Op::NetnsAdd { netns: "a".into() }];
+        let report = Report {
+            version: 1,
+            lab: "x",
+            action: "up",
+            ok: false,
+            changed: false,
+            ops: &ops,
+            elapsed_ms: 3,
+            error: Some("op 1 failed".into()),
+        };
+        let mut out = Vec::new();
+        print_json(&mut out, &report).unwrap();
+        assert!(out.ends_with(b"}\n"));
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            serde_json::json!({"version": 1, "lab": "x", "action": "up", "ok": false, "changed": false,
+                "ops": [{"op": "netns_add", "netns": "a"}], "elapsed_ms": 3, "error": "op 1 failed"})
+        );
     }
 }

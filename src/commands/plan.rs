@@ -6,7 +6,7 @@ use crate::Result;
 
 pub fn exec(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     let topology = crate::load(&args.file.topology)?;
-    let mut plan = crate::kernel::probe::plan_here(&topology);
+    let mut plan = super::plan_here(&topology);
     if args.down {
         plan = plan.teardown();
     }

@@ -10,30 +10,31 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
-use crate::kernel::live::{LiveLink, LiveNetns};
-use crate::kernel::observe::{LiveLab, NsLive};
-use crate::kernel::{forwarder, mark_of, probe, Kernel};
+use crate::error::Refusal;
+use crate::kernel::{forwarder, probe};
+use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
+use crate::ownership::Marks;
 use crate::plan::Op;
-use crate::state::{self, Record};
+use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
-use crate::{Error, Result};
+use crate::Result;
 
-pub fn exec(args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &StatusArgs, out: &mut dyn Write) -> Result<()> {
     // A file named here is read once: for the lab's name, and as the file to compare
     // with when it is the one the lab was brought up from.
     let (lab, given) = match (&args.topology, &args.lab) {
-        (None, None) => return list(args.format, out),
+        (None, None) => return list(state, args.format, out),
         (Some(file), _) => {
             let topology = crate::load(file)?;
             (topology.lab.clone(), std::fs::canonicalize(file).ok().zip(Some(topology)))
         }
         (None, Some(name)) => (super::lab_name(&LabRef::Name(name.clone()))?, None),
     };
-    let record = super::record_of(&lab)?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    let record = super::record_of(state, &lab)?;
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
-    let status = LabStatus::read(&record, given)?;
+    let status = LabStatus::read(state, &record, given)?;
     match args.format {
         OutputFormat::Json => super::print_json(out, &status)?,
         OutputFormat::Text => out.write_all(status.text().as_bytes())?,
@@ -55,10 +56,10 @@ struct LabList {
     labs: Vec<LabSummary>,
 }
 
-fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
+fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
     let mut labs = Vec::new();
-    for lab in state::labs()? {
-        let Some(record) = Record::load(&lab)? else { continue };
+    for lab in state.labs()? {
+        let Some(record) = state.load(&lab)? else { continue };
         let namespaces = record.entries.iter().filter(|e| matches!(e.op, Op::NetnsAdd { .. })).count();
         labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
     }
@@ -78,6 +79,18 @@ fn list(format: OutputFormat, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// How a lab that is up compares with its topology file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum FileState {
+    InSync,
+    Differs,
+    /// The file is gone (or none was recorded).
+    Missing,
+    /// It no longer parses.
+    Invalid,
+}
+
 /// One lab as the kernel shows it.
 #[derive(Serialize)]
 struct LabStatus {
@@ -85,7 +98,7 @@ struct LabStatus {
     lab: String,
     topology: Option<std::path::PathBuf>,
     /// `in_sync`, `differs`, `missing` (the file is gone) or `invalid` (it no longer parses).
-    file: &'static str,
+    file: FileState,
     /// How many changes `up` would make (when the file could be compared).
     changes: usize,
     nodes: Vec<NodeStatus>,
@@ -152,23 +165,23 @@ impl Interface {
 
 impl LabStatus {
     /// `given`: a topology already read, with its canonical path.
-    fn read(record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
-        let mut kernel = Kernel::new(&record.lab)?;
+    fn read(state: &StateDir, record: &Record, given: Option<(PathBuf, Topology)>) -> Result<LabStatus> {
+        let mut kernel = super::kernel(state, &record.lab)?;
         // The file, if it is still there and still parses: what `up` would compare with.
         let (file, plan) = match &record.topology {
-            None => ("missing", None),
-            Some(path) if !path.exists() => ("missing", None),
+            None => (FileState::Missing, None),
+            Some(path) if !path.exists() => (FileState::Missing, None),
             Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
-                Ok(t) => ("in_sync", Some(probe::plan_here(&t))),
-                Err(_) => ("invalid", None),
+                Ok(t) => (FileState::InSync, Some(super::plan_here(&t))),
+                Err(_) => (FileState::Invalid, None),
             },
         };
         let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
         let (file, changes) = match &plan {
             Some(plan) => {
-                let d = crate::diff::diff(plan, Some(record), &live, kernel.mark());
+                let d = crate::diff::diff(plan, Some(record), &live);
                 let n = d.changes.len() + d.conflicts.len();
-                (if n == 0 { file } else { "differs" }, n)
+                (if n == 0 { file } else { FileState::Differs }, n)
             }
             None => (file, 0),
         };
@@ -180,26 +193,24 @@ impl LabStatus {
             }
         }
         let nodes = record.nodes.iter().map(|(name, netns)| node_status(&aliases, &live, name, netns)).collect();
-        let mark = mark_of(&record.lab);
-        let host = live.host.links.iter().filter(|l| l.alias.as_deref() == Some(mark.as_str()));
+        let marks = Marks::of(&record.lab);
+        let host = live.host.links.iter().filter(|l| marks.on(l));
         let host = host.map(|l| Interface::of(&live.host, l)).collect();
         let forwarders = record
             .entries
             .iter()
-            .filter_map(|e| match &e.op {
-                Op::ForwarderStart { netns, dev, encap, .. } => {
-                    let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
-                    let stats = crate::tunnel::read_stats(&forwarder::stats_path(&record.lab, netns, dev)).ok();
-                    Some(ForwarderStatus {
-                        netns: netns.clone(),
-                        dev: dev.clone(),
-                        encap: encap.name(),
-                        running: running.is_some(),
-                        pid: running.map(|r| r.pid),
-                        stats,
-                    })
-                }
-                _ => None,
+            .filter_map(|e| {
+                let Op::ForwarderStart { netns, dev, encap, .. } = &e.op else { return None };
+                let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
+                let stats = crate::tunnel::read_stats(&forwarder::stats_path(&state.lab_dir(&record.lab), netns, dev));
+                Some(ForwarderStatus {
+                    netns: netns.clone(),
+                    dev: dev.clone(),
+                    encap: encap.name(),
+                    running: running.is_some(),
+                    pid: running.map(|r| r.pid),
+                    stats: stats.ok(),
+                })
             })
             .collect();
         Ok(LabStatus {
@@ -218,14 +229,14 @@ impl LabStatus {
         let mut out = String::new();
         let file = self.topology.as_ref().map_or("no file recorded".into(), |p| p.display().to_string());
         let state = match self.file {
-            "in_sync" => "in sync with its file".to_string(),
-            "differs" => format!(
+            FileState::InSync => "in sync with its file".to_string(),
+            FileState::Differs => format!(
                 "differs from its file: {} change{} (netlab diff)",
                 self.changes,
-                crate::apply::plural(self.changes)
+                crate::plan::text::plural(self.changes)
             ),
-            "missing" => "its file is gone".to_string(),
-            _ => "its file no longer parses".to_string(),
+            FileState::Missing => "its file is gone".to_string(),
+            FileState::Invalid => "its file no longer parses".to_string(),
         };
         let _ = writeln!(out, "lab {}: up, {state}\n  file: {file}", self.lab);
         let name_w = self.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4).max(6);
@@ -312,4 +323,120 @@ fn node_status(aliases: &HashMap<&str, &str>, live: &LiveLab, name: &str, netns:
         _ => Vec::new(),
     };
     NodeStatus { name: name.to_string(), netns: netns.clone(), shares, present, interfaces }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::{LiveAddr, NsId};
+    use crate::testing::TempDir;
+
+    fn link(index: u32, name: &str, up: bool, master: Option<u32>) -> LiveLink {
+        LiveLink { index, name: name.into(), kind: Some("veth".into()), up, master, ..LiveLink::default() }
+    }
+
+    fn addr(index: u32, address: &str, peer: Option<&str>) -> LiveAddr {
+        LiveAddr { index, address: address.parse().unwrap(), peer: peer.map(|p| p.parse().unwrap()) }
+    }
+
+    #[test]
+    fn a_lab_is_listed_from_its_record() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let mut out = Vec::new();
+        list(&state, OutputFormat::Text, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "no lab is up\n");
+
+        let mut record = state.new_record("web");
+        record.topology = Some("/labs/web.toml".into());
+        record.nodes.insert("a".into(), Netns::Named("web-a".into()));
+        record.nodes.insert("b".into(), Netns::Host);
+        record.entries.push(crate::state::Entry::pending(Op::NetnsAdd { netns: "web-a".into() }));
+        record.save().unwrap();
+        let mut out = Vec::new();
+        list(&state, OutputFormat::Text, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "LAB  NODES  NAMESPACES  TOPOLOGY\nweb      2           1  /labs/web.toml\n"
+        );
+        let mut out = Vec::new();
+        list(&state, OutputFormat::Json, &mut out).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"version": 1, "labs": [
+                {"lab": "web", "topology": "/labs/web.toml", "nodes": 2, "namespaces": 1}
+            ]})
+        );
+    }
+
+    #[test]
+    fn nodes_show_their_interfaces_what_they_share_and_what_is_missing() {
+        let ns = LiveNetns::new(
+            vec![
+                LiveLink { index: 1, name: "lo".into(), up: true, ..LiveLink::default() },
+                link(2, "eth0", true, None),
+                link(3, "p1", false, Some(4)),
+                LiveLink { index: 4, name: "br0".into(), kind: Some("bridge".into()), up: true, ..LiveLink::default() },
+            ],
+            vec![
+                addr(1, "127.0.0.1/8", None),
+                addr(2, "10.0.0.2/24", None),
+                addr(2, "fe80::1/64", None),
+                addr(3, "10.9.0.1/32", Some("10.9.0.2")),
+            ],
+            vec![],
+        );
+        let mut live = LiveLab::default();
+        let id = NsId { dev: 4, ino: 7 };
+        live.namespaces.insert("lab-a".into(), NsLive::Mounted { id, live: Some(Box::new(ns)) });
+        live.namespaces.insert("lab-c".into(), NsLive::Mounted { id, live: None });
+        live.namespaces.insert("lab-gone".into(), NsLive::Absent);
+        let aliases = HashMap::from([("lab-c", "lab-a")]);
+        let a = node_status(&aliases, &live, "a", &Netns::Named("lab-a".into()));
+        assert!(a.present && a.shares.is_none());
+        assert_eq!(
+            interfaces(&a.interfaces),
+            "eth0 up 10.0.0.2/24; p1 DOWN 10.9.0.1 peer 10.9.0.2 (port of br0); br0 up",
+            "lo with only its own addresses, and link-local addresses, are not shown"
+        );
+        let c = node_status(&aliases, &live, "c", &Netns::Named("lab-c".into()));
+        assert_eq!((c.present, c.shares.as_deref(), c.interfaces.len()), (true, Some("lab-a"), 0));
+        let gone = node_status(&aliases, &live, "gone", &Netns::Named("lab-gone".into()));
+        assert!(!gone.present);
+        let host = node_status(&aliases, &live, "h", &Netns::Host);
+        assert!(host.present && host.interfaces.is_empty());
+
+        let status = LabStatus {
+            version: 1,
+            lab: "lab".into(),
+            topology: Some("/labs/lab.toml".into()),
+            file: FileState::Differs,
+            changes: 2,
+            nodes: vec![a, c, gone, host],
+            host: vec![],
+            forwarders: vec![ForwarderStatus {
+                netns: Netns::Host,
+                dev: "fl0".into(),
+                encap: "udp",
+                running: false,
+                pid: None,
+                stats: None,
+            }],
+        };
+        assert_eq!(
+            status.text(),
+            "lab lab: up, differs from its file: 2 changes (netlab diff)\n  file: /labs/lab.toml\n\
+             NODE    NAMESPACE  INTERFACES\n\
+             a       lab-a      eth0 up 10.0.0.2/24; p1 DOWN 10.9.0.1 peer 10.9.0.2 (port of br0); br0 up\n\
+             c       lab-c      (the namespace of lab-a)\n\
+             gone    lab-gone   (namespace missing)\n\
+             h       host       (the host's own)\n\
+             forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n"
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["file"], "differs");
+        assert_eq!(json["nodes"][1]["shares"], "lab-a");
+        assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
+    }
 }

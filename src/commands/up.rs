@@ -5,50 +5,44 @@
 //! not the lab's. Then the difference between the file and the kernel is applied; on a
 //! lab that is already as the file says, nothing at all.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
-use crate::apply::{self, plural, Printer, Report};
+use super::Report;
+use crate::apply::{self, Printer};
 use crate::cli::{OutputFormat, UpArgs};
-use crate::diff::Diff;
-use crate::kernel::netns::NsId;
-use crate::kernel::{probe, Kernel};
-use crate::plan::{Op, OpKey, Plan};
-use crate::state::{Entry, Lock, Record};
-use crate::{Error, Result};
+use crate::error::Refusal;
+use crate::kernel::probe;
+use crate::plan::text::plural;
+use crate::plan::Op;
+use crate::state::StateDir;
+use crate::Result;
 
-pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let t0 = Instant::now();
     let topology = crate::load(&args.file.topology)?;
-    if let Some(why) = probe::privileges() {
-        return Err(Error::Refused(why));
+    if !probe::privileged() {
+        return Err(Refusal::NoPrivileges.into());
     }
-    let plan = probe::plan_here(&topology);
+    let plan = super::plan_here(&topology);
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
-        let names: Vec<String> =
-            missing.iter().map(|k| format!("{} devices ({})", k.name(), k.config_option())).collect();
-        return Err(Error::Refused(format!(
-            "this kernel cannot make {}, which lab {} needs; nothing was changed",
-            names.join(" or "),
-            plan.lab
-        )));
+        return Err(Refusal::MissingKinds { lab: plan.lab.clone(), kinds: missing }.into());
     }
 
-    apply::timing("checks", plan.ops.len(), t0);
-    let _lock = Lock::acquire(&plan.lab).map_err(Error::Refused)?;
-    let mut record = Record::load(&plan.lab)?.unwrap_or_else(|| Record::new(&plan.lab));
+    crate::timing::timing("checks", plan.ops.len(), t0);
+    let _lock = state.lock(&plan.lab)?;
+    let mut record = state.load(&plan.lab)?.unwrap_or_else(|| state.new_record(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
-    let mut kernel = Kernel::new(&plan.lab)?;
+    let mut kernel = super::kernel(state, &plan.lab)?;
     let d = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
-        return Err(Error::Refused(conflicts(&plan.lab, &d)));
+        return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());
     }
 
     if args.dry_run {
-        out.write_all(crate::commands::diff::render_text(&plan.lab, &d).as_bytes())?;
+        out.write_all(crate::diff::text::render(&plan.lab, &d).as_bytes())?;
         return Ok(());
     }
     let json = args.format == OutputFormat::Json;
@@ -61,7 +55,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
         )
     };
     if d.changes.is_empty() {
-        settle(&mut record, &plan)?;
+        record.settle(&plan)?;
         if json {
             report(&[], true, None, out)?;
         } else {
@@ -84,8 +78,8 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     match result {
         Ok(()) => {
             let t = Instant::now();
-            settle(&mut record, &plan)?;
-            apply::timing("settle", plan.ops.len(), t);
+            record.settle(&plan)?;
+            crate::timing::timing("settle", plan.ops.len(), t);
             let ms = started.elapsed().as_millis();
             writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
             if json {
@@ -97,49 +91,7 @@ pub fn exec(args: &UpArgs, out: &mut dyn Write) -> Result<()> {
             if json {
                 report(&ops, false, Some(failure.to_string()), out)?;
             }
-            Err(Error::Apply(failure.to_string()))
+            Err(failure.into())
         }
     }
-}
-
-/// After a successful run the record is the plan itself, each op with what was learnt
-/// when it was applied (a namespace's identity, a sysctl's value before).
-fn settle(record: &mut Record, plan: &Plan) -> Result<()> {
-    // Only namespaces and sysctls carry something learnt; the first value recorded for a
-    // sysctl is the one from before the lab.
-    let mut learnt: HashMap<OpKey, (Option<String>, Option<NsId>)> = HashMap::new();
-    for e in record.entries.drain(..).filter(|e| e.previous.is_some() || e.ns_id.is_some()) {
-        let slot = learnt.entry(e.op.key()).or_default();
-        slot.0 = slot.0.take().or(e.previous);
-        slot.1 = e.ns_id.or(slot.1);
-    }
-    record.entries = plan
-        .ops
-        .iter()
-        .map(|op| {
-            let mut entry = Entry { op: op.clone(), pending: false, previous: None, ns_id: None };
-            if matches!(op, Op::NetnsAdd { .. } | Op::SysctlSet { .. }) {
-                if let Some((previous, ns_id)) = learnt.get(&op.key()) {
-                    entry.previous = previous.clone();
-                    entry.ns_id = *ns_id;
-                }
-            }
-            entry
-        })
-        .collect();
-    Ok(record.save()?)
-}
-
-fn conflicts(lab: &str, d: &Diff) -> String {
-    let mut s = format!(
-        "lab {lab} cannot be brought up: {} object{} in the way {} not netlab's, and netlab never takes over what it did not make; nothing was changed:",
-        d.conflicts.len(),
-        plural(d.conflicts.len()),
-        if d.conflicts.len() == 1 { "is" } else { "are" }
-    );
-    for c in &d.conflicts {
-        s.push_str("\n  ");
-        s.push_str(c);
-    }
-    s
 }

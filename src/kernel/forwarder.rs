@@ -2,8 +2,9 @@
 //! by `up`, found again from its pid file, and stopped only after checking that the pid
 //! really is that forwarder (a pid is reused once its process is gone).
 //!
-//! Each forwarder has three files under `/run/netlab/<lab>/`, named `<netns>:<dev>` (`host`
-//! for the root namespace; neither a namespace nor an interface name can hold a `:`):
+//! Each forwarder has three files in its lab's directory (`/run/netlab/<lab>/`, given to
+//! these functions as `dir`), named `<netns>:<dev>` (`host` for the root namespace;
+//! neither a namespace nor an interface name can hold a `:`):
 //! `.pid`, `.stats` (the counters it writes every second) and `.log` (its stderr).
 //! A process is that forwarder when its command line is `netlab forward ...` with that
 //! stats file: the path names the lab, the namespace and the device.
@@ -22,9 +23,51 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::OpError;
-use crate::plan::{Encap, Op};
-use crate::state::STATE_DIR;
+use crate::live::Running;
 use crate::topology::Netns;
+use crate::tunnel::ForwarderConfig;
+
+/// Why a forwarder did not start or stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwarderError {
+    /// netlab cannot find its own executable to start as `netlab forward`.
+    NoBinary(String),
+    /// It was started but did not say so (its log's last line, or what went wrong).
+    DidNotStart {
+        dev: String,
+        why: String,
+    },
+    /// It exited before it was ready (its exit status, its log's last line).
+    Exited {
+        dev: String,
+        status: String,
+        why: String,
+    },
+    NotReady {
+        dev: String,
+        within: Duration,
+    },
+    DoesNotStop {
+        dev: String,
+        pid: u32,
+    },
+}
+
+impl std::fmt::Display for ForwarderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForwarderError::NoBinary(e) => write!(f, "cannot find netlab's own binary: {e}"),
+            ForwarderError::DidNotStart { dev, why } => write!(f, "the forwarder for {dev} did not start: {why}"),
+            ForwarderError::Exited { dev, status, why } => {
+                write!(f, "the forwarder for {dev} exited ({status}): {why}")
+            }
+            ForwarderError::NotReady { dev, within } => {
+                write!(f, "the forwarder for {dev} was not ready within {within:?}")
+            }
+            ForwarderError::DoesNotStop { dev, pid } => write!(f, "the forwarder for {dev} (pid {pid}) does not stop"),
+        }
+    }
+}
 
 /// How long a forwarder may take to attach to its device and open its socket.
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -33,39 +76,13 @@ const STOP_WITHIN: Duration = Duration::from_secs(3);
 /// The descriptor of the handover socket in a starting forwarder.
 const HANDOVER_FD: i32 = 3;
 
-/// A lab's directory for its forwarders' files.
-pub fn lab_dir(lab: &str) -> PathBuf {
-    Path::new(STATE_DIR).join(lab)
+fn file(dir: &Path, netns: &Netns, dev: &str, ext: &str) -> PathBuf {
+    dir.join(format!("{netns}:{dev}.{ext}"))
 }
 
-fn file(lab: &str, netns: &Netns, dev: &str, ext: &str) -> PathBuf {
-    lab_dir(lab).join(format!("{netns}:{dev}.{ext}"))
-}
-
-pub fn stats_path(lab: &str, netns: &Netns, dev: &str) -> PathBuf {
-    file(lab, netns, dev, "stats")
-}
-
-/// The arguments of `netlab` for the forwarder a `forwarder_start` op describes.
-pub fn args(lab: &str, op: &Op) -> Option<Vec<String>> {
-    let Op::ForwarderStart { netns, dev, encap, local, port, peers } = op else { return None };
-    let mut args = vec!["forward".into(), "--dev".into(), dev.clone(), "--encap".into(), encap.name().into()];
-    args.extend(["--local".into(), local.to_string()]);
-    if let (Encap::Udp, Some(port)) = (encap, port) {
-        args.extend(["--port".into(), port.to_string()]);
-    }
-    for peer in peers {
-        args.extend(["--peer".into(), peer.to_string()]);
-    }
-    args.extend(["--stats".into(), stats_path(lab, netns, dev).display().to_string()]);
-    Some(args)
-}
-
-/// A forwarder that is running: its pid and its arguments (its configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
-    pub pid: u32,
-    pub args: Vec<String>,
+/// The counters of the forwarder of `dev` in `netns`, in the lab's directory `dir`.
+pub fn stats_path(dir: &Path, netns: &Netns, dev: &str) -> PathBuf {
+    file(dir, netns, dev, "stats")
 }
 
 /// The arguments of a live, non-zombie process, or `None`.
@@ -99,10 +116,10 @@ fn is_forwarder(args: &[String], stats: &Path) -> bool {
 /// The forwarder of `dev` in `netns`, if it runs: by its pid file, or, when that is
 /// missing (netlab was killed between starting it and writing the file), by looking for
 /// its command line among the processes.
-pub fn find(lab: &str, netns: &Netns, dev: &str) -> Option<Running> {
-    let stats = stats_path(lab, netns, dev);
+pub fn find(dir: &Path, netns: &Netns, dev: &str) -> Option<Running> {
+    let stats = stats_path(dir, netns, dev);
     let from_file =
-        std::fs::read_to_string(file(lab, netns, dev, "pid")).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        std::fs::read_to_string(file(dir, netns, dev, "pid")).ok().and_then(|s| s.trim().parse::<u32>().ok());
     if let Some(pid) = from_file {
         if let Some(args) = process_args(pid).filter(|a| is_forwarder(a, &stats)) {
             return Some(Running { pid, args });
@@ -125,30 +142,27 @@ pub fn find(lab: &str, netns: &Netns, dev: &str) -> Option<Running> {
 /// so neither its pid file nor its command line would find it. So the child dies with
 /// its parent (PR_SET_PDEATHSIG) until it has exec'd and said `started` on a socket, the
 /// parent has written its pid file and answered `go`.
-pub fn start(lab: &str, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> {
+pub fn start(dir: &Path, forwarders: &[(&Netns, &ForwarderConfig, BorrowedFd)]) -> Vec<Result<(), OpError>> {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
-        Err(e) => {
-            return ops.iter().map(|_| Err(OpError::Other(format!("cannot find netlab's own binary: {e}")))).collect()
-        }
+        Err(e) => return forwarders.iter().map(|_| Err(ForwarderError::NoBinary(e.to_string()).into())).collect(),
     };
-    let started: Vec<Result<(Child, &Op), OpError>> = ops
+    let started: Vec<Result<(Child, &Netns, &str), OpError>> = forwarders
         .iter()
-        .map(|(op, fd)| {
-            let Op::ForwarderStart { netns, dev, .. } = op else {
-                return Err(OpError::Other("not a forwarder_start".into()));
-            };
-            std::fs::create_dir_all(lab_dir(lab))?;
-            let stats = stats_path(lab, netns, dev);
+        .map(|(netns, config, fd)| {
+            let dev = config.dev.as_str();
+            std::fs::create_dir_all(dir)?;
+            let stats = stats_path(dir, netns, dev);
             let _ = std::fs::remove_file(&stats);
-            let log = File::create(file(lab, netns, dev, "log"))?;
+            let log = File::create(file(dir, netns, dev, "log"))?;
             let fd = fd.as_raw_fd();
             let (ours, theirs) = UnixStream::pair()?;
             ours.set_read_timeout(Some(READY_WITHIN))?;
             let theirs_fd = theirs.as_raw_fd();
             let parent = std::process::id() as libc::pid_t;
             let mut cmd = Command::new(&exe);
-            cmd.args(args(lab, op).expect("a forwarder_start"))
+            let config = ForwarderConfig { stats: Some(stats.clone()), ..(*config).clone() };
+            cmd.args(config.args())
                 .args(["--handover-fd", &HANDOVER_FD.to_string()])
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
@@ -183,28 +197,27 @@ pub fn start(lab: &str, ops: &[(&Op, BorrowedFd)]) -> Vec<Result<(), OpError>> {
                 if said.trim() != "started" {
                     return Err(io::Error::other("it did not start"));
                 }
-                std::fs::write(file(lab, netns, dev, "pid"), format!("{}\n", child.id()))?;
+                std::fs::write(file(dir, netns, dev, "pid"), format!("{}\n", child.id()))?;
                 (&ours).write_all(b"go\n")
             })();
             if let Err(e) = handed {
                 let _ = child.kill();
                 let _ = child.wait();
-                let log = std::fs::read_to_string(file(lab, netns, dev, "log")).unwrap_or_default();
-                remove_files(lab, netns, dev);
+                let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
+                remove_files(dir, netns, dev);
                 let why = log.lines().rfind(|l| !l.trim().is_empty()).map_or(e.to_string(), str::to_string);
-                return Err(OpError::Other(format!("the forwarder for {dev} did not start: {why}")));
+                return Err(ForwarderError::DidNotStart { dev: dev.to_string(), why }.into());
             }
-            Ok((child, *op))
+            Ok((child, *netns, dev))
         })
         .collect();
-    started.into_iter().map(|s| s.and_then(|(child, op)| ready(lab, child, op))).collect()
+    started.into_iter().map(|s| s.and_then(|(child, netns, dev)| ready(dir, child, netns, dev))).collect()
 }
 
 /// Waits for a just-started forwarder to write its first stats; if it dies or takes too
 /// long, says why (its log) and leaves nothing running.
-fn ready(lab: &str, mut child: Child, op: &Op) -> Result<(), OpError> {
-    let Op::ForwarderStart { netns, dev, .. } = op else { unreachable!("checked by start") };
-    let stats = stats_path(lab, netns, dev);
+fn ready(dir: &Path, mut child: Child, netns: &Netns, dev: &str) -> Result<(), OpError> {
+    let stats = stats_path(dir, netns, dev);
     let since = Instant::now();
     loop {
         if let Ok(s) = crate::tunnel::read_stats(&stats) {
@@ -213,16 +226,16 @@ fn ready(lab: &str, mut child: Child, op: &Op) -> Result<(), OpError> {
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(file(lab, netns, dev, "log")).unwrap_or_default();
+            let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
             let why = log.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").to_string();
-            remove_files(lab, netns, dev);
-            return Err(OpError::Other(format!("the forwarder for {dev} exited ({status}): {why}")));
+            remove_files(dir, netns, dev);
+            return Err(ForwarderError::Exited { dev: dev.to_string(), status: status.to_string(), why }.into());
         }
         if since.elapsed() > READY_WITHIN {
             let _ = child.kill();
             let _ = child.wait();
-            remove_files(lab, netns, dev);
-            return Err(OpError::Other(format!("the forwarder for {dev} was not ready within {READY_WITHIN:?}")));
+            remove_files(dir, netns, dev);
+            return Err(ForwarderError::NotReady { dev: dev.to_string(), within: READY_WITHIN }.into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -230,13 +243,13 @@ fn ready(lab: &str, mut child: Child, op: &Op) -> Result<(), OpError> {
 
 /// Stops the forwarder of `dev` in `netns`: SIGTERM, then SIGKILL if it lingers; removes
 /// its files. A forwarder that is not running is `ESRCH` (already gone).
-pub fn stop(lab: &str, netns: &Netns, dev: &str) -> Result<(), OpError> {
-    let Some(running) = find(lab, netns, dev) else {
-        remove_files(lab, netns, dev);
+pub fn stop(dir: &Path, netns: &Netns, dev: &str) -> Result<(), OpError> {
+    let Some(running) = find(dir, netns, dev) else {
+        remove_files(dir, netns, dev);
         return Err(OpError::Errno(Errno::ESRCH));
     };
     let pid = Pid::from_raw(running.pid as i32);
-    let stats = stats_path(lab, netns, dev);
+    let stats = stats_path(dir, netns, dev);
     let gone = || process_args(running.pid).is_none_or(|a| !is_forwarder(&a, &stats));
     let mut signal = Signal::SIGTERM;
     let mut deadline = Instant::now() + STOP_WITHIN;
@@ -246,7 +259,7 @@ pub fn stop(lab: &str, netns: &Netns, dev: &str) -> Result<(), OpError> {
         let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         if Instant::now() > deadline {
             if signal == Signal::SIGKILL {
-                return Err(OpError::Other(format!("the forwarder for {dev} (pid {pid}) does not stop")));
+                return Err(ForwarderError::DoesNotStop { dev: dev.to_string(), pid: running.pid }.into());
             }
             signal = Signal::SIGKILL;
             deadline = Instant::now() + STOP_WITHIN;
@@ -255,13 +268,13 @@ pub fn stop(lab: &str, netns: &Netns, dev: &str) -> Result<(), OpError> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-    remove_files(lab, netns, dev);
+    remove_files(dir, netns, dev);
     Ok(())
 }
 
-fn remove_files(lab: &str, netns: &Netns, dev: &str) {
+fn remove_files(dir: &Path, netns: &Netns, dev: &str) {
     for ext in ["pid", "stats", "log"] {
-        let _ = std::fs::remove_file(file(lab, netns, dev, ext));
+        let _ = std::fs::remove_file(file(dir, netns, dev, ext));
     }
-    let _ = std::fs::remove_dir(lab_dir(lab));
+    let _ = std::fs::remove_dir(dir);
 }

@@ -24,6 +24,8 @@ use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
+use crate::live::{Named, NsId};
+
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
 pub fn path(name: &str) -> PathBuf {
@@ -45,27 +47,10 @@ pub fn prepare_run_dir() -> io::Result<()> {
     }
 }
 
-/// The identity of a namespace: the device and inode of its nsfs file. Two names of one
-/// namespace (container mode) have the same identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct NsId {
-    pub dev: u64,
-    pub ino: u64,
-}
-
 /// The nsfs device, from our own namespace file: a file under /run/netns with another
 /// device is a placeholder with no namespace mounted on it.
 fn nsfs_dev() -> io::Result<u64> {
     Ok(std::fs::metadata("/proc/self/ns/net")?.dev())
-}
-
-/// What `/run/netns/<name>` holds: nothing, a placeholder file with no namespace mounted
-/// on it (left by a crash between creating the file and mounting), or a namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Named {
-    Absent,
-    Unmounted,
-    Mounted(NsId),
 }
 
 pub fn lookup(name: &str) -> io::Result<Named> {
@@ -182,10 +167,12 @@ pub fn request_blocking(socket: &Socket, msg: RouteNetlinkMessage, flags: u16) -
     socket.recv(&mut rx, 0)?;
     let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    match reply.payload {
-        NetlinkPayload::Error(e) if e.code.is_some() => Err(e.to_io()),
-        _ => Ok(()),
+    if let NetlinkPayload::Error(e) = reply.payload {
+        if e.code.is_some() {
+            return Err(e.to_io());
+        }
     }
+    Ok(())
 }
 
 /// Runs `f` on every item, on up to `workers` fresh std threads, and returns the results

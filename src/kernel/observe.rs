@@ -1,74 +1,87 @@
-//! Everything the kernel and the file system show of one lab, gathered in one go: which
-//! of its namespaces exist (and whose they are), their links, addresses and routes, the
-//! host's, its sysctls and its /etc/netns files. `diff`, `up` and `status` all start here.
+//! Everything the kernel and the file system show of one lab, gathered in one go into a
+//! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
+//! and routes, the host's, its sysctls, its /etc/netns files and its forwarders.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
-use super::forwarder::{self, Running};
-use super::live::LiveNetns;
-use super::netns::{self, Named, NsId};
-use super::{files, Kernel, OpError};
+use super::forwarder;
+use super::netns;
+use super::{files, Kernel, Linux, OpError};
+use crate::live::{LiveLab, Named, NsLive};
 use crate::plan::Op;
 use crate::topology::{EtcFileKind, Netns};
 
-/// One named namespace of the lab, as found.
-#[derive(Debug, Clone)]
-pub enum NsLive {
-    Absent,
-    /// A file under /run/netns with no namespace mounted on it.
-    Unmounted,
-    Mounted {
-        id: NsId,
-        live: Option<Box<LiveNetns>>,
+/// What observing a lab looks at for one op of its plan or record.
+pub enum Look<'a> {
+    /// A name under /run/netns; `read`: its links, addresses and routes too (not for a
+    /// second name of another node's namespace).
+    Namespace {
+        name: &'a str,
+        read: bool,
     },
+    Sysctl {
+        netns: &'a Netns,
+        key: &'a str,
+    },
+    File {
+        netns: &'a str,
+        file: EtcFileKind,
+    },
+    Forwarder {
+        netns: &'a Netns,
+        dev: &'a str,
+    },
+    /// Something in a namespace: read with the whole namespace (links, addresses, routes).
+    InNamespace,
 }
 
-impl NsLive {
-    pub fn id(&self) -> Option<NsId> {
-        match self {
-            NsLive::Mounted { id, .. } => Some(*id),
-            _ => None,
+impl<'a> Look<'a> {
+    pub fn of(op: &'a Op) -> Look<'a> {
+        use Op::*;
+        match op {
+            NetnsAdd { netns } => Look::Namespace { name: netns, read: true },
+            NetnsAlias { netns, .. } => Look::Namespace { name: netns, read: false },
+            SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
+            FileWrite { netns, file, .. } => Look::File { netns, file: *file },
+            ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. } => Look::InNamespace,
+            // What a plan or a record never holds: a record keeps what was made, a plan
+            // what is to be made.
+            NetnsDel { .. }
+            | SysctlRestore { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetNomaster { .. }
+            | AddrDel { .. }
+            | RouteDel { .. }
+            | ForwarderStop { .. } => Look::InNamespace,
         }
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct LiveLab {
-    pub host: LiveNetns,
-    pub namespaces: BTreeMap<String, NsLive>,
-    pub sysctls: HashMap<(Netns, String), String>,
-    pub files: HashMap<(String, EtcFileKind), Option<String>>,
-    /// The forwarder of each tunnel end that has one, if it runs.
-    pub forwarders: HashMap<(Netns, String), Option<Running>>,
-}
-
-impl LiveLab {
-    /// The links, addresses and routes of a namespace that exists and was read.
-    pub fn netns(&self, netns: &Netns) -> Option<&LiveNetns> {
-        match netns {
-            Netns::Host => Some(&self.host),
-            Netns::Named(n) => match self.namespaces.get(n) {
-                Some(NsLive::Mounted { live, .. }) => live.as_deref(),
-                _ => None,
-            },
-        }
-    }
-}
-
-impl Kernel {
+impl Linux {
     /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
     /// Container-mode names are looked up but not read: they are another node's stack.
     pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
         let mut lab = LiveLab::default();
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        for op in ops {
-            let (name, read) = match op {
-                Op::NetnsAdd { netns } => (netns, true),
-                Op::NetnsAlias { netns, .. } => (netns, false),
-                _ => continue,
-            };
+        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
+        for look in &looks {
+            let Look::Namespace { name, read } = *look else { continue };
             // The plan and the record name the same namespaces: each is looked up once.
             if !lab.namespaces.contains_key(name) {
                 let found = match netns::lookup(name)? {
@@ -76,16 +89,16 @@ impl Kernel {
                     Named::Unmounted => NsLive::Unmounted,
                     Named::Mounted(id) => NsLive::Mounted { id, live: None },
                 };
-                lab.namespaces.insert(name.clone(), found);
+                lab.namespaces.insert(name.to_string(), found);
             }
             if read && matches!(lab.namespaces[name], NsLive::Mounted { .. }) && seen.insert(name) {
-                owned.push(name.clone());
+                owned.push(name.to_string());
             }
         }
         // A name can vanish between the lookup and the connection: then it is absent.
         let t = std::time::Instant::now();
         let connected = self.connect(&owned);
-        crate::apply::timing("connect", owned.len(), t);
+        crate::timing::timing("connect", owned.len(), t);
         for (name, r) in owned.iter().zip(connected) {
             if r.is_err() {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
@@ -96,7 +109,7 @@ impl Kernel {
             .collect();
         let t = std::time::Instant::now();
         let dumps = self.observe(&read);
-        crate::apply::timing("dump", read.len(), t);
+        crate::timing::timing("dump", read.len(), t);
         for (netns, live) in read.iter().zip(dumps) {
             match netns {
                 Netns::Host => lab.host = live?,
@@ -110,15 +123,14 @@ impl Kernel {
 
         let mut keys: Vec<(Netns, String)> = Vec::new();
         let mut seen: HashSet<(&Netns, &str)> = HashSet::new();
-        for op in ops {
-            if let Op::SysctlSet { netns, key, .. } = op {
-                let readable = match netns {
-                    Netns::Host => true,
-                    Netns::Named(_) => self.is_connected(netns),
-                };
-                if readable && seen.insert((netns, key)) {
-                    keys.push((netns.clone(), key.clone()));
-                }
+        for look in &looks {
+            let Look::Sysctl { netns, key } = *look else { continue };
+            let readable = match netns {
+                Netns::Host => true,
+                Netns::Named(_) => self.is_connected(netns),
+            };
+            if readable && seen.insert((netns, key)) {
+                keys.push((netns.clone(), key.to_string()));
             }
         }
         for (k, v) in keys.iter().zip(self.read_sysctls(&keys)) {
@@ -130,19 +142,19 @@ impl Kernel {
 
         // Each file is read, and each forwarder looked for, once: the plan and the record
         // name the same ones.
-        for op in ops {
-            match op {
-                Op::FileWrite { netns, file, .. } => {
-                    if let Entry::Vacant(slot) = lab.files.entry((netns.clone(), *file)) {
-                        slot.insert(files::read(netns, *file)?);
+        for look in &looks {
+            match *look {
+                Look::File { netns, file } => {
+                    if let Entry::Vacant(slot) = lab.files.entry((netns.to_string(), file)) {
+                        slot.insert(files::read(netns, file)?);
                     }
                 }
-                Op::ForwarderStart { netns, dev, .. } => {
+                Look::Forwarder { netns, dev } => {
                     lab.forwarders
-                        .entry((netns.clone(), dev.clone()))
-                        .or_insert_with(|| forwarder::find(&self.lab, netns, dev));
+                        .entry((netns.clone(), dev.to_string()))
+                        .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
                 }
-                _ => {}
+                Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace => {}
             }
         }
         Ok(lab)

@@ -10,14 +10,14 @@ use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkBridge, LinkIpIp, LinkVeth, LinkVxlan};
 
 use super::netns;
-use crate::plan::Op;
+use crate::plan::{DeviceKind, Op};
 
 /// Capabilities from linux/capability.h.
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_NET_ADMIN: u32 = 12;
 
-/// `None` when this process may build labs, else the sentence that says why not.
-pub fn privileges() -> Option<String> {
+/// Whether this process may build labs (CAP_NET_ADMIN and CAP_SYS_ADMIN).
+pub fn privileged() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let eff = status
         .lines()
@@ -25,66 +25,14 @@ pub fn privileges() -> Option<String> {
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
     let has = |cap: u32| eff & (1 << cap) != 0;
-    if has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN) {
-        None
-    } else {
-        Some(
-            "this needs root: netlab creates namespaces and devices (CAP_NET_ADMIN and CAP_SYS_ADMIN); \
-             run it with sudo"
-                .into(),
-        )
-    }
-}
-
-/// A device kind an op needs, with the kernel option that provides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DeviceKind {
-    Bridge,
-    Veth,
-    Vxlan,
-    Ipip,
-    /// TUN devices, for netlab's forwarders.
-    Tun,
-}
-
-impl DeviceKind {
-    pub fn of(op: &Op) -> Option<DeviceKind> {
-        match op {
-            Op::BridgeAdd { .. } => Some(DeviceKind::Bridge),
-            Op::VethAdd { .. } => Some(DeviceKind::Veth),
-            Op::VxlanAdd { .. } => Some(DeviceKind::Vxlan),
-            Op::IpipAdd { .. } => Some(DeviceKind::Ipip),
-            Op::TunAdd { .. } => Some(DeviceKind::Tun),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceKind::Bridge => "bridge",
-            DeviceKind::Veth => "veth",
-            DeviceKind::Vxlan => "vxlan",
-            DeviceKind::Ipip => "ipip",
-            DeviceKind::Tun => "TUN",
-        }
-    }
-
-    pub fn config_option(self) -> &'static str {
-        match self {
-            DeviceKind::Bridge => "CONFIG_BRIDGE",
-            DeviceKind::Veth => "CONFIG_VETH",
-            DeviceKind::Vxlan => "CONFIG_VXLAN",
-            DeviceKind::Ipip => "CONFIG_NET_IPIP",
-            DeviceKind::Tun => "CONFIG_TUN, /dev/net/tun",
-        }
-    }
+    has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN)
 }
 
 /// The device kinds among `ops` that this kernel cannot make. Each is tried for real, in
 /// a scratch namespace that vanishes with the probing thread: only the kernel knows what it
 /// can load on demand.
 pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
-    missing(ops.iter().filter_map(DeviceKind::of).collect())
+    missing(ops.iter().filter_map(Op::device_kind).collect())
 }
 
 /// Which of `kinds` this kernel cannot make.
@@ -130,25 +78,14 @@ fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
     results.into_iter().next().expect("one probe")
 }
 
-/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
-/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
-/// leaves a choice to it (an ipip tunnel in `auto` mode).
-pub fn plan_here(topology: &crate::Topology) -> crate::plan::Plan {
-    let asks = topology
-        .tunnels
-        .iter()
-        .any(|t| matches!(t.kind, crate::topology::TunnelKind::Ipip { mode: crate::topology::IpipMode::Auto }));
-    let caps = if asks { capabilities() } else { crate::plan::Capabilities::FULL };
-    crate::plan::compile_for(topology, caps)
-}
-
 /// What this kernel can do, for [`crate::plan::compile_for`]: tried for real when netlab
 /// may (root), else judged from the loaded and available modules, which is what `plan`
 /// without privileges can see.
 pub fn capabilities() -> crate::plan::Capabilities {
-    let ipip = match privileges() {
-        None => missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty()),
-        Some(_) => module_available("ipip"),
+    let ipip = if privileged() {
+        missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty())
+    } else {
+        module_available("ipip")
     };
     crate::plan::Capabilities { ipip }
 }

@@ -16,11 +16,7 @@ pub fn path(key: &str) -> PathBuf {
 /// single spaces, so values compare like the file's.
 pub fn read(key: &str) -> io::Result<String> {
     let text = std::fs::read_to_string(path(key))?;
-    Ok(normalise(&text))
-}
-
-pub fn normalise(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
+    Ok(crate::live::normalise_sysctl(&text))
 }
 
 pub fn write(key: &str, value: &str) -> io::Result<()> {

@@ -42,7 +42,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
             TunnelKind::Udp { .. } => Some(Encap::Udp),
             TunnelKind::Ipip { mode: IpipMode::Userspace } => Some(Encap::Ipip),
             TunnelKind::Ipip { mode: IpipMode::Auto } if !caps.ipip => Some(Encap::Ipip),
-            _ => None,
+            TunnelKind::Ipip { mode: IpipMode::Auto | IpipMode::Kernel } | TunnelKind::Vxlan { .. } => None,
         })
         .collect();
     if t.tunnels
@@ -188,7 +188,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         let Some(encap) = *carried else { continue };
         let port = match tunnel.kind {
             TunnelKind::Udp { port } => Some(port),
-            _ => None,
+            TunnelKind::Ipip { .. } | TunnelKind::Vxlan { .. } => None,
         };
         for (i, end) in tunnel.ends.iter().enumerate() {
             let peers = tunnel
@@ -227,8 +227,16 @@ fn underlay_mtu(t: &Topology, netns: &Netns, underlay: IpAddr) -> u32 {
 /// Whether a sysctl key belongs to one device (`net.ipv4.conf.eth0.rp_filter`), and so
 /// can only be set once that device exists.
 fn names_device(key: &str) -> bool {
+    sysctl_device(key).is_some()
+}
+
+/// The device a sysctl key belongs to (`eth0` in `net.ipv4.conf.eth0.rp_filter`), if any.
+pub(crate) fn sysctl_device(key: &str) -> Option<&str> {
     let parts: Vec<&str> = key.split('.').collect();
-    matches!(parts.as_slice(), ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, _, ..] if !matches!(*dev, "all" | "default"))
+    match parts.as_slice() {
+        ["net", "ipv4" | "ipv6", "conf" | "neigh", dev, _, ..] if !matches!(*dev, "all" | "default") => Some(dev),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -48,6 +48,15 @@ impl Columns {
     }
 }
 
+/// "s" after a count other than one.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// The op in a sentence: kind, namespace and detail, unaligned (in error messages).
 pub fn summary(op: &Op) -> String {
     format!("{} {} {}", kind(op), op.netns(), detail(op))

@@ -79,7 +79,7 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     config.validate()?;
     let peers = Peers::new(&config.peers);
     let port = match config.encap {
-        Encap::Udp { port } => port,
+        Encap::Udp => config.port,
         Encap::Ipip => 0,
     };
     let addrs = (0..peers.len()).map(|i| SockAddr::new(SocketAddr::new(peers.underlay(i), port))).collect();
@@ -183,8 +183,8 @@ fn wait_signal(signals: &SigSet, seconds: i64) -> Option<libc::c_int> {
 
 fn open_socket(config: &ForwarderConfig) -> io::Result<OwnedFd> {
     let fd = match config.encap {
-        Encap::Udp { port } => {
-            let addr = SocketAddr::new(config.local, port);
+        Encap::Udp => {
+            let addr = SocketAddr::new(config.local, config.port);
             let socket =
                 std::net::UdpSocket::bind(addr).map_err(|e| context(e, format!("cannot listen on udp {addr}")))?;
             socket.set_nonblocking(true)?;
@@ -376,7 +376,7 @@ impl Tx {
 
     /// Sends the complete runs of pending datagrams, or (`all`) every one.
     fn send(&mut self, sh: &Shared, counters: &Counters, all: bool) {
-        let udp = matches!(sh.encap, Encap::Udp { .. });
+        let udp = sh.encap == Encap::Udp;
         // ipip has no GSO: raw packets go out one by one, batched up to TX_BATCH.
         if self.pending.is_empty() || (!udp && !all && self.pending.len() < TX_BATCH) {
             return;

@@ -94,25 +94,37 @@ pub struct ForwarderConfig {
     pub encap: Encap,
     /// This end's underlay address: the source of what is sent, where it is received.
     pub local: IpAddr,
+    /// udp: the port, here and at every peer. Not used by ipip, which has no ports.
+    pub port: u16,
     pub peers: Vec<Peer>,
     /// Where to write the counters as JSON (every second and on exit).
     pub stats: Option<PathBuf>,
 }
 
-/// How inner packets travel between peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How inner packets travel between peers: in UDP datagrams (flannel's udp backend) or
+/// behind an outer IPv4 header of protocol 4 (RFC 2003 IP in IP, IPv4 only). The one
+/// definition of it: the plan's `forwarder_start` carries it (as `"udp"` or `"ipip"`), and
+/// `netlab forward --encap` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Encap {
-    /// One UDP datagram per packet, to and from this port (flannel's udp backend).
-    Udp { port: u16 },
-    /// RFC 2003 IP in IP, IPv4 only.
+    Udp,
     Ipip,
 }
 
 impl Encap {
-    pub fn name(&self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Encap::Udp { .. } => "udp",
+            Encap::Udp => "udp",
             Encap::Ipip => "ipip",
+        }
+    }
+
+    /// Bytes of outer headers per packet: the TUN device's mtu is the underlay's less this.
+    pub fn overhead(self) -> u32 {
+        match self {
+            Encap::Udp => 28,
+            Encap::Ipip => 20,
         }
     }
 }
@@ -162,7 +174,7 @@ impl ForwarderConfig {
         if self.peers.is_empty() {
             problems.push("a forwarder needs at least one peer".to_owned());
         }
-        if let Encap::Udp { port: 0 } = self.encap {
+        if self.encap == Encap::Udp && self.port == 0 {
             problems.push("the udp port cannot be 0".to_owned());
         }
         if self.encap == Encap::Ipip && !self.local.is_ipv4() {
@@ -191,6 +203,24 @@ impl ForwarderConfig {
         problems
     }
 
+    /// The arguments of `netlab` that run this forwarder (`forward --dev ...`): how `up`
+    /// starts it, and what a running forwarder's command line is compared with.
+    pub fn args(&self) -> Vec<String> {
+        let mut args =
+            vec!["forward".into(), "--dev".into(), self.dev.clone(), "--encap".into(), self.encap.name().into()];
+        args.extend(["--local".into(), self.local.to_string()]);
+        if self.encap == Encap::Udp {
+            args.extend(["--port".into(), self.port.to_string()]);
+        }
+        for peer in &self.peers {
+            args.extend(["--peer".into(), peer.to_string()]);
+        }
+        if let Some(stats) = &self.stats {
+            args.extend(["--stats".into(), stats.display().to_string()]);
+        }
+        args
+    }
+
     /// [`problems`](Self::problems) as one error.
     pub fn validate(&self) -> io::Result<()> {
         match self.problems().as_slice() {
@@ -204,11 +234,12 @@ impl ForwarderConfig {
 mod tests {
     use super::*;
 
-    fn config(encap: Encap, local: &str, peers: &[&str]) -> ForwarderConfig {
+    fn config((encap, port): (Encap, u16), local: &str, peers: &[&str]) -> ForwarderConfig {
         ForwarderConfig {
             dev: "fl0".into(),
             encap,
             local: local.parse().unwrap(),
+            port,
             peers: peers.iter().map(|p| p.parse().unwrap()).collect(),
             stats: None,
         }
@@ -228,20 +259,21 @@ mod tests {
 
     #[test]
     fn configurations_are_checked_before_anything_runs() {
-        let udp = Encap::Udp { port: DEFAULT_UDP_PORT };
+        let udp = (Encap::Udp, DEFAULT_UDP_PORT);
+        let ipip = (Encap::Ipip, 0);
         assert!(config(udp, "192.168.1.2", &["192.168.1.3"]).problems().is_empty());
-        assert!(config(Encap::Ipip, "192.168.1.2", &["192.168.1.3=10.0.2.0/24", "192.168.1.4=10.0.3.0/24"])
+        assert!(config(ipip, "192.168.1.2", &["192.168.1.3=10.0.2.0/24", "192.168.1.4=10.0.3.0/24"])
             .problems()
             .is_empty());
         let cases = [
             (config(udp, "192.168.1.2", &[]), "at least one peer"),
-            (config(Encap::Udp { port: 0 }, "192.168.1.2", &["192.168.1.3"]), "port cannot be 0"),
-            (config(Encap::Ipip, "fd00::2", &["fd00::3"]), "ipip runs over IPv4"),
+            (config((Encap::Udp, 0), "192.168.1.2", &["192.168.1.3"]), "port cannot be 0"),
+            (config(ipip, "fd00::2", &["fd00::3"]), "ipip runs over IPv4"),
             (config(udp, "192.168.1.2", &["fd00::3"]), "family"),
             (config(udp, "192.168.1.2", &["192.168.1.2"]), "is the local address"),
             (config(udp, "192.168.1.2", &["192.168.1.3=10.0.0.0/8", "192.168.1.3=10.1.0.0/16"]), "given twice"),
             (config(udp, "192.168.1.2", &["192.168.1.3", "192.168.1.4"]), "at most one peer"),
-            (config(Encap::Ipip, "192.168.1.2", &["192.168.1.3=fd00::/64"]), "IPv4 only"),
+            (config(ipip, "192.168.1.2", &["192.168.1.3=fd00::/64"]), "IPv4 only"),
         ];
         for (c, want) in cases {
             let err = c.validate().unwrap_err().to_string();

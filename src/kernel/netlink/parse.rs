@@ -1,9 +1,6 @@
-//! What the kernel shows of one namespace: its links, addresses and routes, parsed out of
-//! netlink dumps into the few fields netlab compares. Kernel-made state (link-local IPv6,
-//! connected-subnet routes, loopback addresses, the local table) is marked as such, since
-//! it is never drift.
+//! Netlink dumps parsed into [`crate::live`]'s plain data: the few fields of links,
+//! addresses and routes that netlab compares.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -11,121 +8,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoData, InfoIpTunnel, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType};
 
-/// The main routing table, the only one netlab writes.
-pub const MAIN_TABLE: u32 = 254;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LiveLink {
-    pub index: u32,
-    pub name: String,
-    /// `veth`, `bridge`, `vxlan`, `ipip`, `tun`...; `None` for devices without a kind (lo).
-    pub kind: Option<String>,
-    pub mtu: Option<u32>,
-    pub mac: Option<String>,
-    pub up: bool,
-    /// The bridge this link is a port of, by index.
-    pub master: Option<u32>,
-    /// The ifalias: netlab's ownership mark lives here.
-    pub alias: Option<String>,
-    /// The device group (netlab puts a lab's links in one, to delete them at once).
-    pub group: u32,
-    /// A veth's peer index, in the peer's namespace.
-    pub peer_index: Option<u32>,
-    pub vxlan: Option<VxlanInfo>,
-    /// An ipip tunnel's (local, remote).
-    pub ipip: Option<(Option<IpAddr>, Option<IpAddr>)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VxlanInfo {
-    pub vni: Option<u32>,
-    pub local: Option<IpAddr>,
-    pub remote: Option<IpAddr>,
-    pub port: Option<u16>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveAddr {
-    pub index: u32,
-    pub address: IpNet,
-    /// The other end of a point-to-point address.
-    pub peer: Option<IpAddr>,
-}
-
-impl LiveAddr {
-    /// Addresses the kernel makes by itself: IPv6 link-local, and loopback's.
-    pub fn kernel_made(&self) -> bool {
-        match self.address.addr() {
-            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_loopback(),
-            IpAddr::V4(a) => a.is_loopback(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveRoute {
-    pub table: u32,
-    pub dst: IpNet,
-    pub via: Option<IpAddr>,
-    pub oif: Option<u32>,
-    pub protocol: RouteProtocol,
-    pub kind: RouteType,
-}
-
-impl LiveRoute {
-    /// Routes the kernel adds for addresses and links (connected subnets, the local table,
-    /// IPv6 link-local and multicast), and routes learned from router advertisements.
-    pub fn kernel_made(&self) -> bool {
-        self.table != MAIN_TABLE
-            || matches!(self.protocol, RouteProtocol::Kernel | RouteProtocol::Ra)
-            || self.kind != RouteType::Unicast
-            || matches!(self.dst.addr(), IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast())
-    }
-}
-
-/// One namespace as the kernel shows it. Built with [`LiveNetns::new`], which indexes
-/// links by name and index and addresses by link: the host of a big lab has thousands.
-#[derive(Debug, Clone, Default)]
-pub struct LiveNetns {
-    pub links: Vec<LiveLink>,
-    pub addrs: Vec<LiveAddr>,
-    pub routes: Vec<LiveRoute>,
-    by_name: HashMap<String, usize>,
-    by_index: HashMap<u32, usize>,
-    /// Addresses sorted by link index, and where each link's start.
-    addrs_at: HashMap<u32, (usize, usize)>,
-}
-
-impl LiveNetns {
-    pub fn new(links: Vec<LiveLink>, mut addrs: Vec<LiveAddr>, routes: Vec<LiveRoute>) -> LiveNetns {
-        addrs.sort_by_key(|a| a.index);
-        let mut addrs_at: HashMap<u32, (usize, usize)> = HashMap::new();
-        for (i, a) in addrs.iter().enumerate() {
-            addrs_at.entry(a.index).and_modify(|r| r.1 = i + 1).or_insert((i, i + 1));
-        }
-        LiveNetns {
-            by_name: links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect(),
-            by_index: links.iter().enumerate().map(|(i, l)| (l.index, i)).collect(),
-            links,
-            addrs,
-            routes,
-            addrs_at,
-        }
-    }
-
-    pub fn link(&self, name: &str) -> Option<&LiveLink> {
-        self.by_name.get(name).map(|i| &self.links[*i])
-    }
-
-    pub fn link_by_index(&self, index: u32) -> Option<&LiveLink> {
-        self.by_index.get(&index).map(|i| &self.links[*i])
-    }
-
-    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &LiveAddr> {
-        let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
-        self.addrs[start..end].iter()
-    }
-}
+use crate::live::{LiveAddr, LiveLink, LiveRoute, VxlanInfo};
 
 pub fn parse_link(msg: &LinkMessage) -> LiveLink {
     let mut link =
@@ -228,7 +111,9 @@ pub fn parse_route(msg: &RouteMessage) -> Option<LiveRoute> {
             _ => return None,
         },
     };
-    Some(LiveRoute { table, dst, via, oif, protocol: msg.header.protocol, kind: msg.header.kind })
+    let by_kernel = matches!(msg.header.protocol, RouteProtocol::Kernel | RouteProtocol::Ra);
+    let unicast = msg.header.kind == RouteType::Unicast;
+    Some(LiveRoute { table, dst, via, oif, by_kernel, unicast })
 }
 
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
@@ -236,5 +121,66 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::netlink::build;
+
+    #[test]
+    fn addresses_read_back_as_they_were_asked_for() {
+        for (address, peer) in [
+            ("10.0.0.1/24", None),
+            ("10.10.100.10/32", Some("10.10.200.10")),
+            ("fd00::1/64", None),
+            ("fd00::1/128", Some("fd00::2")),
+        ] {
+            let (address, peer) = (address.parse().unwrap(), peer.map(|p: &str| p.parse().unwrap()));
+            let read = parse_addr(&build::addr(7, &address, &peer)).unwrap();
+            assert_eq!(read, LiveAddr { index: 7, address, peer });
+        }
+        assert_eq!(parse_addr(&AddressMessage::default()), None);
+    }
+
+    #[test]
+    fn routes_read_back_with_what_makes_them_the_kernels_or_ours() {
+        let ours = build::route(&"0.0.0.0/0".parse().unwrap(), &Some("10.0.0.1".parse().unwrap()), Some(3), false);
+        let read = parse_route(&ours).unwrap();
+        assert_eq!(
+            (read.dst, read.via, read.oif, read.table),
+            ("0.0.0.0/0".parse().unwrap(), "10.0.0.1".parse().ok(), Some(3), 254)
+        );
+        assert!(!read.kernel_made());
+        let mut connected = build::route(&"10.0.0.0/24".parse().unwrap(), &None, Some(3), false);
+        connected.header.protocol = RouteProtocol::Kernel;
+        assert!(parse_route(&connected).unwrap().kernel_made());
+        let v6 = build::route(&"::/0".parse().unwrap(), &Some("fd00::1".parse().unwrap()), None, false);
+        assert_eq!(parse_route(&v6).unwrap().dst, "::/0".parse().unwrap());
+    }
+
+    #[test]
+    fn links_read_back_with_their_kind_mark_and_tunnel_ends() {
+        let msg =
+            build::vxlan("vx0", 42, ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()), 4789, Some(1450), 9)
+                .unwrap();
+        let link = parse_link(&msg);
+        assert_eq!(
+            (link.name.as_str(), link.kind.as_deref(), link.mtu, link.group),
+            ("vx0", Some("vxlan"), Some(1450), 9)
+        );
+        assert_eq!(
+            link.vxlan.unwrap(),
+            VxlanInfo {
+                vni: Some(42),
+                local: "10.0.0.1".parse().ok(),
+                remote: "10.0.0.2".parse().ok(),
+                port: Some(4789)
+            }
+        );
+        let marked = parse_link(&build::set_alias("v", "netlab:x"));
+        assert_eq!(marked.alias.as_deref(), Some("netlab:x"));
+        assert_eq!(format_mac(&[2, 0, 0, 0, 0, 0xab]), "02:00:00:00:00:ab");
     }
 }

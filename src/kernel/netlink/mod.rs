@@ -1,11 +1,22 @@
-//! Netlink requests over an rtnetlink [`Handle`]: one that expects an acknowledgement and
-//! one that collects a dump. Errors come back as the kernel's errno.
+//! rtnetlink: the messages netlab sends (`build`), what it makes of the kernel's answers
+//! (`parse`), and the three ways it talks over an rtnetlink [`Handle`]: a request that
+//! expects an acknowledgement, a dump, and a get. Errors come back as the kernel's errno.
+
+// netlink's own enums (payloads, attributes) are foreign and non-exhaustive: what netlab
+// does not read is skipped, so their matches end in `_`.
+#![allow(clippy::wildcard_enum_match_arm, reason = "foreign, non-exhaustive netlink enums")]
+
+pub mod build;
+pub mod parse;
 
 use futures_util::StreamExt;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_route::link::LinkMessage;
 use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 use rtnetlink::Handle;
+
+use crate::live::LiveLink;
 
 /// Sends `msg` with `flags` (plus REQUEST and ACK) and waits for the kernel's answer.
 pub async fn ack(handle: &Handle, msg: RouteNetlinkMessage, flags: u16) -> Result<(), Errno> {
@@ -61,4 +72,21 @@ pub async fn get(handle: &Handle, msg: RouteNetlinkMessage) -> Result<Option<Rou
         }
     }
     Ok(out)
+}
+
+/// Every link of the connection's namespace.
+pub async fn dump_links(handle: &Handle) -> Result<Vec<LiveLink>, Errno> {
+    let msgs = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+    Ok(msgs
+        .iter()
+        .filter_map(|m| if let RouteNetlinkMessage::NewLink(l) = m { Some(parse::parse_link(l)) } else { None })
+        .collect())
+}
+
+/// The link `msg` names (by name or index), or `None` when there is no such link.
+pub async fn get_link(handle: &Handle, msg: LinkMessage) -> Result<Option<LiveLink>, Errno> {
+    match get(handle, RouteNetlinkMessage::GetLink(msg)).await? {
+        Some(RouteNetlinkMessage::NewLink(l)) => Ok(Some(parse::parse_link(&l))),
+        Some(_) | None => Ok(None),
+    }
 }

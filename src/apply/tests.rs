@@ -1,0 +1,298 @@
+//! `apply` and `best_effort` against the in-memory kernel: no root needed. The sweep
+//! fails every op of every shipped lab in turn and checks that the run undoes itself.
+
+use nix::errno::Errno;
+
+use super::*;
+use crate::diff::diff;
+use crate::kernel::fake::FakeKernel;
+use crate::plan::text::summary;
+use crate::state::StateDir;
+use crate::testing::{shipped_plans, topology, TempDir};
+
+/// The ops `up` applies to bring `plan` up on `kernel`: the diff against what it shows.
+fn up_ops(plan: &Plan, record: Option<&Record>, kernel: &FakeKernel) -> Vec<Op> {
+    let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
+    let d = diff(plan, record, &kernel.live(&known));
+    assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
+    d.ops()
+}
+
+/// Takes the lab down from its record, as `down` does (less the ownership checks, which
+/// read the real kernel).
+fn down(kernel: &mut FakeKernel, record: &Record) -> Vec<(Op, OpError)> {
+    let ops: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
+    let teardown = Plan::new(&record.lab, Direction::Down, ops).teardown();
+    let mut out = Vec::new();
+    best_effort(kernel, &teardown.ops, &|n, k| record.previous(n, k), &mut Printer::new(&mut out, &teardown.ops), None)
+}
+
+fn run(kernel: &mut FakeKernel, record: &mut Record, ops: &[Op]) -> (Result<(), Box<Failure>>, String) {
+    let mut out = Vec::new();
+    let result = apply(kernel, record, ops, &mut Printer::new(&mut out, ops));
+    (result, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn a_failure_at_any_op_of_any_shipped_lab_leaves_the_kernel_and_the_record_as_they_were() {
+    let mut swept = 0;
+    for (name, plan) in shipped_plans() {
+        let ops = up_ops(&plan, None, &FakeKernel::new(&plan.lab));
+        assert_eq!(ops.len(), plan.ops.len(), "{name}: a lab that is not up is all additions");
+        for n in 1..=ops.len() {
+            let mut kernel = FakeKernel::new(&plan.lab);
+            let before = kernel.world.clone();
+            kernel.fail_at(n, Errno::EIO);
+            let dir = TempDir::new();
+            let state = StateDir::new(dir.path());
+            let mut record = state.new_record(&plan.lab);
+            let (result, out) = run(&mut kernel, &mut record, &ops);
+            let failure = result.expect_err("the run must fail");
+            let at = format!("{name}: failing op {n} ({})", summary(&ops[n - 1]));
+            assert_eq!(failure.number, n, "{at}: the error names another op\n{out}");
+            assert!(matches!(failure.cause, Cause::Kernel(OpError::Errno(Errno::EIO))), "{at}: {failure}");
+            assert!(failure.undo_errors.is_empty(), "{at}: {failure}\n{out}");
+            assert!(failure.to_string().starts_with(&format!("op {n} failed: ")), "{at}: {failure}");
+            assert_eq!(kernel.world, before, "{at} left the kernel changed\n{out}");
+            assert!(state.load(&plan.lab).unwrap().is_none(), "{at} left a record");
+            assert_eq!(dir.contents(), Vec::<String>::new(), "{at} left files");
+            swept += 1;
+        }
+    }
+    assert!(swept > 200, "only {swept} failures swept");
+}
+
+#[test]
+fn every_shipped_lab_comes_up_in_sync_and_goes_down_to_nothing() {
+    for (name, plan) in shipped_plans() {
+        let mut kernel = FakeKernel::new(&plan.lab);
+        let before = kernel.world.clone();
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        let mut record = state.new_record(&plan.lab);
+        let ops = up_ops(&plan, None, &kernel);
+        let (result, out) = run(&mut kernel, &mut record, &ops);
+        result.unwrap_or_else(|f| panic!("{name}: {f}\n{out}"));
+        assert_eq!(out.lines().count(), ops.len(), "{name}: one line per op\n{out}");
+        record.settle(&plan).unwrap();
+        assert!(up_ops(&plan, Some(&record), &kernel).is_empty(), "{name}: not in sync right after up");
+
+        let errors = down(&mut kernel, &record);
+        assert!(errors.is_empty(), "{name}: down failed: {errors:?}");
+        assert_eq!(kernel.world, before, "{name}: down left something");
+    }
+}
+
+#[test]
+fn batches_are_runs_of_one_kind_and_each_is_sent_whole() {
+    let plan = crate::plan::compile(&topology(VETH));
+    let ranges = batches(&plan.ops);
+    assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), plan.ops.len());
+    for r in &ranges {
+        let kind = std::mem::discriminant(&plan.ops[r.start]);
+        assert!(plan.ops[r.clone()].iter().all(|op| std::mem::discriminant(op) == kind));
+    }
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let dir = TempDir::new();
+    let mut record = StateDir::new(dir.path()).new_record(&plan.lab);
+    run(&mut kernel, &mut record, &plan.ops).0.unwrap();
+    let sent: Vec<usize> = kernel.batches.iter().map(Vec::len).collect();
+    assert_eq!(sent, ranges.iter().map(|r| r.len()).collect::<Vec<_>>());
+}
+
+const VETH: &str = r#"
+[lab]
+name = "pair"
+prefix = ""
+
+[host]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+
+[nodes.ns0]
+[nodes.ns1]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+
+[[links]]
+endpoints = ["ns0:veth0", "ns1:veth1"]
+addresses = ["10.0.0.1/24", "10.0.0.2/24"]
+"#;
+
+#[test]
+fn the_record_is_written_before_each_batch_and_keeps_what_the_sysctls_were() {
+    let plan = crate::plan::compile(&topology(VETH));
+    let mut kernel = FakeKernel::new(&plan.lab);
+    kernel
+        .world
+        .stacks
+        .get_mut(&crate::kernel::fake::HOST)
+        .unwrap()
+        .sysctls
+        .insert("net.ipv4.ip_forward".into(), "1".into());
+    // Fail the first address: everything before it was recorded, pending or not.
+    let at = plan.ops.iter().position(|op| matches!(op, Op::AddrAdd { .. })).unwrap() + 1;
+    kernel.fail_at(at, Errno::EEXIST);
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let mut record = state.new_record(&plan.lab);
+    let (result, out) = run(&mut kernel, &mut record, &plan.ops);
+    let failure = result.unwrap_err();
+    assert_eq!(
+        failure.to_string(),
+        format!(
+            "op {at} failed: addr add ns0 10.0.0.1/24 dev veth0: File exists (EEXIST); undid the {} ops this run had applied",
+            failure.undone
+        )
+    );
+    assert!(out.contains("FAILED: File exists (EEXIST)"), "{out}");
+    assert!(out.contains("# undoing the"), "{out}");
+    // The host's ip_forward was 1 before: put back to 1, not to the default.
+    assert_eq!(kernel.world.stacks[&crate::kernel::fake::HOST].sysctls.get("net.ipv4.ip_forward"), Some(&"1".into()));
+    assert!(kernel.world.names.is_empty());
+}
+
+#[test]
+fn a_removal_of_what_is_gone_is_done_and_other_failures_are_all_reported() {
+    let mut kernel = FakeKernel::new("x");
+    let ops = vec![
+        Op::LinkDel { netns: Netns::Host, name: "nothing".into() },
+        Op::LinkDel { netns: Netns::Host, name: "eth0".into() },
+        Op::AddrDel { netns: Netns::Host, dev: "lo".into(), address: "10.9.9.9/32".parse().unwrap(), peer: None },
+        Op::NetnsDel { netns: "nowhere".into() },
+        Op::LinkUp { netns: Netns::Named("nowhere".into()), name: "lo".into() },
+    ];
+    let mut out = Vec::new();
+    let errors = best_effort(&mut kernel, &ops, &|_, _| None, &mut Printer::new(&mut out, &ops), None);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.matches("(already gone)").count(), 3, "{out}");
+    // The one that is not a removal of something gone: its namespace is not there.
+    assert_eq!(errors, vec![(ops[4].clone(), OpError::NotOpen(Netns::Named("nowhere".into())))]);
+    assert!(!kernel.world.stacks[&crate::kernel::fake::HOST].links.contains_key("eth0"));
+}
+
+#[test]
+fn an_interrupt_stops_before_the_next_batch_and_undoes_the_run() {
+    let plan = crate::plan::compile(&topology(VETH));
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let before = kernel.world.clone();
+    let dir = TempDir::new();
+    let mut record = StateDir::new(dir.path()).new_record(&plan.lab);
+    let mut out = Vec::new();
+    let stop = AtomicBool::new(true);
+    let result = apply_until(&stop, &mut kernel, &mut record, &plan.ops, &mut Printer::new(&mut out, &plan.ops));
+    let failure = result.unwrap_err();
+    assert!(matches!(failure.cause, Cause::Interrupted));
+    assert_eq!((failure.number, failure.undone), (1, 0));
+    assert_eq!(
+        failure.to_string(),
+        "op 1 failed: netns add ns0 : interrupted (SIGINT or SIGTERM); undid the 0 ops this run had applied"
+    );
+    assert_eq!(kernel.world, before);
+    assert!(kernel.batches.is_empty());
+}
+
+#[test]
+fn a_record_that_cannot_be_written_stops_the_run_before_anything_is_sent() {
+    let plan = crate::plan::compile(&topology(VETH));
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let dir = TempDir::new();
+    // The state directory is a file: nothing can be written under it.
+    let blocked = dir.path().join("state");
+    std::fs::write(&blocked, "").unwrap();
+    let mut record = StateDir::new(&blocked).new_record(&plan.lab);
+    let (result, _) = run(&mut kernel, &mut record, &plan.ops);
+    let failure = result.unwrap_err();
+    assert!(matches!(failure.cause, Cause::Record(_)), "{failure}");
+    assert!(failure.to_string().contains("cannot write the lab record"), "{failure}");
+    assert!(kernel.batches.is_empty());
+}
+
+const BEFORE: &str = r#"
+[lab]
+name = "conv"
+
+[host]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+
+[networks.net]
+subnet = "10.20.0.0/24"
+
+[nodes.a]
+network = "net"
+hostname = "a"
+
+[nodes.b]
+network = "net"
+
+[nodes.r]
+sysctl = { "net.ipv4.ip_forward" = 1 }
+routes = [{ to = "10.70.0.0/16", via = "10.30.0.1" }]
+
+[[links]]
+endpoints = ["a:p1", "r:p1"]
+addresses = ["10.30.0.1/30", "10.30.0.2/30"]
+
+[[tunnels]]
+kind = "vxlan"
+endpoints = ["a:vx0", "r:vx0"]
+underlay = ["10.30.0.1", "10.30.0.2"]
+addresses = ["10.40.0.1/24", "10.40.0.2/24"]
+vni = 7
+"#;
+
+/// BEFORE changed every way a converge can: a node gone and one new, an interface
+/// renamed, an mtu, a tunnel made anew (vni), a sysctl dropped, a hostname changed.
+fn after() -> String {
+    BEFORE
+        .replace("[nodes.b]\nnetwork = \"net\"\n", "[nodes.c]\nnetwork = \"net\"\n")
+        .replace("\"a:p1\", \"r:p1\"]", "\"a:p2\", \"r:p1\"]\nmtu = 1400")
+        .replace("vni = 7", "vni = 8")
+        .replace("sysctl = { \"net.ipv4.ip_forward\" = 1 }\nroutes", "routes")
+        .replace("hostname = \"a\"", "hostname = \"alpha\"")
+}
+
+#[test]
+fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears() {
+    let (before, after) = (crate::plan::compile(&topology(BEFORE)), crate::plan::compile(&topology(&after())));
+    let up = |kernel: &mut FakeKernel, state: &StateDir| {
+        let mut record = state.new_record(&before.lab);
+        let ops = up_ops(&before, None, kernel);
+        run(kernel, &mut record, &ops).0.unwrap();
+        record.settle(&before).unwrap();
+        record
+    };
+    let empty = FakeKernel::new(&before.lab).world;
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let mut kernel = FakeKernel::new(&before.lab);
+    let record = up(&mut kernel, &state);
+    let changes = up_ops(&after, Some(&record), &kernel);
+    let renamed = changes.iter().any(|op| matches!(op, Op::LinkRename { .. }));
+    assert!(renamed && changes.len() > 10, "{changes:#?}");
+
+    // Applied whole: in sync with the new file, and down leaves nothing.
+    let (mut done, mut done_record) = (kernel.clone(), record.clone());
+    let (result, out) = run(&mut done, &mut done_record, &changes);
+    result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+    done_record.settle(&after).unwrap();
+    assert!(up_ops(&after, Some(&done_record), &done).is_empty(), "not in sync after the converge");
+    assert!(down(&mut done, &done_record).is_empty());
+    assert_eq!(done.world, empty);
+
+    // Failed at each op: the run undoes its additions (what it removed stays removed),
+    // the record says what is left, and down from it leaves nothing.
+    for n in 1..=changes.len() {
+        let (mut k, mut r) = (kernel.clone(), record.clone());
+        k.fail_at(n, Errno::EIO);
+        let (result, out) = run(&mut k, &mut r, &changes);
+        let failure = result.expect_err("the converge must fail");
+        let at = format!("failing op {n} ({})", summary(&changes[n - 1]));
+        assert!(failure.undo_errors.is_empty(), "{at}: {failure}\n{out}");
+        let saved = state.load(&before.lab).unwrap().expect("the lab is still up");
+        assert_eq!(saved.entries, r.entries, "{at}: the record on disk is not the run's");
+        let errors = down(&mut k, &saved);
+        assert!(errors.is_empty(), "{at}: down failed: {errors:?}");
+        assert_eq!(k.world, empty, "{at}: down after the failed converge left something\n{out}");
+        // Put the lab back up for the next round.
+        record.save().unwrap();
+    }
+}

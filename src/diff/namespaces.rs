@@ -1,0 +1,104 @@
+//! The first pass: the lab's namespaces, wanted (made, or checked to be the lab's) and
+//! no longer wanted (removed). What is decided here (a namespace made anew, or going)
+//! decides about everything in it.
+
+use super::{Conflict, Differ};
+use crate::live::NsLive;
+use crate::plan::Op;
+
+impl Differ<'_> {
+    pub(super) fn namespace(&mut self, op: &Op) {
+        use Op::*;
+        match op {
+            NetnsAdd { netns } => match self.live.namespaces.get(netns) {
+                None | Some(NsLive::Absent) => {
+                    self.fresh.insert(netns.clone());
+                    self.add(op);
+                }
+                Some(NsLive::Unmounted) => match self.claims.owns_placeholder(netns) {
+                    // Left by a run that was killed between making the file and mounting.
+                    Ok(()) => {
+                        self.remove(NetnsDel { netns: netns.clone() });
+                        self.fresh.insert(netns.clone());
+                        self.add(op);
+                    }
+                    Err(_) => self.conflicts.push(Conflict::Placeholder { netns: netns.clone() }),
+                },
+                Some(NsLive::Mounted { id, live }) => {
+                    let lo = live.as_ref().and_then(|l| l.link("lo"));
+                    if self.claims.owns_namespace(*id, lo).is_err() {
+                        let (lab, alias) = (self.desired.lab.clone(), self.claims.marks().alias.clone());
+                        self.conflicts.push(Conflict::Namespace { netns: netns.clone(), lab, alias });
+                    }
+                }
+            },
+            NetnsAlias { netns, target } => {
+                let target_id = if self.fresh.contains(target) {
+                    None
+                } else {
+                    self.live.namespaces.get(target).and_then(NsLive::id)
+                };
+                let found = self.live.namespaces.get(netns);
+                match found.and_then(NsLive::id) {
+                    Some(id) if Some(id) == target_id => {}
+                    _ if matches!(found, None | Some(NsLive::Absent)) => self.add(op),
+                    // The lab's own second name, now naming another namespace: named again.
+                    _ if self.claims.recorded(&op.key()) => {
+                        self.remove(NetnsDel { netns: netns.clone() });
+                        self.modify(op.clone(), "target", target, "another namespace");
+                    }
+                    _ => self.conflicts.push(Conflict::AliasName { netns: netns.clone() }),
+                }
+            }
+            // Not namespaces: the later passes.
+            SysctlSet { .. }
+            | FileWrite { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. }
+            | ForwarderStart { .. }
+            | NetnsDel { .. }
+            | SysctlRestore { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetNomaster { .. }
+            | AddrDel { .. }
+            | RouteDel { .. }
+            | ForwarderStop { .. } => {}
+        }
+    }
+
+    /// Namespaces of the lab's that the file no longer has: removed, when they are still
+    /// the lab's (see [`crate::ownership::Claims::owns_namespace`]).
+    pub(super) fn unwanted_namespaces(&mut self) {
+        for op in self.entries.iter().map(|e| &e.op) {
+            let (Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. }) = op else { continue };
+            if self.wanted.contains(&op.key()) {
+                continue;
+            }
+            let ours = match self.live.namespaces.get(netns) {
+                Some(NsLive::Mounted { id, live }) => {
+                    // A second name is not read: its namespace is read under its first.
+                    let lo = live.as_deref().or_else(|| self.live.read_namespace(*id)).and_then(|l| l.link("lo"));
+                    self.claims.owns_namespace(*id, lo).is_ok()
+                }
+                Some(NsLive::Unmounted) => self.claims.owns_placeholder(netns).is_ok(),
+                Some(NsLive::Absent) | None => false,
+            };
+            if ours {
+                self.gone.insert(netns.clone());
+                self.remove(Op::NetnsDel { netns: netns.clone() });
+            }
+        }
+    }
+}

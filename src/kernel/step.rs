@@ -1,0 +1,228 @@
+//! How the kernel carries out each kind of op: [`Step::of`] is the one match that routes
+//! every [`Op`] to its executor (a thread inside a namespace, the file system, a process,
+//! or an rtnetlink [`Request`]). Adding a kind of op means adding its arm here, and the
+//! compiler asks for it.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::plan::{forwarder_config, Op};
+use crate::topology::{EtcFileKind, Netns};
+use crate::tunnel::ForwarderConfig;
+
+/// One op, as the kernel executes it.
+pub(super) enum Step<'a> {
+    /// A named namespace, made on a thread of its own (see `netns::create_here`).
+    CreateNetns { name: &'a str },
+    /// Work on the file system (and on processes), done at once.
+    Now(Now<'a>),
+    /// A sysctl, written from a thread inside its namespace.
+    Sysctl { netns: &'a Netns, key: &'a str, value: Sysctl<'a> },
+    /// A TUN device: made by an ioctl from inside its namespace (the kernel will not make
+    /// one over rtnetlink), then marked, grouped and given its mtu over rtnetlink.
+    Tun { netns: &'a Netns, name: &'a str, mtu: Option<u32> },
+    /// A forwarder process, started inside its namespace.
+    StartForwarder { netns: &'a Netns, config: ForwarderConfig },
+    /// A request over the namespace's rtnetlink connection.
+    Netlink { netns: &'a Netns, request: Request<'a> },
+}
+
+/// What is done at once: a namespace's second name, a name removed, an /etc/netns file
+/// written or removed, a forwarder stopped.
+pub(super) enum Now<'a> {
+    Alias { name: &'a str, target: &'a str },
+    DeleteNetns { name: &'a str },
+    WriteFile { netns: &'a str, file: EtcFileKind, content: &'a str },
+    RemoveFile { netns: &'a str, file: EtcFileKind },
+    StopForwarder { netns: &'a Netns, dev: &'a str },
+}
+
+/// The value a sysctl step writes.
+pub(super) enum Sysctl<'a> {
+    Set(&'a str),
+    /// The value recorded before the lab set it (nothing recorded: left alone).
+    Restore,
+}
+
+/// What netlab asks of rtnetlink; each is built by `netlink::build`.
+pub(super) enum Request<'a> {
+    Bridge {
+        name: &'a str,
+        mtu: Option<u32>,
+    },
+    Veth {
+        name: &'a str,
+        mac: Option<&'a str>,
+        peer_netns: &'a Netns,
+        peer_name: &'a str,
+        peer_mac: Option<&'a str>,
+        mtu: Option<u32>,
+    },
+    Vxlan {
+        name: &'a str,
+        vni: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        port: u16,
+        mtu: Option<u32>,
+    },
+    Ipip {
+        name: &'a str,
+        local: IpAddr,
+        remote: IpAddr,
+        mtu: Option<u32>,
+    },
+    /// A TUN device made by its ioctl: its mark, group and mtu.
+    TunConfig {
+        name: &'a str,
+        mtu: Option<u32>,
+    },
+    Delete {
+        name: &'a str,
+    },
+    Master {
+        name: &'a str,
+        master: &'a str,
+    },
+    NoMaster {
+        name: &'a str,
+    },
+    Mtu {
+        name: &'a str,
+        mtu: u32,
+    },
+    Mac {
+        name: &'a str,
+        mac: &'a str,
+    },
+    Rename {
+        name: &'a str,
+        new_name: &'a str,
+    },
+    Up {
+        name: &'a str,
+        up: bool,
+    },
+    Addr {
+        dev: &'a str,
+        address: &'a IpNet,
+        peer: &'a Option<IpAddr>,
+        add: bool,
+    },
+    Route {
+        to: &'a IpNet,
+        via: &'a Option<IpAddr>,
+        dev: Option<&'a str>,
+        add: bool,
+    },
+}
+
+impl<'a> Step<'a> {
+    pub(super) fn of(op: &'a Op) -> Step<'a> {
+        use Request as R;
+        let netlink = |netns: &'a Netns, request: Request<'a>| Step::Netlink { netns, request };
+        match op {
+            Op::NetnsAdd { netns } => Step::CreateNetns { name: netns },
+            Op::NetnsAlias { netns, target } => Step::Now(Now::Alias { name: netns, target }),
+            Op::NetnsDel { netns } => Step::Now(Now::DeleteNetns { name: netns }),
+            Op::SysctlSet { netns, key, value } => Step::Sysctl { netns, key, value: Sysctl::Set(value) },
+            Op::SysctlRestore { netns, key } => Step::Sysctl { netns, key, value: Sysctl::Restore },
+            Op::FileWrite { netns, file, content } => Step::Now(Now::WriteFile { netns, file: *file, content }),
+            Op::FileRemove { netns, file } => Step::Now(Now::RemoveFile { netns, file: *file }),
+            Op::TunAdd { netns, name, mtu } => Step::Tun { netns, name, mtu: *mtu },
+            Op::ForwarderStart { netns, dev, encap, local, port, peers } => {
+                Step::StartForwarder { netns, config: forwarder_config(dev, *encap, *local, *port, peers, None) }
+            }
+            Op::ForwarderStop { netns, dev } => Step::Now(Now::StopForwarder { netns, dev }),
+            Op::BridgeAdd { netns, name, mtu } => netlink(netns, R::Bridge { name, mtu: *mtu }),
+            Op::VethAdd { netns, name, mac, peer_netns, peer_name, peer_mac, mtu } => netlink(
+                netns,
+                R::Veth { name, mac: mac.as_deref(), peer_netns, peer_name, peer_mac: peer_mac.as_deref(), mtu: *mtu },
+            ),
+            Op::VxlanAdd { netns, name, vni, local, remote, port, mtu } => {
+                netlink(netns, R::Vxlan { name, vni: *vni, local: *local, remote: *remote, port: *port, mtu: *mtu })
+            }
+            Op::IpipAdd { netns, name, local, remote, mtu } => {
+                netlink(netns, R::Ipip { name, local: *local, remote: *remote, mtu: *mtu })
+            }
+            Op::LinkDel { netns, name } => netlink(netns, R::Delete { name }),
+            Op::LinkSetMaster { netns, name, master } => netlink(netns, R::Master { name, master }),
+            Op::LinkSetNomaster { netns, name } => netlink(netns, R::NoMaster { name }),
+            Op::LinkSetMtu { netns, name, mtu } => netlink(netns, R::Mtu { name, mtu: *mtu }),
+            Op::LinkSetMac { netns, name, mac } => netlink(netns, R::Mac { name, mac }),
+            Op::LinkRename { netns, name, new_name } => netlink(netns, R::Rename { name, new_name }),
+            Op::LinkUp { netns, name } => netlink(netns, R::Up { name, up: true }),
+            Op::LinkDown { netns, name } => netlink(netns, R::Up { name, up: false }),
+            Op::AddrAdd { netns, dev, address, peer } => netlink(netns, R::Addr { dev, address, peer, add: true }),
+            Op::AddrDel { netns, dev, address, peer } => netlink(netns, R::Addr { dev, address, peer, add: false }),
+            Op::RouteAdd { netns, to, via, dev } => {
+                netlink(netns, R::Route { to, via, dev: dev.as_deref(), add: true })
+            }
+            Op::RouteDel { netns, to, via, dev } => {
+                netlink(netns, R::Route { to, via, dev: dev.as_deref(), add: false })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Direction;
+
+    /// Which executor an op goes to, in a word.
+    fn route(op: &Op) -> String {
+        match Step::of(op) {
+            Step::CreateNetns { .. } => "create namespace".into(),
+            Step::Now(Now::Alias { .. }) => "alias".into(),
+            Step::Now(Now::DeleteNetns { .. }) => "delete namespace".into(),
+            Step::Now(Now::WriteFile { .. } | Now::RemoveFile { .. }) => "file".into(),
+            Step::Now(Now::StopForwarder { .. }) => "stop forwarder".into(),
+            Step::Sysctl { value: Sysctl::Set(v), .. } => format!("sysctl {v}"),
+            Step::Sysctl { value: Sysctl::Restore, .. } => "sysctl restore".into(),
+            Step::Tun { .. } => "tun ioctl".into(),
+            Step::StartForwarder { config, .. } => format!("start {}", config.args().join(" ")),
+            Step::Netlink { request, .. } => match request {
+                Request::Bridge { .. } | Request::Veth { .. } | Request::Vxlan { .. } | Request::Ipip { .. } => {
+                    "netlink new link".into()
+                }
+                Request::Delete { .. } => "netlink del link".into(),
+                Request::Up { up, .. } => format!("netlink up {up}"),
+                Request::Addr { add, .. } => format!("netlink addr {add}"),
+                Request::Route { add, .. } => format!("netlink route {add}"),
+                Request::TunConfig { .. }
+                | Request::Master { .. }
+                | Request::NoMaster { .. }
+                | Request::Mtu { .. }
+                | Request::Mac { .. }
+                | Request::Rename { .. } => "netlink set link".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn every_op_of_every_shipped_plan_and_teardown_goes_to_its_executor() {
+        for (name, plan) in crate::testing::shipped_plans() {
+            let down = plan.teardown();
+            assert_eq!(down.direction, Direction::Down);
+            for op in plan.ops.iter().chain(&down.ops) {
+                let want = match crate::plan::text::kind(op) {
+                    "netns add" => "create namespace",
+                    "tun add" => "tun ioctl",
+                    "forwarder start" => "start forward",
+                    "link del" => "netlink del link",
+                    "netns del" => "delete namespace",
+                    "addr add" => "netlink addr true",
+                    _ => continue,
+                };
+                assert!(route(op).starts_with(want), "{name}: {op:?} goes to {}", route(op));
+            }
+        }
+        let restore = Op::SysctlRestore { netns: Netns::Host, key: "k".into() };
+        assert_eq!(route(&restore), "sysctl restore");
+        assert_eq!(route(&Op::LinkDown { netns: Netns::Host, name: "v".into() }), "netlink up false");
+        let route_del = Op::RouteDel { netns: Netns::Host, to: "10.0.0.0/8".parse().unwrap(), via: None, dev: None };
+        assert_eq!(route(&route_del), "netlink route false");
+    }
+}

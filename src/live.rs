@@ -1,0 +1,227 @@
+//! What the kernel (and the file system) show of a lab, as plain data: its namespaces and
+//! their identities, links, addresses, routes, sysctls, /etc/netns files and forwarder
+//! processes. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
+//! `status` read them. Nothing here talks to the kernel, so tests build them by hand.
+//!
+//! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
+//! local table) is marked as such, since it is never drift.
+
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::topology::{EtcFileKind, Netns};
+
+/// The identity of a namespace: the device and inode of its nsfs file. Two names of one
+/// namespace (container mode) have the same identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct NsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// What `/run/netns/<name>` holds: nothing, a placeholder file with no namespace mounted
+/// on it (left by a crash between creating the file and mounting), or a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Absent,
+    Unmounted,
+    Mounted(NsId),
+}
+
+/// The main routing table, the only one netlab writes.
+pub const MAIN_TABLE: u32 = 254;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveLink {
+    pub index: u32,
+    pub name: String,
+    /// `veth`, `bridge`, `vxlan`, `ipip`, `tun`...; `None` for devices without a kind (lo).
+    pub kind: Option<String>,
+    pub mtu: Option<u32>,
+    pub mac: Option<String>,
+    pub up: bool,
+    /// The bridge this link is a port of, by index.
+    pub master: Option<u32>,
+    /// The ifalias: netlab's ownership mark lives here.
+    pub alias: Option<String>,
+    /// The device group (netlab puts a lab's links in one, to delete them at once).
+    pub group: u32,
+    /// A veth's peer index, in the peer's namespace.
+    pub peer_index: Option<u32>,
+    pub vxlan: Option<VxlanInfo>,
+    /// An ipip tunnel's (local, remote).
+    pub ipip: Option<(Option<IpAddr>, Option<IpAddr>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VxlanInfo {
+    pub vni: Option<u32>,
+    pub local: Option<IpAddr>,
+    pub remote: Option<IpAddr>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAddr {
+    pub index: u32,
+    pub address: IpNet,
+    /// The other end of a point-to-point address.
+    pub peer: Option<IpAddr>,
+}
+
+impl LiveAddr {
+    /// Addresses the kernel makes by itself: IPv6 link-local, and loopback's.
+    pub fn kernel_made(&self) -> bool {
+        match self.address.addr() {
+            IpAddr::V6(a) => (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_loopback(),
+            IpAddr::V4(a) => a.is_loopback(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRoute {
+    pub table: u32,
+    pub dst: IpNet,
+    pub via: Option<IpAddr>,
+    pub oif: Option<u32>,
+    /// Added by the kernel itself (for an address or a link) or learnt from a router
+    /// advertisement, rather than by a person or a program.
+    pub by_kernel: bool,
+    /// A unicast route (not local, broadcast, multicast, unreachable...).
+    pub unicast: bool,
+}
+
+impl LiveRoute {
+    /// Routes the kernel adds for addresses and links (connected subnets, the local table,
+    /// IPv6 link-local and multicast), and routes learned from router advertisements.
+    pub fn kernel_made(&self) -> bool {
+        self.table != MAIN_TABLE
+            || self.by_kernel
+            || !self.unicast
+            || matches!(self.dst.addr(), IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_multicast())
+    }
+}
+
+/// One namespace as the kernel shows it. Built with [`LiveNetns::new`], which indexes
+/// links by name and index and addresses by link: the host of a big lab has thousands.
+#[derive(Debug, Clone, Default)]
+pub struct LiveNetns {
+    pub links: Vec<LiveLink>,
+    pub addrs: Vec<LiveAddr>,
+    pub routes: Vec<LiveRoute>,
+    by_name: HashMap<String, usize>,
+    by_index: HashMap<u32, usize>,
+    /// Addresses sorted by link index, and where each link's start.
+    addrs_at: HashMap<u32, (usize, usize)>,
+}
+
+impl LiveNetns {
+    pub fn new(links: Vec<LiveLink>, mut addrs: Vec<LiveAddr>, routes: Vec<LiveRoute>) -> LiveNetns {
+        addrs.sort_by_key(|a| a.index);
+        let mut addrs_at: HashMap<u32, (usize, usize)> = HashMap::new();
+        for (i, a) in addrs.iter().enumerate() {
+            addrs_at.entry(a.index).and_modify(|r| r.1 = i + 1).or_insert((i, i + 1));
+        }
+        LiveNetns {
+            by_name: links.iter().enumerate().map(|(i, l)| (l.name.clone(), i)).collect(),
+            by_index: links.iter().enumerate().map(|(i, l)| (l.index, i)).collect(),
+            links,
+            addrs,
+            routes,
+            addrs_at,
+        }
+    }
+
+    pub fn link(&self, name: &str) -> Option<&LiveLink> {
+        self.by_name.get(name).map(|i| &self.links[*i])
+    }
+
+    pub fn link_by_index(&self, index: u32) -> Option<&LiveLink> {
+        self.by_index.get(&index).map(|i| &self.links[*i])
+    }
+
+    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &LiveAddr> {
+        let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
+        self.addrs[start..end].iter()
+    }
+}
+
+/// One named namespace of the lab, as found.
+#[derive(Debug, Clone)]
+pub enum NsLive {
+    Absent,
+    /// A file under /run/netns with no namespace mounted on it.
+    Unmounted,
+    Mounted {
+        id: NsId,
+        live: Option<Box<LiveNetns>>,
+    },
+}
+
+impl NsLive {
+    pub fn id(&self) -> Option<NsId> {
+        match self {
+            NsLive::Mounted { id, .. } => Some(*id),
+            NsLive::Absent | NsLive::Unmounted => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LiveLab {
+    pub host: LiveNetns,
+    pub namespaces: BTreeMap<String, NsLive>,
+    pub sysctls: HashMap<(Netns, String), String>,
+    pub files: HashMap<(String, EtcFileKind), Option<String>>,
+    /// The forwarder of each tunnel end that has one, if it runs.
+    pub forwarders: HashMap<(Netns, String), Option<Running>>,
+}
+
+impl LiveLab {
+    /// The contents of the namespace with identity `id`, if it was read under any name.
+    pub fn read_namespace(&self, id: NsId) -> Option<&LiveNetns> {
+        self.namespaces.values().find_map(|ns| match ns {
+            NsLive::Mounted { id: i, live: Some(live) } if *i == id => Some(&**live),
+            NsLive::Mounted { .. } | NsLive::Unmounted | NsLive::Absent => None,
+        })
+    }
+
+    /// The links, addresses and routes of a namespace that exists and was read.
+    pub fn netns(&self, netns: &Netns) -> Option<&LiveNetns> {
+        match netns {
+            Netns::Host => Some(&self.host),
+            Netns::Named(n) => match self.namespaces.get(n) {
+                Some(NsLive::Mounted { live, .. }) => live.as_deref(),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A forwarder that is running: its pid and its arguments (its configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub pid: u32,
+    pub args: Vec<String>,
+}
+
+impl Running {
+    /// The stats file it was told to write (its `--stats`), which names its lab,
+    /// namespace and device.
+    pub fn stats(&self) -> Option<&str> {
+        self.args.windows(2).find(|w| w[0] == "--stats").map(|w| w[1].as_str())
+    }
+}
+
+/// A sysctl value as netlab compares it: the kernel's trailing newline (and tabs between
+/// fields) normalised to single spaces, like a value written in a file.
+pub fn normalise_sysctl(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,234 @@
+//! Ownership: how netlab tells what it made from what it did not. netlab never adopts,
+//! deletes, moves or renames anything that is not its own; the rules for "its own" live
+//! here, once, and `diff` (what `up` may change) and `down` (what it may remove) both ask
+//! them.
+//!
+//! Two kinds of evidence: the lab's record (what netlab applied, with each namespace's
+//! identity and what it wrote to each file), and the lab's marks in the kernel, which
+//! survive a lost record: every link netlab makes, and the `lo` of every namespace it
+//! makes, carries the ifalias `netlab:<lab>`, and its links are in the lab's device group.
+
+// Every match over an enum here names its variants: a new kind of op (or of anything
+// else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::live::{LiveLink, NsId};
+use crate::plan::{Op, OpKey};
+use crate::state::Entry;
+use crate::topology::{EtcFileKind, Netns};
+
+/// The marks netlab puts on a lab's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    /// `netlab:<lab>`: the ifalias of every link and namespace `lo` netlab makes.
+    pub alias: String,
+    /// The device group of every link netlab makes for the lab: a hash of its alias
+    /// (FNV-1a), kept clear of the small numbers people assign by hand (0 is every link's
+    /// default group). It is not proof of ownership, the alias is: a group is only ever
+    /// deleted whole when every link in it carries the alias and is to be deleted anyway.
+    pub group: u32,
+}
+
+impl Marks {
+    pub fn of(lab: &str) -> Marks {
+        let alias = format!("netlab:{lab}");
+        let hash = alias.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        Marks { alias, group: 0x1000_0000 | (hash & 0x0fff_ffff) }
+    }
+
+    /// Whether a link carries the lab's alias.
+    pub fn on(&self, link: &LiveLink) -> bool {
+        link.alias.as_deref() == Some(self.alias.as_str())
+    }
+}
+
+/// Why something is not the lab's: what `down` says when it leaves it alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotOurs {
+    /// A link without the lab's alias.
+    Unmarked { alias: String },
+    /// A name under /run/netns that holds no namespace, and that netlab was not making.
+    Placeholder,
+    /// A namespace under one of the lab's names that is not the one netlab made.
+    OtherNamespace { alias: String },
+    /// A file someone changed after netlab wrote it: theirs now.
+    Changed,
+}
+
+impl fmt::Display for NotOurs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotOurs::Unmarked { alias } => write!(f, "it does not carry the `{alias}` alias, so it is not this lab's"),
+            NotOurs::Placeholder => f.write_str("the name holds no namespace: not the one netlab made"),
+            NotOurs::OtherNamespace { alias } => {
+                write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
+            }
+            NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
+        }
+    }
+}
+
+/// What a lab's record claims netlab made, indexed for the questions below.
+pub struct Claims<'a> {
+    marks: Marks,
+    recorded: HashSet<OpKey>,
+    /// The identity of every namespace the lab made.
+    ids: HashSet<NsId>,
+    /// Per namespace name: whether its making was still pending (its first entry).
+    making_netns: HashMap<&'a str, bool>,
+    /// Links whose making was recorded as pending: sent, perhaps not done, nor marked.
+    making_links: HashSet<(Netns, String)>,
+    /// What netlab last wrote to each /etc/netns file.
+    written: HashMap<(&'a str, EtcFileKind), &'a str>,
+}
+
+impl<'a> Claims<'a> {
+    /// The claims of lab `lab` whose record has `entries` (none: a lab that is not up).
+    pub fn new(lab: &str, entries: &'a [Entry]) -> Claims<'a> {
+        let mut claims = Claims {
+            marks: Marks::of(lab),
+            recorded: entries.iter().map(|e| e.op.key()).collect(),
+            ids: entries.iter().filter_map(|e| e.ns_id).collect(),
+            making_netns: HashMap::new(),
+            making_links: entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect(),
+            written: HashMap::new(),
+        };
+        for e in entries {
+            if let Op::NetnsAdd { netns } | Op::NetnsAlias { netns, .. } = &e.op {
+                claims.making_netns.entry(netns).or_insert(e.pending);
+            }
+            if let Op::FileWrite { netns, file, content } = &e.op {
+                claims.written.insert((netns, *file), content);
+            }
+        }
+        claims
+    }
+
+    pub fn marks(&self) -> &Marks {
+        &self.marks
+    }
+
+    /// Whether the record has an op with this key: netlab made (or set, or wrote) it.
+    pub fn recorded(&self, key: &OpKey) -> bool {
+        self.recorded.contains(key)
+    }
+
+    /// Whether a link is the lab's to keep and change: it carries the lab's alias.
+    pub fn owns_link(&self, link: &LiveLink) -> bool {
+        self.marks.on(link)
+    }
+
+    /// Whether netlab may delete a link found as `found` (`None`: it is gone already):
+    /// it carries the lab's alias, or the record says netlab was making it when it was
+    /// stopped (before it could mark it).
+    pub fn may_delete_link(&self, netns: &Netns, name: &str, found: Option<&LiveLink>) -> Result<(), NotOurs> {
+        match found {
+            None => Ok(()),
+            Some(link) if self.marks.on(link) => Ok(()),
+            Some(_) if self.making_links.contains(&(netns.clone(), name.to_string())) => Ok(()),
+            Some(_) => Err(NotOurs::Unmarked { alias: self.marks.alias.clone() }),
+        }
+    }
+
+    /// Whether the namespace with identity `id`, found under one of the lab's names, is
+    /// the one netlab made: the record has its identity, or its `lo` (`None`: not read)
+    /// carries the lab's alias.
+    pub fn owns_namespace(&self, id: NsId, lo: Option<&LiveLink>) -> Result<(), NotOurs> {
+        if self.ids.contains(&id) || lo.is_some_and(|lo| self.marks.on(lo)) {
+            Ok(())
+        } else {
+            Err(NotOurs::OtherNamespace { alias: self.marks.alias.clone() })
+        }
+    }
+
+    /// Whether a name under /run/netns that holds no namespace is the lab's: only when the
+    /// record says netlab was making it (a run killed between creating the file and
+    /// mounting the namespace on it).
+    pub fn owns_placeholder(&self, name: &str) -> Result<(), NotOurs> {
+        match self.making_netns.get(name) {
+            Some(true) => Ok(()),
+            Some(false) | None => Err(NotOurs::Placeholder),
+        }
+    }
+
+    /// Whether netlab may remove `/etc/netns/<netns>/<file>`, found holding `found`
+    /// (`None`: gone already): only while it holds what netlab wrote.
+    pub fn may_remove_file(&self, netns: &str, file: EtcFileKind, found: Option<&str>) -> Result<(), NotOurs> {
+        match found {
+            Some(content) if self.written.get(&(netns, file)) != Some(&content) => Err(NotOurs::Changed),
+            Some(_) | None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(alias: Option<&str>) -> LiveLink {
+        LiveLink { name: "v".into(), alias: alias.map(str::to_string), ..LiveLink::default() }
+    }
+
+    #[test]
+    fn marks_are_a_function_of_the_lab() {
+        let m = Marks::of("web");
+        assert_eq!(m.alias, "netlab:web");
+        assert_eq!(m, Marks::of("web"));
+        assert_ne!(m.group, Marks::of("web2").group);
+        assert!(m.group >= 0x1000_0000, "clear of the small groups people use");
+        assert!(m.on(&link(Some("netlab:web"))) && !m.on(&link(Some("netlab:web2"))) && !m.on(&link(None)));
+    }
+
+    #[test]
+    fn what_the_record_claims_and_what_the_kernel_shows_decide_together() {
+        let veth = Op::VethAdd {
+            netns: Netns::Host,
+            name: "v".into(),
+            mac: None,
+            peer_netns: Netns::Named("a".into()),
+            peer_name: "e".into(),
+            peer_mac: None,
+            mtu: None,
+        };
+        let made = Entry { ns_id: Some(NsId { dev: 4, ino: 1 }), ..Entry::pending(Op::NetnsAdd { netns: "a".into() }) };
+        let made = Entry { pending: false, ..made };
+        let file = Op::FileWrite { netns: "a".into(), file: EtcFileKind::Hosts, content: "old\n".into() };
+        let rewritten = Op::FileWrite { netns: "a".into(), file: EtcFileKind::Hosts, content: "new\n".into() };
+        let entries = vec![
+            made,
+            Entry::pending(veth),
+            Entry::pending(Op::NetnsAdd { netns: "b".into() }),
+            Entry::pending(file),
+            Entry::pending(rewritten),
+        ];
+        let claims = Claims::new("web", &entries);
+        let unmarked = NotOurs::Unmarked { alias: "netlab:web".into() };
+
+        // A link: by its mark; one being made when netlab stopped, also without it.
+        assert_eq!(claims.may_delete_link(&Netns::Host, "v", Some(&link(None))), Ok(()));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(None))), Err(unmarked));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(Some("netlab:web")))), Ok(()));
+        assert_eq!(claims.may_delete_link(&Netns::Host, "w", None), Ok(()));
+        // A namespace: by its recorded identity, or its marked lo.
+        assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 1 }, None), Ok(()));
+        assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(Some("netlab:web")))), Ok(()));
+        let other = claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(None))).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "it is another namespace than the one netlab made (its lo has no `netlab:web` mark)"
+        );
+        // A placeholder: only while its making is pending.
+        assert_eq!(claims.owns_placeholder("b"), Ok(()));
+        assert_eq!(claims.owns_placeholder("a"), Err(NotOurs::Placeholder));
+        assert_eq!(claims.owns_placeholder("c"), Err(NotOurs::Placeholder));
+        // A file: while it holds what netlab last wrote (or is gone).
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("new\n")), Ok(()));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, None), Ok(()));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("old\n")), Err(NotOurs::Changed));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::ResolvConf, Some("x")), Err(NotOurs::Changed));
+        assert!(claims.recorded(&Op::NetnsDel { netns: "b".into() }.key()));
+    }
+}

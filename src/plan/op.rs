@@ -1,0 +1,476 @@
+//! [`Op`]: one change to the kernel, and everything the stages need to know about each
+//! kind of change. Every `match` over `Op` in netlab is exhaustive, so a new variant makes
+//! the compiler name each place that must decide what to do with it; the decisions that
+//! are the op's own (its inverse, its key, the links it makes, its device kind, where it
+//! goes in a removal) are made here, once.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::{DeviceKind, Encap};
+use crate::topology::{EtcFileKind, Netns};
+use crate::tunnel::{ForwarderConfig, Peer};
+
+/// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
+/// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
+/// `netns` is `null` for the root namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// A named namespace, like `ip netns add`, with nothing in it but `lo`.
+    NetnsAdd {
+        netns: String,
+    },
+    /// A second name for an existing namespace (Docker's container mode).
+    NetnsAlias {
+        netns: String,
+        target: String,
+    },
+    /// Removes a name from /run/netns; the namespace dies with its last name.
+    NetnsDel {
+        netns: String,
+    },
+    SysctlSet {
+        netns: Netns,
+        key: String,
+        value: String,
+    },
+    /// Puts back the value a `sysctl_set` found (netlab records it when applying).
+    SysctlRestore {
+        netns: Netns,
+        key: String,
+    },
+    /// `/etc/netns/<netns>/<file>`, which `ip netns exec` mounts over `/etc/<file>`.
+    FileWrite {
+        netns: String,
+        file: EtcFileKind,
+        content: String,
+    },
+    FileRemove {
+        netns: String,
+        file: EtcFileKind,
+    },
+    BridgeAdd {
+        netns: Netns,
+        name: String,
+        mtu: Option<u32>,
+    },
+    /// A veth pair, each end born in its own namespace.
+    VethAdd {
+        netns: Netns,
+        name: String,
+        mac: Option<String>,
+        peer_netns: Netns,
+        peer_name: String,
+        peer_mac: Option<String>,
+        mtu: Option<u32>,
+    },
+    VxlanAdd {
+        netns: Netns,
+        name: String,
+        vni: u32,
+        local: IpAddr,
+        remote: IpAddr,
+        port: u16,
+        mtu: Option<u32>,
+    },
+    IpipAdd {
+        netns: Netns,
+        name: String,
+        local: IpAddr,
+        remote: IpAddr,
+        mtu: Option<u32>,
+    },
+    /// A persistent TUN device, read and written by a forwarder.
+    TunAdd {
+        netns: Netns,
+        name: String,
+        mtu: Option<u32>,
+    },
+    LinkDel {
+        netns: Netns,
+        name: String,
+    },
+    LinkSetMaster {
+        netns: Netns,
+        name: String,
+        master: String,
+    },
+    LinkSetNomaster {
+        netns: Netns,
+        name: String,
+    },
+    /// Changes a link's mtu in place (a converge, when only the mtu changed).
+    LinkSetMtu {
+        netns: Netns,
+        name: String,
+        mtu: u32,
+    },
+    /// Changes a link's MAC address in place.
+    LinkSetMac {
+        netns: Netns,
+        name: String,
+        mac: String,
+    },
+    /// Renames a link, keeping its index, addresses and routes (the kernel wants it down
+    /// for that; it is brought back up if it was up).
+    LinkRename {
+        netns: Netns,
+        name: String,
+        new_name: String,
+    },
+    LinkUp {
+        netns: Netns,
+        name: String,
+    },
+    LinkDown {
+        netns: Netns,
+        name: String,
+    },
+    /// `peer` makes it point-to-point, like `ip addr add A peer B`.
+    AddrAdd {
+        netns: Netns,
+        dev: String,
+        address: IpNet,
+        peer: Option<IpAddr>,
+    },
+    AddrDel {
+        netns: Netns,
+        dev: String,
+        address: IpNet,
+        peer: Option<IpAddr>,
+    },
+    RouteAdd {
+        netns: Netns,
+        to: IpNet,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
+    RouteDel {
+        netns: Netns,
+        to: IpNet,
+        via: Option<IpAddr>,
+        dev: Option<String>,
+    },
+    /// The userspace half of a udp tunnel (or of ipip on a kernel without it): a netlab
+    /// process in `netns` that carries packets between `dev` (a TUN device) and the
+    /// underlay, from `local` (and `port`, for udp), to the peer that owns each destination.
+    ForwarderStart {
+        netns: Netns,
+        dev: String,
+        encap: Encap,
+        local: IpAddr,
+        /// udp only.
+        port: Option<u16>,
+        peers: Vec<Peer>,
+    },
+    ForwarderStop {
+        netns: Netns,
+        dev: String,
+    },
+}
+
+/// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
+/// to flannel's), writing its counters to `stats`.
+pub(crate) fn forwarder_config(
+    dev: &str,
+    encap: Encap,
+    local: IpAddr,
+    port: Option<u16>,
+    peers: &[Peer],
+    stats: Option<PathBuf>,
+) -> ForwarderConfig {
+    let port = port.unwrap_or(crate::tunnel::DEFAULT_UDP_PORT);
+    ForwarderConfig { dev: dev.to_string(), encap, local, port, peers: peers.to_vec(), stats }
+}
+
+/// What kind of object or setting an op is about; with a namespace and a name, an op's
+/// [`OpKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Netns,
+    Sysctl,
+    File,
+    Link,
+    Master,
+    Mtu,
+    Mac,
+    /// A link's name, by the name it is given.
+    Rename,
+    /// A link's administrative state.
+    Up,
+    Addr,
+    Route,
+    Forwarder,
+}
+
+/// The identity of what an op acts on; see [`Op::key`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpKey {
+    pub what: Subject,
+    pub netns: Netns,
+    pub name: String,
+}
+
+impl Op {
+    /// The namespace the op acts in, as a column of the text plan.
+    pub fn netns(&self) -> Netns {
+        use Op::*;
+        match self {
+            NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => Netns::Named(netns.clone()),
+            FileWrite { .. } | FileRemove { .. } => Netns::Host,
+            SysctlSet { netns, .. }
+            | SysctlRestore { netns, .. }
+            | BridgeAdd { netns, .. }
+            | VethAdd { netns, .. }
+            | VxlanAdd { netns, .. }
+            | IpipAdd { netns, .. }
+            | TunAdd { netns, .. }
+            | LinkDel { netns, .. }
+            | LinkSetMaster { netns, .. }
+            | LinkSetNomaster { netns, .. }
+            | LinkSetMtu { netns, .. }
+            | LinkSetMac { netns, .. }
+            | LinkRename { netns, .. }
+            | LinkUp { netns, .. }
+            | LinkDown { netns, .. }
+            | AddrAdd { netns, .. }
+            | AddrDel { netns, .. }
+            | RouteAdd { netns, .. }
+            | RouteDel { netns, .. }
+            | ForwarderStart { netns, .. }
+            | ForwarderStop { netns, .. } => netns.clone(),
+        }
+    }
+
+    /// The op that undoes this one, for ops whose undo is known from the op alone.
+    /// Deleting ops have none: what they remove is not in the op.
+    pub fn inverse(&self) -> Option<Op> {
+        use Op::*;
+        let link_del = |netns: &Netns, name: &String| LinkDel { netns: netns.clone(), name: name.clone() };
+        Some(match self.clone() {
+            NetnsAdd { netns } | NetnsAlias { netns, .. } => NetnsDel { netns },
+            SysctlSet { netns, key, .. } => SysctlRestore { netns, key },
+            FileWrite { netns, file, .. } => FileRemove { netns, file },
+            BridgeAdd { netns, name, .. }
+            | VethAdd { netns, name, .. }
+            | VxlanAdd { netns, name, .. }
+            | IpipAdd { netns, name, .. }
+            | TunAdd { netns, name, .. } => link_del(&netns, &name),
+            LinkSetMaster { netns, name, .. } => LinkSetNomaster { netns, name },
+            LinkRename { netns, name, new_name } => LinkRename { netns, name: new_name, new_name: name },
+            LinkUp { netns, name } => LinkDown { netns, name },
+            LinkDown { netns, name } => LinkUp { netns, name },
+            AddrAdd { netns, dev, address, peer } => AddrDel { netns, dev, address, peer },
+            AddrDel { netns, dev, address, peer } => AddrAdd { netns, dev, address, peer },
+            RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
+            RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
+            ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            NetnsDel { .. }
+            | SysctlRestore { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetNomaster { .. }
+            // The mtu before is not in the op; the link's own op says what it was made with.
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | ForwarderStop { .. } => return None,
+        })
+    }
+
+    /// What the op is about: two ops with one key act on the same object or setting (an
+    /// op and its inverse, or two values of one setting). Diffs and records match on it.
+    pub fn key(&self) -> OpKey {
+        use Op::*;
+        let key = |what, netns: &Netns, name: String| OpKey { what, netns: netns.clone(), name };
+        match self {
+            NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => {
+                key(Subject::Netns, &Netns::Named(netns.clone()), String::new())
+            }
+            SysctlSet { netns, key: k, .. } | SysctlRestore { netns, key: k } => key(Subject::Sysctl, netns, k.clone()),
+            FileWrite { netns, file, .. } | FileRemove { netns, file } => {
+                key(Subject::File, &Netns::Named(netns.clone()), file.file_name().to_string())
+            }
+            BridgeAdd { netns, name, .. }
+            | VethAdd { netns, name, .. }
+            | VxlanAdd { netns, name, .. }
+            | IpipAdd { netns, name, .. }
+            | TunAdd { netns, name, .. }
+            | LinkDel { netns, name } => key(Subject::Link, netns, name.clone()),
+            LinkSetMaster { netns, name, .. } | LinkSetNomaster { netns, name } => {
+                key(Subject::Master, netns, name.clone())
+            }
+            LinkSetMtu { netns, name, .. } => key(Subject::Mtu, netns, name.clone()),
+            LinkSetMac { netns, name, .. } => key(Subject::Mac, netns, name.clone()),
+            LinkRename { netns, new_name, .. } => key(Subject::Rename, netns, new_name.clone()),
+            LinkUp { netns, name } | LinkDown { netns, name } => key(Subject::Up, netns, name.clone()),
+            AddrAdd { netns, dev, address, .. } | AddrDel { netns, dev, address, .. } => {
+                key(Subject::Addr, netns, format!("{dev} {address}"))
+            }
+            RouteAdd { netns, to, .. } | RouteDel { netns, to, .. } => key(Subject::Route, netns, to.to_string()),
+            ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
+                key(Subject::Forwarder, netns, dev.clone())
+            }
+        }
+    }
+
+    /// The kind of device the op makes, if it makes one: what `up` checks the kernel for
+    /// before it starts.
+    pub fn device_kind(&self) -> Option<DeviceKind> {
+        use Op::*;
+        match self {
+            BridgeAdd { .. } => Some(DeviceKind::Bridge),
+            VethAdd { .. } => Some(DeviceKind::Veth),
+            VxlanAdd { .. } => Some(DeviceKind::Vxlan),
+            IpipAdd { .. } => Some(DeviceKind::Ipip),
+            TunAdd { .. } => Some(DeviceKind::Tun),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. } => None,
+        }
+    }
+
+    /// The links this op makes, by namespace and name: both ends of a veth pair, or the
+    /// one device; none when it makes no link.
+    pub fn made_links(&self) -> Vec<(Netns, String)> {
+        use Op::*;
+        match self {
+            VethAdd { netns, name, peer_netns, peer_name, .. } => {
+                vec![(netns.clone(), name.clone()), (peer_netns.clone(), peer_name.clone())]
+            }
+            BridgeAdd { netns, name, .. }
+            | VxlanAdd { netns, name, .. }
+            | IpipAdd { netns, name, .. }
+            | TunAdd { netns, name, .. } => vec![(netns.clone(), name.clone())],
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. } => Vec::new(),
+        }
+    }
+
+    /// The link whose deletion takes this op's effect with it: a port, an mtu, a MAC, a
+    /// name, an up state, an address, a route through a device. Tearing down, an op on a
+    /// link that is deleted anyway needs no undo of its own.
+    pub fn on_link(&self) -> Option<(&Netns, &str)> {
+        use Op::*;
+        match self {
+            LinkSetMaster { netns, name, .. }
+            | LinkSetNomaster { netns, name }
+            | LinkSetMtu { netns, name, .. }
+            | LinkSetMac { netns, name, .. }
+            | LinkRename { netns, new_name: name, .. }
+            | LinkUp { netns, name }
+            | LinkDown { netns, name }
+            | AddrAdd { netns, dev: name, .. }
+            | AddrDel { netns, dev: name, .. }
+            | RouteAdd { netns, dev: Some(name), .. }
+            | RouteDel { netns, dev: Some(name), .. } => Some((netns, name)),
+            RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
+            // A sysctl that names a device dies with it too, but restoring it is harmless
+            // (the kernel says it is gone); a forwarder is a process and must be stopped.
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. } => None,
+        }
+    }
+
+    /// What the forwarder a `forwarder_start` runs is told, writing its counters to
+    /// `stats`; `None` for any other op.
+    pub fn forwarder(&self, stats: Option<PathBuf>) -> Option<ForwarderConfig> {
+        let Op::ForwarderStart { dev, encap, local, port, peers, .. } = self else { return None };
+        Some(forwarder_config(dev, *encap, *local, *port, peers, stats))
+    }
+
+    /// Whether the op takes something away (its record entry goes when it succeeds).
+    pub fn removes(&self) -> bool {
+        self.removal_rank().is_some()
+    }
+
+    /// For an op that takes something away, its place among removals applied together:
+    /// what hangs off a thing goes before the thing (a forwarder before its device, a
+    /// route before the link it leaves through, a port before its bridge...). `None` for
+    /// an op that adds or changes something.
+    pub fn removal_rank(&self) -> Option<u8> {
+        use Op::*;
+        match self {
+            ForwarderStop { .. } => Some(0),
+            RouteDel { .. } => Some(1),
+            AddrDel { .. } => Some(2),
+            LinkSetNomaster { .. } => Some(3),
+            // Down is a state, kept with the link, but what `up` did it takes away.
+            LinkDown { .. } => Some(4),
+            LinkDel { .. } => Some(5),
+            FileRemove { .. } => Some(6),
+            SysctlRestore { .. } => Some(7),
+            NetnsDel { .. } => Some(8),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | SysctlSet { .. }
+            | FileWrite { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkSetMaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | AddrAdd { .. }
+            | RouteAdd { .. }
+            | ForwarderStart { .. } => None,
+        }
+    }
+}

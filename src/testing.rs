@@ -1,0 +1,80 @@
+//! Helpers for the unit tests: temporary directories, and the shipped topologies.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::plan::{compile_for, Capabilities, Plan};
+
+/// A directory under the system's temp dir, removed with everything in it when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("netlab-unit-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make a temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Everything in it, as paths relative to it, sorted.
+    pub fn contents(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.0.clone()];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read a temp dir").flatten() {
+                let path = entry.path();
+                out.push(path.strip_prefix(&self.0).unwrap().display().to_string());
+                if path.is_dir() {
+                    todo.push(path);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every topology shipped with netlab (`topologies/*.toml`, `tests/labs/*.toml`), by file
+/// name, with its plan for a kernel with every device kind and, where that differs, for
+/// one without ipip (`NAME (no ipip)`): every op kind a shipped lab can make.
+pub fn shipped_plans() -> Vec<(String, Plan)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["topologies", "tests/labs"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).expect("a shipped directory"))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    let mut plans = Vec::new();
+    for file in files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let topology = crate::load(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let full = compile_for(&topology, Capabilities::FULL);
+        let without = compile_for(&topology, Capabilities { ipip: false });
+        let differs = without.ops != full.ops;
+        plans.push((name.clone(), full));
+        if differs {
+            plans.push((format!("{name} (no ipip)"), without));
+        }
+    }
+    assert!(plans.len() >= 8, "the shipped topologies were not found: {plans:?}");
+    plans
+}
+
+/// A topology from text, which must be valid.
+pub fn topology(text: &str) -> crate::Topology {
+    crate::load_str("test.toml", text).unwrap_or_else(|e| panic!("{}", e.render()))
+}
