@@ -96,6 +96,57 @@ restores it.\n\nExample:\n  netlab link redis-cluster.toml redis3:eth0 down"
     /// network namespace, until SIGTERM or SIGINT. `netlab up` starts these.
     #[command(hide = true)]
     Forward(ForwardArgs),
+    /// Carry frames between two devices, each direction impaired (delay, loss, rate...),
+    /// in the foreground, in the current network namespace, until SIGTERM or SIGINT.
+    #[command(hide = true)]
+    Relay(RelayArgs),
+    /// Change the impairments of a running relay through its control socket; prints the
+    /// impairments in force once they are.
+    #[command(name = "relay-set", hide = true)]
+    RelaySet(RelaySetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// One end: a device of this namespace (frames read here go out of --b).
+    #[arg(long, value_name = "DEV")]
+    pub a: String,
+    /// The other end.
+    #[arg(long, value_name = "DEV")]
+    pub b: String,
+    /// What frames from a to b meet, as key=value pairs: delay=20ms,jitter=5ms,
+    /// distribution=normal,loss=1%,duplicate=1%,corrupt=0.1%,reorder=25%,gap=5,
+    /// rate=10mbit,limit=1000,seed=7,carrier=false.
+    #[arg(long = "a-to-b", value_name = "SPEC", default_value = "none")]
+    pub a_to_b: crate::impair::Impairment,
+    /// What frames from b to a meet.
+    #[arg(long = "b-to-a", value_name = "SPEC", default_value = "none")]
+    pub b_to_a: crate::impair::Impairment,
+    /// Write the counters here as JSON, every second and on exit.
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
+    /// Listen here (a unix socket the relay creates) for impairment changes.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Started by `netlab up`: the descriptor of its handover socket (as for forward).
+    #[arg(long, value_name = "FD", hide = true)]
+    pub handover_fd: Option<i32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RelaySetArgs {
+    /// The relay's control socket.
+    #[arg(long, value_name = "PATH")]
+    pub control: PathBuf,
+    /// The new impairment of frames from a to b (`none` clears it).
+    #[arg(long = "a-to-b", value_name = "SPEC")]
+    pub a_to_b: Option<crate::impair::Impairment>,
+    /// The new impairment of frames from b to a.
+    #[arg(long = "b-to-a", value_name = "SPEC")]
+    pub b_to_a: Option<crate::impair::Impairment>,
+    /// The new impairment of both directions.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["a_to_b", "b_to_a"])]
+    pub both: Option<crate::impair::Impairment>,
 }
 
 #[derive(Debug, clap::Args)]

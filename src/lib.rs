@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub(crate) mod diff;
 pub mod error;
 pub mod graph;
+pub mod impair;
 pub(crate) mod kernel;
 pub(crate) mod live;
 pub(crate) mod ownership;

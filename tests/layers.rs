@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("timing", &[]),
     ("topology", &["spec", "diagnostics"]),
     ("tunnel", &["topology"]),
+    ("impair", &["tunnel", "topology"]),
     ("graph", &["topology"]),
     ("plan", &["topology", "tunnel"]),
     ("live", &["topology"]),
@@ -22,7 +23,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("diff", &["plan", "live", "ownership", "state", "topology"]),
     ("apply", &["kernel", "plan", "state", "timing", "topology"]),
     ("error", &["apply", "diagnostics", "diff", "kernel", "ownership", "plan", "state", "topology"]),
-    ("cli", &["tunnel"]),
+    ("cli", &["tunnel", "impair"]),
     (
         "commands",
         &[
@@ -31,6 +32,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "diff",
             "error",
             "graph",
+            "impair",
             "kernel",
             "live",
             "ownership",

@@ -41,7 +41,7 @@ pub fn exec(args: ForwardArgs) -> Result<()> {
 /// say it started, wait for `go` (up has recorded its pid), and only then stop dying with
 /// up. Until then the parent-death signal set before exec stands: a forwarder whose `up`
 /// was killed half-way never outlives it unrecorded.
-fn handover(fd: i32) -> Result<()> {
+pub(crate) fn handover(fd: i32) -> Result<()> {
     use std::io::{BufRead, BufReader, Write};
     use std::os::fd::FromRawFd;
     // SAFETY: the descriptor was passed to us for this and nothing else uses it.

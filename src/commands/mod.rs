@@ -12,6 +12,7 @@ pub(crate) mod forward;
 pub(crate) mod graph;
 pub(crate) mod link;
 pub(crate) mod plan;
+pub(crate) mod relay;
 pub(crate) mod status;
 pub(crate) mod up;
 pub(crate) mod validate;
@@ -164,6 +165,8 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Link(args) => link::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
+        Command::Relay(args) => relay::exec(args),
+        Command::RelaySet(args) => relay::set(&args, out),
     }
 }
 

@@ -26,7 +26,7 @@ use super::offload::{self, Coalescer, Prepared, Segments, Sink};
 use super::packet;
 use super::peers::Peers;
 use super::stats::{Counters, Reason, Stats};
-use super::sys::{self, RecvBatch, SendBatch, SockAddr, Stop};
+use super::sys::{self, wait_signal, RecvBatch, SendBatch, SockAddr, Stop};
 use super::tun::{self, context, Queue, VnetHdr, VNET_HDR_LEN};
 use super::{Encap, ForwarderConfig};
 
@@ -171,14 +171,6 @@ pub fn run(config: ForwarderConfig) -> io::Result<()> {
     while wait_signal(&signals, 0).is_some() {}
     let _ = old_mask.thread_set_mask();
     result
-}
-
-/// Waits up to `seconds` for one of `signals` (blocked in this thread).
-fn wait_signal(signals: &SigSet, seconds: i64) -> Option<libc::c_int> {
-    let timeout = libc::timespec { tv_sec: seconds, tv_nsec: 0 };
-    // SAFETY: a valid signal set and timespec; no siginfo wanted.
-    let r = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &timeout) };
-    (r > 0).then_some(r)
 }
 
 fn open_socket(config: &ForwarderConfig) -> io::Result<OwnedFd> {

@@ -63,13 +63,13 @@
 //! from) with their IP headers. `running` is false in the last write, made on exit;
 //! `updated` is in seconds since the Unix epoch. [`Drops`] documents each reason.
 
-mod checksum;
+pub(crate) mod checksum;
 mod forwarder;
-mod offload;
+pub(crate) mod offload;
 mod packet;
 mod peers;
-mod stats;
-mod sys;
+pub(crate) mod stats;
+pub(crate) mod sys;
 pub mod tun;
 
 use std::fmt;

@@ -204,14 +204,20 @@ impl Stats {
     /// Writes the stats to `path` atomically: a reader sees the old file or the new one,
     /// never half of one.
     pub fn write(&self, path: &Path) -> io::Result<()> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp.{}", std::process::id()));
-        let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+        write_json(path, self)
     }
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file renamed over it): a
+/// reader sees the old file or the new one, never half of one.
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}", std::process::id()));
+    let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// Reads a forwarder's stats file.

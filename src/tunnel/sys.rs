@@ -1,6 +1,7 @@
 //! The few syscalls the forwarder's loops make, wrapped once so the loops stay safe
 //! code: socket addresses, socket options, waiting with a stop signal, batched receive
-//! (`recvmmsg`) and gathered, batched send (`sendmmsg`, with UDP GSO).
+//! (`recvmmsg`) and gathered, batched send (`sendmmsg`, with UDP GSO). The impairment
+//! relay (src/impair/relay/) uses them too, on packet sockets.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -83,6 +84,31 @@ impl SockAddr {
     pub(crate) fn len(&self) -> libc::socklen_t {
         self.len
     }
+}
+
+impl SockAddr {
+    /// A link-layer address (`sockaddr_ll`) naming device `ifindex`, for packet sockets:
+    /// frames sent to it go out of that device as they are.
+    pub(crate) fn link(ifindex: i32) -> SockAddr {
+        // SAFETY: sockaddr_storage is plain data and large enough for a sockaddr_ll.
+        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+        // SAFETY: as above; sockaddr_ll is plain data, all zeros is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: sockaddr_ll fits in sockaddr_storage.
+        unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_ll, sll) };
+        SockAddr { storage, len: size_of::<libc::sockaddr_ll>() as libc::socklen_t }
+    }
+}
+
+/// Waits up to `seconds` for one of `signals` (blocked in this thread).
+pub(crate) fn wait_signal(signals: &nix::sys::signal::SigSet, seconds: i64) -> Option<libc::c_int> {
+    let timeout = libc::timespec { tv_sec: seconds, tv_nsec: 0 };
+    // SAFETY: a valid signal set and timespec; no siginfo wanted.
+    let r = unsafe { libc::sigtimedwait(signals.as_ref(), std::ptr::null_mut(), &timeout) };
+    (r > 0).then_some(r)
 }
 
 /// The address in a `sockaddr_storage` the kernel filled in, if it is IPv4 or IPv6.
@@ -226,6 +252,12 @@ impl RecvBatch {
             )
         };
         cvt(n).map(|n| n as usize)
+    }
+
+    /// The bytes of datagram `i` of the last [`recv`](Self::recv), to change in place.
+    pub(crate) fn data_mut(&mut self, i: usize) -> &mut [u8] {
+        let len = (self.hdrs[i].msg_len as usize).min(self.size);
+        &mut self.bufs[i * self.size..i * self.size + len]
     }
 
     /// Datagram `i` of the last [`recv`](Self::recv).
