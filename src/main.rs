@@ -1,4 +1,7 @@
 //! The `netlab` binary: parse the command line, run the command, map errors to exit codes.
+//!
+//! Nothing here starts a thread before the command runs: `netlab run` may have to make a
+//! user namespace, which a process with more than one thread cannot.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,17 +10,16 @@ use clap::Parser;
 use netlab::cli::Cli;
 
 fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // The hidden supervisor parses its own arguments: it is started by netlab, not people.
-    if args.get(1).is_some_and(|a| a == "supervise") {
-        return netlab::process::supervisor::cli_main(&args);
-    }
-    // `run` may have to make a user namespace, which a process with threads cannot: it
-    // goes first, before anything of netlab's has started one.
-    if args.get(1).is_some_and(|a| a == "run") {
-        return netlab::run::main(&args);
-    }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `run` exits 125 when netlab fails, its command line included (as `docker run`),
+        // so that 1 and 2 stay its command's own.
+        Err(e) if e.use_stderr() && std::env::args_os().nth(1).is_some_and(|a| a == "run") => {
+            let _ = e.print();
+            return ExitCode::from(netlab::run::EXIT_NETLAB as u8);
+        }
+        Err(e) => e.exit(),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = netlab::commands::run(cli.command, &mut out);
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         },
         Err(netlab::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(netlab::Error::Different) => ExitCode::from(1),
+        Err(netlab::Error::Code(code)) => ExitCode::from(code),
         Err(e) => {
             let message = e.to_string();
             if matches!(e, netlab::Error::Invalid(_)) {

@@ -79,6 +79,11 @@ fn json_plans_have_the_documented_shape() {
         "route_del",
         "forwarder_start",
         "forwarder_stop",
+        "supervisor_start",
+        "supervisor_stop",
+        "process_start",
+        "process_stop",
+        "exec",
     ];
     for path in topologies() {
         let up = up_plan(&path);

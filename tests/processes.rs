@@ -14,9 +14,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{inner_test, skip_unless_root, Throwaway, NETLAB};
-use netlab::process::files::{self, ProcessRecord, ProcessState};
+use netlab::process::files::{self, ProcessRecord};
 use netlab::process::node::{Credentials, NetnsRef};
-use netlab::process::{self as proc_, Exit, Launch, ProcessError, Ready, Supervisor};
+use netlab::process::{self as proc_, Exit, Identity, Launch, ProcessError, ProcessState, Supervisor};
+use netlab::topology::Ready;
 
 /// A test whose body runs inside a throwaway host.
 macro_rules! in_throwaway {
@@ -65,7 +66,16 @@ fn node(name: &str, n: u8) -> NetnsRef {
          && mkdir -p /etc/netns/{name} && echo '10.9.{n}.1 {name}-by-its-hosts-file' > /etc/netns/{name}/hosts"
     ));
     let id = netlab::process::identity::ns_id(&format!("/run/netns/{name}")).unwrap();
-    NetnsRef { name: name.to_string(), id: Some(id) }
+    netns_ref(name, Some(id))
+}
+
+fn netns_ref(name: &str, id: Option<netlab::process::NsId>) -> NetnsRef {
+    NetnsRef {
+        name: name.to_string(),
+        file: format!("/run/netns/{name}").into(),
+        etc: format!("/etc/netns/{name}").into(),
+        id,
+    }
 }
 
 fn launch(key: &str, cmd: &str, netns: &NetnsRef) -> Launch {
@@ -76,7 +86,17 @@ fn launch(key: &str, cmd: &str, netns: &NetnsRef) -> Launch {
         user: None,
         env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
         cwd: PathBuf::from("/"),
+        own_dir: None,
     }
+}
+
+/// Starts a process and waits until it is ready, as `up` does.
+fn start(sup: &Supervisor, l: &Launch, ready: Option<&Ready>, within: Duration) -> Result<Identity, ProcessError> {
+    let id = proc_::start(sup, l)?;
+    if let Some(check) = ready {
+        proc_::wait_ready(sup, l, check, within)?;
+    }
+    Ok(id)
 }
 
 fn supervisor() -> Supervisor {
@@ -145,7 +165,7 @@ in_throwaway! {
         l.env.push(("GREETING".into(), "hello".into()));
         l.cwd = PathBuf::from("/etc");
         let t = Instant::now();
-        let id = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        let id = start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
         eprintln!("ready after {:?}", t.elapsed());
         assert_eq!(id.netns, n1.id.unwrap(), "in its node's namespace");
         assert_eq!(record("n1:web").state(), ProcessState::Running);
@@ -169,7 +189,7 @@ in_throwaway! {
         assert_eq!(exit, Some(Exit::Signal(15)), "nc ends on SIGTERM");
         assert!(t.elapsed() < Duration::from_secs(2), "no need to wait for the grace: {:?}", t.elapsed());
         let r = record("n1:web");
-        assert_eq!(r.state(), ProcessState::Exited(r.last_exit.unwrap()));
+        assert_eq!(r.state(), ProcessState::Exited(r.last_exit.unwrap().exit));
         assert!(log("n1:web").contains("-- netlab: killed by signal 15 (SIGTERM)"), "{}", log("n1:web"));
         assert!(!files::pid_path(Path::new(DIR), "n1:web").exists(), "the pid file goes with the process");
         assert_eq!(proc_::stop(&sup, "n1:web", Duration::from_secs(1)).unwrap(), None, "stopping again: not running");
@@ -185,7 +205,7 @@ in_throwaway! {
         let nobody = Credentials::lookup("nobody").unwrap();
         let mut l = launch("n1:who", "echo uid=$(id -u) gid=$(id -g) groups=$(id -G); exec sleep 1000", &n1);
         l.user = Some(nobody.clone());
-        let id = proc_::start(&sup, &l, None, Duration::from_secs(5)).unwrap();
+        let id = start(&sup, &l, None, Duration::from_secs(5)).unwrap();
         assert_eq!(id.uid, nobody.uid);
         // It starts with no signal blocked or ignored, whatever the supervisor does with
         // its own (a blocked SIGTERM would make it unstoppable).
@@ -214,8 +234,8 @@ in_throwaway! {
             "setsid sleep 1001 </dev/null >/dev/null 2>&1 & \
              redis-server --bind 10.9.1.1 --port 6379 --daemonize yes --dir {dir} --save '' --appendonly no --protected-mode no --logfile {dir}/log"
         );
-        proc_::start(&sup, &launch("n1:daemons", &cmd, &n1), None, Duration::from_secs(5)).unwrap();
-        eventually("the starting shell exits 0", || matches!(record("n1:daemons").state(), ProcessState::Exited(l) if l.exit == Exit::Code(0)));
+        start(&sup, &launch("n1:daemons", &cmd, &n1), None, Duration::from_secs(5)).unwrap();
+        eventually("the starting shell exits 0", || record("n1:daemons").state() == ProcessState::Exited(Exit::Code(0)));
         let answers =
             || Command::new("redis-cli").args(["-h", "10.9.1.1", "ping"]).output().is_ok_and(|o| o.stdout == b"PONG\n");
         let start = Instant::now();
@@ -243,14 +263,14 @@ in_throwaway! {
     fn readiness_checks_pass_or_fail_with_the_process_and_its_log() {
         let n1 = node("n1", 1);
         let sup = supervisor();
-        let e = proc_::start(&sup, &launch("n1:crash", "echo starting; echo oops >&2; exit 3", &n1), Some(&Ready::Tcp(8001)), Duration::from_secs(10))
+        let e = start(&sup, &launch("n1:crash", "echo starting; echo oops >&2; exit 3", &n1), Some(&Ready::Tcp(8001)), Duration::from_secs(10))
             .unwrap_err();
         assert!(matches!(&e, ProcessError::Exited { exit: Exit::Code(3), .. }), "{e:?}");
         let text = e.to_string();
         assert!(text.contains("n1:crash") && text.contains("exit status 3") && text.contains("oops"), "{text}");
 
         let t = Instant::now();
-        let e = proc_::start(&sup, &launch("n1:slow", "echo waiting; exec sleep 100", &n1), Some(&Ready::Tcp(8002)), Duration::from_millis(300))
+        let e = start(&sup, &launch("n1:slow", "echo waiting; exec sleep 100", &n1), Some(&Ready::Tcp(8002)), Duration::from_millis(300))
             .unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         let text = e.to_string();
@@ -258,11 +278,11 @@ in_throwaway! {
             assert!(text.contains(want), "{want:?} not in: {text}");
         }
 
-        proc_::start(&sup, &launch("n1:dns", "exec nc -lu 10.9.1.1 5353", &n1), Some(&Ready::Udp(5353)), Duration::from_secs(10)).unwrap();
+        start(&sup, &launch("n1:dns", "exec nc -lu 10.9.1.1 5353", &n1), Some(&Ready::Udp(5353)), Duration::from_secs(10)).unwrap();
         let flag = format!("/tmp/netlab-flag-{}", std::process::id());
         let check = Ready::Cmd(format!("test -e {flag}"));
         let t = Instant::now();
-        proc_::start(&sup, &launch("n1:late", &format!("sleep 0.3; touch {flag}; exec sleep 100"), &n1), Some(&check), Duration::from_secs(10))
+        start(&sup, &launch("n1:late", &format!("sleep 0.3; touch {flag}; exec sleep 100"), &n1), Some(&check), Duration::from_secs(10))
             .unwrap();
         assert!(t.elapsed() >= Duration::from_millis(300), "ready only once the flag exists");
         sh(&format!("rm -f {flag}"));
@@ -277,15 +297,15 @@ in_throwaway! {
         let n1 = node("n1", 1);
         let sup = supervisor();
         let l = launch("n1:srv", "exec nc -lk 10.9.1.1 8000", &n1);
-        let first = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        let first = start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
         sh(&format!("kill -9 {}", first.pid));
         eventually("the kill is recorded", || matches!(record("n1:srv").state(), ProcessState::Exited(_)));
         assert_eq!(record("n1:srv").last_exit.unwrap().exit, Exit::Signal(9));
-        let second = proc_::start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
+        let second = start(&sup, &l, Some(&Ready::Tcp(8000)), Duration::from_secs(10)).unwrap();
         assert_ne!(first, second);
         let r = record("n1:srv");
         assert_eq!((r.state(), r.starts, r.last_exit.unwrap().exit), (ProcessState::Running, 2, Exit::Signal(9)));
-        let e = proc_::start(&sup, &l, None, Duration::from_secs(1)).unwrap_err();
+        let e = start(&sup, &l, None, Duration::from_secs(1)).unwrap_err();
         assert!(e.to_string().contains("n1:srv is already running"), "{e}");
         stop_lab_and_check_nothing_is_left();
     }
@@ -297,8 +317,8 @@ in_throwaway! {
     fn one_shot_commands_report_how_they_end() {
         let n1 = node("n1", 1);
         let sup = supervisor();
-        proc_::run_once(&sup, &launch("n1:exec.1", "true", &n1), Duration::from_secs(5)).unwrap();
-        let e = proc_::run_once(&sup, &launch("n1:exec.2", "echo out; echo err >&2; exit 4", &n1), Duration::from_secs(5))
+        proc_::run(&sup, &launch("n1:exec.1", "true", &n1), Duration::from_secs(5)).unwrap();
+        let e = proc_::run(&sup, &launch("n1:exec.2", "echo out; echo err >&2; exit 4", &n1), Duration::from_secs(5))
             .unwrap_err();
         match &e {
             ProcessError::Failed { exit, timed_out, output, .. } => {
@@ -308,10 +328,10 @@ in_throwaway! {
             other => panic!("{other:?}"),
         }
         let t = Instant::now();
-        let e = proc_::run_once(&sup, &launch("n1:exec.3", "sleep 10", &n1), Duration::from_millis(200)).unwrap_err();
+        let e = proc_::run(&sup, &launch("n1:exec.3", "sleep 10", &n1), Duration::from_millis(200)).unwrap_err();
         assert!(matches!(e, ProcessError::Failed { timed_out: true, exit: Exit::Signal(9), .. }), "{e:?}");
         assert!(t.elapsed() < Duration::from_secs(2));
-        proc_::run_once(&sup, &launch("n1:exec.4", "sleep 1002 >/dev/null 2>&1 &", &n1), Duration::from_secs(5)).unwrap();
+        proc_::run(&sup, &launch("n1:exec.4", "sleep 1002 >/dev/null 2>&1 &", &n1), Duration::from_secs(5)).unwrap();
         eventually("the background sleep runs", || others().iter().any(|(_, c)| c == "sleep"));
         stop_lab_and_check_nothing_is_left();
     }
@@ -323,7 +343,7 @@ in_throwaway! {
         let n1 = node("n1", 1);
         let sup = supervisor();
         let l = launch("n1:stubborn", "trap '' TERM; echo trapped; while :; do sleep 0.05; done", &n1);
-        proc_::start(&sup, &l, None, Duration::from_secs(5)).unwrap();
+        start(&sup, &l, None, Duration::from_secs(5)).unwrap();
         eventually("the trap is set", || log("n1:stubborn").contains("\ntrapped"));
         let t = Instant::now();
         let exit = proc_::stop(&sup, "n1:stubborn", Duration::from_millis(300)).unwrap();
@@ -340,11 +360,11 @@ fn starter_for_the_kill_test() {
     if !inner_test("starter_for_the_kill_test") {
         return;
     }
-    let netns = NetnsRef { name: "n1".into(), id: None };
+    let netns = netns_ref("n1", None);
     let sup = supervisor();
     for i in 0.. {
         let cmd = format!("setsid sleep {} </dev/null >/dev/null 2>&1 & exec sleep 1000", 2000 + i);
-        let _ = proc_::start(&sup, &launch(&format!("n1:p{i}"), &cmd, &netns), None, Duration::from_secs(5));
+        let _ = start(&sup, &launch(&format!("n1:p{i}"), &cmd, &netns), None, Duration::from_secs(5));
     }
 }
 

@@ -89,7 +89,8 @@ enum Check<'a> {
     File(&'a str, EtcFileKind),
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
     /// of a link or namespace of the lab's), or checks for itself when it runs (a
-    /// forwarder is stopped only after its pid is found to be that forwarder).
+    /// forwarder is stopped only after its pid is found to be that forwarder; a process
+    /// and the supervisor, only after their identity is checked).
     None,
 }
 
@@ -105,7 +106,9 @@ impl Check<'_> {
             | LinkDown { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => Check::None,
+            | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => Check::None,
             // Not in a teardown of a record, which only has what `up` made (and a
             // teardown undoes it); if one came, it would change a setting like the above.
             NetnsAdd { .. }
@@ -124,7 +127,10 @@ impl Check<'_> {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
-            | ForwarderStart { .. } => Check::None,
+            | ForwarderStart { .. }
+            | SupervisorStart
+            | ProcessStart { .. }
+            | Exec { .. } => Check::None,
         }
     }
 }

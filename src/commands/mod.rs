@@ -11,8 +11,10 @@ pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
 pub(crate) mod link;
+pub(crate) mod logs;
 pub(crate) mod plan;
 pub(crate) mod relay;
+pub(crate) mod run;
 pub(crate) mod status;
 pub(crate) mod up;
 pub(crate) mod validate;
@@ -163,8 +165,11 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         }
         Command::Status(args) => status::exec(state, &args, out),
         Command::Link(args) => link::exec(state, &args, out),
+        Command::Logs(args) => logs::exec(state, &args, out),
+        Command::Run(args) => run::exec(args),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
+        Command::Supervise(args) => Ok(crate::process::supervisor::serve(&args.dir)?),
         Command::Relay(args) => relay::exec(args),
         Command::RelaySet(args) => relay::set(&args, out),
     }

@@ -15,6 +15,7 @@ use crate::error::Refusal;
 use crate::kernel::probe;
 use crate::plan::text::plural;
 use crate::plan::Op;
+use crate::process::node::Credentials;
 use crate::state::StateDir;
 use crate::Result;
 
@@ -25,6 +26,16 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
         return Err(Refusal::NoPrivileges.into());
     }
     let plan = super::plan_here(&topology);
+    // A process's user must exist before anything is changed, not half-way through.
+    for p in &topology.processes {
+        if let Some(user) = &p.user {
+            Credentials::lookup(user).map_err(|why| Refusal::User {
+                process: format!("{}:{}", p.node, p.name),
+                user: user.clone(),
+                why,
+            })?;
+        }
+    }
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
         return Err(Refusal::MissingKinds { lab: plan.lab.clone(), kinds: missing }.into());
@@ -36,6 +47,8 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
     let mut kernel = super::kernel(state, &plan.lab)?;
+    // Processes run in the topology file's directory, so a file can name scripts next to it.
+    kernel.set_workdir(record.topology.as_ref().and_then(|t| t.parent()).map(std::path::Path::to_path_buf));
     let d = super::compare(&mut kernel, &plan, Some(&record))?;
     if !d.conflicts.is_empty() {
         return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());

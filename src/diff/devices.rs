@@ -54,7 +54,12 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => {}
         }
     }
 
@@ -228,6 +233,11 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::RouteAdd { .. }
         | Op::RouteDel { .. }
         | Op::ForwarderStart { .. }
-        | Op::ForwarderStop { .. } => None,
+        | Op::ForwarderStop { .. }
+        | Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => None,
     }
 }

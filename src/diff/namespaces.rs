@@ -74,7 +74,12 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => {}
         }
     }
 

@@ -1,12 +1,12 @@
 //! The last pass: what the lab has that the file no longer wants, removed. Its marked
 //! links, addresses on its links, routes in its namespaces (in the host, only the ones it
-//! added), ports, sysctls (their values put back), files (unless someone changed them)
-//! and forwarders.
+//! added), ports, sysctls (their values put back), files (unless someone changed them),
+//! forwarders, processes and the supervisor.
 
 use std::collections::HashSet;
 
 use super::Differ;
-use crate::live::{NsLive, MAIN_TABLE};
+use crate::live::{NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
 use crate::topology::Netns;
 
@@ -130,6 +130,21 @@ impl Differ<'_> {
                     self.remove(SysctlRestore { netns: netns.clone(), key: key.clone() });
                 }
             }
+            // A process the file no longer has, or a supervisor for none: stopped.
+            ProcessStart { .. } => {
+                let key = op.process_key().expect("a process op has a key");
+                if self.live.processes.get(&key).is_some_and(|p| p.state == ProcessState::Running) {
+                    let Some(stop) = op.inverse() else { return };
+                    self.remove(stop);
+                }
+            }
+            SupervisorStart => {
+                if self.live.supervisor.is_some() {
+                    self.remove(SupervisorStop);
+                }
+            }
+            // What a command did is not netlab's to take back.
+            Exec { .. } => {}
             // A forwarder keeps its namespace alive even after the name goes: it is always
             // stopped.
             ForwarderStart { netns, dev, .. } => {
@@ -167,7 +182,9 @@ impl Differ<'_> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => {}
+            | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => {}
         }
     }
 }

@@ -3,7 +3,10 @@
 //! state ([`World`]) that behaves the way netlab's teardown relies on the kernel to:
 //!
 //! - deleting a namespace's last name destroys it, and with it its devices, unless a
-//!   process (a forwarder) still holds it; a veth end that dies takes its peer along;
+//!   process (a forwarder, a process of the lab's) still holds it; a veth end that dies
+//!   takes its peer along;
+//! - the lab's processes need its supervisor, and end with it; a command that ran is
+//!   recorded but changes nothing that could be taken back;
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
@@ -24,9 +27,13 @@ use nix::errno::Errno;
 
 use super::observe::Look;
 use super::{Applied, Kernel, OpError};
-use crate::live::{LiveAddr, LiveLab, LiveLink, LiveNetns, LiveRoute, Named, NsId, NsLive, Running, VxlanInfo};
+use crate::live::{
+    Exit, Identity, LiveAddr, LiveLab, LiveLink, LiveNetns, LiveProcess, LiveRoute, Named, NsId, NsLive, ProcessState,
+    Running, VxlanInfo,
+};
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
+use crate::process::ProcessError;
 use crate::topology::{EtcFileKind, Netns};
 
 /// The host's own network stack.
@@ -102,6 +109,14 @@ pub struct World {
     /// name and device they were started for: the stack they run in, and the arguments
     /// they were started with.
     pub forwarders: BTreeMap<(Netns, String), (u64, Vec<String>)>,
+    /// Whether the lab's supervisor runs.
+    pub supervisor: bool,
+    /// The lab's processes that run, by `NODE:NAME`: the stack each runs in (which it
+    /// keeps alive, as a forwarder does).
+    pub processes: BTreeMap<String, u64>,
+    /// Processes stopped while their supervisor still runs: their records say how they
+    /// ended (they go with the supervisor).
+    pub ended: BTreeMap<String, Exit>,
 }
 
 /// The in-memory kernel.
@@ -110,6 +125,9 @@ pub struct FakeKernel {
     pub world: World,
     /// Every batch asked of it, in order.
     pub batches: Vec<Vec<Op>>,
+    /// The one-shot commands it ran (`NODE:exec.N`), in order: not part of the [`World`],
+    /// since nothing takes back what a command did.
+    pub ran: Vec<String>,
     marks: Marks,
     /// The 1-based number (over all ops asked) of the op to fail, and how.
     fail: Option<(usize, Errno)>,
@@ -132,6 +150,7 @@ impl FakeKernel {
         FakeKernel {
             world,
             batches: Vec::new(),
+            ran: Vec::new(),
             marks: Marks::of(lab),
             fail: None,
             asked: 0,
@@ -196,7 +215,8 @@ impl FakeKernel {
     /// Destroys a stack that has no name left and no process in it.
     fn reap(&mut self, stack: u64) {
         let named = self.world.names.values().any(|s| *s == stack);
-        let held = self.world.forwarders.values().any(|(s, _)| *s == stack);
+        let held = self.world.forwarders.values().any(|(s, _)| *s == stack)
+            || self.world.processes.values().any(|s| *s == stack);
         if stack == HOST || named || held {
             return;
         }
@@ -449,13 +469,63 @@ impl FakeKernel {
                 };
                 self.reap(stack);
             }
+            SupervisorStart => {
+                if self.world.supervisor {
+                    return Err(Errno::EEXIST.into());
+                }
+                self.world.supervisor = true;
+            }
+            // Everything in its PID namespace ends with it.
+            SupervisorStop => {
+                if !std::mem::take(&mut self.world.supervisor) {
+                    return Err(Errno::ESRCH.into());
+                }
+                self.world.ended.clear();
+                let stacks: Vec<u64> = std::mem::take(&mut self.world.processes).into_values().collect();
+                for stack in stacks {
+                    self.reap(stack);
+                }
+            }
+            ProcessStart { .. } => {
+                let key = op.process_key().expect("a process op has a key");
+                if !self.world.supervisor {
+                    return Err(OpError::Process(ProcessError::Supervisor(
+                        "the lab's supervisor is not running".into(),
+                    )));
+                }
+                let stack = self.stack_of(&op.netns())?;
+                if self.world.processes.contains_key(&key) {
+                    return Err(OpError::Process(ProcessError::Start {
+                        key: key.clone(),
+                        why: format!("{key} is already running"),
+                    }));
+                }
+                self.world.ended.remove(&key);
+                self.world.processes.insert(key, stack);
+            }
+            ProcessStop { .. } => {
+                let key = op.process_key().expect("a process op has a key");
+                let Some(stack) = self.world.processes.remove(&key) else { return Err(Errno::ESRCH.into()) };
+                self.world.ended.insert(key, Exit::Signal(15));
+                self.reap(stack);
+            }
+            Exec { .. } => {
+                if !self.world.supervisor {
+                    return Err(OpError::Process(ProcessError::Supervisor(
+                        "the lab's supervisor is not running".into(),
+                    )));
+                }
+                self.stack_of(&op.netns())?;
+                self.ran.push(op.process_key().expect("an exec has a key"));
+            }
         }
         Ok(Applied::Done)
     }
 
     /// What `Linux::observe_lab` would find: everything `ops` (a plan and a record) touch.
     pub fn live(&self, ops: &[&Op]) -> LiveLab {
-        let mut lab = LiveLab { host: self.netns_live(HOST), ..LiveLab::default() };
+        let host_id = Some(NsId { dev: NSFS_DEV, ino: HOST });
+        let mut lab = LiveLab { host: self.netns_live(HOST), host_id, ..LiveLab::default() };
         let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
         for look in &looks {
             let Look::Namespace { name, read } = *look else { continue };
@@ -474,22 +544,46 @@ impl FakeKernel {
             lab.namespaces.insert(name.to_string(), found);
         }
         for look in &looks {
-            match *look {
+            match look {
                 Look::Sysctl { netns, key } => {
+                    let (netns, key) = (*netns, *key);
                     if let Ok(v) = self.read_sysctl(netns, key) {
                         lab.sysctls.insert((netns.clone(), key.to_string()), v);
                     }
                 }
                 Look::File { netns, file } => {
+                    let (netns, file) = (*netns, *file);
                     let content = self.world.files.get(&(netns.to_string(), file)).cloned();
                     lab.files.insert((netns.to_string(), file), content);
                 }
                 Look::Forwarder { netns, dev } => {
-                    let running = self.world.forwarders.get(&(netns.clone(), dev.to_string()));
+                    let running = self.world.forwarders.get(&((*netns).clone(), dev.to_string()));
                     let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
-                    lab.forwarders.insert((netns.clone(), dev.to_string()), running);
+                    lab.forwarders.insert(((*netns).clone(), dev.to_string()), running);
                 }
-                Look::Namespace { .. } | Look::InNamespace => {}
+                Look::Process { key } => {
+                    let identity = |stack: u64| Identity {
+                        pid: 4243,
+                        start_time: 1,
+                        uid: 0,
+                        netns: NsId { dev: NSFS_DEV, ino: stack },
+                    };
+                    let found = match (self.world.processes.get(key), self.world.ended.get(key)) {
+                        (Some(stack), _) => Some((identity(*stack), ProcessState::Running)),
+                        (None, Some(exit)) => Some((identity(u64::MAX), ProcessState::Exited(*exit))),
+                        (None, None) => None,
+                    };
+                    if let Some((identity, state)) = found {
+                        let last_exit = self.world.ended.get(key).map(|e| (*e, 0));
+                        lab.processes
+                            .insert(key.clone(), LiveProcess { identity, state, started_at: 0, starts: 1, last_exit });
+                    }
+                }
+                Look::Supervisor => {
+                    let me = Identity { pid: 4200, start_time: 1, uid: 0, netns: NsId { dev: NSFS_DEV, ino: HOST } };
+                    lab.supervisor = self.world.supervisor.then_some(me);
+                }
+                Look::Namespace { .. } | Look::InNamespace | Look::Nothing => {}
             }
         }
         lab

@@ -48,8 +48,10 @@ struct Conn {
 /// The kernel of this machine, for one lab.
 pub struct Linux {
     rt: tokio::runtime::Runtime,
-    /// The lab's directory of forwarder files.
-    forwarders: PathBuf,
+    /// The lab's directory: its forwarders' and its processes' files.
+    dir: PathBuf,
+    /// Where the lab's processes run: the topology file's directory (`None`: /).
+    workdir: Option<PathBuf>,
     /// What the lab's links carry: `netlab:<lab>` as ifalias (also on each namespace's
     /// `lo`), and the lab's device group.
     marks: Marks,
@@ -58,20 +60,29 @@ pub struct Linux {
 
 impl Linux {
     /// Connects to the root namespace, to work on the lab with `marks`, whose forwarders
-    /// keep their files in `forwarders`. Fails only if netlink itself is unavailable.
-    pub fn new(marks: Marks, forwarders: PathBuf) -> std::io::Result<Linux> {
+    /// and processes keep their files in `dir`. Fails only if netlink itself is unavailable.
+    pub fn new(marks: Marks, dir: PathBuf) -> std::io::Result<Linux> {
         raise_fd_limit();
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let mut kernel = Linux { rt, forwarders, marks, conns: HashMap::new() };
+        let mut kernel = Linux { rt, dir, workdir: None, marks, conns: HashMap::new() };
         let socket = netns::route_socket()?;
         let fd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
         kernel.add_conn(Netns::Host, socket, fd);
         Ok(kernel)
     }
 
-    /// The lab's directory of forwarder files.
-    pub(super) fn forwarders(&self) -> &std::path::Path {
-        &self.forwarders
+    /// The lab's directory: its forwarders' and its processes' files.
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Where the lab's processes are started: the topology file's directory.
+    pub fn set_workdir(&mut self, workdir: Option<PathBuf>) {
+        self.workdir = workdir;
+    }
+
+    fn programs(&self) -> super::programs::Place<'_> {
+        super::programs::Place { dir: &self.dir, workdir: self.workdir.as_deref() }
     }
 
     fn add_conn(&mut self, netns: Netns, socket: netlink_sys::Socket, fd: OwnedFd) {
@@ -219,7 +230,7 @@ impl Linux {
             }
             Now::WriteFile { netns, file, content } => Ok(files::write(netns, *file, content)?),
             Now::RemoveFile { netns, file } => Ok(files::remove(netns, *file)?),
-            Now::StopForwarder { netns, dev } => forwarder::stop(&self.forwarders, netns, dev),
+            Now::StopForwarder { netns, dev } => forwarder::stop(&self.dir, netns, dev),
         }
     }
 
@@ -417,6 +428,10 @@ impl Kernel for Linux {
         let mut tuns: Vec<(usize, &Netns, &str, Option<u32>)> = Vec::new();
         let mut starts: Vec<(usize, &Netns, crate::tunnel::ForwarderConfig)> = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
+        let mut supervisor: Vec<(usize, bool)> = Vec::new();
+        let mut processes: Vec<(usize, super::programs::Program)> = Vec::new();
+        let mut stops: Vec<(usize, String)> = Vec::new();
+        let mut execs: Vec<(usize, super::programs::Program)> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
                 Step::CreateNetns { name } => creates.push((i, name)),
@@ -432,6 +447,36 @@ impl Kernel for Linux {
                 Step::Tun { netns, name, mtu } => tuns.push((i, netns, name, mtu)),
                 Step::StartForwarder { netns, config } => starts.push((i, netns, config)),
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
+                Step::Supervisor { start } => supervisor.push((i, start)),
+                Step::StartProcess(p) => processes.push((i, p)),
+                Step::StopProcess { key } => stops.push((i, key)),
+                Step::Exec(p) => execs.push((i, p)),
+            }
+        }
+
+        // The lab's programs: processes through their supervisor, stopped all at once,
+        // started all at once and waited for together; commands one after the other.
+        let place = self.programs();
+        for (i, start) in supervisor {
+            results[i] =
+                Some(if start { place.start_supervisor() } else { place.stop_supervisor() }.map(|()| Applied::Done));
+        }
+        if !stops.is_empty() {
+            let keys: Vec<String> = stops.iter().map(|(_, k)| k.clone()).collect();
+            for ((i, _), r) in stops.iter().zip(place.stop_processes(&keys)) {
+                results[*i] = Some(r.map(|()| Applied::Done));
+            }
+        }
+        if !processes.is_empty() {
+            let (at, programs): (Vec<usize>, Vec<_>) = processes.into_iter().unzip();
+            for (i, r) in at.into_iter().zip(place.start_processes(&programs)) {
+                results[i] = Some(r.map(|()| Applied::Done));
+            }
+        }
+        if !execs.is_empty() {
+            let (at, programs): (Vec<usize>, Vec<_>) = execs.into_iter().unzip();
+            for (i, r) in at.into_iter().zip(place.run(&programs)) {
+                results[i] = Some(r.map(|()| Applied::Done));
             }
         }
 
@@ -483,7 +528,7 @@ impl Kernel for Linux {
             }
             let items: Vec<(&Netns, &crate::tunnel::ForwarderConfig, BorrowedFd)> =
                 ready.iter().map(|(_, netns, config, fd)| (*netns, config, *fd)).collect();
-            let started = forwarder::start(&self.forwarders, &items);
+            let started = forwarder::start(&self.dir, &items);
             for ((i, ..), r) in ready.iter().zip(started) {
                 results[*i] = Some(r.map(|()| Applied::Done));
             }

@@ -2,7 +2,8 @@
 //!
 //! [`Kernel`] is the seam: what `apply` needs of a kernel (apply a batch of ops, read the
 //! values a later restore puts back). [`Linux`] is the real one (rtnetlink, namespaces,
-//! /proc/sys, /etc/netns, forwarder processes); tests use an in-memory one (`fake`). How
+//! /proc/sys, /etc/netns, forwarder processes, the lab's programs through its
+//! supervisor); tests use an in-memory one (`fake`). How
 //! each kind of op is carried out is decided in one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
@@ -21,6 +22,7 @@ mod netlink;
 pub mod netns;
 pub mod observe;
 pub mod probe;
+mod programs;
 mod step;
 pub mod sysctl;
 
@@ -61,6 +63,8 @@ pub enum OpError {
     Tunnel(netlink::build::TunnelError),
     /// A forwarder process that did not start, or does not stop.
     Forwarder(forwarder::ForwarderError),
+    /// A process of the lab's, or a command, that did not start, get ready, succeed or stop.
+    Process(crate::process::ProcessError),
     /// An I/O error without an errno, in its own words.
     Io(String),
 }
@@ -86,6 +90,7 @@ impl fmt::Display for OpError {
             }
             OpError::Tunnel(netlink::build::TunnelError::Ipv4Only) => f.write_str("ipip carries IPv4 only"),
             OpError::Forwarder(e) => e.fmt(f),
+            OpError::Process(e) => e.fmt(f),
             OpError::Io(s) => f.write_str(s),
         }
     }

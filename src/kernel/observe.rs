@@ -32,6 +32,14 @@ pub enum Look<'a> {
         netns: &'a Netns,
         dev: &'a str,
     },
+    /// A process of the lab's, by `NODE:NAME`: its record and whether it runs.
+    Process {
+        key: String,
+    },
+    /// The lab's supervisor.
+    Supervisor,
+    /// Nothing: what a one-shot command did is not looked at.
+    Nothing,
     /// Something in a namespace: read with the whole namespace (links, addresses, routes).
     InNamespace,
 }
@@ -45,6 +53,9 @@ impl<'a> Look<'a> {
             SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
             FileWrite { netns, file, .. } => Look::File { netns, file: *file },
             ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            ProcessStart { .. } => Look::Process { key: op.process_key().expect("a process op has a key") },
+            SupervisorStart => Look::Supervisor,
+            Exec { .. } => Look::Nothing,
             BridgeAdd { .. }
             | VethAdd { .. }
             | VxlanAdd { .. }
@@ -67,7 +78,9 @@ impl<'a> Look<'a> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => Look::InNamespace,
+            | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => Look::InNamespace,
         }
     }
 }
@@ -76,7 +89,11 @@ impl Linux {
     /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
     /// Container-mode names are looked up but not read: they are another node's stack.
     pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
-        let mut lab = LiveLab::default();
+        let host_id = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| crate::live::NsId {
+            dev: std::os::unix::fs::MetadataExt::dev(&m),
+            ino: std::os::unix::fs::MetadataExt::ino(&m),
+        });
+        let mut lab = LiveLab { host_id, ..LiveLab::default() };
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
@@ -143,18 +160,27 @@ impl Linux {
         // Each file is read, and each forwarder looked for, once: the plan and the record
         // name the same ones.
         for look in &looks {
-            match *look {
+            match look {
                 Look::File { netns, file } => {
+                    let (netns, file) = (*netns, *file);
                     if let Entry::Vacant(slot) = lab.files.entry((netns.to_string(), file)) {
                         slot.insert(files::read(netns, file)?);
                     }
                 }
                 Look::Forwarder { netns, dev } => {
                     lab.forwarders
-                        .entry((netns.clone(), dev.to_string()))
-                        .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
+                        .entry(((*netns).clone(), dev.to_string()))
+                        .or_insert_with(|| forwarder::find(self.dir(), netns, dev));
                 }
-                Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace => {}
+                Look::Process { key } => {
+                    if let Some(record) = crate::process::files::ProcessRecord::load(self.dir(), key)? {
+                        lab.processes.insert(key.clone(), record.live());
+                    }
+                }
+                Look::Supervisor => {
+                    lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| *s.identity())
+                }
+                Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace | Look::Nothing => {}
             }
         }
         Ok(lab)

@@ -161,6 +161,15 @@ pub fn command(op: &Op) -> String {
         Op::ForwarderStop { netns, dev } => {
             format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}")
         }
+        // Programs, not network state: comments, so the script builds the same network.
+        Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => {
+            let what = super::text::detail(op).replace('\n', " ");
+            format!("# not network state: netlab {} in {}: {what}", super::text::kind(op), op.netns())
+        }
     }
 }
 

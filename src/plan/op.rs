@@ -4,6 +4,7 @@
 //! are the op's own (its inverse, its key, the links it makes, its device kind, where it
 //! goes in a removal) are made here, once.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{DeviceKind, Encap};
-use crate::topology::{EtcFileKind, Netns};
+use crate::topology::{EtcFileKind, Netns, Ready};
 use crate::tunnel::{ForwarderConfig, Peer};
 
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
@@ -171,6 +172,37 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
+    /// The lab's supervisor: netlab itself (`netlab supervise`) as PID 1 of a PID
+    /// namespace of the lab's own, the parent of every process of the lab, so that none
+    /// outlives the lab (see src/process).
+    SupervisorStart,
+    /// Ends the supervisor, and with it everything left in its PID namespace.
+    SupervisorStop,
+    /// A long-running process in a node, `sh -c CMD` started by the supervisor inside the
+    /// node's namespace (`netns`), ready once `ready` passes (within `ready_timeout_ms`).
+    ProcessStart {
+        node: String,
+        name: String,
+        netns: Netns,
+        cmd: String,
+        ready: Option<Ready>,
+        ready_timeout_ms: u64,
+        user: Option<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// SIGTERM to a process (and its process group), SIGKILL after a grace period.
+    ProcessStop {
+        node: String,
+        name: String,
+        netns: Netns,
+    },
+    /// A node's `n`-th one-shot command, run to its end: anything but exit 0 fails.
+    Exec {
+        node: String,
+        netns: Netns,
+        n: usize,
+        cmd: String,
+    },
 }
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
@@ -205,6 +237,9 @@ pub enum Subject {
     Addr,
     Route,
     Forwarder,
+    Supervisor,
+    Process,
+    Exec,
 }
 
 /// The identity of what an op acts on; see [`Op::key`].
@@ -221,7 +256,7 @@ impl Op {
         use Op::*;
         match self {
             NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => Netns::Named(netns.clone()),
-            FileWrite { .. } | FileRemove { .. } => Netns::Host,
+            FileWrite { .. } | FileRemove { .. } | SupervisorStart | SupervisorStop => Netns::Host,
             SysctlSet { netns, .. }
             | SysctlRestore { netns, .. }
             | BridgeAdd { netns, .. }
@@ -242,7 +277,48 @@ impl Op {
             | RouteAdd { netns, .. }
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
-            | ForwarderStop { netns, .. } => netns.clone(),
+            | ForwarderStop { netns, .. }
+            | ProcessStart { netns, .. }
+            | ProcessStop { netns, .. }
+            | Exec { netns, .. } => netns.clone(),
+        }
+    }
+
+    /// `NODE:NAME`, the key of a process's files and the way people name it; for an
+    /// `exec`, `NODE:exec.N`. `None` for other ops.
+    pub fn process_key(&self) -> Option<String> {
+        use Op::*;
+        match self {
+            ProcessStart { node, name, .. } | ProcessStop { node, name, .. } => Some(format!("{node}:{name}")),
+            Exec { node, n, .. } => Some(format!("{node}:exec.{n}")),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop => None,
         }
     }
 
@@ -269,6 +345,10 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            SupervisorStart => SupervisorStop,
+            ProcessStart { node, name, netns, .. } => ProcessStop { node, name, netns },
+            // What a command did is not netlab's to take back.
+            Exec { .. } => return None,
             NetnsDel { .. }
             | SysctlRestore { .. }
             | FileRemove { .. }
@@ -277,7 +357,9 @@ impl Op {
             // The mtu before is not in the op; the link's own op says what it was made with.
             | LinkSetMtu { .. }
             | LinkSetMac { .. }
-            | ForwarderStop { .. } => return None,
+            | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => return None,
         })
     }
 
@@ -314,6 +396,11 @@ impl Op {
             ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
                 key(Subject::Forwarder, netns, dev.clone())
             }
+            SupervisorStart | SupervisorStop => key(Subject::Supervisor, &Netns::Host, String::new()),
+            ProcessStart { node, name, netns, .. } | ProcessStop { node, name, netns } => {
+                key(Subject::Process, netns, format!("{node}:{name}"))
+            }
+            Exec { node, netns, n, .. } => key(Subject::Exec, netns, format!("{node}:exec.{n}")),
         }
     }
 
@@ -347,7 +434,12 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => None,
         }
     }
 
@@ -383,7 +475,12 @@ impl Op {
             | RouteAdd { .. }
             | RouteDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => Vec::new(),
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => Vec::new(),
         }
     }
 
@@ -406,7 +503,8 @@ impl Op {
             | RouteDel { netns, dev: Some(name), .. } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
-            // (the kernel says it is gone); a forwarder is a process and must be stopped.
+            // (the kernel says it is gone); a forwarder or any other process must be
+            // stopped; a command has run.
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | NetnsDel { .. }
@@ -421,7 +519,12 @@ impl Op {
             | TunAdd { .. }
             | LinkDel { .. }
             | ForwarderStart { .. }
-            | ForwarderStop { .. } => None,
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => None,
         }
     }
 
@@ -438,22 +541,25 @@ impl Op {
     }
 
     /// For an op that takes something away, its place among removals applied together:
-    /// what hangs off a thing goes before the thing (a forwarder before its device, a
-    /// route before the link it leaves through, a port before its bridge...). `None` for
-    /// an op that adds or changes something.
+    /// what hangs off a thing goes before the thing (the lab's processes before the
+    /// network they use, a forwarder before its device, a route before the link it leaves
+    /// through, a port before its bridge...). `None` for an op that adds or changes
+    /// something.
     pub fn removal_rank(&self) -> Option<u8> {
         use Op::*;
         match self {
-            ForwarderStop { .. } => Some(0),
-            RouteDel { .. } => Some(1),
-            AddrDel { .. } => Some(2),
-            LinkSetNomaster { .. } => Some(3),
+            ProcessStop { .. } => Some(0),
+            SupervisorStop => Some(1),
+            ForwarderStop { .. } => Some(2),
+            RouteDel { .. } => Some(3),
+            AddrDel { .. } => Some(4),
+            LinkSetNomaster { .. } => Some(5),
             // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(4),
-            LinkDel { .. } => Some(5),
-            FileRemove { .. } => Some(6),
-            SysctlRestore { .. } => Some(7),
-            NetnsDel { .. } => Some(8),
+            LinkDown { .. } => Some(6),
+            LinkDel { .. } => Some(7),
+            FileRemove { .. } => Some(8),
+            SysctlRestore { .. } => Some(9),
+            NetnsDel { .. } => Some(10),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -470,7 +576,10 @@ impl Op {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
-            | ForwarderStart { .. } => None,
+            | ForwarderStart { .. }
+            | SupervisorStart
+            | ProcessStart { .. }
+            | Exec { .. } => None,
         }
     }
 }

@@ -35,9 +35,17 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and a forwarder, which is a process (and
-                // keeps its namespace alive until it is stopped).
-                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } => op.inverse(),
+                // names), its /etc/netns files, and processes (a forwarder, the lab's
+                // processes and their supervisor), which keep a namespace alive until
+                // they are stopped.
+                NetnsAdd { .. }
+                | NetnsAlias { .. }
+                | FileWrite { .. }
+                | ForwarderStart { .. }
+                | SupervisorStart
+                | ProcessStart { .. } => op.inverse(),
+                // A command that ran has nothing to take back.
+                Exec { .. } => None,
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {
@@ -70,7 +78,9 @@ impl Plan {
                 | FileRemove { .. }
                 | LinkDel { .. }
                 | LinkSetNomaster { .. }
-                | ForwarderStop { .. } => {
+                | ForwarderStop { .. }
+                | SupervisorStop
+                | ProcessStop { .. } => {
                     if dies_with_netns(&op.netns()) || on_deleted_link(op) {
                         None
                     } else {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::files;
-use super::identity::Identity;
 use super::protocol::{Reply, Request};
+use crate::live::Identity;
 
 /// How long a new supervisor may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -36,7 +36,7 @@ impl Supervisor {
     pub fn find(dir: &Path) -> Option<Supervisor> {
         let text = std::fs::read(dir.join(files::SUPERVISOR_IDENTITY)).ok()?;
         let identity: Identity = serde_json::from_slice(&text).ok()?;
-        identity.is_running().then(|| Supervisor { dir: dir.to_path_buf(), identity })
+        super::identity::is_running(&identity).then(|| Supervisor { dir: dir.to_path_buf(), identity })
     }
 
     /// Starts a supervisor for the lab whose directory is `dir`, running `netlab` (the
@@ -134,7 +134,7 @@ impl Supervisor {
     /// SIGTERM, then SIGKILL after `grace`); if it does not answer, SIGKILL to it, after
     /// which the kernel kills everything in its namespace. Returns once it is gone.
     pub fn shutdown(&self, grace: Duration) -> io::Result<()> {
-        let Some(pidfd) = self.identity.pidfd()? else { return Ok(()) };
+        let Some(pidfd) = super::identity::pidfd(&self.identity)? else { return Ok(()) };
         let asked =
             self.request(&Request::Shutdown { grace_ms: grace.as_millis() as u64 }, grace + Duration::from_secs(5));
         if !matches!(asked, Ok(Reply::Down)) || !pidfd.wait_exit(Duration::from_secs(5)) {

@@ -10,6 +10,7 @@
 //! processes/NODE:NAME.pid   a process's pid, while it runs
 //! processes/NODE:NAME.json  its ProcessRecord: identity, start, last exit
 //! processes/NODE:NAME.log   its output (and .log.1: see log.rs)
+//! processes/NODE:NAME.d/    a directory of its own (NETLAB_DIR), for its files
 //! runs/NODE:exec.N.log      the output of a node's N-th one-shot `exec` command
 //! runs/NODE:NAME.ready.log  the output of the latest `cmd:` readiness check of a process
 //! ```
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{Exit, Identity};
+use crate::live::{Exit, Identity, LiveProcess, ProcessState};
 
 pub const SUPERVISOR_PID: &str = "supervisor.pid";
 pub const SUPERVISOR_IDENTITY: &str = "supervisor.json";
@@ -66,6 +67,11 @@ pub fn record_path(dir: &Path, key: &str) -> PathBuf {
 
 pub fn log_path(dir: &Path, key: &str) -> PathBuf {
     file(dir, key, "log")
+}
+
+/// The process's own directory (its `NETLAB_DIR`).
+pub fn own_dir(dir: &Path, key: &str) -> PathBuf {
+    file(dir, key, "d")
 }
 
 /// The log of a one-shot command, by its key (`NODE:exec.N`, `NODE:NAME.ready`).
@@ -131,21 +137,25 @@ impl ProcessRecord {
     }
 
     /// The process as it is now: running (and still the same process), exited (with how),
-    /// or gone without a word (its supervisor died with it, or someone removed it).
+    /// or gone without a word (its supervisor died, and took it along).
     pub fn state(&self) -> ProcessState {
         match (self.exited, self.last_exit) {
-            (true, Some(last)) => ProcessState::Exited(last),
-            (false, _) if self.identity.is_running() => ProcessState::Running,
+            (true, Some(last)) => ProcessState::Exited(last.exit),
+            (false, _) if super::identity::is_running(&self.identity) => ProcessState::Running,
             (true, None) | (false, _) => ProcessState::Gone,
         }
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcessState {
-    Running,
-    Exited(LastExit),
-    Gone,
+    /// What `diff` and `status` see of it.
+    pub fn live(&self) -> LiveProcess {
+        LiveProcess {
+            identity: self.identity,
+            state: self.state(),
+            started_at: self.started_at,
+            starts: self.starts,
+            last_exit: self.last_exit.map(|l| (l.exit, l.at)),
+        }
+    }
 }
 
 /// Every process key that has a record in `dir`, sorted.

@@ -1,7 +1,5 @@
-//! Who a process is, in terms no other process can take over: its pid together with its
-//! start time (a pid is reused once its process is gone, a (pid, start time) pair never
-//! is), its network namespace and its user, all read from /proc. Never its name or command
-//! line, which any process can set to anything.
+//! A process's [`Identity`] read from /proc (pid and start time, user, network
+//! namespace), and whether the process it names still runs.
 //!
 //! A signal goes through a pidfd opened *before* the identity is checked again, so the
 //! process signalled is the one checked even if the pid were reused in between.
@@ -12,21 +10,8 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use serde::{Deserialize, Serialize};
 
-use crate::kernel::netns::NsId;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    /// The pid as this machine's /proc shows it (the host's, or a throwaway host's).
-    pub pid: u32,
-    /// Clock ticks from boot to the process's start (/proc/PID/stat, field 22).
-    pub start_time: u64,
-    /// Its real user id.
-    pub uid: u32,
-    /// Its network namespace.
-    pub netns: NsId,
-}
+use crate::live::{Exit, Identity, NsId};
 
 /// What /proc/PID/stat says of a process: its state letter and start time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,37 +57,35 @@ pub fn ns_id(path: &str) -> io::Result<NsId> {
     Ok(NsId { dev: m.dev(), ino: m.ino() })
 }
 
-impl Identity {
-    /// The identity of a live process.
-    pub fn of(pid: u32) -> io::Result<Identity> {
-        let stat = Stat::read(pid)?;
-        if stat.is_dead() {
-            return Err(io::Error::from(io::ErrorKind::NotFound));
-        }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let uid = parse_uid(&status)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/status has no Uid")))?;
-        let netns = ns_id(&format!("/proc/{pid}/ns/net"))?;
-        Ok(Identity { pid, start_time: stat.start_time, uid, netns })
+/// The identity of a live process.
+pub fn of(pid: u32) -> io::Result<Identity> {
+    let stat = Stat::read(pid)?;
+    if stat.is_dead() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
     }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let uid = parse_uid(&status)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/status has no Uid")))?;
+    let netns = ns_id(&format!("/proc/{pid}/ns/net"))?;
+    Ok(Identity { pid, start_time: stat.start_time, uid, netns })
+}
 
-    /// Whether this process still runs: the same pid and start time, not a zombie, in the
-    /// same namespace as the same user.
-    pub fn is_running(&self) -> bool {
-        Identity::of(self.pid).is_ok_and(|now| now == *self)
-    }
+/// Whether the process `id` names still runs: the same pid and start time, not a
+/// zombie, in the same namespace as the same user.
+pub fn is_running(id: &Identity) -> bool {
+    of(id.pid).is_ok_and(|now| now == *id)
+}
 
-    /// A handle on this process that cannot come to mean another one, or `None` when it
-    /// is gone.
-    pub fn pidfd(&self) -> io::Result<Option<Pidfd>> {
-        let fd = match Pidfd::open(self.pid) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        // Checked after the pidfd is held: from here on the pid cannot be reused.
-        Ok(self.is_running().then_some(fd))
-    }
+/// A handle on the process `id` names that cannot come to mean another one, or `None`
+/// when it is gone.
+pub fn pidfd(id: &Identity) -> io::Result<Option<Pidfd>> {
+    let fd = match Pidfd::open(id.pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Checked after the pidfd is held: from here on the pid cannot be reused.
+    Ok(is_running(id).then_some(fd))
 }
 
 /// A pidfd (pidfd_open(2)): signals sent through it reach that process or none.
@@ -159,60 +142,17 @@ impl Pidfd {
     }
 }
 
-/// What a process ended with: an exit code, or the signal that killed it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Exit {
-    Code(i32),
-    Signal(i32),
-}
-
-impl Exit {
-    pub fn from_wait(status: nix::sys::wait::WaitStatus) -> Option<Exit> {
-        use nix::sys::wait::WaitStatus;
-        match status {
-            WaitStatus::Exited(_, code) => Some(Exit::Code(code)),
-            WaitStatus::Signaled(_, signal, _) => Some(Exit::Signal(signal as i32)),
-            WaitStatus::Stopped(..)
-            | WaitStatus::PtraceEvent(..)
-            | WaitStatus::PtraceSyscall(_)
-            | WaitStatus::Continued(_)
-            | WaitStatus::StillAlive => None,
-        }
-    }
-
-    pub fn from_status(status: std::process::ExitStatus) -> Exit {
-        use std::os::unix::process::ExitStatusExt;
-        match (status.code(), status.signal()) {
-            (Some(code), _) => Exit::Code(code),
-            (None, Some(signal)) => Exit::Signal(signal),
-            (None, None) => Exit::Code(-1),
-        }
-    }
-
-    pub fn success(&self) -> bool {
-        *self == Exit::Code(0)
-    }
-
-    /// The exit code a shell gives a command that ended this way: its code, or 128 + n
-    /// when signal n killed it.
-    pub fn shell_code(&self) -> i32 {
-        match *self {
-            Exit::Code(code) => code,
-            Exit::Signal(n) => 128 + n,
-        }
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            Exit::Code(code) => write!(f, "exit status {code}"),
-            Exit::Signal(n) => match nix::sys::signal::Signal::try_from(n) {
-                Ok(s) => write!(f, "killed by signal {n} ({})", s.as_str()),
-                Err(_) => write!(f, "killed by signal {n}"),
-            },
-        }
+/// How a child that `waitpid` reported ended; `None` when it has not (stopped, continued).
+pub fn exit_of(status: nix::sys::wait::WaitStatus) -> Option<Exit> {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Exited(_, code) => Some(Exit::Code(code)),
+        WaitStatus::Signaled(_, signal, _) => Some(Exit::Signal(signal as i32)),
+        WaitStatus::Stopped(..)
+        | WaitStatus::PtraceEvent(..)
+        | WaitStatus::PtraceSyscall(_)
+        | WaitStatus::Continued(_)
+        | WaitStatus::StillAlive => None,
     }
 }
 
@@ -232,11 +172,11 @@ mod tests {
 
     #[test]
     fn our_own_identity_is_running_and_a_changed_start_time_is_not() {
-        let me = Identity::of(std::process::id()).unwrap();
-        assert!(me.is_running());
-        assert!(!Identity { start_time: me.start_time + 1, ..me }.is_running());
-        assert!(!Identity { uid: me.uid + 1, ..me }.is_running());
-        assert!(me.pidfd().unwrap().is_some());
+        let me = of(std::process::id()).unwrap();
+        assert!(is_running(&me));
+        assert!(!is_running(&Identity { start_time: me.start_time + 1, ..me }));
+        assert!(!is_running(&Identity { uid: me.uid + 1, ..me }));
+        assert!(pidfd(&me).unwrap().is_some());
     }
 
     #[test]
@@ -255,11 +195,11 @@ mod tests {
     #[test]
     fn a_pidfd_sees_a_child_exit() {
         let mut child = std::process::Command::new("sleep").arg("0.05").spawn().unwrap();
-        let id = Identity::of(child.id()).unwrap();
-        let fd = id.pidfd().unwrap().expect("it runs");
+        let id = of(child.id()).unwrap();
+        let fd = pidfd(&id).unwrap().expect("it runs");
         assert!(fd.wait_exit(Duration::from_secs(5)));
         child.wait().unwrap();
-        assert!(!id.is_running());
-        assert!(id.pidfd().unwrap().is_none());
+        assert!(!is_running(&id));
+        assert!(pidfd(&id).unwrap().is_none());
     }
 }

@@ -10,10 +10,13 @@
 //! and it needs no cgroup delegation, so `netlab run` works the same as an ordinary user
 //! (inside a user namespace) as it does as root.
 //!
-//! The stages: [`client`] starts and talks to the [`supervisor`]; [`node`] enters a node;
+//! The parts: [`client`] starts and talks to the [`supervisor`]; [`node`] enters a node;
 //! [`ready`] checks readiness; [`log`] caps output; [`files`] holds what survives netlab
 //! (identities, exits, logs) under the lab's directory; [`identity`] tells a process from
-//! any other that might take its pid.
+//! any other that might take its pid; [`child`] is what every program netlab starts gets.
+//!
+//! This module runs programs; which ones, and when, the plan decides (`ProcessStart`,
+//! `Exec` and the supervisor's ops), and the kernel layer puts together what each is told.
 
 pub mod child;
 pub mod client;
@@ -30,16 +33,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub use client::Supervisor;
-pub use identity::{Exit, Identity};
 pub use protocol::Launch;
-pub use ready::Ready;
 
+/// What a process is and how it ended, as the rest of netlab sees it (plain data, kept
+/// with what else the kernel shows of a lab).
+pub use crate::live::{Exit, Identity, NsId, ProcessState};
+use crate::topology::Ready;
 use protocol::{Reply, Request};
 
-/// How long `up` waits for a process's `ready` check unless the file says otherwise.
-pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a process has to end after SIGTERM before it gets SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a one-shot `exec` command may run.
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(300);
 /// How many lines of a log an error shows.
 const TAIL_LINES: usize = 10;
 
@@ -48,7 +53,9 @@ const TAIL_LINES: usize = 10;
 pub enum ProcessError {
     /// The supervisor could not be started or reached, or refused.
     Supervisor(String),
-    /// The process ended before it was ready.
+    /// It could not be started at all (its user, its node, its directory...).
+    Start { key: String, why: String },
+    /// It ended before it was ready.
     Exited { key: String, exit: Exit, log: Vec<String> },
     /// Its check did not pass in time.
     NotReady { key: String, check: Ready, within: Duration, why: String, log: Vec<String> },
@@ -68,17 +75,19 @@ impl fmt::Display for ProcessError {
         };
         match self {
             ProcessError::Supervisor(why) => write!(f, "{why}"),
+            ProcessError::Start { key, why } => write!(f, "process {key} did not start: {why}"),
             ProcessError::Exited { key, exit, log } => {
                 write!(f, "process {key} ended before it was ready ({exit})")?;
                 tail(f, "its log", log)
             }
             ProcessError::NotReady { key, check, within, why, log } => {
-                write!(f, "process {key} was not ready within {}s ({check}: {why})", within.as_secs_f64())?;
+                let within = crate::topology::format_duration(*within);
+                write!(f, "process {key} was not ready within {within} ({check}: {why})")?;
                 tail(f, "its log", log)
             }
             ProcessError::Failed { key, cmd, exit, timed_out, output } => {
                 match timed_out {
-                    true => write!(f, "{key}: `{cmd}` did not end in time and was killed")?,
+                    true => write!(f, "{key}: `{cmd}` did not end within {}s and was killed", EXEC_TIMEOUT.as_secs())?,
                     false => write!(f, "{key}: `{cmd}` failed ({exit})")?,
                 }
                 tail(f, "its output", output)
@@ -93,27 +102,31 @@ impl From<std::io::Error> for ProcessError {
     }
 }
 
-/// Starts `launch` as a long-running process under `supervisor` and waits until `ready`
-/// passes (no check: started is ready), at most `within`.
-pub fn start(
-    supervisor: &Supervisor,
-    launch: &Launch,
-    ready: Option<&Ready>,
-    within: Duration,
-) -> Result<Identity, ProcessError> {
-    let identity = match supervisor.request(&Request::Start { launch: launch.clone() }, Duration::from_secs(10))? {
-        Reply::Started { identity } => identity,
-        Reply::Error { message } => return Err(ProcessError::Supervisor(message)),
-        other => return Err(ProcessError::Supervisor(format!("unexpected answer {other:?}"))),
-    };
-    if let Some(check) = ready {
-        wait_ready(supervisor, launch, check, within)?;
+fn unexpected(reply: Reply) -> ProcessError {
+    match reply {
+        Reply::Error { message } => ProcessError::Supervisor(message),
+        other => ProcessError::Supervisor(format!("the supervisor answered {other:?}")),
     }
-    Ok(identity)
 }
 
-/// Polls `check` until it passes, the process ends, or `within` passes.
-fn wait_ready(supervisor: &Supervisor, launch: &Launch, check: &Ready, within: Duration) -> Result<(), ProcessError> {
+/// Starts `launch` as a long-running process under `supervisor`: its identity, once it
+/// runs (not yet ready).
+pub fn start(supervisor: &Supervisor, launch: &Launch) -> Result<Identity, ProcessError> {
+    match supervisor.request(&Request::Start { launch: launch.clone() }, Duration::from_secs(10))? {
+        Reply::Started { identity } => Ok(identity),
+        Reply::Error { message } => Err(ProcessError::Start { key: launch.key.clone(), why: message }),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// Polls `check` until it passes, the process ends, or `within` passes. `netns` is the
+/// process's namespace file (`None`: ours).
+pub fn wait_ready(
+    supervisor: &Supervisor,
+    launch: &Launch,
+    check: &Ready,
+    within: Duration,
+) -> Result<(), ProcessError> {
     let dir = supervisor.dir();
     let deadline = Instant::now() + within;
     let entry = match &launch.netns {
@@ -133,8 +146,9 @@ fn wait_ready(supervisor: &Supervisor, launch: &Launch, check: &Ready, within: D
                 false => (false, format!("no UDP socket is bound to port {port} in its namespace")),
             },
             Ready::Cmd(cmd) => {
-                let probe = Launch { key: files::ready_key(&launch.key), cmd: cmd.clone(), ..launch.clone() };
-                match run_once(supervisor, &probe, left.max(Duration::from_millis(100))) {
+                let probe =
+                    Launch { key: files::ready_key(&launch.key), cmd: cmd.clone(), own_dir: None, ..launch.clone() };
+                match run(supervisor, &probe, left.max(Duration::from_millis(100))) {
                     Ok(()) => (true, String::new()),
                     Err(ProcessError::Failed { exit, timed_out, output, .. }) => {
                         let last = output.last().map(|l| format!(": {l}")).unwrap_or_default();
@@ -149,8 +163,8 @@ fn wait_ready(supervisor: &Supervisor, launch: &Launch, check: &Ready, within: D
         }
         let log = || log::tail_lines(&files::log_path(dir, &launch.key), TAIL_LINES);
         if let Ok(Some(record)) = files::ProcessRecord::load(dir, &launch.key) {
-            if let files::ProcessState::Exited(last) = record.state() {
-                return Err(ProcessError::Exited { key: launch.key.clone(), exit: last.exit, log: log() });
+            if let ProcessState::Exited(exit) = record.state() {
+                return Err(ProcessError::Exited { key: launch.key.clone(), exit, log: log() });
             }
         }
         if Instant::now() >= deadline {
@@ -168,7 +182,7 @@ fn wait_ready(supervisor: &Supervisor, launch: &Launch, check: &Ready, within: D
 }
 
 /// Runs `launch` to its end (killed after `timeout`); an error unless it exits 0.
-pub fn run_once(supervisor: &Supervisor, launch: &Launch, timeout: Duration) -> Result<(), ProcessError> {
+pub fn run(supervisor: &Supervisor, launch: &Launch, timeout: Duration) -> Result<(), ProcessError> {
     let request = Request::Run { launch: launch.clone(), timeout_ms: timeout.as_millis() as u64 };
     match supervisor.request(&request, timeout + Duration::from_secs(10))? {
         Reply::Exited { exit, timed_out: false } if exit.success() => Ok(()),
@@ -179,8 +193,7 @@ pub fn run_once(supervisor: &Supervisor, launch: &Launch, timeout: Duration) -> 
             timed_out,
             output: log::tail_lines(&files::run_log_path(supervisor.dir(), &launch.key), TAIL_LINES),
         }),
-        Reply::Error { message } => Err(ProcessError::Supervisor(message)),
-        other => Err(ProcessError::Supervisor(format!("unexpected answer {other:?}"))),
+        other => Err(unexpected(other)),
     }
 }
 
@@ -191,15 +204,15 @@ pub fn stop(supervisor: &Supervisor, key: &str, grace: Duration) -> Result<Optio
     match supervisor.request(&request, grace + Duration::from_secs(10))? {
         Reply::Stopped { exit } => Ok(Some(exit)),
         Reply::NotRunning => Ok(None),
-        Reply::Error { message } => Err(ProcessError::Supervisor(message)),
-        other => Err(ProcessError::Supervisor(format!("unexpected answer {other:?}"))),
+        other => Err(unexpected(other)),
     }
 }
 
 /// Ends every process of the lab whose directory is `dir` (its supervisor, and with it
-/// its PID namespace) and removes their files. Nothing to end is fine.
-pub fn stop_lab(dir: &Path, grace: Duration) -> std::io::Result<()> {
-    if let Some(supervisor) = Supervisor::find(dir) {
+/// its PID namespace) and removes their files; whether there was a supervisor to end.
+pub fn stop_lab(dir: &Path, grace: Duration) -> std::io::Result<bool> {
+    let found = Supervisor::find(dir);
+    if let Some(supervisor) = &found {
         supervisor.shutdown(grace)?;
     }
     for name in [files::SUPERVISOR_SOCKET, files::SUPERVISOR_PID, files::SUPERVISOR_IDENTITY, files::SUPERVISOR_LOG] {
@@ -211,5 +224,7 @@ pub fn stop_lab(dir: &Path, grace: Duration) -> std::io::Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    // The lab's directory too, once nothing else (a forwarder's files) is in it.
+    let _ = std::fs::remove_dir(dir);
+    Ok(found.is_some())
 }

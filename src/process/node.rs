@@ -21,14 +21,16 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::netns::NsId;
+use crate::live::NsId;
 
-/// A node's namespace as a caller names it: by name under /run/netns, and, when known,
-/// the identity it must have (so a namespace replaced behind netlab's back is refused
-/// rather than entered).
+/// A node's namespace as a caller names it: its name, its file (/run/netns/NAME), the
+/// directory of its /etc files (/etc/netns/NAME) and, when known, the identity it must
+/// have (so a namespace replaced behind netlab's back is refused rather than entered).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetnsRef {
     pub name: String,
+    pub file: PathBuf,
+    pub etc: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<NsId>,
 }
@@ -48,11 +50,11 @@ impl NodeEntry {
         NodeEntry { netns: None, etc: Vec::new() }
     }
 
-    /// Opens the namespace `/run/netns/<name>` (checking its identity when one is given)
-    /// and lists the node's /etc files.
+    /// Opens the namespace's file (checking its identity when one is given) and lists the
+    /// node's /etc files.
     pub fn open(netns: &NetnsRef) -> io::Result<NodeEntry> {
-        let path = crate::kernel::netns::path(&netns.name);
-        let file = File::open(&path).map_err(|e| match e.kind() {
+        let path = &netns.file;
+        let file = File::open(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
                 io::Error::new(e.kind(), format!("namespace {} does not exist: is the lab up?", netns.name))
             }
@@ -67,9 +69,8 @@ impl NodeEntry {
                 )));
             }
         }
-        let dir = Path::new(crate::kernel::files::NETNS_ETC_DIR).join(&netns.name);
         let mut etc = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
+        if let Ok(entries) = std::fs::read_dir(&netns.etc) {
             for entry in entries.flatten() {
                 let target = Path::new("/etc").join(entry.file_name());
                 etc.push((cstring(entry.path().as_os_str())?, cstring(target.as_os_str())?));
@@ -89,7 +90,7 @@ impl NodeEntry {
     pub fn enter(&self) -> io::Result<()> {
         let Some((name, fd)) = &self.netns else { return Ok(()) };
         let denied = |what: &str, e: nix::Error| {
-            let hint = if e == nix::Error::EPERM { " (needs CAP_SYS_ADMIN)" } else { "" };
+            let hint = if e == nix::Error::EPERM { " (needs root: CAP_SYS_ADMIN)" } else { "" };
             io::Error::new(io::Error::from(e).kind(), format!("{what}: {e}{hint}"))
         };
         setns(fd.as_fd(), CloneFlags::CLONE_NEWNET)
@@ -187,7 +188,13 @@ mod tests {
 
     #[test]
     fn a_missing_namespace_says_so() {
-        let e = NodeEntry::open(&NetnsRef { name: "netlab-test-no-such-ns".into(), id: None }).unwrap_err();
+        let e = NodeEntry::open(&NetnsRef {
+            name: "no-such-ns".into(),
+            file: "/run/netns/netlab-test-no-such-ns".into(),
+            etc: "/etc/netns/netlab-test-no-such-ns".into(),
+            id: None,
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
     }
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::identity::{Exit, Identity};
 use super::node::{Credentials, NetnsRef};
+use crate::live::{Exit, Identity};
 
 /// One command to run inside a node, as `sh -c CMD`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Its working directory.
     pub cwd: PathBuf,
+    /// A directory of its own, made (and given to its user) before it starts, kept across
+    /// restarts, gone with the lab: `NETLAB_DIR` in its environment says where.
+    pub own_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

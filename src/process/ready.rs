@@ -1,70 +1,13 @@
-//! When a process counts as ready: `tcp:PORT`, a socket listening on PORT on any address
-//! of its node's namespace (redis binds its lab address, not 127.0.0.1, so connecting to
-//! localhost would not do); `udp:PORT`, a UDP socket bound to PORT there; `cmd:<shell>`,
-//! a command that exits 0 (run by the caller, inside the node).
+//! The socket checks of readiness (see `topology::Ready`): `tcp:PORT`, a socket listening
+//! on PORT on any address of its node's namespace (redis binds its lab address, not
+//! 127.0.0.1, so connecting to localhost would not do); `udp:PORT`, a UDP socket bound to
+//! PORT there. (`cmd:` is run by the supervisor, like any command.)
 //!
 //! Sockets are read from /proc/net/{tcp,tcp6,udp,udp6} by a thread that has entered the
 //! namespace: the kernel's table of that namespace's sockets, whoever owns them.
 
-use std::fmt;
 use std::io;
 use std::os::fd::AsFd;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-/// A readiness check, as written in a topology: `tcp:PORT`, `udp:PORT` or `cmd:<shell>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum Ready {
-    Tcp(u16),
-    Udp(u16),
-    Cmd(String),
-}
-
-impl FromStr for Ready {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Ready, String> {
-        let port = |p: &str, proto: &str| match p.trim().parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("`{proto}:{p}`: the port is a number from 1 to 65535, like `{proto}:8000`")),
-            Ok(port) => Ok(port),
-        };
-        match s.split_once(':') {
-            Some(("tcp", p)) => Ok(Ready::Tcp(port(p, "tcp")?)),
-            Some(("udp", p)) => Ok(Ready::Udp(port(p, "udp")?)),
-            Some(("cmd", c)) if !c.trim().is_empty() => Ok(Ready::Cmd(c.to_string())),
-            Some(("cmd", _)) => Err("`cmd:` needs a command after it, like `cmd:redis-cli ping`".into()),
-            _ => Err(format!(
-                "`{s}` is not a readiness check: write `tcp:PORT` (a socket listens on PORT), `udp:PORT` \
-                 (a UDP socket is bound to PORT) or `cmd:COMMAND` (COMMAND exits 0)"
-            )),
-        }
-    }
-}
-
-impl TryFrom<String> for Ready {
-    type Error = String;
-    fn try_from(s: String) -> Result<Ready, String> {
-        s.parse()
-    }
-}
-
-impl From<Ready> for String {
-    fn from(r: Ready) -> String {
-        r.to_string()
-    }
-}
-
-impl fmt::Display for Ready {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ready::Tcp(p) => write!(f, "tcp:{p}"),
-            Ready::Udp(p) => write!(f, "udp:{p}"),
-            Ready::Cmd(c) => write!(f, "cmd:{c}"),
-        }
-    }
-}
 
 /// Which table a socket check reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,18 +76,6 @@ pub fn has_socket(netns: Option<&(impl AsFd + Sync)>, proto: Proto, port: u16) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checks_parse_and_print_back() {
-        for text in ["tcp:8000", "udp:53", "cmd:redis-cli -h 10.0.0.2 ping"] {
-            assert_eq!(text.parse::<Ready>().unwrap().to_string(), text);
-        }
-        assert_eq!("cmd:a:b".parse::<Ready>().unwrap(), Ready::Cmd("a:b".into()));
-        for bad in ["tcp:0", "tcp:70000", "tcp:x", "http:80", "8000", "cmd:", "cmd:  "] {
-            let e = bad.parse::<Ready>().unwrap_err();
-            assert!(e.contains('`'), "{bad}: {e}");
-        }
-    }
 
     // A slice of a real /proc/net/tcp: redis on 10.77.0.2:6379 and :16379 listening, and an
     // established connection from local port 8000 (not listening).

@@ -33,10 +33,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::files::{self, LastExit, ProcessRecord};
-use super::identity::{Exit, Identity};
 use super::log::{CappedLog, DEFAULT_CAP};
 use super::node::NodeEntry;
 use super::protocol::{Launch, Reply, Request};
+use crate::live::Identity;
 
 /// Runs the supervisor of the lab whose directory is `dir` until it is shut down.
 /// `ready` is where to say "ready" once it takes requests (then it is closed).
@@ -47,8 +47,11 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
         ));
     }
     std::env::set_current_dir("/")?;
-    std::fs::create_dir_all(files::processes_dir(dir))?;
-    std::fs::create_dir_all(dir.join(files::RUNS))?;
+    // What processes write may be secret: their logs are root's alone.
+    for sub in [files::processes_dir(dir), dir.join(files::RUNS)] {
+        std::fs::create_dir_all(&sub)?;
+        std::fs::set_permissions(&sub, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    }
     let mut supervisor = Supervisor::new(dir)?;
     // Who we are, as the rest of the machine sees it: /proc is the host's (or the
     // throwaway host's), where our pid is not 1.
@@ -56,7 +59,7 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
         .to_str()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other("cannot read our own pid from /proc/self"))?;
-    let identity = Identity::of(pid)?;
+    let identity = super::identity::of(pid)?;
     files::write_atomic(&dir.join(files::SUPERVISOR_IDENTITY), &serde_json::to_vec(&identity)?)?;
     files::write_atomic(&dir.join(files::SUPERVISOR_PID), format!("{pid}\n").as_bytes())?;
     // Recorded: from here on `down` can find us, so we need no longer die with `up`.
@@ -350,6 +353,9 @@ impl Supervisor {
                 path
             }
         };
+        if let Some(own) = &launch.own_dir {
+            make_own_dir(&self.dir, &launch, own)?;
+        }
         let mut log = CappedLog::open(&log_path, DEFAULT_CAP).map_err(|e| format!("{}: {e}", log_path.display()))?;
         let (pid, identity, pipe) = spawn(&launch).map_err(|e| format!("cannot start {}: {e}", launch.key))?;
         let kind = match one_shot {
@@ -418,7 +424,7 @@ impl Supervisor {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(s) => s,
             };
-            let (Some(pid), Some(exit)) = (status.pid(), Exit::from_wait(status)) else { continue };
+            let (Some(pid), Some(exit)) = (status.pid(), super::identity::exit_of(status)) else { continue };
             // An orphan that was re-parented to us, or one of ours.
             let Some(child) = self.children.remove(&pid.as_raw()) else { continue };
             // Whatever it wrote before it ended, in its log before its end is reported.
@@ -526,6 +532,23 @@ impl Supervisor {
     }
 }
 
+/// Makes a process's own directory, for its user alone; only where its files belong.
+fn make_own_dir(dir: &Path, launch: &Launch, own: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if own != files::own_dir(dir, &launch.key) {
+        return Err(format!("{} is not {}'s own directory", own.display(), launch.key));
+    }
+    let made = (|| {
+        std::fs::create_dir_all(own)?;
+        if let Some(user) = &launch.user {
+            let (uid, gid) = (nix::unistd::Uid::from_raw(user.uid), nix::unistd::Gid::from_raw(user.gid));
+            nix::unistd::chown(own, Some(uid), Some(gid))?;
+        }
+        std::fs::set_permissions(own, std::fs::Permissions::from_mode(0o700))
+    })();
+    made.map_err(|e: io::Error| format!("cannot make {}: {e}", own.display()))
+}
+
 /// Forks and execs `sh -c CMD` inside its node, in a session of its own, as its user, with
 /// its environment and directory, its output into a pipe. Returns its pid (in our
 /// namespace), its identity (as /proc shows it) and the pipe's reading end.
@@ -564,7 +587,7 @@ fn spawn(launch: &Launch) -> io::Result<(i32, Identity, OwnedFd)> {
                     io::Error::new(io::Error::from(e).kind(), format!("cannot change to directory {cwd:?}: {e}"))
                 })?;
                 let me: u32 = std::fs::read_link("/proc/self")?.to_string_lossy().parse().map_err(io::Error::other)?;
-                Identity::of(me)
+                super::identity::of(me)
             })();
             // SAFETY: the report pipe's writing end is open in this child until exec.
             let mut report = File::from_raw_fd(report_fd);
@@ -597,35 +620,11 @@ fn spawn(launch: &Launch) -> io::Result<(i32, Identity, OwnedFd)> {
     Ok((pid, identity, out_r))
 }
 
-/// The command line of `netlab supervise` (hidden: `netlab up` starts it).
-#[derive(Debug, clap::Parser)]
-#[command(name = "netlab supervise")]
-struct SuperviseArgs {
-    /// The lab's directory (/run/netlab/<lab>).
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
-}
-
-/// `netlab supervise --dir DIR`, from `args` (the whole command line, `netlab` first).
-pub fn cli_main(args: &[std::ffi::OsString]) -> std::process::ExitCode {
-    use clap::Parser;
-    let parsed = SuperviseArgs::parse_from(args.iter().skip(1));
-    // "ready" goes to whoever started us on our stdout; nothing else will.
-    let ready = match nix::unistd::dup(std::io::stdout()) {
-        Ok(fd) => File::from(fd),
-        Err(e) => {
-            eprintln!("netlab supervise: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    if let Ok(null) = File::open("/dev/null") {
-        let _ = nix::unistd::dup2_stdout(&null);
-    }
-    match main(&parsed.dir, ready) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("netlab supervise: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+/// `netlab supervise --dir DIR`: says "ready" on stdout once it takes requests (nothing
+/// else is written there), then serves until it is shut down.
+pub fn serve(dir: &Path) -> io::Result<()> {
+    let ready = File::from(nix::unistd::dup(std::io::stdout())?);
+    let null = File::open("/dev/null")?;
+    nix::unistd::dup2_stdout(&null)?;
+    main(dir, ready)
 }

@@ -24,8 +24,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::{EXIT_CANNOT_RUN, EXIT_NETLAB, EXIT_NOT_FOUND};
+use crate::live::Exit;
 use crate::process::node::{NetnsRef, NodeEntry};
-use crate::process::Exit;
 
 /// What the throwaway host is for.
 #[derive(Debug, Clone)]
@@ -88,9 +88,8 @@ fn run(job: &Job) -> Result<i32, String> {
     eprintln!("netlab run: lab {} is up ({} ms)", job.lab, t.elapsed().as_millis());
 
     let code = match spawn_command(job) {
-        Ok(pid) => {
-            Exit::from_wait(wait_for(&signals, pid, Pass::FromProcesses).0).map_or(EXIT_NETLAB, |e| e.shell_code())
-        }
+        Ok(pid) => crate::process::identity::exit_of(wait_for(&signals, pid, Pass::FromProcesses).0)
+            .map_or(EXIT_NETLAB, |e| e.shell_code()),
         Err(Failure { code, message }) => {
             eprintln!("netlab run: {message}");
             code
@@ -126,7 +125,7 @@ fn run_netlab(
     let (status, interrupted) = wait_for(signals, Pid::from_raw(child.id() as i32), pass);
     let mut text = String::new();
     let _ = output.rewind().and_then(|()| output.read_to_string(&mut text));
-    Ok(((Exit::from_wait(status).unwrap_or(Exit::Code(-1)), text), interrupted))
+    Ok(((crate::process::identity::exit_of(status).unwrap_or(Exit::Code(-1)), text), interrupted))
 }
 
 /// An unnamed file in the throwaway's own /run (a tmpfs: gone with it).

@@ -6,12 +6,13 @@
 //! run` ends all of it with the throwaway's PID 1.
 //!
 //! Without root, it first makes a user namespace in which it is root ([`userns`]); what
-//! still needs the real root is refused up front ([`refusal`]). That must happen while
-//! netlab has one thread, which is why main.rs dispatches `run` before anything else.
+//! still needs the real root is refused up front ([`refusal`]). A user namespace can only
+//! be made by a process with one thread, so nothing of netlab's may start a thread before
+//! `netlab run` gets there (main.rs, commands/run.rs).
 //!
-//! The processes: this one (outside the PID namespace: it waits, passes signals on, and
-//! its death is the throwaway's) and the throwaway's PID 1 ([`init`]), which runs
-//! `netlab up`, CMD and `netlab down` as its children.
+//! The processes: `netlab run` itself (outside the PID namespace: it waits, passes
+//! signals on, and its death is the throwaway's) and the throwaway's PID 1 ([`init`]),
+//! which runs `netlab up`, CMD and `netlab down` as its children.
 //!
 //! Exit codes: CMD's own; 125 when netlab fails (an invalid topology, a lab that does not
 //! come up, a refusal); 126 when CMD cannot be run; 127 when it is not found; 128+n when
@@ -22,17 +23,10 @@ pub mod init;
 pub mod refusal;
 pub mod userns;
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-use std::process::ExitCode;
-
 use nix::sys::signal::{kill, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult};
-
-use crate::process::node::NetnsRef;
-use crate::topology::Netns;
 
 /// netlab itself failed: the topology, the throwaway host, the lab.
 pub const EXIT_NETLAB: i32 = 125;
@@ -41,77 +35,9 @@ pub const EXIT_CANNOT_RUN: i32 = 126;
 /// There is no such command.
 pub const EXIT_NOT_FOUND: i32 = 127;
 
-/// The command line of `netlab run`.
-#[derive(Debug, clap::Parser)]
-#[command(name = "netlab run", override_usage = "netlab run [TOPOLOGY] [--node NODE] -- CMD [ARGS]...")]
-pub struct RunArgs {
-    /// The topology file [default: netlab.toml].
-    #[arg(value_hint = clap::ValueHint::FilePath)]
-    pub topology: Option<PathBuf>,
-    /// Run CMD inside this node (as `netlab exec` does) instead of on the host side.
-    #[arg(long, value_name = "NODE")]
-    pub node: Option<String>,
-    /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<OsString>,
-}
-
-/// `netlab run`, from the whole command line (`netlab` first). Must be called before
-/// netlab starts any thread.
-pub fn main(args: &[OsString]) -> ExitCode {
-    use clap::Parser;
-    let parsed = match RunArgs::try_parse_from(args.iter().skip(1)) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_NETLAB as u8 } else { 0 });
-        }
-    };
-    let code = run(parsed).unwrap_or_else(|message| {
-        if !message.is_empty() {
-            eprintln!("netlab run: {message}");
-        }
-        EXIT_NETLAB
-    });
-    ExitCode::from(code.clamp(0, 255) as u8)
-}
-
-fn run(args: RunArgs) -> Result<i32, String> {
-    let file = args.topology.unwrap_or_else(|| PathBuf::from("netlab.toml"));
-    let topology = match crate::load(&file) {
-        Ok(t) => t,
-        Err(crate::Error::Invalid(invalid)) => {
-            eprint!("{}", invalid.render());
-            return Err(String::new());
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    let node = match &args.node {
-        None => None,
-        Some(name) => {
-            let netns = crate::commands::exec::node_netns(&topology, name).map_err(|e| e.to_string())?;
-            Some((
-                name.clone(),
-                match netns {
-                    Netns::Host => None,
-                    Netns::Named(n) => Some(NetnsRef { name: n, id: None }),
-                },
-            ))
-        }
-    };
-    if !nix::unistd::geteuid().is_root() {
-        let plan = crate::kernel::probe::plan_here(&topology);
-        let mapping = refusal::check(&topology, &plan.ops, &[])?;
-        userns::enter(mapping)?;
-    }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find netlab's own binary: {e}"))?;
-    let job = init::Job { exe, topology: file, lab: topology.lab.clone(), node, command: args.command };
-    start_throwaway(job)
-}
-
 /// Forks the throwaway's PID 1 and waits for it, passing on the signals sent to us; its
 /// exit code, or 128+n when a signal killed it.
-fn start_throwaway(job: init::Job) -> Result<i32, String> {
+pub fn start_throwaway(job: init::Job) -> Result<i32, String> {
     // Blocked before the fork, so neither we nor the child die of one in between.
     let signals = init::signal_set();
     signals.thread_block().map_err(|e| format!("sigprocmask: {e}"))?;

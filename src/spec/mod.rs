@@ -67,6 +67,29 @@ pub struct NodeSpec {
     pub dns: Vec<Sp<String>>,
     #[serde(default)]
     pub hosts: IndexMap<Sp<String>, Sp<String>>,
+    /// One-shot commands, run in order once the node's namespace is made and every
+    /// process of the lab is ready.
+    #[serde(default)]
+    pub exec: Vec<Sp<String>>,
+    /// Long-running processes (`[[nodes.X.processes]]`).
+    #[serde(default)]
+    pub processes: Vec<Sp<ProcessSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Unique in the node; default: the program's name.
+    pub name: Option<Sp<String>>,
+    /// Run with `sh -c` inside the node.
+    pub cmd: Sp<String>,
+    /// `tcp:PORT`, `udp:PORT` or `cmd:<shell command>`.
+    pub ready: Option<Sp<String>>,
+    /// Like `30s` or `500ms`.
+    pub ready_timeout: Option<Sp<String>>,
+    pub user: Option<Sp<String>>,
+    #[serde(default)]
+    pub env: IndexMap<Sp<String>, Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]

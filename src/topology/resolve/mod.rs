@@ -12,6 +12,7 @@
 //! - `tunnels`: `[[tunnels]]`;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
+//! - `processes`: each node's processes and one-shot `exec` commands;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
 //!
 //! This file holds what every stage shares: the problems found so far, the claims on
@@ -21,6 +22,7 @@ mod etc_files;
 mod links;
 mod networks;
 mod nodes;
+mod processes;
 mod routes;
 mod sysctls;
 mod tunnels;
@@ -113,7 +115,20 @@ impl<'a> Resolver<'a> {
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
         };
         let files = self.etc_files(&nodes, &aliases);
-        Topology { lab: self.lab.clone(), nodes, namespaces, aliases, host, bridges, veths, tunnels, files }
+        let (processes, execs) = self.processes(&nodes, &aliases);
+        Topology {
+            lab: self.lab.clone(),
+            nodes,
+            namespaces,
+            aliases,
+            host,
+            bridges,
+            veths,
+            tunnels,
+            files,
+            processes,
+            execs,
+        }
     }
 
     // ---- problems ----
