@@ -1,11 +1,13 @@
-//! The machinery of processes in nodes (src/process), driven through its library API in a
-//! throwaway host: a supervisor in a PID namespace of its own starts commands inside
+//! Processes in nodes. First the machinery (src/process), driven through its library API
+//! in a throwaway host: a supervisor in a PID namespace of its own starts commands inside
 //! hand-made namespaces, waits for them to be ready, logs them, records how they end,
-//! stops them; and nothing it started outlives `stop_lab`, whatever happened before.
+//! stops them; and nothing it started outlives `stop_lab`, whatever happened before. Each
+//! of those tests runs twice: outside, it makes a throwaway host and runs itself again
+//! inside (`Throwaway::run_test_inside`), where the body runs with the throwaway's
+//! namespaces as its own; then it checks from outside that the throwaway is empty.
 //!
-//! Each test runs twice: outside, it makes a throwaway host and runs itself again inside
-//! (`Throwaway::run_test_inside`), where the body runs with the throwaway's namespaces as
-//! its own; then it checks from outside that the throwaway is empty.
+//! Then the way users see it: processes declared in a topology, through `netlab up`,
+//! `status`, `logs`, `diff` and `down`.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{inner_test, skip_unless_root, Throwaway, NETLAB};
+use common::{inner_test, skip_unless_root, TempTopology, Throwaway, NETLAB};
 use netlab::process::files::{self, ProcessRecord};
 use netlab::process::node::{Credentials, NetnsRef};
 use netlab::process::{self as proc_, Exit, Identity, Launch, ProcessError, ProcessState, Supervisor};
@@ -400,4 +402,176 @@ in_throwaway! {
         }
         stop_lab_and_check_nothing_is_left();
     }
+}
+
+// ---- The same, the way users see it: processes declared in a topology, `netlab up`,
+// `status`, `logs`, `diff`, `down`, in a throwaway host of the harness's.
+
+/// A server (as nobody, with its environment) on the web node, ready on its lab address;
+/// a UDP server on the client; a seed command on the web node.
+fn served_lab(dir: &str) -> TempTopology {
+    TempTopology::new(
+        "served",
+        &format!(
+            r#"[lab]
+name = "served"
+
+[networks.br0]
+subnet = "10.88.0.0/24"
+
+[nodes.web]
+network = "br0"
+exec = ["echo seeded >> {dir}/seeds"]
+
+[[nodes.web.processes]]
+name = "http"
+cmd = "echo GREETING=$GREETING uid=$(id -u) dir=$NETLAB_DIR; exec nc -lk 10.88.0.2 8000"
+ready = "tcp:8000"
+ready_timeout = "10s"
+user = "nobody"
+env = {{ GREETING = "hello" }}
+
+[nodes.client]
+network = "br0"
+
+[[nodes.client.processes]]
+cmd = "nc -lku 10.88.0.3 5353"
+ready = "udp:5353"
+"#
+        ),
+    )
+}
+
+#[test]
+fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go_with_down() {
+    if skip_unless_root("processes in a lab") {
+        return;
+    }
+    let host = Throwaway::new();
+    let dir = format!("/tmp/netlab-served-{}", std::process::id());
+    host.sh_ok(&format!("mkdir -p {dir}"));
+    let lab = served_lab(&dir);
+    let file = lab.path.as_str();
+    let up = host.up(file);
+    for want in ["supervisor start", "process start served-web web:http", "process start served-client client:nc", "exec served-web web:exec.1"] {
+        assert!(squeeze(&up).contains(&squeeze(want)), "{want:?} not in:\n{up}");
+    }
+
+    // Real traffic to the server, from the other node; it lands in its log.
+    host.sh_ok("ip netns exec served-client sh -c 'echo ping-from-client | nc -N -w2 10.88.0.2 8000'");
+    let logs = host.netlab_ok(&["logs", file, "web:http"]);
+    assert!(logs.contains("GREETING=hello uid=65534 dir=/run/netlab/served/processes/web:http.d"), "{logs}");
+    eventually("the request in the server's log", || host.netlab_ok(&["logs", file, "web:http"]).contains("ping-from-client"));
+    assert_eq!(host.netlab_ok(&["logs", file, "web:exec.1"]), "");
+    assert_eq!(host.sh_ok(&format!("cat {dir}/seeds")), "seeded\n");
+
+    let status = host.netlab_json(&["status", file, "--format", "json"]);
+    let procs = status["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 2, "{status}");
+    assert_eq!((procs[0]["name"].as_str(), procs[0]["state"].as_str()), (Some("http"), Some("running")));
+    assert_eq!((procs[1]["name"].as_str(), procs[1]["state"].as_str()), (Some("nc"), Some("running")));
+    let pid = procs[0]["pid"].as_u64().unwrap();
+    assert_eq!(host.sh_ok(&format!("ps -o user= -p {pid}")).trim(), "nobody");
+
+    // kill -9: diff reports how it ended, status too, up starts it again (and only it).
+    host.sh_ok(&format!("kill -9 {pid}"));
+    eventually("the kill recorded", || host.netlab(&["diff", file]).status.code() == Some(1));
+    let (diff, _) = host.netlab_exits(1, &["diff", file]);
+    assert!(diff.contains("web:http") && diff.contains("(process: file running, kernel killed by signal 9 (SIGKILL))"), "{diff}");
+    let status = host.netlab_ok(&["status", file]);
+    assert!(status.contains("process web:http: EXITED"), "{status}");
+    let again = host.up(file);
+    assert!(again.contains("applying the 1 change") && again.contains("web:http"), "{again}");
+    let status = host.netlab_json(&["status", file, "--format", "json"]);
+    let http = &status["processes"][0];
+    assert_eq!((http["state"].as_str(), http["starts"].as_u64()), (Some("running"), Some(2)), "{status}");
+    assert_eq!(http["last_exit"], serde_json::json!({"signal": 9}));
+    assert_ne!(http["pid"].as_u64(), Some(pid));
+    assert_eq!(host.sh_ok(&format!("cat {dir}/seeds")), "seeded\n", "exec commands run once, not on a converge");
+    host.netlab_ok(&["diff", file]);
+
+    host.sh_ok(&format!("rm -rf {dir}"));
+    host.down_and_check(file);
+}
+
+#[test]
+fn a_failing_exec_rolls_up_back_and_shows_its_output() {
+    if skip_unless_root("a failing exec") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "failing",
+        "[lab]\nname = \"failing\"\n[nodes.a]\nexec = [\"echo about to fail; echo on stderr >&2; exit 3\"]\n\
+         [[nodes.a.processes]]\ncmd = \"tail -f /dev/null\"\n",
+    );
+    let (_, err) = host.netlab_exits(1, &["up", &lab.path]);
+    for want in ["exec failing-a a:exec.1", "it failed (exit status 3)", "about to fail", "on stderr", "undid the"] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    host.assert_empty();
+}
+
+#[test]
+fn a_process_that_does_not_get_ready_fails_up_with_its_name_and_its_log() {
+    if skip_unless_root("a process that is not ready") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "slow",
+        "[lab]\nname = \"slow\"\n[nodes.a]\n[[nodes.a.processes]]\nname = \"late\"\n\
+         cmd = \"echo warming up; exec tail -f /dev/null\"\nready = \"tcp:9000\"\nready_timeout = \"300ms\"\n",
+    );
+    let (_, err) = host.netlab_exits(1, &["up", &lab.path]);
+    for want in ["process a:late was not ready within 300ms", "tcp:9000: nothing listens on port 9000", "warming up"] {
+        assert!(err.contains(want), "{want:?} not in:\n{err}");
+    }
+    host.assert_empty();
+}
+
+#[test]
+fn kill_9_of_up_while_processes_start_then_down_leaves_no_process() {
+    if skip_unless_root("kill -9 of up during process start") {
+        return;
+    }
+    // Slow to get ready, one of them with a daemon of its own: the kill lands while up
+    // waits for them.
+    let lab = TempTopology::new(
+        "killed",
+        "[lab]\nname = \"killed\"\n[nodes.a]\n[nodes.b]\n\
+         [[nodes.a.processes]]\ncmd = \"setsid tail -f /dev/null & sleep 0.4; exec nc -lk 127.0.0.1 7000\"\nready = \"tcp:7000\"\n\
+         [[nodes.b.processes]]\ncmd = \"sleep 0.4; exec nc -lk 127.0.0.1 7001\"\nready = \"tcp:7001\"\n",
+    );
+    for delay_ms in [0, 100, 300, 600] {
+        let host = Throwaway::new();
+        let mut child = host
+            .command("sh")
+            .args(["-c", &format!("echo $$; exec {NETLAB} up {}", lab.path)])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let pid: u32 = lines.next().unwrap().unwrap().trim().parse().unwrap();
+        for line in lines.by_ref() {
+            if line.unwrap().contains("supervisor start") {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        host.sh(&format!("kill -9 {pid}"));
+        let _ = child.wait();
+        drop(lines);
+        let running = host.sh_ok("ps -e -o comm= | grep -c -e '^nc$' -e '^tail$' || true");
+        let out = host.netlab(&["down", &lab.path]);
+        assert!(out.status.success(), "down after kill -9 ({delay_ms} ms): {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("killed {delay_ms} ms into the process start, with {} of its programs running", running.trim());
+        host.assert_empty();
+    }
+}
+
+/// Words of a line, one space apart: column widths are the printer's business.
+fn squeeze(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -15,6 +15,33 @@ use common::{skip_unless_root, topology, TempTopology, Throwaway, NETLAB};
 /// The prefix that runs a command as uid 65534 with no groups.
 const NOBODY: &str = "setpriv --reuid 65534 --regid 65534 --clear-groups";
 
+/// A small fixture: two nodes on a bridge, each with a hostname, a server on the first
+/// (ready on its lab address). `test` keeps each test's file apart (they run at once).
+fn fixture(test: &str) -> TempTopology {
+    TempTopology::new(
+        &format!("fixture-{test}"),
+        r#"[lab]
+name = "fixture"
+
+[networks.br0]
+subnet = "10.66.0.0/24"
+
+[nodes.a]
+network = "br0"
+hostname = "alpha"
+
+[[nodes.a.processes]]
+name = "server"
+cmd = "exec nc -lk 10.66.0.2 7000"
+ready = "tcp:7000"
+
+[nodes.b]
+network = "br0"
+hostname = "beta"
+"#,
+    )
+}
+
 fn run(host: &Throwaway, as_user: &str, args: &str) -> Output {
     host.sh(&format!("cd {} && {as_user} {NETLAB} run {args}", env!("CARGO_MANIFEST_DIR")))
 }
@@ -73,26 +100,29 @@ fn the_command_sees_the_lab_and_only_it_as_root_and_as_an_ordinary_user() {
         return;
     }
     let host = Throwaway::new();
-    let file = topology("redis-cluster.toml");
+    let lab = fixture("sees");
+    let file = &lab.path;
     // The real host's lab state, which the run must neither see nor touch.
     host.sh_ok("mkdir -p /run/netlab && echo '{}' > /run/netlab/other.json && touch /run/netns/other && ip link add real0 type veth peer name real1");
     for user in ["", NOBODY] {
         let script = format!(
             "id -u; ls /run/netlab; echo $(ls /run/netns); ip -o link show | grep -c real0; \
-             {NETLAB} status | tail -n +2; ip netns exec redis-redis1 grep -w redis1 /etc/hosts; \
-             {NETLAB} exec {file} redis2 -- ping -c1 -W2 -q 10.77.0.2 >/dev/null && echo ping-ok"
+             {NETLAB} status | tail -n +2; ip netns exec fixture-a grep -w alpha /etc/hosts; \
+             {NETLAB} exec {file} b -- sh -c \"echo hello | nc -N -w2 10.66.0.2 7000\" && echo sent; \
+             for i in $(seq 50); do {NETLAB} logs {file} a:server | grep -q hello && break; sleep 0.1; done; \
+             {NETLAB} logs {file} a:server | tail -n 1"
         );
         let out = run(&host, user, &format!("{file} -- sh -c '{script}'"));
         assert!(out.status.success(), "{}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(lines[0], "0", "root inside, whoever ran it: {}", text(&out));
-        assert_eq!(lines[1..3], ["redis.json", "redis.lock"], "only its own records: {}", text(&out));
-        assert_eq!(lines[3].trim(), "redis-redis1 redis-redis2 redis-redis3 redis-redis4 redis-redis5 redis-redis6");
-        assert_eq!(lines[4], "0", "not the real host's links");
-        assert!(lines[5].starts_with("redis "), "{}", text(&out));
-        assert_eq!(lines[6].split_whitespace().collect::<Vec<_>>(), ["10.77.0.2", "redis1"]);
-        assert_eq!(lines[7], "ping-ok");
+        assert_eq!(lines[1..4], ["fixture", "fixture.json", "fixture.lock"], "only its own: {}", text(&out));
+        assert_eq!(lines[4].trim(), "fixture-a fixture-b");
+        assert_eq!(lines[5], "0", "not the real host's links");
+        assert!(lines[6].starts_with("fixture "), "{}", text(&out));
+        assert_eq!(lines[7].split_whitespace().collect::<Vec<_>>(), ["10.66.0.2", "alpha"]);
+        assert_eq!(lines[8..], ["sent", "hello"], "its server got the message: {}", text(&out));
     }
     host.sh_ok("rm -rf /run/netlab /run/netns/other && ip link del real0");
     host.assert_empty();
@@ -133,17 +163,18 @@ fn it_works_where_etc_netns_does_not_exist() {
            if [ -L \"$e\" ]; then ln -s \"$(readlink \"$e\")\" /etc/$n; elif [ -d \"$e\" ]; then mkdir /etc/$n && mount --rbind \"$e\" /etc/$n; \
            else touch /etc/$n && mount --bind \"$e\" /etc/$n; fi; done && umount -l /run/etc && rmdir /run/etc && test ! -e /etc/netns",
     );
-    let file = topology("redis-cluster.toml");
+    let lab = fixture("etc");
+    let file = &lab.path;
     for user in ["", NOBODY] {
         let out = run(
             &host,
             user,
-            &format!("{file} -- sh -c 'ip netns exec redis-redis3 grep -w redis3 /etc/hosts; ls /etc/netns | wc -l'"),
+            &format!("{file} -- sh -c 'ip netns exec fixture-b grep -w beta /etc/hosts; ls /etc/netns | wc -l'"),
         );
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(),
-            ["10.77.0.4", "redis3", "6"]
+            ["10.66.0.3", "beta", "2"]
         );
         host.sh_ok("test ! -e /etc/netns");
     }
@@ -213,9 +244,10 @@ fn sigterm_reaches_the_command_then_the_lab_comes_down() {
         return;
     }
     let host = Throwaway::new();
-    let file = topology("redis-cluster.toml");
+    let lab = fixture("term");
+    let file = &lab.path;
     let run =
-        Background::start(&host, "", &file, "trap \"echo got TERM; exit 7\" TERM; echo started; sleep 1000 & wait");
+        Background::start(&host, "", file, "trap \"echo got TERM; exit 7\" TERM; echo started; sleep 1000 & wait");
     host.sh_ok(&format!("kill -TERM {}", run.pid));
     let (code, output) = run.wait();
     assert!(output.starts_with("got TERM\n"), "{output}");
@@ -243,9 +275,10 @@ fn kill_9_of_netlab_run_leaves_nothing() {
         return;
     }
     let host = Throwaway::new();
-    let file = topology("redis-cluster.toml");
+    let lab = fixture("kill");
+    let file = &lab.path;
     for user in ["", NOBODY] {
-        let run = Background::start(&host, user, &file, "echo started; exec sleep 1000");
+        let run = Background::start(&host, user, file, "echo started; exec sleep 1000");
         let pid = run.pid;
         // Its PID 1 (its only child) holds the throwaway's namespaces.
         let init = host.sh_ok(&format!("cat /proc/{pid}/task/{pid}/children")).trim().to_string();
@@ -280,24 +313,58 @@ fn two_runs_of_one_lab_at_once_do_not_see_each_other() {
         return;
     }
     let host = Throwaway::new();
-    let file = topology("redis-cluster.toml");
+    let lab = fixture("two");
+    let file = &lab.path;
     let dir = format!("/tmp/netlab-two-runs-{}", std::process::id());
     host.sh_ok(&format!("mkdir -p {dir} && chmod 777 {dir}"));
     // Each says it is up, then waits for the other: both labs are up at once.
     let script = |me: &str, other: &str| {
         format!(
-            "{NETLAB} status | tail -n +2 | wc -l > {dir}/{me}; ip netns exec redis-redis1 ip -o -4 addr show dev eth0 | wc -l >> {dir}/{me}; \
+            "{NETLAB} status | tail -n +2 | wc -l > {dir}/{me}; ip netns exec fixture-a ip -o -4 addr show dev eth0 | wc -l >> {dir}/{me}; \
              echo started; i=0; while [ ! -e {dir}/{other} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; test -e {dir}/{other}"
         )
     };
-    let a = Background::start(&host, "", &file, &script("a", "b"));
-    let b = Background::start(&host, NOBODY, &file, &script("b", "a"));
+    let a = Background::start(&host, "", file, &script("a", "b"));
+    let b = Background::start(&host, NOBODY, file, &script("b", "a"));
     for run in [a, b] {
         let (code, output) = run.wait();
         assert_eq!(code, Some(0), "{output}");
     }
-    // One lab each, with one address on redis1's eth0: neither saw the other's.
+    // One lab each, with one address on a's eth0: neither saw the other's.
     assert_eq!(host.sh_ok(&format!("cat {dir}/a {dir}/b")), "1\n1\n1\n1\n");
     host.sh_ok(&format!("rm -rf {dir}"));
+    host.assert_empty();
+}
+
+#[test]
+fn processes_of_other_users_need_a_range_of_ids_without_root() {
+    if skip_unless_root("netlab run with user = ...") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "users",
+        "[lab]\nname = \"users\"\n[nodes.a]\n[[nodes.a.processes]]\nname = \"who\"\n\
+         cmd = \"echo uid=$(id -u) gid=$(id -g); exec tail -f /dev/null\"\nuser = \"nobody\"\n",
+    );
+    let script = format!("for i in $(seq 50); do {NETLAB} logs {} a:who | grep ^uid= && break; sleep 0.1; done", lab.path);
+    // Without a range in /etc/subuid: refused before anything starts, saying what allows it.
+    let out = run(&host, NOBODY, &format!("{} -- sh -c '{script}'", lab.path));
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    for want in ["process a:who runs as user nobody (uid 65534)", "/etc/subuid", "uidmap", "or run it as root"] {
+        assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+    }
+    // With one (in the throwaway's own /etc), newuidmap maps it: the process runs as nobody.
+    host.sh_ok(
+        "echo nobody:100000:65536 > /run/subid && mount --bind /run/subid /etc/subuid && mount --bind /run/subid /etc/subgid",
+    );
+    for user in [NOBODY, ""] {
+        let out = run(&host, user, &format!("{} -- sh -c '{script}'", lab.path));
+        assert!(out.status.success(), "{}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "uid=65534 gid=65534\n", "{}", text(&out));
+    }
+    host.sh_ok("umount /etc/subuid /etc/subgid && rm /run/subid");
     host.assert_empty();
 }

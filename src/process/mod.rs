@@ -85,11 +85,13 @@ impl fmt::Display for ProcessError {
                 write!(f, "process {key} was not ready within {within} ({check}: {why})")?;
                 tail(f, "its log", log)
             }
-            ProcessError::Failed { key, cmd, exit, timed_out, output } => {
-                match timed_out {
-                    true => write!(f, "{key}: `{cmd}` did not end within {}s and was killed", EXEC_TIMEOUT.as_secs())?,
-                    false => write!(f, "{key}: `{cmd}` failed ({exit})")?,
-                }
+            // Said after the op, which names the command.
+            ProcessError::Failed { timed_out: true, output, .. } => {
+                write!(f, "it did not end within {}s and was killed", EXEC_TIMEOUT.as_secs())?;
+                tail(f, "its output", output)
+            }
+            ProcessError::Failed { exit, output, .. } => {
+                write!(f, "it failed ({exit})")?;
                 tail(f, "its output", output)
             }
         }
