@@ -276,7 +276,7 @@ in_throwaway! {
             .unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         let text = e.to_string();
-        for want in ["process n1:slow was not ready within 0.3s", "tcp:8002: nothing listens on port 8002", "waiting"] {
+        for want in ["process n1:slow was not ready within 300ms", "tcp:8002: nothing listens on port 8002", "waiting"] {
             assert!(text.contains(want), "{want:?} not in: {text}");
         }
 
@@ -453,7 +453,12 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     let lab = served_lab(&dir);
     let file = lab.path.as_str();
     let up = host.up(file);
-    for want in ["supervisor start", "process start served-web web:http", "process start served-client client:nc", "exec served-web web:exec.1"] {
+    for want in [
+        "supervisor start",
+        "process start served-web web:http",
+        "process start served-client client:nc",
+        "exec served-web web:exec.1",
+    ] {
         assert!(squeeze(&up).contains(&squeeze(want)), "{want:?} not in:\n{up}");
     }
 
@@ -461,7 +466,9 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     host.sh_ok("ip netns exec served-client sh -c 'echo ping-from-client | nc -N -w2 10.88.0.2 8000'");
     let logs = host.netlab_ok(&["logs", file, "web:http"]);
     assert!(logs.contains("GREETING=hello uid=65534 dir=/run/netlab/served/processes/web:http.d"), "{logs}");
-    eventually("the request in the server's log", || host.netlab_ok(&["logs", file, "web:http"]).contains("ping-from-client"));
+    eventually("the request in the server's log", || {
+        host.netlab_ok(&["logs", file, "web:http"]).contains("ping-from-client")
+    });
     assert_eq!(host.netlab_ok(&["logs", file, "web:exec.1"]), "");
     assert_eq!(host.sh_ok(&format!("cat {dir}/seeds")), "seeded\n");
 
@@ -477,7 +484,10 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     host.sh_ok(&format!("kill -9 {pid}"));
     eventually("the kill recorded", || host.netlab(&["diff", file]).status.code() == Some(1));
     let (diff, _) = host.netlab_exits(1, &["diff", file]);
-    assert!(diff.contains("web:http") && diff.contains("(process: file running, kernel killed by signal 9 (SIGKILL))"), "{diff}");
+    assert!(
+        diff.contains("web:http") && diff.contains("(process: file running, kernel killed by signal 9 (SIGKILL))"),
+        "{diff}"
+    );
     let status = host.netlab_ok(&["status", file]);
     assert!(status.contains("process web:http: EXITED"), "{status}");
     let again = host.up(file);

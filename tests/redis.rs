@@ -55,7 +55,11 @@ fn a_redis_cluster_notices_a_cut_link_and_recovers_in_netlab_run_as_root_and_as_
         let started = Instant::now();
         let out = host.sh(&format!("{user} {NETLAB} run {file} -- sh {dir}/job.sh"));
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(42), "{user}: the job's own exit code\n--- stdout\n{stdout}--- stderr\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(42),
+            "{user}: the job's own exit code\n--- stdout\n{stdout}--- stderr\n{stderr}"
+        );
         assert!(stdout.contains("marked fail\nhealed\n"), "{stdout}");
         eprintln!("{}: {:?}", if user.is_empty() { "root" } else { "uid 65534" }, started.elapsed());
     }

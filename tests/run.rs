@@ -347,7 +347,8 @@ fn processes_of_other_users_need_a_range_of_ids_without_root() {
         "[lab]\nname = \"users\"\n[nodes.a]\n[[nodes.a.processes]]\nname = \"who\"\n\
          cmd = \"echo uid=$(id -u) gid=$(id -g); exec tail -f /dev/null\"\nuser = \"nobody\"\n",
     );
-    let script = format!("for i in $(seq 50); do {NETLAB} logs {} a:who | grep ^uid= && break; sleep 0.1; done", lab.path);
+    let script =
+        format!("for i in $(seq 50); do {NETLAB} logs {} a:who | grep ^uid= && break; sleep 0.1; done", lab.path);
     // Without a range in /etc/subuid: refused before anything starts, saying what allows it.
     let out = run(&host, NOBODY, &format!("{} -- sh -c '{script}'", lab.path));
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));
@@ -357,6 +358,13 @@ fn processes_of_other_users_need_a_range_of_ids_without_root() {
         assert!(stderr.contains(want), "{want:?} not in: {stderr}");
     }
     // With one (in the throwaway's own /etc), newuidmap maps it: the process runs as nobody.
+    let helpers = ["/usr/bin/newuidmap", "/usr/bin/newgidmap", "/etc/subuid", "/etc/subgid"];
+    if let Some(missing) = helpers.iter().find(|p| !std::path::Path::new(p).exists()) {
+        assert!(std::env::var_os("CI").is_none(), "CI must install uidmap ({missing} is missing)");
+        eprintln!("skipping the rest: {missing} is missing (the uidmap package)");
+        host.assert_empty();
+        return;
+    }
     host.sh_ok(
         "echo nobody:100000:65536 > /run/subid && mount --bind /run/subid /etc/subuid && mount --bind /run/subid /etc/subgid",
     );

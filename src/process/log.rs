@@ -9,7 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// A process's log at most holds this much (both files together).
@@ -22,7 +22,8 @@ pub fn older(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The writing end, held by the supervisor.
+/// The writing end, held by the supervisor. Its files are root's alone (0600): what a
+/// program prints may be secret.
 #[derive(Debug)]
 pub struct CappedLog {
     path: PathBuf,
@@ -34,7 +35,7 @@ pub struct CappedLog {
 impl CappedLog {
     /// Opens the log to append to it (a restarted process goes on in the same log).
     pub fn open(path: &Path, cap: u64) -> io::Result<CappedLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         let written = file.metadata()?.len();
         Ok(CappedLog { path: path.to_path_buf(), file, written, half: (cap / 2).max(1) })
     }
@@ -59,7 +60,7 @@ impl CappedLog {
 
     fn rotate(&mut self) -> io::Result<()> {
         std::fs::rename(&self.path, older(&self.path))?;
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path)?;
+        self.file = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&self.path)?;
         self.written = 0;
         Ok(())
     }

@@ -47,10 +47,11 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
         ));
     }
     std::env::set_current_dir("/")?;
-    // What processes write may be secret: their logs are root's alone.
-    for sub in [files::processes_dir(dir), dir.join(files::RUNS)] {
+    // What processes write may be secret: their logs are root's alone (0600). Processes of
+    // other users must still reach their own directories in processes/ (0711: no listing).
+    for (sub, mode) in [(files::processes_dir(dir), 0o711), (dir.join(files::RUNS), 0o700)] {
         std::fs::create_dir_all(&sub)?;
-        std::fs::set_permissions(&sub, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        std::fs::set_permissions(&sub, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     }
     let mut supervisor = Supervisor::new(dir)?;
     // Who we are, as the rest of the machine sees it: /proc is the host's (or the

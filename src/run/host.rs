@@ -30,8 +30,14 @@ const RUN_PRIVATE: &[&str] = &["netns", "netlab"];
 /// Makes this process's throwaway host: new network and mount namespaces, set up as the
 /// module says. Call in the new PID namespace's PID 1.
 pub fn prepare() -> Result<(), String> {
-    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("cannot make the throwaway's network and mount namespaces: {e}"))?;
+    unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS).map_err(|e| {
+        let hint = if e == nix::errno::Errno::EPERM && in_user_namespace() {
+            " (is kernel.apparmor_restrict_unprivileged_userns 1? set it to 0, or run netlab run as root)"
+        } else {
+            ""
+        };
+        format!("cannot make the throwaway's network and mount namespaces: {e}{hint}")
+    })?;
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| format!("cannot make / private: {e}"))?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -59,6 +65,12 @@ pub fn prepare() -> Result<(), String> {
         std::fs::create_dir(etc_netns).map_err(|e| format!("cannot create {}: {e}", etc_netns.display()))?;
     }
     loopback_up().map_err(|e| format!("cannot bring lo up: {e}"))
+}
+
+/// Whether this process is in a user namespace of its own (not the machine's).
+fn in_user_namespace() -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
 }
 
 fn tmpfs(dir: &Path) -> io::Result<()> {
