@@ -425,7 +425,7 @@ exec = ["echo seeded >> {dir}/seeds"]
 
 [[nodes.web.processes]]
 name = "http"
-cmd = "echo GREETING=$GREETING uid=$(id -u) dir=$NETLAB_DIR; exec nc -lk 10.88.0.2 8000"
+cmd = "echo GREETING=$GREETING uid=$(id -u) dir=$NETLAB_DIR; echo mine > $NETLAB_DIR/file && echo wrote; exec nc -lk 10.88.0.2 8000"
 ready = "tcp:8000"
 ready_timeout = "10s"
 user = "nobody"
@@ -465,7 +465,10 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     // Real traffic to the server, from the other node; it lands in its log.
     host.sh_ok("ip netns exec served-client sh -c 'echo ping-from-client | nc -N -w2 10.88.0.2 8000'");
     let logs = host.netlab_ok(&["logs", file, "web:http"]);
-    assert!(logs.contains("GREETING=hello uid=65534 dir=/run/netlab/served/processes/web:http.d"), "{logs}");
+    assert!(logs.contains("GREETING=hello uid=65534 dir=/run/netlab/served/processes/web:http.d\nwrote\n"), "{logs}");
+    // Its log is root's alone.
+    let mode = host.sh_ok("stat -c %a /run/netlab/served/processes/web:http.log");
+    assert_eq!(mode.trim(), "600");
     eventually("the request in the server's log", || {
         host.netlab_ok(&["logs", file, "web:http"]).contains("ping-from-client")
     });
@@ -500,8 +503,22 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     assert_eq!(host.sh_ok(&format!("cat {dir}/seeds")), "seeded\n", "exec commands run once, not on a converge");
     host.netlab_ok(&["diff", file]);
 
+    // --follow prints what comes, each line after its process's name (the node has one
+    // process here: none), until the lab goes down.
+    let mut follow = host
+        .command(NETLAB)
+        .args(["logs", file, "web", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    host.sh_ok("ip netns exec served-client sh -c 'echo followed | nc -N -w2 10.88.0.2 8000'");
+    assert!(lines.by_ref().map(Result::unwrap).any(|l| l == "followed"), "--follow shows new output");
+
     host.sh_ok(&format!("rm -rf {dir}"));
-    host.down_and_check(file);
+    assert!(host.netlab_ok(&["down", file]).contains("lab served is down"));
+    assert!(follow.wait().unwrap().success(), "--follow ends when the lab goes down");
+    host.assert_empty();
 }
 
 #[test]
