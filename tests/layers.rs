@@ -24,7 +24,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("diff", &["plan", "live", "ownership", "state", "topology"]),
     ("apply", &["kernel", "plan", "state", "timing", "topology"]),
     ("error", &["apply", "diagnostics", "diff", "kernel", "ownership", "plan", "state", "topology"]),
-    ("run", &["kernel", "live", "plan", "process", "topology"]),
+    ("run", &["kernel", "live", "plan", "process", "timing", "topology"]),
     ("cli", &["tunnel", "impair"]),
     (
         "commands",

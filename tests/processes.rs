@@ -602,3 +602,22 @@ fn kill_9_of_up_while_processes_start_then_down_leaves_no_process() {
 fn squeeze(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
+
+#[test]
+fn a_process_of_a_user_this_machine_lacks_is_refused_before_anything_changes() {
+    if skip_unless_root("a process of a missing user") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "nouser",
+        "[lab]\nname = \"nouser\"\n[nodes.a]\n[[nodes.a.processes]]\ncmd = \"tail -f /dev/null\"\nuser = \"netlab-no-such-user\"\n",
+    );
+    let (_, err) = host.netlab_exits(1, &["up", &lab.path]);
+    assert_eq!(
+        err.trim(),
+        "netlab: process a:tail runs as user netlab-no-such-user, but there is no user netlab-no-such-user on this \
+         machine (see /etc/passwd); nothing was changed"
+    );
+    host.assert_empty();
+}

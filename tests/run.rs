@@ -169,14 +169,20 @@ fn it_works_where_etc_netns_does_not_exist() {
         let out = run(
             &host,
             user,
-            &format!("{file} -- sh -c 'ip netns exec fixture-b grep -w beta /etc/hosts; ls /etc/netns | wc -l'"),
+            &format!(
+                "{file} -- sh -c 'ip netns exec fixture-b grep -w beta /etc/hosts; ls /etc/netns | wc -l; \
+                 grep -c localhost /etc/hosts; echo probe > /etc/netlab-probe && cat /etc/netlab-probe'"
+            ),
         );
         assert!(out.status.success(), "{}", text(&out));
+        let hosts = host.sh_ok("grep -c localhost /etc/hosts");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(),
-            ["10.66.0.3", "beta", "2"]
+            ["10.66.0.3", "beta", "2", hosts.trim(), "probe"],
+            "the node's files, the host's /etc (its mounted files too), and /etc writable"
         );
-        host.sh_ok("test ! -e /etc/netns");
+        // What was written to /etc stayed in the throwaway host.
+        host.sh_ok("test ! -e /etc/netns && test ! -e /etc/netlab-probe");
     }
     host.sh_ok("mkdir -p /run/netns"); // assert_empty lists it
     host.assert_empty();
