@@ -18,7 +18,7 @@ iter=${1:-200}
 shift || true
 sizes=${*:-10 1000 10000}
 ip link set lo up
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 now() { date +%s%N; }
 for n in $sizes; do
 	python3 -c "
