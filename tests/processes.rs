@@ -246,9 +246,12 @@ in_throwaway! {
             assert!(start.elapsed() < Duration::from_secs(10), "redis does not answer:\n{}\n{redis_log}", log("n1:daemons"));
             std::thread::sleep(Duration::from_millis(20));
         }
-        let daemons: Vec<(u32, String)> =
-            others().into_iter().filter(|(_, c)| c == "sleep" || c.starts_with("redis-server")).collect();
-        assert_eq!(daemons.len(), 2, "{daemons:?}");
+        let daemons = || -> Vec<(u32, String)> {
+            others().into_iter().filter(|(_, c)| c == "sleep" || c.starts_with("redis-server")).collect()
+        };
+        // The setsid'd sleep may still be `setsid` for a moment.
+        eventually("both daemons run", || daemons().len() == 2);
+        let daemons = daemons();
         for (pid, comm) in &daemons {
             let stat = netlab::process::identity::Stat::read(*pid).unwrap();
             assert_eq!(stat.ppid, sup.identity().pid, "{comm} is the supervisor's, not our init's");
