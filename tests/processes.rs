@@ -476,6 +476,9 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
         host.netlab_ok(&["logs", file, "web:http"]).contains("ping-from-client")
     });
     assert_eq!(host.netlab_ok(&["logs", file, "web:exec.1"]), "");
+    assert_eq!(host.netlab_ok(&["logs", "--lab", "served", "web:http"]), host.netlab_ok(&["logs", file, "web:http"]));
+    let (_, err) = host.netlab_exits(2, &["logs", file, "web:nope"]);
+    assert!(err.contains("node web of lab served has no process nope; it has: http, exec.1"), "{err}");
     assert_eq!(host.sh_ok(&format!("cat {dir}/seeds")), "seeded\n");
 
     let status = host.netlab_json(&["status", file, "--format", "json"]);

@@ -53,7 +53,7 @@ fn a_redis_cluster_notices_a_cut_link_and_recovers_in_netlab_run_as_root_and_as_
     std::fs::write(format!("{dir}/job.sh"), script(&file)).unwrap();
     for user in ["", "setpriv --reuid 65534 --regid 65534 --clear-groups"] {
         let started = Instant::now();
-        let out = host.sh(&format!("{user} {NETLAB} run {file} -- sh {dir}/job.sh"));
+        let out = host.netlab_run(user, &format!("{file} -- sh {dir}/job.sh"));
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert_eq!(
             out.status.code(),

@@ -42,10 +42,6 @@ hostname = "beta"
     )
 }
 
-fn run(host: &Throwaway, as_user: &str, args: &str) -> Output {
-    host.sh(&format!("cd {} && {as_user} {NETLAB} run {args}", env!("CARGO_MANIFEST_DIR")))
-}
-
 fn text(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}--- stderr\n{}",
@@ -79,12 +75,12 @@ fn exit_codes_are_the_command_s_or_say_who_failed() {
             (143, format!("{veth} -- sh -c 'kill -TERM $$'")),
         ];
         for (code, args) in cases {
-            let out = run(&host, user, &args);
+            let out = host.netlab_run(user, &args);
             assert_eq!(out.status.code(), Some(code), "netlab run {args} ({user}):\n{}", text(&out));
         }
-        let out = run(&host, user, &format!("{} -- true", bad.path));
+        let out = host.netlab_run(user, &format!("{} -- true", bad.path));
         assert!(String::from_utf8_lossy(&out.stderr).contains("unknown network `nope`"), "{}", text(&out));
-        let out = run(&host, user, &format!("{veth} -- no-such-command-netlab"));
+        let out = host.netlab_run(user, &format!("{veth} -- no-such-command-netlab"));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("no-such-command-netlab: command not found"),
             "{}",
@@ -112,7 +108,7 @@ fn the_command_sees_the_lab_and_only_it_as_root_and_as_an_ordinary_user() {
              for i in $(seq 50); do {NETLAB} logs {file} a:server | grep -q hello && break; sleep 0.1; done; \
              {NETLAB} logs {file} a:server | tail -n 1"
         );
-        let out = run(&host, user, &format!("{file} -- sh -c '{script}'"));
+        let out = host.netlab_run(user, &format!("{file} -- sh -c '{script}'"));
         assert!(out.status.success(), "{}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         let lines: Vec<&str> = stdout.lines().collect();
@@ -136,8 +132,7 @@ fn a_command_runs_inside_a_node_with_node() {
     let host = Throwaway::new();
     let file = topology("veth-pair.toml");
     for user in ["", NOBODY] {
-        let out = run(
-            &host,
+        let out = host.netlab_run(
             user,
             &format!("{file} --node ns1 -- sh -c 'ls /sys/class/net | tr \"\\n\" \" \"; ip -o -4 addr show dev veth1'"),
         );
@@ -166,8 +161,7 @@ fn it_works_where_etc_netns_does_not_exist() {
     let lab = fixture("etc");
     let file = &lab.path;
     for user in ["", NOBODY] {
-        let out = run(
-            &host,
+        let out = host.netlab_run(
             user,
             &format!(
                 "{file} -- sh -c 'ip netns exec fixture-b grep -w beta /etc/hosts; ls /etc/netns | wc -l; \
@@ -194,7 +188,7 @@ fn what_needs_the_real_root_is_refused_up_front_in_one_sentence() {
         return;
     }
     let host = Throwaway::new();
-    let out = run(&host, NOBODY, &format!("{} -- true", topology("flannel-udp.toml")));
+    let out = host.netlab_run(NOBODY, &format!("{} -- true", topology("flannel-udp.toml")));
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
@@ -202,7 +196,7 @@ fn what_needs_the_real_root_is_refused_up_front_in_one_sentence() {
         assert!(stderr.contains(want), "{want:?} not in: {stderr}");
     }
     // As root the same lab runs.
-    let out = run(&host, "", &format!("{} -- true", topology("flannel-udp.toml")));
+    let out = host.netlab_run("", &format!("{} -- true", topology("flannel-udp.toml")));
     assert!(out.status.success(), "{}", text(&out));
     host.assert_empty();
 }
@@ -356,7 +350,7 @@ fn processes_of_other_users_need_a_range_of_ids_without_root() {
     let script =
         format!("for i in $(seq 50); do {NETLAB} logs {} a:who | grep ^uid= && break; sleep 0.1; done", lab.path);
     // Without a range in /etc/subuid: refused before anything starts, saying what allows it.
-    let out = run(&host, NOBODY, &format!("{} -- sh -c '{script}'", lab.path));
+    let out = host.netlab_run(NOBODY, &format!("{} -- sh -c '{script}'", lab.path));
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
@@ -375,7 +369,7 @@ fn processes_of_other_users_need_a_range_of_ids_without_root() {
         "echo nobody:100000:65536 > /run/subid && mount --bind /run/subid /etc/subuid && mount --bind /run/subid /etc/subgid",
     );
     for user in [NOBODY, ""] {
-        let out = run(&host, user, &format!("{} -- sh -c '{script}'", lab.path));
+        let out = host.netlab_run(user, &format!("{} -- sh -c '{script}'", lab.path));
         assert!(out.status.success(), "{}", text(&out));
         assert_eq!(String::from_utf8_lossy(&out.stdout), "uid=65534 gid=65534\n", "{}", text(&out));
     }

@@ -135,6 +135,14 @@ impl Throwaway {
         self.command(NETLAB).args(args).output().expect("run netlab")
     }
 
+    /// `netlab run ARGS` inside, from the repository's directory, as root or (`as_user`, a
+    /// command prefix like `setpriv --reuid 65534 ...`) as another user: a lab brought up
+    /// in a throwaway host of its own within this one, a command in it, the lab taken down.
+    /// Its output, whatever the exit status.
+    pub fn netlab_run(&self, as_user: &str, args: &str) -> Output {
+        self.sh(&format!("cd {} && {as_user} {NETLAB} run {args}", env!("CARGO_MANIFEST_DIR")))
+    }
+
     /// Runs netlab inside and panics, showing its output, unless it exits 0.
     pub fn netlab_ok(&self, args: &[&str]) -> String {
         self.netlab_exits(0, args).0
