@@ -12,7 +12,7 @@ use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
 use crate::plan::{DeviceKind, Op};
-use crate::state::LockError;
+use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -108,6 +108,8 @@ pub enum Refusal {
     User { process: String, user: String, why: String },
     /// What an unprivileged `netlab run` cannot do, and what would allow it.
     Unprivileged(String),
+    /// The lab's record cannot be trusted (only `down` works from what can be read of it).
+    Corrupt(Corrupt),
 }
 
 impl fmt::Display for Refusal {
@@ -144,6 +146,7 @@ impl fmt::Display for Refusal {
                 write!(f, "process {process} runs as user {user}, but {why}; nothing was changed")
             }
             Refusal::Unprivileged(why) => f.write_str(why),
+            Refusal::Corrupt(c) => c.fmt(f),
         }
     }
 }
@@ -153,6 +156,15 @@ impl std::error::Error for Refusal {}
 impl From<LockError> for Error {
     fn from(e: LockError) -> Error {
         Error::Refused(Refusal::Lock(e))
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        match e {
+            LoadError::Io(e) => Error::Io(e),
+            LoadError::Corrupt(c) => Error::Refused(Refusal::Corrupt(c)),
+        }
     }
 }
 

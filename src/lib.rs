@@ -5,7 +5,7 @@
 //! rendered as text, JSON or an iproute2 script) -> `diff` (the plan against what the
 //! kernel shows, `live`, and what the lab's record in `state` says it made, by the rules
 //! of `ownership`) -> `apply` (batches of ops sent through the `kernel` seam, recorded in
-//! `state`). `graph` draws a topology; `commands` holds one file per CLI command; `tunnel`
+//! `state`). `places` opens netlab's own directories and files so that nothing planted there redirects them. `graph` draws a topology; `commands` holds one file per CLI command; `tunnel`
 //! is the userspace forwarder. ARCHITECTURE.md has the map and the layering rules.
 
 pub(crate) mod apply;
@@ -19,6 +19,7 @@ pub mod impair;
 pub(crate) mod kernel;
 pub(crate) mod live;
 pub(crate) mod ownership;
+pub(crate) mod places;
 pub mod plan;
 pub mod process;
 pub mod run;

@@ -181,7 +181,8 @@ pub struct LiveLab {
     pub host_id: Option<NsId>,
     pub namespaces: BTreeMap<String, NsLive>,
     pub sysctls: HashMap<(Netns, String), String>,
-    pub files: HashMap<(String, EtcFileKind), Option<String>>,
+    /// Each /etc/netns file's content, as bytes: what someone else wrote need not be text.
+    pub files: HashMap<(String, EtcFileKind), Option<Vec<u8>>>,
     /// The forwarder of each tunnel end that has one, if it runs.
     pub forwarders: HashMap<(Netns, String), Option<Running>>,
     /// Each process of the lab's (by `NODE:NAME`) that was ever started, as its

@@ -82,7 +82,7 @@ pub struct Claims<'a> {
     /// Links whose making was recorded as pending: sent, perhaps not done, nor marked.
     making_links: HashSet<(Netns, String)>,
     /// What netlab last wrote to each /etc/netns file.
-    written: HashMap<(&'a str, EtcFileKind), &'a str>,
+    written: HashMap<(&'a str, EtcFileKind), &'a [u8]>,
 }
 
 impl<'a> Claims<'a> {
@@ -101,7 +101,7 @@ impl<'a> Claims<'a> {
                 claims.making_netns.entry(netns).or_insert(e.pending);
             }
             if let Op::FileWrite { netns, file, content } = &e.op {
-                claims.written.insert((netns, *file), content);
+                claims.written.insert((netns, *file), content.as_bytes());
             }
         }
         claims
@@ -155,8 +155,8 @@ impl<'a> Claims<'a> {
     }
 
     /// Whether netlab may remove `/etc/netns/<netns>/<file>`, found holding `found`
-    /// (`None`: gone already): only while it holds what netlab wrote.
-    pub fn may_remove_file(&self, netns: &str, file: EtcFileKind, found: Option<&str>) -> Result<(), NotOurs> {
+    /// (`None`: gone already): only while it holds what netlab wrote, byte for byte.
+    pub fn may_remove_file(&self, netns: &str, file: EtcFileKind, found: Option<&[u8]>) -> Result<(), NotOurs> {
         match found {
             Some(content) if self.written.get(&(netns, file)) != Some(&content) => Err(NotOurs::Changed),
             Some(_) | None => Ok(()),
@@ -225,10 +225,12 @@ mod tests {
         assert_eq!(claims.owns_placeholder("a"), Err(NotOurs::Placeholder));
         assert_eq!(claims.owns_placeholder("c"), Err(NotOurs::Placeholder));
         // A file: while it holds what netlab last wrote (or is gone).
-        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("new\n")), Ok(()));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some(b"new\n")), Ok(()));
         assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, None), Ok(()));
-        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some("old\n")), Err(NotOurs::Changed));
-        assert_eq!(claims.may_remove_file("a", EtcFileKind::ResolvConf, Some("x")), Err(NotOurs::Changed));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some(b"old\n")), Err(NotOurs::Changed));
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::ResolvConf, Some(b"x")), Err(NotOurs::Changed));
+        // Bytes that are not UTF-8 are someone's content like any other.
+        assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some(b"\xff\xfe mine\n")), Err(NotOurs::Changed));
         assert!(claims.recorded(&Op::NetnsDel { netns: "b".into() }.key()));
     }
 }

@@ -15,6 +15,10 @@ impl TempDir {
         let dir = std::env::temp_dir().join(format!("netlab-unit-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("make a temp dir");
+        // netlab trusts a directory of its own only when nobody else can write to it
+        // (see `places`): not group-writable, whatever the umask of the test run.
+        let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+        std::fs::set_permissions(&dir, mode).expect("chmod a temp dir");
         TempDir(dir)
     }
 

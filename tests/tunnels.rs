@@ -152,7 +152,7 @@ fn a_dead_forwarder_is_reported_and_restarted() {
     assert!(host.pings("flannel-pod-a", "10.244.2.5"));
 
     // The forwarder netlab started for node2 (by the PID it recorded) dies.
-    let pid = host.sh_ok("cat /run/netlab/flannel/flannel-node2:flannel.1.pid");
+    let pid = host.sh_ok("head -n1 /run/netlab/flannel/flannel-node2:flannel.1.pid");
     host.sh_ok(&format!("kill -9 {}", pid.trim()));
     assert!(!host.pings("flannel-pod-a", "10.244.2.5"), "traffic crossed a tunnel without its forwarder");
     let (text, _) = host.netlab_exits(1, &["diff", &file]);

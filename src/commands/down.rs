@@ -20,7 +20,7 @@ use crate::live::{LiveLink, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
-use crate::state::{Record, StateDir};
+use crate::state::{LoadError, Record, StateDir};
 use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
 
@@ -42,23 +42,48 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
             &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
         )
     };
-    let Some(mut record) = state.load(&lab)? else {
-        if json {
-            report(&[], None, out)?;
-        } else {
-            writeln!(out, "lab {lab} is not up: nothing to remove")?;
+    let mut kernel = super::kernel(state, &lab)?;
+    let (mut record, marked, corrupt) = match state.load(&lab) {
+        Ok(Some(record)) => (record, Vec::new(), None),
+        Ok(None) => {
+            if json {
+                report(&[], None, out)?;
+            } else {
+                writeln!(out, "lab {lab} is not up: nothing to remove")?;
+            }
+            return Ok(());
         }
-        return Ok(());
+        // The way out for a record that cannot be trusted: what can be of it, and what
+        // carries the lab's marks.
+        Err(LoadError::Corrupt(corrupt)) => {
+            let salvaged = state.salvage(&lab)?.ok_or_else(|| crate::Error::Io(std::io::ErrorKind::NotFound.into()))?;
+            for why in &salvaged.left_out {
+                eprintln!("netlab: {}: left out: {why}", corrupt.path.display());
+            }
+            let marked = super::marked::removals(&mut kernel, state, &lab)?;
+            (salvaged.record, marked, Some(corrupt))
+        }
+        Err(e) => return Err(e.into()),
     };
     apply::ignore_interrupts();
 
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
     let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
-    let mut kernel = super::kernel(state, &lab)?;
-    let (ops, refused) = owned(&mut kernel, &record, teardown.ops);
+    let (ops, refused) = owned(&mut kernel, &record, with_marked(teardown.ops, marked));
 
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
+    if let Some(corrupt) = &corrupt {
+        writeln!(
+            text,
+            "# lab {lab}: its record {} cannot be trusted ({}): going by the {} entr{} that can be, and by what \
+             carries the lab's marks",
+            corrupt.path.display(),
+            corrupt.why,
+            record.entries.len(),
+            if record.entries.len() == 1 { "y" } else { "ies" }
+        )?;
+    }
     writeln!(text, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
     let errors =
         apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
@@ -71,12 +96,30 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         }
         return Ok(());
     }
-    // What failed or was left alone stays in the record, for another try.
-    let stuck: Vec<_> = errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
-    let stuck_netns: Vec<Netns> = stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
-    record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
-    record.save()?;
+    // What failed or was left alone stays in the record, for another try. A record that
+    // could not be trusted stays as it was: what was found by the lab's marks has no entry
+    // to keep, and the next down finds it again the same way.
+    if corrupt.is_none() {
+        let stuck: Vec<_> =
+            errors.iter().map(|(op, _)| op.key()).chain(refused.iter().map(|(op, _)| op.key())).collect();
+        let stuck_netns: Vec<Netns> =
+            stuck.iter().filter(|k| k.what == Subject::Netns).map(|k| k.netns.clone()).collect();
+        record.entries.retain(|e| stuck.contains(&e.op.key()) || stuck_netns.contains(&e.op.netns()));
+        record.save()?;
+    }
     Err(Error::PartlyDown(PartlyDown { lab, failed: errors, refused }))
+}
+
+/// A teardown, with the removals of what carries the lab's marks that it lacks: the
+/// forwarders' stops first (a forwarder keeps its namespace alive), the links and
+/// namespaces last.
+fn with_marked(teardown: Vec<Op>, marked: Vec<Op>) -> Vec<Op> {
+    let known: std::collections::HashSet<_> = teardown.iter().map(Op::key).collect();
+    let (first, last): (Vec<Op>, Vec<Op>) = marked
+        .into_iter()
+        .filter(|op| !known.contains(&op.key()))
+        .partition(|op| matches!(op, Op::ForwarderStop { .. }));
+    first.into_iter().chain(teardown).chain(last).collect()
 }
 
 /// What must be true of the object an op of the teardown acts on before the op may run.
@@ -181,10 +224,12 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
                     claims.owns_namespace(id, link(&Netns::Named(netns.to_string()), "lo").as_ref())
                 }
             },
-            Check::File(netns, file) => {
-                let content = files::read(netns, file).ok().flatten();
-                claims.may_remove_file(netns, file, content.as_deref())
-            }
+            // A file that cannot be read (a link, a FIFO, a directory someone put there) is
+            // not what netlab wrote.
+            Check::File(netns, file) => match files::read(netns, file) {
+                Ok(content) => claims.may_remove_file(netns, file, content.as_deref()),
+                Err(_) => Err(NotOurs::Changed),
+            },
             Check::None => Ok(()),
         };
         match verdict {
@@ -212,6 +257,20 @@ mod tests {
             Check::of(&Op::SysctlRestore { netns: host, key: "net.ipv4.ip_forward".into() }),
             Check::None
         ));
+    }
+
+    #[test]
+    fn what_carries_the_labs_marks_joins_what_could_be_read_of_its_record() {
+        let stop = |dev: &str| Op::ForwarderStop { netns: Netns::Named("a".into()), dev: dev.into() };
+        let del = |name: &str| Op::LinkDel { netns: Netns::Host, name: name.into() };
+        let netns_del = |n: &str| Op::NetnsDel { netns: n.into() };
+        let teardown = vec![stop("fl0"), del("v1"), netns_del("a")];
+        let marked = vec![stop("fl0"), stop("fl1"), del("v1"), del("v2"), netns_del("a"), netns_del("b")];
+        assert_eq!(
+            with_marked(teardown, marked),
+            [stop("fl1"), stop("fl0"), del("v1"), netns_del("a"), del("v2"), netns_del("b")],
+            "each once; the forwarders first, the rest after what the record says"
+        );
     }
 
     #[test]

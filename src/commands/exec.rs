@@ -19,7 +19,7 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
     if let Netns::Named(name) = netns {
         let node = NetnsRef {
             name: name.clone(),
-            file: crate::kernel::netns::path(name),
+            file: crate::kernel::netns::path(name).map_err(|e| Error::Enter(format!("namespace {name}: {e}")))?,
             etc: Path::new(crate::kernel::files::NETNS_ETC_DIR).join(name),
             id: None,
         };
@@ -28,4 +28,17 @@ pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
     }
     let err = std::process::Command::new(program).args(args).exec();
     Err(Error::Exec { program: PathBuf::from(program), source: err })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_cannot_run_exits_like_env() {
+        let missing = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::NotFound.into() };
+        let denied = Error::Exec { program: "nope".into(), source: std::io::ErrorKind::PermissionDenied.into() };
+        assert_eq!((missing.exit_code(), denied.exit_code()), (127, 126));
+        assert!(run_in(&Netns::Host, &[]).unwrap_err().to_string().contains("needs a command"));
+    }
 }

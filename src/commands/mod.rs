@@ -12,6 +12,7 @@ pub(crate) mod forward;
 pub(crate) mod graph;
 pub(crate) mod link;
 pub(crate) mod logs;
+mod marked;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod run;

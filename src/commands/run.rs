@@ -49,7 +49,7 @@ fn prepare(args: RunArgs) -> Result<init::Job> {
             match super::node_netns(&topology, name)? {
                 Netns::Host => None,
                 Netns::Named(n) => Some(NetnsRef {
-                    file: crate::kernel::netns::path(&n),
+                    file: crate::kernel::netns::path(&n)?,
                     etc: std::path::Path::new(crate::kernel::files::NETNS_ETC_DIR).join(&n),
                     name: n,
                     id: None,

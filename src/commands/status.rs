@@ -46,8 +46,12 @@ pub fn exec(state: &StateDir, args: &StatusArgs, out: &mut dyn Write) -> Result<
 struct LabSummary {
     lab: String,
     topology: Option<std::path::PathBuf>,
-    nodes: usize,
-    namespaces: usize,
+    /// `null` when the record cannot be read.
+    nodes: Option<usize>,
+    namespaces: Option<usize>,
+    /// Why the record cannot be read or trusted (and the way out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -56,27 +60,49 @@ struct LabList {
     labs: Vec<LabSummary>,
 }
 
+/// Every lab that has a record. One that cannot be read is listed with why, after the
+/// others; the command then fails, naming each such record and the way out.
 fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<()> {
     let mut labs = Vec::new();
+    let mut unreadable = Vec::new();
     for lab in state.labs()? {
-        let Some(record) = state.load(&lab)? else { continue };
-        let namespaces = record.entries.iter().filter(|e| matches!(e.op, Op::NetnsAdd { .. })).count();
-        labs.push(LabSummary { lab, topology: record.topology, nodes: record.nodes.len(), namespaces });
+        let summary = match state.load(&lab) {
+            Ok(None) => continue,
+            Ok(Some(record)) => {
+                let namespaces = record.entries.iter().filter(|e| matches!(e.op, Op::NetnsAdd { .. })).count();
+                let (nodes, namespaces) = (Some(record.nodes.len()), Some(namespaces));
+                LabSummary { lab, topology: record.topology, nodes, namespaces, error: None }
+            }
+            Err(e) => {
+                let error = Some(e.to_string());
+                unreadable.push(e.to_string());
+                LabSummary { lab, topology: None, nodes: None, namespaces: None, error }
+            }
+        };
+        labs.push(summary);
     }
     if format == OutputFormat::Json {
-        return Ok(super::print_json(out, &LabList { version: 1, labs })?);
-    }
-    if labs.is_empty() {
+        super::print_json(out, &LabList { version: 1, labs })?;
+    } else if labs.is_empty() {
         writeln!(out, "no lab is up")?;
-        return Ok(());
+    } else {
+        let w = labs.iter().map(|l| l.lab.len()).max().unwrap_or(3).max(3);
+        writeln!(out, "{:<w$}  NODES  NAMESPACES  TOPOLOGY", "LAB")?;
+        let count = |n: Option<usize>| n.map_or("?".to_string(), |n| n.to_string());
+        for l in &labs {
+            let file = match (&l.error, &l.topology) {
+                (Some(_), _) => "(its record cannot be read: see below)".to_string(),
+                (None, Some(p)) => p.display().to_string(),
+                (None, None) => "-".to_string(),
+            };
+            writeln!(out, "{:<w$}  {:>5}  {:>10}  {file}", l.lab, count(l.nodes), count(l.namespaces))?;
+        }
     }
-    let w = labs.iter().map(|l| l.lab.len()).max().unwrap_or(3).max(3);
-    writeln!(out, "{:<w$}  NODES  NAMESPACES  TOPOLOGY", "LAB")?;
-    for l in &labs {
-        let file = l.topology.as_ref().map_or("-".to_string(), |p| p.display().to_string());
-        writeln!(out, "{:<w$}  {:>5}  {:>10}  {file}", l.lab, l.nodes, l.namespaces)?;
+    if unreadable.is_empty() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(unreadable.join("\n")).into())
     }
-    Ok(())
 }
 
 /// How a lab that is up compares with its topology file.
@@ -271,14 +297,14 @@ impl LabStatus {
             .filter_map(|e| {
                 let Op::ForwarderStart { netns, dev, encap, .. } = &e.op else { return None };
                 let running = live.forwarders.get(&(netns.clone(), dev.clone())).cloned().flatten();
-                let stats = crate::tunnel::read_stats(&forwarder::stats_path(&state.lab_dir(&record.lab), netns, dev));
+                let stats = forwarder::stats(&state.lab_dir(&record.lab), netns, dev);
                 Some(ForwarderStatus {
                     netns: netns.clone(),
                     dev: dev.clone(),
                     encap: encap.name(),
                     running: running.is_some(),
                     pid: running.map(|r| r.pid),
-                    stats: stats.ok(),
+                    stats,
                 })
             })
             .collect();
@@ -451,6 +477,36 @@ mod tests {
                 {"lab": "web", "topology": "/labs/web.toml", "nodes": 2, "namespaces": 1}
             ]})
         );
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_read_is_named_and_the_other_labs_are_listed() {
+        let dir = TempDir::new();
+        let state = StateDir::new(dir.path());
+        state.new_record("web").save().unwrap();
+        std::fs::write(state.record_path("db"), b"{\"version\": 1, \"lab\": \"d\xff").unwrap();
+        std::fs::write(state.record_path("x"), b"{\"version\": 1,").unwrap();
+        let mut out = Vec::new();
+        let e = list(&state, OutputFormat::Text, &mut out).unwrap_err().to_string();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "LAB  NODES  NAMESPACES  TOPOLOGY\n\
+             db       ?           ?  (its record cannot be read: see below)\n\
+             web      0           0  -\n\
+             x        ?           ?  (its record cannot be read: see below)\n"
+        );
+        let lines: Vec<&str> = e.lines().collect();
+        assert_eq!(lines.len(), 2, "{e}");
+        for (line, lab) in lines.iter().zip(["db", "x"]) {
+            assert!(line.starts_with(&format!("{}/{lab}.json cannot be trusted (", dir.path().display())), "{line}");
+            assert!(line.ends_with(&format!("`netlab down --lab {lab}` takes the lab down from what can be read of it and from the lab's marks in the kernel")), "{line}");
+        }
+        let mut out = Vec::new();
+        assert!(list(&state, OutputFormat::Json, &mut out).is_err());
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["labs"][0]["nodes"], serde_json::Value::Null);
+        assert_eq!(json["labs"][0]["error"], lines[0]);
+        assert_eq!(json["labs"][1], serde_json::json!({"lab": "web", "topology": null, "nodes": 0, "namespaces": 0}));
     }
 
     #[test]

@@ -108,7 +108,7 @@ impl Differ<'_> {
                 }
             }
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
-                Some(Some(have)) if have == content => {}
+                Some(Some(have)) if have == content.as_bytes() => {}
                 // A file the lab wrote and someone changed is drift, put back like a sysctl;
                 // one the lab never wrote is in the way.
                 Some(Some(_)) if !self.claims.recorded(&op.key()) => {

@@ -179,7 +179,7 @@ struct Kernel {
     /// own (not a second name), its contents. `None`: a file with nothing mounted on it.
     namespaces: BTreeMap<&'static str, Option<(u64, Option<String>)>>,
     sysctls: Vec<(Netns, &'static str, &'static str)>,
-    files: Vec<(&'static str, EtcFileKind, String)>,
+    files: Vec<(&'static str, EtcFileKind, Vec<u8>)>,
     /// The forwarders that run, with their command line (`None`: as the plan says).
     forwarders: Vec<(Netns, &'static str, Option<Vec<String>>)>,
 }
@@ -200,7 +200,7 @@ impl Kernel {
                 ("d", Some((103, None))),
             ]),
             sysctls: vec![(Netns::Host, "net.ipv4.ip_forward", "1"), (named("b"), "net.ipv4.ip_forward", "1")],
-            files: vec![("a", EtcFileKind::Hosts, file.unwrap())],
+            files: vec![("a", EtcFileKind::Hosts, file.unwrap().into_bytes())],
             forwarders: vec![(named("b"), "fl0", None), (Netns::Host, "fl-fx", None)],
         }
     }
@@ -373,7 +373,15 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
         (
             "a file changed",
             |k| {
-                k.files[0].2.push_str("10.9.9.9 extra\n");
+                k.files[0].2.extend_from_slice(b"10.9.9.9 extra\n");
+            },
+            "~ file write  host  /etc/netns/a/hosts: 127.0.0.1 localhost | ::1 localhost ip6-localhost ip6-loopback | \
+             10.30.0.1 a    (hosts: file the file's entries, kernel other content)",
+        ),
+        (
+            "a file replaced with bytes that are not UTF-8",
+            |k| {
+                k.files[0].2 = b"\xff\xfe mine\n".to_vec();
             },
             "~ file write  host  /etc/netns/a/hosts: 127.0.0.1 localhost | ::1 localhost ip6-localhost ip6-loopback | \
              10.30.0.1 a    (hosts: file the file's entries, kernel other content)",
@@ -550,7 +558,7 @@ fn a_lab_that_is_not_up_conflicts_with_what_is_in_its_way() {
         BTreeMap::from([("a", Some((201, Some("link 1 lo up".into())))), ("b", None), ("d", Some((999, None)))]);
     kernel.forwarders.clear();
     kernel.sysctls.clear();
-    kernel.files[0].2 = "10.9.9.9 mine\n".into();
+    kernel.files[0].2 = b"10.9.9.9 mine\n".to_vec();
     let d = diff(&plan, None, &kernel.live(&plan, None));
     let conflicts: Vec<String> = d.conflicts.iter().map(|c| c.to_string()).collect();
     assert_eq!(
@@ -596,9 +604,10 @@ fn what_is_no_longer_the_labs_is_left_alone_when_the_file_drops_it() {
     let text = LAB.replacen("[nodes.d]\nnetwork = \"container:c\"\n", "", 1).replacen("hostname = \"a\"\n", "", 1);
     let after = compile(&topology(&text));
     let mut kernel = Kernel::in_sync(&before);
-    // d now names a namespace that is not the lab's, and someone edited a's hosts file.
+    // d now names a namespace that is not the lab's, and someone edited a's hosts file
+    // (with bytes that are not UTF-8, which are theirs like any others).
     kernel.namespaces.insert("d", Some((999, None)));
-    kernel.files[0].2 = "10.0.0.1 theirs\n".into();
+    kernel.files[0].2 = b"\xff theirs\n".to_vec();
     assert_eq!(diff_text(&after, Some(&record(&before)), &kernel), "lab fx: in sync with its file\n");
     // As they were, both are removed.
     let kernel = Kernel::in_sync(&before);

@@ -553,7 +553,7 @@ impl FakeKernel {
                 }
                 Look::File { netns, file } => {
                     let (netns, file) = (*netns, *file);
-                    let content = self.world.files.get(&(netns.to_string(), file)).cloned();
+                    let content = self.world.files.get(&(netns.to_string(), file)).map(|c| c.clone().into_bytes());
                     lab.files.insert((netns.to_string(), file), content);
                 }
                 Look::Forwarder { netns, dev } => {

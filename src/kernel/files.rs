@@ -1,42 +1,67 @@
 //! `/etc/netns/<ns>/<file>`: the hosts and resolv.conf that `ip netns exec` (and
 //! `netlab exec`) mount over /etc's for processes in that namespace.
+//!
+//! `/etc/netns` and each namespace's directory in it are places of netlab's (see
+//! [`crate::places`]): trusted only when root alone can change them, reached one checked
+//! name at a time, never through a link. A file's content is bytes: what someone else
+//! wrote there need not be UTF-8, and is theirs all the same.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::places::{Dir, Name};
 use crate::topology::EtcFileKind;
 
 pub const NETNS_ETC_DIR: &str = "/etc/netns";
 
-pub fn path(netns: &str, file: EtcFileKind) -> PathBuf {
-    Path::new(NETNS_ETC_DIR).join(netns).join(file.file_name())
+/// The temporary file a write goes through before it is renamed over the file.
+fn tmp_name(file: EtcFileKind) -> io::Result<Name> {
+    Name::new(format!(".{}.netlab-tmp", file.file_name()))
+}
+
+fn file_name(file: EtcFileKind) -> io::Result<Name> {
+    Name::new(file.file_name())
+}
+
+/// The namespace's directory, or `None` when it (or /etc/netns) is not there.
+fn netns_dir(netns: &str) -> io::Result<Option<Dir>> {
+    let Some(etc) = Dir::open(Path::new(NETNS_ETC_DIR))? else { return Ok(None) };
+    etc.sub(&Name::new(netns)?)
 }
 
 /// Writes the file whole: a temporary file renamed over it, so a reader never sees half.
 pub fn write(netns: &str, file: EtcFileKind, content: &str) -> io::Result<()> {
-    let p = path(netns, file);
-    let dir = p.parent().expect("a file under /etc/netns/<ns>");
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.netlab-tmp", file.file_name()));
-    std::fs::write(&tmp, content)?;
-    std::fs::rename(&tmp, &p)
+    let etc = Dir::create(Path::new(NETNS_ETC_DIR))?;
+    let (dir, _) = etc.create_sub(&Name::new(netns)?)?;
+    dir.write_atomically(&file_name(file)?, &tmp_name(file)?, content.as_bytes())
 }
 
-/// Removes the file, and its directory once nothing else is in it.
+/// Removes the file, the temporary file a write killed before its rename left (netlab's
+/// own, whichever run wrote it), and the directory once nothing else is in it. A file that
+/// is not there is `ENOENT` (already gone).
 pub fn remove(netns: &str, file: EtcFileKind) -> io::Result<()> {
-    let p = path(netns, file);
-    let r = std::fs::remove_file(&p);
-    if let Some(dir) = p.parent() {
-        let _ = std::fs::remove_dir(dir);
+    let name = Name::new(netns)?;
+    let Some(etc) = Dir::open(Path::new(NETNS_ETC_DIR))? else { return Err(gone()) };
+    let Some(dir) = etc.sub(&name)? else { return Err(gone()) };
+    let removed = dir.remove(&file_name(file)?)?;
+    let tmp_removed = dir.remove_own_file(&tmp_name(file)?)?;
+    drop(dir);
+    etc.remove_dir_if_empty(&name)?;
+    if removed || tmp_removed {
+        Ok(())
+    } else {
+        Err(gone())
     }
-    r
+}
+
+fn gone() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
 }
 
 /// The file's content, or `None` when there is no such file.
-pub fn read(netns: &str, file: EtcFileKind) -> io::Result<Option<String>> {
-    match std::fs::read_to_string(path(netns, file)) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+pub fn read(netns: &str, file: EtcFileKind) -> io::Result<Option<Vec<u8>>> {
+    match netns_dir(netns)? {
+        Some(dir) => dir.read(&file_name(file)?),
+        None => Ok(None),
     }
 }

@@ -3,13 +3,13 @@
 //! really is that forwarder (a pid is reused once its process is gone).
 //!
 //! Each forwarder has three files in its lab's directory (`/run/netlab/<lab>/`, given to
-//! these functions as `dir`), named `<netns>:<dev>` (`host` for the root namespace;
-//! neither a namespace nor an interface name can hold a `:`):
-//! `.pid`, `.stats` (the counters it writes every second) and `.log` (its stderr).
-//! A process is that forwarder when its command line is `netlab forward ...` with that
-//! stats file: the path names the lab, the namespace and the device.
+//! these functions as `dir`, a place of netlab's: see [`crate::places`]), named
+//! `<netns>:<dev>` (`host` for the root namespace; neither a namespace nor an interface
+//! name can hold a `:`): `.pid`, `.stats` (the counters it writes every second) and
+//! `.log` (its stderr). The pid file holds the forwarder's identity as it started (see
+//! [`identity`]): a process is that forwarder only when its start time, user, executable
+//! and namespace are the recorded ones, never because its command line looks right.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -19,13 +19,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use super::identity::{self, PidFile, ProcessId};
 use super::OpError;
 use crate::live::Running;
+use crate::places::{Dir, Name};
 use crate::topology::Netns;
-use crate::tunnel::ForwarderConfig;
+use crate::tunnel::{ForwarderConfig, Stats};
 
 /// Why a forwarder did not start or stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,23 +78,25 @@ const STOP_WITHIN: Duration = Duration::from_secs(3);
 /// The descriptor of the handover socket in a starting forwarder.
 const HANDOVER_FD: i32 = 3;
 
-fn file(dir: &Path, netns: &Netns, dev: &str, ext: &str) -> PathBuf {
-    dir.join(format!("{netns}:{dev}.{ext}"))
+/// The name of one of a forwarder's files.
+fn file(netns: &Netns, dev: &str, ext: &str) -> io::Result<Name> {
+    Name::new(format!("{netns}:{dev}.{ext}"))
 }
 
 /// The counters of the forwarder of `dev` in `netns`, in the lab's directory `dir`.
 pub fn stats_path(dir: &Path, netns: &Netns, dev: &str) -> PathBuf {
-    file(dir, netns, dev, "stats")
+    dir.join(format!("{netns}:{dev}.stats"))
 }
 
-/// The arguments of a live, non-zombie process, or `None`.
+/// The counters the forwarder of `dev` in `netns` last wrote, if it wrote any.
+pub fn stats(dir: &Path, netns: &Netns, dev: &str) -> Option<Stats> {
+    let bytes = Dir::open(dir).ok()??.read(&file(netns, dev, "stats").ok()?).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The arguments of a process, without its program name and the handover descriptor
+/// (how it was started, not what it does).
 fn process_args(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the command name in parentheses; a zombie is already dead.
-    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let mut args: Vec<String> =
         cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
@@ -100,7 +104,6 @@ fn process_args(pid: u32) -> Option<Vec<String>> {
         return None;
     }
     args.remove(0);
-    // The handover socket is how it was started, not what it does.
     if let Some(i) = args.iter().position(|a| a == "--handover-fd") {
         args.drain(i..(i + 2).min(args.len()));
     }
@@ -113,23 +116,52 @@ fn is_forwarder(args: &[String], stats: &Path) -> bool {
     args.first().is_some_and(|a| a == "forward") && args.windows(2).any(|w| w[0] == "--stats" && w[1] == stats)
 }
 
-/// The forwarder of `dev` in `netns`, if it runs: by its pid file, or, when that is
-/// missing (netlab was killed between starting it and writing the file), by looking for
-/// its command line among the processes.
-pub fn find(dir: &Path, netns: &Netns, dev: &str) -> Option<Running> {
-    let stats = stats_path(dir, netns, dev);
-    let from_file =
-        std::fs::read_to_string(file(dir, netns, dev, "pid")).ok().and_then(|s| s.trim().parse::<u32>().ok());
-    if let Some(pid) = from_file {
-        if let Some(args) = process_args(pid).filter(|a| is_forwarder(a, &stats)) {
-            return Some(Running { pid, args });
-        }
+/// The forwarder of `dev` in `netns` as its pid file records it, if that process still
+/// runs: its identity, to check again before it is signalled.
+fn identify(dir: &Path, netns: &Netns, dev: &str) -> Option<ProcessId> {
+    let dir = Dir::open(dir).ok()??;
+    let name = file(netns, dev, "pid").ok()?;
+    let text = dir.read(&name).ok()??;
+    match PidFile::parse(&String::from_utf8_lossy(&text)).ok()? {
+        PidFile::Identity(id) => id.check().is_ok().then_some(id),
+        PidFile::Bare(pid) => legacy(&dir, &name, pid, netns, &stats_path(dir.path(), netns, dev)),
     }
-    let procs = std::fs::read_dir("/proc").ok()?;
-    procs.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).find_map(|pid| {
-        let args = process_args(pid).filter(|a| is_forwarder(a, &stats))?;
-        Some(Running { pid, args })
-    })
+}
+
+/// A forwarder an older netlab started, whose pid file holds its pid alone: it is that
+/// forwarder if it runs as root (or netlab's own user), in the namespace the file names,
+/// with the command line of that forwarder, and started before the file was written (a
+/// process that took the pid later started after). Its identity is then taken as found.
+fn legacy(dir: &Dir, name: &Name, pid: u32, netns: &Netns, stats: &Path) -> Option<ProcessId> {
+    let id = ProcessId::of(pid).ok()?;
+    let written = std::fs::symlink_metadata(dir.join(name)).ok()?.modified().ok()?;
+    let namespace = match netns {
+        Netns::Host => identity::FileId::of("/proc/self/ns/net").ok()?,
+        Netns::Named(n) => identity::FileId::of(&super::netns::path(n).ok()?.to_string_lossy()).ok()?,
+    };
+    let ours = id.uid == 0 || id.uid == nix::unistd::geteuid().as_raw();
+    let before = identity::started_at(pid).is_some_and(|t| t <= written);
+    let args = process_args(pid).is_some_and(|a| is_forwarder(&a, stats));
+    (ours && before && args && id.netns == namespace).then_some(id)
+}
+
+/// The forwarder of `dev` in `netns`, if it runs (see [`identify`]).
+pub fn find(dir: &Path, netns: &Netns, dev: &str) -> Option<Running> {
+    let id = identify(dir, netns, dev)?;
+    Some(Running { pid: id.pid, args: process_args(id.pid)? })
+}
+
+/// The forwarders whose pid files are in `dir` (a lab's directory), by namespace and
+/// device: what `down` stops when the lab's record cannot be read.
+pub fn recorded(dir: &Path) -> io::Result<Vec<(Netns, String)>> {
+    let Some(dir) = Dir::open(dir)? else { return Ok(Vec::new()) };
+    let mut found = Vec::new();
+    for name in dir.names()? {
+        let Some((netns, dev)) = name.to_str().and_then(|n| n.strip_suffix(".pid")?.split_once(':')) else { continue };
+        let netns = if netns == "host" { Netns::Host } else { Netns::Named(netns.to_string()) };
+        found.push((netns, dev.to_string()));
+    }
+    Ok(found)
 }
 
 /// Starts the forwarders `ops` describe, each inside its namespace (`fds`, the namespaces'
@@ -147,14 +179,20 @@ pub fn start(dir: &Path, forwarders: &[(&Netns, &ForwarderConfig, BorrowedFd)]) 
         Ok(exe) => exe,
         Err(e) => return forwarders.iter().map(|_| Err(ForwarderError::NoBinary(e.to_string()).into())).collect(),
     };
+    let dir = match Dir::create(dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            let e = OpError::from(e);
+            return forwarders.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
     let started: Vec<Result<(Child, &Netns, &str), OpError>> = forwarders
         .iter()
         .map(|(netns, config, fd)| {
             let dev = config.dev.as_str();
-            std::fs::create_dir_all(dir)?;
-            let stats = stats_path(dir, netns, dev);
-            let _ = std::fs::remove_file(&stats);
-            let log = File::create(file(dir, netns, dev, "log"))?;
+            let stats = stats_path(dir.path(), netns, dev);
+            dir.remove_own_file(&file(netns, dev, "stats")?)?;
+            let log = dir.create_fresh(&file(netns, dev, "log")?)?;
             let fd = fd.as_raw_fd();
             let (ours, theirs) = UnixStream::pair()?;
             ours.set_read_timeout(Some(READY_WITHIN))?;
@@ -191,43 +229,62 @@ pub fn start(dir: &Path, forwarders: &[(&Netns, &ForwarderConfig, BorrowedFd)]) 
             }
             let mut child = cmd.spawn()?;
             drop(theirs);
+            // Once it says `started` it has exec'd: what it runs, as whom and where, is
+            // its identity from now on, recorded before it may outlive this run.
             let handed = (|| {
                 let mut said = String::new();
-                BufReader::new(&ours).read_line(&mut said)?;
+                BufReader::new(&ours).read_line(&mut said).map_err(Handover::Silent)?;
                 if said.trim() != "started" {
-                    return Err(io::Error::other("it did not start"));
+                    return Err(Handover::Silent(io::Error::other("it did not start")));
                 }
-                std::fs::write(file(dir, netns, dev, "pid"), format!("{}\n", child.id()))?;
-                (&ours).write_all(b"go\n")
+                let id = ProcessId::of(child.id()).map_err(Handover::Silent)?;
+                let (pid, tmp) = (file(netns, dev, "pid"), Name::new(format!(".{netns}:{dev}.pid.tmp")));
+                pid.and_then(|pid| dir.write_atomically(&pid, &tmp?, id.pid_file().as_bytes()))
+                    .map_err(Handover::PidFile)?;
+                (&ours).write_all(b"go\n").map_err(Handover::Silent)
             })();
             if let Err(e) = handed {
                 let _ = child.kill();
                 let _ = child.wait();
-                let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
-                remove_files(dir, netns, dev);
-                let why = log.lines().rfind(|l| !l.trim().is_empty()).map_or(e.to_string(), str::to_string);
+                let why = match e {
+                    // Its log says best why it did not start.
+                    Handover::Silent(e) => last_line(&dir, netns, dev).unwrap_or_else(|| e.to_string()),
+                    Handover::PidFile(e) => e.to_string(),
+                };
+                remove_files(&dir, netns, dev);
                 return Err(ForwarderError::DidNotStart { dev: dev.to_string(), why }.into());
             }
             Ok((child, *netns, dev))
         })
         .collect();
-    started.into_iter().map(|s| s.and_then(|(child, netns, dev)| ready(dir, child, netns, dev))).collect()
+    started.into_iter().map(|s| s.and_then(|(child, netns, dev)| ready(&dir, child, netns, dev))).collect()
+}
+
+/// What went wrong in the handover with a starting forwarder.
+enum Handover {
+    /// It did not say it started (or could not be read back).
+    Silent(io::Error),
+    /// Its pid file could not be written.
+    PidFile(io::Error),
+}
+
+/// The last line a forwarder wrote to its log.
+fn last_line(dir: &Dir, netns: &Netns, dev: &str) -> Option<String> {
+    let log = dir.read(&file(netns, dev, "log").ok()?).ok()??;
+    let log = String::from_utf8_lossy(&log);
+    log.lines().rfind(|l| !l.trim().is_empty()).map(str::to_string)
 }
 
 /// Waits for a just-started forwarder to write its first stats; if it dies or takes too
 /// long, says why (its log) and leaves nothing running.
-fn ready(dir: &Path, mut child: Child, netns: &Netns, dev: &str) -> Result<(), OpError> {
-    let stats = stats_path(dir, netns, dev);
+fn ready(dir: &Dir, mut child: Child, netns: &Netns, dev: &str) -> Result<(), OpError> {
     let since = Instant::now();
     loop {
-        if let Ok(s) = crate::tunnel::read_stats(&stats) {
-            if s.running {
-                return Ok(());
-            }
+        if stats(dir.path(), netns, dev).is_some_and(|s| s.running) {
+            return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(file(dir, netns, dev, "log")).unwrap_or_default();
-            let why = log.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no message").to_string();
+            let why = last_line(dir, netns, dev).unwrap_or_else(|| "no message".to_string());
             remove_files(dir, netns, dev);
             return Err(ForwarderError::Exited { dev: dev.to_string(), status: status.to_string(), why }.into());
         }
@@ -242,39 +299,122 @@ fn ready(dir: &Path, mut child: Child, netns: &Netns, dev: &str) -> Result<(), O
 }
 
 /// Stops the forwarder of `dev` in `netns`: SIGTERM, then SIGKILL if it lingers; removes
-/// its files. A forwarder that is not running is `ESRCH` (already gone).
+/// its files. A forwarder that is not running (or a pid file that names another process
+/// now) is `ESRCH` (already gone): nothing is signalled.
 pub fn stop(dir: &Path, netns: &Netns, dev: &str) -> Result<(), OpError> {
-    let Some(running) = find(dir, netns, dev) else {
-        remove_files(dir, netns, dev);
+    let files = Dir::open(dir)?;
+    let Some(id) = identify(dir, netns, dev) else {
+        if let Some(files) = &files {
+            remove_files(files, netns, dev);
+        }
         return Err(OpError::Errno(Errno::ESRCH));
     };
-    let pid = Pid::from_raw(running.pid as i32);
-    let stats = stats_path(dir, netns, dev);
-    let gone = || process_args(running.pid).is_none_or(|a| !is_forwarder(&a, &stats));
+    let pid = Pid::from_raw(id.pid as i32);
     let mut signal = Signal::SIGTERM;
     let mut deadline = Instant::now() + STOP_WITHIN;
-    let _ = kill(pid, signal);
-    while !gone() {
+    let _ = id.signal(signal);
+    while id.check().is_ok() {
         // Reap it if it is our own child (started by this run); harmless otherwise.
         let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
         if Instant::now() > deadline {
             if signal == Signal::SIGKILL {
-                return Err(ForwarderError::DoesNotStop { dev: dev.to_string(), pid: running.pid }.into());
+                return Err(ForwarderError::DoesNotStop { dev: dev.to_string(), pid: id.pid }.into());
             }
             signal = Signal::SIGKILL;
             deadline = Instant::now() + STOP_WITHIN;
-            let _ = kill(pid, signal);
+            let _ = id.signal(signal);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
-    remove_files(dir, netns, dev);
+    if let Some(files) = &files {
+        remove_files(files, netns, dev);
+    }
     Ok(())
 }
 
-fn remove_files(dir: &Path, netns: &Netns, dev: &str) {
-    for ext in ["pid", "stats", "log"] {
-        let _ = std::fs::remove_file(file(dir, netns, dev, ext));
+/// Removes a forwarder's files, and the lab's directory once it is empty: only files
+/// netlab could have made (what someone else put in their place is left alone).
+fn remove_files(dir: &Dir, netns: &Netns, dev: &str) {
+    let names = ["pid", "stats", "log"].map(|ext| file(netns, dev, ext));
+    for name in names.iter().chain([&Name::new(format!(".{netns}:{dev}.pid.tmp"))]).flatten() {
+        let _ = dir.remove_own_file(name);
     }
-    let _ = std::fs::remove_dir(dir);
+    // An empty directory is all `remove_dir` takes; a link there is not one.
+    let _ = std::fs::remove_dir(dir.path());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    /// A process whose arguments read `forward --stats STATS` (a shell running a script
+    /// named `forward`, as anyone could start), in this namespace, as this user.
+    fn lookalike(dir: &Path, stats: &Path) -> Child {
+        // It waits on its stdin (no child of its own to leave behind when it is killed).
+        // It says it runs first: spawn returns once the exec has begun, and until the
+        // kernel has set the new program's arguments up, /proc/PID/cmdline reads empty.
+        std::fs::write(dir.join("forward"), "echo running\nread x\n").unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(dir).arg("forward").arg("--stats").arg(stats).stdin(Stdio::piped()).stdout(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        assert_eq!(line, "running\n");
+        child
+    }
+
+    #[test]
+    fn a_process_is_the_forwarder_its_pid_file_records_and_no_other() {
+        let tmp = TempDir::new();
+        let lab = tmp.path().join("lab");
+        let dir = Dir::create(&lab).unwrap();
+        let stats = stats_path(&lab, &Netns::Host, "fl0");
+        let mut child = lookalike(tmp.path(), &stats);
+        let pid = child.id();
+        let pid_file = file(&Netns::Host, "fl0", "pid").unwrap();
+        let write = |text: String| std::fs::write(dir.join(&pid_file), text).unwrap();
+
+        // As netlab records it: that process, and it alone.
+        let id = ProcessId::of(pid).unwrap();
+        write(id.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0").map(|r| r.pid), Some(pid));
+        write(ProcessId { start_time: id.start_time + 1, ..id }.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0"), None, "a pid reused by another process");
+        write(ProcessId { uid: id.uid + 1, ..id }.pid_file());
+        assert_eq!(find(&lab, &Netns::Host, "fl0"), None, "another user's process");
+
+        // An older netlab's pid file, the pid alone: the forwarder's command line, in its
+        // namespace, started before the file was written.
+        write(format!("{pid}\n"));
+        assert_eq!(find(&lab, &Netns::Host, "fl0").map(|r| r.pid), Some(pid));
+        assert_eq!(find(&lab, &Netns::Named("elsewhere".into()), "fl0"), None, "another namespace");
+        let other = stats_path(&lab, &Netns::Host, "fl1");
+        std::fs::write(dir.join(&file(&Netns::Host, "fl1", "pid").unwrap()), format!("{pid}\n")).unwrap();
+        assert_eq!(find(&lab, &Netns::Host, "fl1"), None, "the command line of another forwarder ({other:?})");
+
+        // Stopping what is not the forwarder signals nothing.
+        write(ProcessId { start_time: id.start_time + 1, ..id }.pid_file());
+        assert_eq!(stop(&lab, &Netns::Host, "fl0"), Err(OpError::Errno(Errno::ESRCH)));
+        assert_eq!(child.try_wait().unwrap(), None, "it still runs");
+        write(id.pid_file());
+        assert_eq!(stop(&lab, &Netns::Host, "fl0"), Ok(()));
+        assert_eq!(id.check(), Err(identity::Mismatch::Gone), "stopped (and reaped, as netlab's own child)");
+        assert!(!dir.join(&pid_file).exists(), "its files are removed");
+    }
+
+    #[test]
+    fn forwarders_are_found_by_their_pid_files() {
+        let tmp = TempDir::new();
+        let dir = Dir::create(&tmp.path().join("lab")).unwrap();
+        for name in ["host:fl0.pid", "lab-a:flannel.1.pid", "lab-a:flannel.1.log", "stray"] {
+            std::fs::write(dir.join(&Name::new(name).unwrap()), "").unwrap();
+        }
+        assert_eq!(
+            recorded(dir.path()).unwrap(),
+            [(Netns::Host, "fl0".to_string()), (Netns::Named("lab-a".into()), "flannel.1".to_string())]
+        );
+        assert_eq!(recorded(&tmp.path().join("none")).unwrap(), []);
+    }
 }

@@ -25,11 +25,14 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::live::{Named, NsId};
+use crate::places::Name;
 
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
-pub fn path(name: &str) -> PathBuf {
-    Path::new(NETNS_RUN_DIR).join(name)
+/// `/run/netns/<name>`, for a name that is one path component (so no name, however it
+/// was read, makes it leave /run/netns).
+pub fn path(name: &str) -> io::Result<PathBuf> {
+    Ok(Path::new(NETNS_RUN_DIR).join(Name::new(name)?.as_str()))
 }
 
 /// Makes `/run/netns` a shared mount point, as iproute2's `netns_add` does: bind it onto
@@ -54,7 +57,8 @@ fn nsfs_dev() -> io::Result<u64> {
 }
 
 pub fn lookup(name: &str) -> io::Result<Named> {
-    match std::fs::metadata(path(name)) {
+    // Not through a link: a link under /run/netns is no namespace netlab mounted there.
+    match std::fs::symlink_metadata(path(name)?) {
         Ok(m) if m.dev() == nsfs_dev()? => Ok(Named::Mounted(NsId { dev: m.dev(), ino: m.ino() })),
         Ok(_) => Ok(Named::Unmounted),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Named::Absent),
@@ -62,16 +66,36 @@ pub fn lookup(name: &str) -> io::Result<Named> {
     }
 }
 
+/// The names under /run/netns that a topology could give (others are not netlab's).
+pub fn names() -> io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(NETNS_RUN_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        if let Ok(name) = entry?.file_name().into_string() {
+            if crate::topology::names::check_netns_name(&name).is_ok() {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 /// Opens a named namespace, for `setns` and for `IFLA_NET_NS_FD`.
 pub fn open(name: &str) -> io::Result<OwnedFd> {
-    Ok(File::open(path(name))?.into())
+    Ok(File::open(path(name)?)?.into())
 }
 
 /// Removes a name: unmount (lazily, like iproute2, so a process inside keeps the stack
 /// alive) and unlink. The namespace itself dies with its last name and process.
 pub fn delete(name: &str) -> io::Result<()> {
-    let p = path(name);
-    match umount2(&p, MntFlags::MNT_DETACH) {
+    let p = path(name)?;
+    // Never through a link planted under /run/netns: that would unmount what it points to.
+    match umount2(&p, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
         Ok(()) | Err(Errno::EINVAL) => {}
         Err(Errno::ENOENT) => return Err(io::Error::from(io::ErrorKind::NotFound)),
         Err(e) => return Err(e.into()),
@@ -82,9 +106,9 @@ pub fn delete(name: &str) -> io::Result<()> {
 /// A second name for `target`'s namespace (Docker's container mode): `ip netns exec` on
 /// either lands in the same stack.
 pub fn alias(name: &str, target: &str) -> io::Result<()> {
-    let p = path(name);
+    let p = path(name)?;
     create_placeholder(&p)?;
-    if let Err(e) = mount(Some(&path(target)), &p, Some("none"), MsFlags::MS_BIND, None::<&str>) {
+    if let Err(e) = mount(Some(&path(target)?), &p, Some("none"), MsFlags::MS_BIND, None::<&str>) {
         let _ = std::fs::remove_file(&p);
         return Err(e.into());
     }
@@ -103,7 +127,7 @@ fn create_placeholder(p: &Path) -> io::Result<()> {
 ///
 /// Call only on a thread made for the purpose (see [`par_map`]): it never comes back.
 pub fn create_here(name: &str, mark: &str) -> io::Result<(Socket, NsId)> {
-    let p = path(name);
+    let p = path(name)?;
     create_placeholder(&p)?;
     let made = (|| {
         unshare(CloneFlags::CLONE_NEWNET)?;

@@ -65,7 +65,7 @@ impl Place<'_> {
                     }
                 };
                 let etc = Path::new(files::NETNS_ETC_DIR).join(name);
-                Some(NetnsRef { name: name.clone(), file: netns::path(name), etc, id })
+                Some(NetnsRef { name: name.clone(), file: netns::path(name)?, etc, id })
             }
         };
         let user = p.user.map(Credentials::lookup).transpose().map_err(start_error)?;

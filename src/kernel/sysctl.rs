@@ -6,19 +6,38 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::places::Name;
+
 /// `net.ipv4.ip_forward` -> `/proc/sys/net/ipv4/ip_forward`. Keys were checked when the
-/// topology was resolved: dotted components of `[A-Za-z0-9_-]`, nothing that climbs out.
-pub fn path(key: &str) -> PathBuf {
-    PathBuf::from("/proc/sys").join(key.replace('.', "/"))
+/// topology (or the record) was read: dotted components of `[A-Za-z0-9_-]`. The path is
+/// built one checked component at a time all the same, so that no key can make it leave
+/// /proc/sys (`/etc/shadow` would replace it whole if joined as it is).
+pub fn path(key: &str) -> io::Result<PathBuf> {
+    let mut path = PathBuf::from("/proc/sys");
+    for part in key.split('.') {
+        path.push(Name::new(part)?.as_str());
+    }
+    Ok(path)
 }
 
 /// The value, with the kernel's trailing newline (and tabs between fields) normalised to
 /// single spaces, so values compare like the file's.
 pub fn read(key: &str) -> io::Result<String> {
-    let text = std::fs::read_to_string(path(key))?;
+    let text = std::fs::read_to_string(path(key)?)?;
     Ok(crate::live::normalise_sysctl(&text))
 }
 
 pub fn write(key: &str, value: &str) -> io::Result<()> {
-    std::fs::write(path(key), format!("{value}\n"))
+    std::fs::write(path(key)?, format!("{value}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_key_stays_under_proc_sys() {
+        assert_eq!(super::path("net.ipv4.ip_forward").unwrap().to_str(), Some("/proc/sys/net/ipv4/ip_forward"));
+        for bad in ["/etc/shadow", "net..ipv4", "net.ipv4.", ".net"] {
+            assert!(super::path(bad).is_err(), "{bad}");
+        }
+    }
 }

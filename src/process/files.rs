@@ -32,21 +32,16 @@ pub const SUPERVISOR_LOG: &str = "supervisor.log";
 pub const PROCESSES: &str = "processes";
 pub const RUNS: &str = "runs";
 
-/// A key is `NODE:NAME`, each part a name as topologies allow: `[A-Za-z0-9_.-]`, not `.`
-/// or `..`. What is read back from a file or a socket is checked as strictly as what is
-/// read from a topology, since it becomes a file name.
+/// A key is `NODE:NAME`, each part a name as topologies allow (a node's name makes a
+/// namespace name; a process name, or `exec.N`, `NAME.ready`). What is read back from a
+/// file or a socket is checked as strictly as what is read from a topology, since it
+/// becomes a file name.
 pub fn check_key(key: &str) -> Result<(), String> {
-    let part_ok = |p: &str| {
-        !p.is_empty()
-            && p != "."
-            && p != ".."
-            && p.len() <= 64
-            && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    };
-    match key.split_once(':') {
-        Some((node, name)) if part_ok(node) && part_ok(name) => Ok(()),
-        _ => Err(format!("`{key}` is not NODE:NAME (letters, digits, _ . -)")),
-    }
+    use crate::topology::names::{check_netns_name, check_process_name};
+    let (node, name) = key.split_once(':').ok_or_else(|| format!("`{}` is not NODE:NAME", key.escape_default()))?;
+    check_netns_name(node)
+        .and_then(|()| check_process_name(name))
+        .map_err(|e| format!("`{}`: {e}", key.escape_default()))
 }
 
 pub fn processes_dir(dir: &Path) -> PathBuf {

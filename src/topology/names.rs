@@ -47,6 +47,30 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest process name: it names files (`NODE:NAME.log`).
+pub const PROCESS_MAX: usize = 64;
+
+/// A process name (`[[nodes.X.processes]]`'s `name`): it names the process's files, so
+/// `[A-Za-z0-9_.-]`, not `.` or `..`, at most 64 bytes.
+pub fn check_process_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the process name is empty".into());
+    }
+    if name.len() > PROCESS_MAX {
+        return Err(format!("process name `{name}` is {} bytes long; at most {PROCESS_MAX} fit", name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!(
+            "`{}` is not allowed in process name `{name}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default()
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` cannot be a process name"));
+    }
+    Ok(())
+}
+
 /// An interface name: at most 15 bytes, no `/`, `:` or whitespace, not `.` or `..`.
 pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {

@@ -2,6 +2,7 @@
 //! written as JSON (the shape is in the `tunnel` module docs) every second and on exit.
 
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -214,7 +215,10 @@ pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> io::Result<()> 
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp.{}", std::process::id()));
     let json = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    std::fs::write(&tmp, json)?;
+    // A new file of its own, never through a link someone put in its place.
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&tmp)?;
+    io::Write::write_all(&mut file, &json)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })

@@ -7,10 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::Resolver;
 use crate::diagnostics::Problem;
 use crate::spec::{ProcessSpec, Sp};
+use crate::topology::names::check_process_name as check_name;
 use crate::topology::{parse_duration, Alias, ExecCommand, Netns, Node, Process, Ready, DEFAULT_READY_TIMEOUT};
-
-/// Longest process name: it names files (`NODE:NAME.log`).
-const NAME_MAX: usize = 64;
 
 impl Resolver<'_> {
     pub(super) fn processes(&mut self, nodes: &[Node], aliases: &[Alias]) -> (Vec<Process>, Vec<ExecCommand>) {
@@ -147,26 +145,6 @@ fn program_name(cmd: &str) -> Option<String> {
     let first = cmd.split_whitespace().next()?;
     let base = first.rsplit('/').next()?;
     check_name(base).ok().map(|()| base.to_string())
-}
-
-/// A process name: it names the process's files, so `[A-Za-z0-9_.-]`, not `.` or `..`.
-fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("the process name is empty".into());
-    }
-    if name.len() > NAME_MAX {
-        return Err(format!("process name `{name}` is {} bytes long; at most {NAME_MAX} fit", name.len()));
-    }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-        return Err(format!(
-            "`{}` is not allowed in process name `{name}`; use A-Z, a-z, 0-9, _, . and -",
-            c.escape_default()
-        ));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("`{name}` cannot be a process name"));
-    }
-    Ok(())
 }
 
 /// A user as /etc/passwd names one, or a uid.

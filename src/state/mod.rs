@@ -6,15 +6,24 @@
 //! written before each batch of ops is sent (temp file + rename, never half-written), so
 //! a netlab killed at any moment leaves a record that `down` can finish from: ops that were
 //! about to be sent are marked `pending`, and `down` deletes those only if they exist.
+//!
+//! What is read back is trusted no more than a topology file: every file here is opened
+//! through [`crate::places`] (a directory only root can change, no link followed), and a
+//! record is a lab's only when it parses whole and every name in it passes the checks a
+//! topology's names pass (`check`). A record that does not is [`Corrupt`]: nothing acts
+//! on it but `down`, which salvages what can be read of it (`salvage`).
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod check;
+mod salvage;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -24,8 +33,11 @@ use nix::fcntl::{flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::live::NsId;
+use crate::places::{Dir, Name};
 use crate::plan::{Op, OpKey, Plan};
 use crate::topology::Netns;
+
+pub use salvage::Salvaged;
 
 /// Where netlab keeps its state on a real host.
 pub const SYSTEM_STATE_DIR: &str = "/run/netlab";
@@ -56,10 +68,6 @@ impl StateDir {
         self.root.join(format!("{lab}.json"))
     }
 
-    fn lock_path(&self, lab: &str) -> PathBuf {
-        self.root.join(format!("{lab}.lock"))
-    }
-
     /// The lab's own directory: its forwarders' pid, stats and log files.
     pub fn lab_dir(&self, lab: &str) -> PathBuf {
         self.root.join(lab)
@@ -73,76 +81,158 @@ impl StateDir {
             topology: None,
             nodes: Default::default(),
             entries: Vec::new(),
-            path: self.record_path(lab),
+            dir: self.root.clone(),
         }
     }
 
-    /// The lab's record, or `None` when the lab is not up.
-    pub fn load(&self, lab: &str) -> io::Result<Option<Record>> {
-        let path = self.record_path(lab);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut record: Record = serde_json::from_str(&text)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))?;
-        record.path = path;
+    /// The bytes of the lab's record, or `None` when the lab is not up.
+    fn read(&self, lab: &str) -> Result<Option<Vec<u8>>, LoadError> {
+        check_lab(lab)?;
+        let Some(dir) = Dir::open(&self.root)? else { return Ok(None) };
+        Ok(dir.read(&record_name(lab)?)?)
+    }
+
+    /// The lab's record, or `None` when the lab is not up. A record that does not parse,
+    /// or names something a topology could not name, is [`LoadError::Corrupt`].
+    pub fn load(&self, lab: &str) -> Result<Option<Record>, LoadError> {
+        let Some(bytes) = self.read(lab)? else { return Ok(None) };
+        let corrupt = |why: String| Corrupt { path: self.record_path(lab), lab: lab.to_string(), why };
+        let mut record: Record = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        check::record(&record, lab).map_err(corrupt)?;
+        record.dir = self.root.clone();
         Ok(Some(record))
     }
 
-    /// The labs that have a record, by name, sorted.
+    /// What can be trusted of the lab's record, however damaged it is: the entries that
+    /// parse and pass the checks, and what was left out. `None` when the lab has no record.
+    pub fn salvage(&self, lab: &str) -> Result<Option<Salvaged>, LoadError> {
+        let Some(bytes) = self.read(lab)? else { return Ok(None) };
+        Ok(Some(salvage::salvage(&bytes, self.new_record(lab))))
+    }
+
+    /// The labs that have a record, by name, sorted. A file whose name is not a lab's
+    /// record (`<lab>.json`, a valid lab name) is not a lab.
     pub fn labs(&self) -> io::Result<Vec<String>> {
+        let Some(dir) = Dir::open(&self.root)? else { return Ok(Vec::new()) };
         let mut labs = Vec::new();
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(labs),
-            Err(e) => return Err(e),
-        };
-        for entry in entries {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            if let Some(lab) = name.strip_suffix(".json") {
+        for name in dir.names()? {
+            let Some(lab) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            if crate::topology::names::check_lab_name(lab).is_ok() {
                 labs.push(lab.to_string());
             }
         }
-        labs.sort();
         Ok(labs)
     }
 
     /// Takes the lab's lock, or says that another netlab holds it.
     pub fn lock(&self, lab: &str) -> Result<Lock, LockError> {
-        std::fs::create_dir_all(&self.root)
-            .map_err(|source| LockError::CreateDir { dir: self.root.clone(), source })?;
-        let path = self.lock_path(lab);
+        check_lab(lab)?;
+        let dir = Dir::create(&self.root)?;
+        let name = Name::new(format!("{lab}.lock"))?;
         loop {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|source| LockError::Open { path: path.clone(), source })?;
+            let mut file = dir.open_or_create(&name)?;
             #[allow(deprecated)] // Flock's owning API does not fit a lock file that may be removed.
             let locked = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock);
             match locked {
                 Ok(()) => {}
                 Err(nix::errno::Errno::EWOULDBLOCK) => {
-                    let holder = std::fs::read_to_string(&path).unwrap_or_default().trim().to_string();
+                    let holder = dir.read(&name).ok().flatten().unwrap_or_default();
+                    let holder = String::from_utf8_lossy(&holder).trim().to_string();
+                    // A pid, or nothing: anything else in it is not worth repeating.
+                    let holder = if holder.bytes().all(|b| b.is_ascii_digit()) { holder } else { String::new() };
                     return Err(LockError::Busy { lab: lab.to_string(), holder });
                 }
-                Err(source) => return Err(LockError::Lock { path, source }),
+                Err(source) => return Err(LockError::Lock { path: dir.join(&name), source }),
             }
             // The previous holder may have removed the file (the lab went down) after we
             // opened it: then our lock is on a file nobody else will see. Start over.
-            let same = match (file.metadata(), std::fs::metadata(&path)) {
-                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            let same = match (file.metadata(), dir.stat(&name)) {
+                (Ok(a), Ok(Some(b))) => a.ino() == b.st_ino && a.dev() == b.st_dev,
                 _ => false,
             };
             if same {
-                let _ = std::fs::write(&path, format!("{}\n", std::process::id()));
-                return Ok(Lock { file, path, record: self.record_path(lab), root: self.root.clone() });
+                // Who holds it, written through the descriptor that holds it.
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.rewind())
+                    .and_then(|()| writeln!(file, "{}", std::process::id()));
+                return Ok(Lock {
+                    _file: file,
+                    path: dir.join(&name),
+                    record: self.record_path(lab),
+                    root: self.root.clone(),
+                });
             }
         }
+    }
+}
+
+/// A lab name, as `--lab` and a file's `[lab]` take it: it names files here.
+fn check_lab(lab: &str) -> io::Result<()> {
+    crate::topology::names::check_lab_name(lab)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("lab `{}`: {e}", lab.escape_default())))
+}
+
+fn record_name(lab: &str) -> io::Result<Name> {
+    Name::new(format!("{lab}.json"))
+}
+
+fn record_tmp_name(lab: &str) -> io::Result<Name> {
+    Name::new(format!("{lab}.json.tmp"))
+}
+
+/// Why a lab's record could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// It could not be read: permissions, a link or an untrusted directory in the way.
+    Io(io::Error),
+    /// It was read but cannot be trusted.
+    Corrupt(Corrupt),
+}
+
+impl From<io::Error> for LoadError {
+    fn from(e: io::Error) -> Self {
+        LoadError::Io(e)
+    }
+}
+
+impl From<Corrupt> for LoadError {
+    fn from(e: Corrupt) -> Self {
+        LoadError::Corrupt(e)
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io(e) => e.fmt(f),
+            LoadError::Corrupt(c) => c.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A record that does not parse (truncated, not UTF-8, not JSON) or names something that
+/// a topology could not (a namespace `../..`, an absolute sysctl key, another lab).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Corrupt {
+    pub path: PathBuf,
+    pub lab: String,
+    /// What is wrong with it, where.
+    pub why: String,
+}
+
+impl fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} cannot be trusted ({}), so netlab will not act on it; `netlab down --lab {}` takes the lab down \
+             from what can be read of it and from the lab's marks in the kernel",
+            self.path.display(),
+            self.why,
+            self.lab
+        )
     }
 }
 
@@ -154,18 +244,18 @@ pub enum LockError {
         lab: String,
         holder: String,
     },
-    CreateDir {
-        dir: PathBuf,
-        source: io::Error,
-    },
-    Open {
-        path: PathBuf,
-        source: io::Error,
-    },
+    /// The state directory or the lock file could not be opened (the error names it).
+    Io(io::Error),
     Lock {
         path: PathBuf,
         source: nix::errno::Errno,
     },
+}
+
+impl From<io::Error> for LockError {
+    fn from(e: io::Error) -> Self {
+        LockError::Io(e)
+    }
 }
 
 impl fmt::Display for LockError {
@@ -175,8 +265,7 @@ impl fmt::Display for LockError {
                 let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
                 write!(f, "lab {lab} is being changed by another netlab{who}; try again when it is done")
             }
-            LockError::CreateDir { dir, source } => write!(f, "cannot create {}: {source}", dir.display()),
-            LockError::Open { path, source } => write!(f, "cannot open {}: {source}", path.display()),
+            LockError::Io(e) => e.fmt(f),
             LockError::Lock { path, source } => write!(f, "cannot lock {}: {source}", path.display()),
         }
     }
@@ -196,9 +285,9 @@ pub struct Record {
     pub nodes: std::collections::BTreeMap<String, Netns>,
     /// Applied ops in the order they were applied: `down` undoes them in reverse.
     pub entries: Vec<Entry>,
-    /// Where it is kept (in its [`StateDir`]).
+    /// The directory it is kept in (its [`StateDir`]'s).
     #[serde(skip)]
-    path: PathBuf,
+    dir: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,31 +319,26 @@ impl Entry {
 }
 
 impl Record {
+    /// Where it is kept.
     #[cfg(test)]
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.lab))
     }
 
-    /// Writes the record whole (temp file + rename).
+    /// Writes the record whole (temp file + rename), never through a link.
     pub fn save(&self) -> io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("json.tmp");
+        check_lab(&self.lab)?;
         let json = serde_json::to_vec(self).map_err(io::Error::from)?;
-        std::fs::write(&tmp, json)?;
-        std::fs::rename(&tmp, &self.path)
+        Dir::create(&self.dir)?.write_atomically(&record_name(&self.lab)?, &record_tmp_name(&self.lab)?, &json)
     }
 
     /// Removes the record: the lab is down. Also its temp file, which a `save` killed
     /// between write and rename leaves behind.
     pub fn remove(&self) -> io::Result<()> {
-        for file in [self.path.with_extension("json.tmp"), self.path.clone()] {
-            match std::fs::remove_file(file) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
+        check_lab(&self.lab)?;
+        let Some(dir) = Dir::open(&self.dir)? else { return Ok(()) };
+        dir.remove_own_file(&record_tmp_name(&self.lab)?)?;
+        dir.remove(&record_name(&self.lab)?)?;
         Ok(())
     }
 
@@ -295,7 +379,8 @@ impl Record {
 /// the state directory when it is empty) if the lab has no record: a lab that is not up
 /// leaves nothing behind.
 pub struct Lock {
-    file: File,
+    /// Held open: the lock lives as long as the descriptor.
+    _file: File,
     path: PathBuf,
     record: PathBuf,
     root: PathBuf,
@@ -304,11 +389,12 @@ pub struct Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // Still holding the lock: whoever opened the file meanwhile sees it is gone.
+        // (Removing a name never follows a link, and an empty directory is all that
+        // `remove_dir` takes.)
         if !self.record.exists() {
             let _ = std::fs::remove_file(&self.path);
             let _ = std::fs::remove_dir(&self.root);
         }
-        let _ = &self.file;
     }
 }
 
@@ -316,6 +402,7 @@ impl Drop for Lock {
 mod tests {
     use super::*;
     use crate::testing::TempDir;
+    use crate::topology::EtcFileKind;
 
     #[test]
     fn a_record_is_saved_whole_loaded_back_and_removed_with_its_temp_file() {
@@ -343,12 +430,36 @@ mod tests {
     }
 
     #[test]
-    fn a_corrupt_record_names_its_file() {
+    fn a_record_that_cannot_be_trusted_names_its_file_and_the_way_out() {
         let dir = TempDir::new();
         let state = StateDir::new(dir.path());
-        std::fs::write(state.record_path("web"), "{\"version\": 1,").unwrap();
-        let e = state.load("web").unwrap_err();
-        assert!(e.to_string().starts_with(&format!("{}: ", state.record_path("web").display())), "{e}");
+        let path = state.record_path("web");
+        let corrupt = |e: LoadError| match e {
+            LoadError::Corrupt(c) => c,
+            LoadError::Io(e) => panic!("not corrupt: {e}"),
+        };
+        std::fs::write(&path, "{\"version\": 1,").unwrap();
+        let c = corrupt(state.load("web").unwrap_err());
+        assert_eq!((c.path.as_path(), c.lab.as_str()), (path.as_path(), "web"));
+        assert!(c.why.contains("EOF while parsing"), "{c}");
+        assert!(c.to_string().contains("`netlab down --lab web` takes the lab down"), "{c}");
+        std::fs::write(&path, b"{\"version\": 1, \"lab\": \"w\xffb\"}").unwrap();
+        assert!(corrupt(state.load("web").unwrap_err()).why.contains("invalid unicode"));
+        // The record of another lab, or one with a name that climbs out of its directory.
+        let mut other = state.new_record("db");
+        other.save().unwrap();
+        std::fs::rename(state.record_path("db"), &path).unwrap();
+        let c = corrupt(state.load("web").unwrap_err());
+        assert_eq!(c.why, "it is the record of lab `db`, not of lab web");
+        other.lab = "web".into();
+        other.entries.push(Entry::pending(Op::FileRemove { netns: "../../run".into(), file: EtcFileKind::Hosts }));
+        other.save().unwrap();
+        let c = corrupt(state.load("web").unwrap_err());
+        assert!(c.why.starts_with("entry 1: file remove: ") && c.why.contains("`../../run`"), "{c}");
+        // A lab name that is not one is refused before any path is made of it.
+        assert!(matches!(state.load("../etc/passwd"), Err(LoadError::Io(_))));
+        assert!(state.lock("../x").is_err() && state.lab_dir("x").starts_with(dir.path()));
+        assert_eq!(state.labs().unwrap(), ["web"]);
     }
 
     #[test]

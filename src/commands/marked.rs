@@ -1,0 +1,48 @@
+//! What carries a lab's marks, found without its record: the way down for a lab whose
+//! record cannot be read or trusted (see `state::salvage`). Only what is provably the
+//! lab's is named: the links in the host with its alias, the namespaces whose `lo`
+//! carries it, the forwarders whose pid files are in its directory (each is signalled
+//! only once its identity is checked, as always), and its supervisor, found the same way,
+//! with every process of the lab in its PID namespace. Files under /etc/netns and host sysctls
+//! carry no mark: only the part of the record that could be read knows them.
+
+use crate::kernel::{forwarder, netns, Linux};
+use crate::live::Named;
+use crate::plan::Op;
+use crate::state::StateDir;
+use crate::topology::Netns;
+
+/// The removals of what carries lab `lab`'s marks, for `down`: the lab's processes (its
+/// supervisor) and forwarders first, then the host's links, then the namespaces.
+pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::io::Result<Vec<Op>> {
+    let marks = crate::ownership::Marks::of(lab);
+    let supervisor = crate::process::Supervisor::find(&state.lab_dir(lab)).map(|_| Op::SupervisorStop);
+    let mut ops: Vec<Op> = supervisor.into_iter().collect();
+    ops.extend(
+        forwarder::recorded(&state.lab_dir(lab))?.into_iter().map(|(netns, dev)| Op::ForwarderStop { netns, dev }),
+    );
+
+    let host = kernel.observe(&[Netns::Host]).pop().and_then(Result::ok).unwrap_or_default();
+    ops.extend(
+        host.links.iter().filter(|l| marks.on(l)).map(|l| Op::LinkDel { netns: Netns::Host, name: l.name.clone() }),
+    );
+
+    // Every named namespace, by its lo's mark (a name that is no namespace's, or that
+    // cannot be entered, is not known to be the lab's).
+    let names: Vec<String> =
+        netns::names()?.into_iter().filter(|n| matches!(netns::lookup(n), Ok(Named::Mounted(_)))).collect();
+    kernel.connect(&names);
+    let los: Vec<(Netns, String)> = names
+        .iter()
+        .map(|n| (Netns::Named(n.clone()), "lo".to_string()))
+        .filter(|(n, _)| kernel.is_connected(n))
+        .collect();
+    for ((netns, _), lo) in los.iter().zip(kernel.link_aliases(&los)) {
+        if lo.ok().flatten().is_some_and(|lo| marks.on(&lo)) {
+            if let Netns::Named(name) = netns {
+                ops.push(Op::NetnsDel { netns: name.clone() });
+            }
+        }
+    }
+    Ok(ops)
+}
