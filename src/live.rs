@@ -188,8 +188,8 @@ pub struct LiveLab {
     /// Each process of the lab's (by `NODE:NAME`) that was ever started, as its
     /// supervisor last recorded it.
     pub processes: HashMap<String, LiveProcess>,
-    /// The lab's supervisor (PID 1 of its processes' PID namespace), if it runs.
-    pub supervisor: Option<Identity>,
+    /// The lab's supervisor (PID 1 of its processes' PID namespace), by its pid, if it runs.
+    pub supervisor: Option<u32>,
 }
 
 impl LiveLab {

@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("graph", &["topology"]),
     ("plan", &["topology", "tunnel"]),
     ("live", &["topology"]),
-    ("process", &["live", "topology"]),
+    ("process", &["live", "places", "topology"]),
     ("state", &["plan", "live", "topology", "places"]),
     ("ownership", &["plan", "live", "state", "topology"]),
     ("kernel", &["plan", "live", "ownership", "process", "topology", "tunnel", "timing", "places"]),

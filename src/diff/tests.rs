@@ -693,7 +693,7 @@ fn procs_live(plan: &Plan) -> LiveLab {
     };
     let mut lab = LiveLab { host: netns(HOST), host_id: Some(host), ..LiveLab::default() };
     lab.namespaces.insert("a".into(), NsLive::Mounted { id: a, live: Some(Box::new(netns("link 1 lo up mark"))) });
-    lab.supervisor = Some(crate::live::Identity { pid: 5, start_time: 1, uid: 0, netns: host });
+    lab.supervisor = Some(5);
     lab.processes.insert("a:web".into(), running(a));
     lab.processes.insert("h:agent".into(), running(host));
     assert_eq!(plan.ops.iter().filter(|op| op.process_key().is_some()).count(), 3);

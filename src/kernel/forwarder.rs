@@ -22,10 +22,10 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::identity::{self, PidFile, ProcessId};
 use super::OpError;
 use crate::live::Running;
 use crate::places::{Dir, Name};
+use crate::process::identity::{self, PidFile, ProcessId};
 use crate::topology::Netns;
 use crate::tunnel::{ForwarderConfig, Stats};
 

@@ -17,7 +17,6 @@
 pub mod fake;
 pub mod files;
 pub mod forwarder;
-pub mod identity;
 mod linux;
 mod netlink;
 pub mod netns;

@@ -178,7 +178,7 @@ impl Linux {
                     }
                 }
                 Look::Supervisor => {
-                    lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| *s.identity())
+                    lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| s.identity().pid)
                 }
                 Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace | Look::Nothing => {}
             }

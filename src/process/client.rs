@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::files;
+use super::identity::{wait_gone, PidFile, ProcessId};
 use super::protocol::{Reply, Request};
-use crate::live::Identity;
+use crate::places::{Dir, Name};
 
 /// How long a new supervisor may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -27,16 +28,17 @@ const READY_WITHIN: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Supervisor {
     dir: PathBuf,
-    identity: Identity,
+    identity: ProcessId,
 }
 
 impl Supervisor {
     /// The supervisor of the lab whose directory is `dir`, if one runs: its identity is
-    /// read from its file and checked against the process, never taken on trust.
+    /// read from its pid file (never through a link) and checked against the process,
+    /// never taken on trust.
     pub fn find(dir: &Path) -> Option<Supervisor> {
-        let text = std::fs::read(dir.join(files::SUPERVISOR_IDENTITY)).ok()?;
-        let identity: Identity = serde_json::from_slice(&text).ok()?;
-        super::identity::is_running(&identity).then(|| Supervisor { dir: dir.to_path_buf(), identity })
+        let text = Dir::open(dir).ok()??.read(&Name::new(files::SUPERVISOR_PID).ok()?).ok()??;
+        let PidFile::Identity(identity) = PidFile::parse(&String::from_utf8_lossy(&text)).ok()? else { return None };
+        identity.check().is_ok().then(|| Supervisor { dir: dir.to_path_buf(), identity })
     }
 
     /// Starts a supervisor for the lab whose directory is `dir`, running `netlab` (the
@@ -111,7 +113,7 @@ impl Supervisor {
         }
     }
 
-    pub fn identity(&self) -> &Identity {
+    pub fn identity(&self) -> &ProcessId {
         &self.identity
     }
 
@@ -134,12 +136,15 @@ impl Supervisor {
     /// SIGTERM, then SIGKILL after `grace`); if it does not answer, SIGKILL to it, after
     /// which the kernel kills everything in its namespace. Returns once it is gone.
     pub fn shutdown(&self, grace: Duration) -> io::Result<()> {
-        let Some(pidfd) = super::identity::pidfd(&self.identity)? else { return Ok(()) };
+        if self.identity.check().is_err() {
+            return Ok(());
+        }
         let asked =
             self.request(&Request::Shutdown { grace_ms: grace.as_millis() as u64 }, grace + Duration::from_secs(5));
-        if !matches!(asked, Ok(Reply::Down)) || !pidfd.wait_exit(Duration::from_secs(5)) {
-            pidfd.signal(nix::sys::signal::Signal::SIGKILL)?;
-            if !pidfd.wait_exit(Duration::from_secs(10)) {
+        if !matches!(asked, Ok(Reply::Down)) || !wait_gone(&self.identity, Duration::from_secs(5)) {
+            // Only if it is still that process (a pidfd where the kernel has them).
+            let _ = self.identity.signal(nix::sys::signal::Signal::SIGKILL);
+            if !wait_gone(&self.identity, Duration::from_secs(10)) {
                 return Err(io::Error::other(format!("the lab's supervisor (pid {}) does not end", self.identity.pid)));
             }
         }

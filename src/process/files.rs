@@ -3,8 +3,7 @@
 //! them, also when the supervisor is gone.
 //!
 //! ```text
-//! supervisor.pid            the supervisor's pid (while it runs)
-//! supervisor.json           its Identity
+//! supervisor.pid            the supervisor's identity (a pid file, as a forwarder's)
 //! supervisor.sock           where it takes requests
 //! supervisor.log            its own messages
 //! processes/NODE:NAME.pid   a process's pid, while it runs
@@ -24,9 +23,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::live::{Exit, Identity, LiveProcess, ProcessState};
+use crate::places::{Dir, Name};
 
 pub const SUPERVISOR_PID: &str = "supervisor.pid";
-pub const SUPERVISOR_IDENTITY: &str = "supervisor.json";
+pub const SUPERVISOR_PID_TMP: &str = ".supervisor.pid.tmp";
 pub const SUPERVISOR_SOCKET: &str = "supervisor.sock";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";
 pub const PROCESSES: &str = "processes";
@@ -114,8 +114,9 @@ pub struct LastExit {
 impl ProcessRecord {
     pub fn load(dir: &Path, key: &str) -> io::Result<Option<ProcessRecord>> {
         check_key(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let text = match std::fs::read_to_string(record_path(dir, key)) {
-            Ok(t) => t,
+        let text = match read(&record_path(dir, key)) {
+            Ok(Some(t)) => String::from_utf8_lossy(&t).into_owned(),
+            Ok(None) => return Ok(None),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -173,12 +174,36 @@ pub fn keys(dir: &Path) -> io::Result<Vec<String>> {
     Ok(keys)
 }
 
-/// Writes `bytes` to `path` whole: a temporary file renamed over it.
+/// Writes `bytes` to `path` whole, in netlab's own manner (see `places`): a temporary
+/// file, made fresh, renamed over it; never through a link.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let (dir, name) = place(path)?;
+    let tmp = Name::new(format!(".{name}.tmp"))?;
+    dir.write_atomically(&name, &tmp, bytes)
+}
+
+/// The whole of the file at `path`, never read through a link; `None` when there is none.
+pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let (dir, name) = place(path)?;
+    dir.read(&name)
+}
+
+/// Removes the file at `path` (not what a link there points to); whether it was there.
+pub fn remove(path: &Path) -> io::Result<bool> {
+    let (dir, name) = place(path)?;
+    dir.remove(&name)
+}
+
+/// The directory of `path`, opened as one of netlab's, and its file name.
+fn place(path: &Path) -> io::Result<(Dir, Name)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::other(format!("{}: no file name", path.display())))?;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let dir = Dir::open(parent)?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} does not exist", parent.display())))?;
+    Ok((dir, Name::new(name)?))
 }
 
 pub fn now() -> u64 {

@@ -23,7 +23,8 @@ pub fn older(path: &Path) -> PathBuf {
 }
 
 /// The writing end, held by the supervisor. Its files are root's alone (0600): what a
-/// program prints may be secret.
+/// program prints may be secret. Like every file of netlab's, a log is never opened
+/// through a link.
 #[derive(Debug)]
 pub struct CappedLog {
     path: PathBuf,
@@ -35,7 +36,8 @@ pub struct CappedLog {
 impl CappedLog {
     /// Opens the log to append to it (a restarted process goes on in the same log).
     pub fn open(path: &Path, cap: u64) -> io::Result<CappedLog> {
-        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        let file =
+            OpenOptions::new().create(true).append(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)?;
         let written = file.metadata()?.len();
         Ok(CappedLog { path: path.to_path_buf(), file, written, half: (cap / 2).max(1) })
     }
@@ -60,7 +62,13 @@ impl CappedLog {
 
     fn rotate(&mut self) -> io::Result<()> {
         std::fs::rename(&self.path, older(&self.path))?;
-        self.file = OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)?;
         self.written = 0;
         Ok(())
     }
@@ -72,10 +80,23 @@ pub fn remove(path: &Path) {
     let _ = std::fs::remove_file(path);
 }
 
+/// Opens a log to read it, never through a link (a log is netlab's own file).
+fn open_own(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
+}
+
+fn read_own(path: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = open_own(path) {
+        let _ = f.read_to_end(&mut bytes);
+    }
+    bytes
+}
+
 /// The last `max` bytes of the log (both files), as text; empty when there is none.
 pub fn read_tail(path: &Path, max: usize) -> String {
-    let mut all = std::fs::read(older(path)).unwrap_or_default();
-    all.extend(std::fs::read(path).unwrap_or_default());
+    let mut all = read_own(&older(path));
+    all.extend(read_own(path));
     let start = all.len().saturating_sub(max);
     let mut text = String::from_utf8_lossy(&all[start..]).into_owned();
     if start > 0 {
@@ -113,10 +134,10 @@ impl Follower {
     pub fn read_new(&mut self) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         if self.current.is_none() {
-            if let Ok(mut old) = File::open(older(&self.path)) {
+            if let Ok(mut old) = open_own(&older(&self.path)) {
                 old.read_to_end(&mut out)?;
             }
-            match File::open(&self.path) {
+            match open_own(&self.path) {
                 Ok(f) => {
                     let ino = f.metadata()?.ino();
                     self.current = Some((f, ino));
@@ -131,7 +152,7 @@ impl Follower {
         let now = std::fs::metadata(&self.path).map(|m| m.ino()).ok();
         if now.is_some_and(|now| now != *ino) {
             file.read_to_end(&mut out)?;
-            let mut f = File::open(&self.path)?;
+            let mut f = open_own(&self.path)?;
             f.seek(SeekFrom::Start(0))?;
             let ino = f.metadata()?.ino();
             f.read_to_end(&mut out)?;

@@ -217,7 +217,7 @@ pub fn stop_lab(dir: &Path, grace: Duration) -> std::io::Result<bool> {
     if let Some(supervisor) = &found {
         supervisor.shutdown(grace)?;
     }
-    for name in [files::SUPERVISOR_SOCKET, files::SUPERVISOR_PID, files::SUPERVISOR_IDENTITY, files::SUPERVISOR_LOG] {
+    for name in [files::SUPERVISOR_SOCKET, files::SUPERVISOR_PID, files::SUPERVISOR_PID_TMP, files::SUPERVISOR_LOG] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     for sub in [files::PROCESSES, files::RUNS] {

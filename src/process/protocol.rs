@@ -33,8 +33,6 @@ pub struct Launch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
-    /// Is it there, and who is it.
-    Ping,
     /// Start a long-running process (its output goes to its log, its exit to its record).
     Start { launch: Launch },
     /// Stop one: SIGTERM to its process group, then SIGKILL after `grace_ms`.

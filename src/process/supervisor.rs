@@ -33,10 +33,12 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::files::{self, LastExit, ProcessRecord};
+use super::identity::ProcessId;
 use super::log::{CappedLog, DEFAULT_CAP};
 use super::node::NodeEntry;
 use super::protocol::{Launch, Reply, Request};
 use crate::live::Identity;
+use crate::places::{Dir, Name};
 
 /// Runs the supervisor of the lab whose directory is `dir` until it is shut down.
 /// `ready` is where to say "ready" once it takes requests (then it is closed).
@@ -55,23 +57,27 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
     }
     let mut supervisor = Supervisor::new(dir)?;
     // Who we are, as the rest of the machine sees it: /proc is the host's (or the
-    // throwaway host's), where our pid is not 1.
+    // throwaway host's), where our pid is not 1. Netlab's own process: known by its pid
+    // file, as a forwarder is.
     let pid: u32 = std::fs::read_link("/proc/self")?
         .to_str()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other("cannot read our own pid from /proc/self"))?;
-    let identity = super::identity::of(pid)?;
-    files::write_atomic(&dir.join(files::SUPERVISOR_IDENTITY), &serde_json::to_vec(&identity)?)?;
-    files::write_atomic(&dir.join(files::SUPERVISOR_PID), format!("{pid}\n").as_bytes())?;
+    let identity = ProcessId::of(pid)?;
+    let place = Dir::open(dir)?.ok_or_else(|| io::Error::other(format!("{} vanished", dir.display())))?;
+    place.write_atomically(
+        &Name::new(files::SUPERVISOR_PID)?,
+        &Name::new(files::SUPERVISOR_PID_TMP)?,
+        identity.pid_file().as_bytes(),
+    )?;
     // Recorded: from here on `down` can find us, so we need no longer die with `up`.
     // SAFETY: a plain prctl on this, the only thread.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
-    supervisor.identity = Some(identity);
     let mut ready = ready;
     writeln!(ready, "ready")?;
     drop(ready);
     supervisor.run();
-    for name in [files::SUPERVISOR_SOCKET, files::SUPERVISOR_PID, files::SUPERVISOR_IDENTITY] {
+    for name in [files::SUPERVISOR_SOCKET, files::SUPERVISOR_PID] {
         let _ = std::fs::remove_file(dir.join(name));
     }
     Ok(())
@@ -120,7 +126,6 @@ struct Shutdown {
 
 struct Supervisor {
     dir: PathBuf,
-    identity: Option<Identity>,
     listener: UnixListener,
     signals: SignalFd,
     conns: BTreeMap<ConnId, Conn>,
@@ -148,7 +153,6 @@ impl Supervisor {
         listener.set_nonblocking(true)?;
         Ok(Supervisor {
             dir: dir.to_path_buf(),
-            identity: None,
             listener,
             signals,
             conns: BTreeMap::new(),
@@ -316,10 +320,6 @@ impl Supervisor {
             return;
         }
         match request {
-            Request::Ping => {
-                let identity = self.identity.expect("set before requests are taken");
-                self.reply(id, Reply::Pong { identity });
-            }
             Request::Start { launch } => {
                 let reply = match self.start(launch, None) {
                     Ok(identity) => Reply::Started { identity },
@@ -449,7 +449,7 @@ impl Supervisor {
                         record.last_exit = Some(LastExit { exit, at });
                         self.save(&record);
                     }
-                    let _ = std::fs::remove_file(files::pid_path(&self.dir, &child.key));
+                    let _ = files::remove(&files::pid_path(&self.dir, &child.key));
                     for waiter in stop.map(|s| s.waiters).unwrap_or_default() {
                         self.reply(waiter, Reply::Stopped { exit });
                     }
