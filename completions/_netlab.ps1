@@ -32,7 +32,8 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses')
-            [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set both ends of NODE:IF administratively down or up')
+            [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it')
+            [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
@@ -108,6 +109,28 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'netlab;impair' {
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file')
+            [CompletionResult]::new('--delay', '--delay', [CompletionResultType]::ParameterName, 'Added to every frame''s trip, like "20ms"')
+            [CompletionResult]::new('--jitter', '--jitter', [CompletionResultType]::ParameterName, 'How far a frame''s delay strays from --delay')
+            [CompletionResult]::new('--distribution', '--distribution', [CompletionResultType]::ParameterName, 'The shape of the jitter: uniform, normal, pareto or paretonormal')
+            [CompletionResult]::new('--loss', '--loss', [CompletionResultType]::ParameterName, 'The share of frames lost, like "1%"')
+            [CompletionResult]::new('--duplicate', '--duplicate', [CompletionResultType]::ParameterName, 'The share of frames sent twice')
+            [CompletionResult]::new('--corrupt', '--corrupt', [CompletionResultType]::ParameterName, 'The share of frames with one bit flipped')
+            [CompletionResult]::new('--reorder', '--reorder', [CompletionResultType]::ParameterName, 'The share of frames that skip the delay (needs --delay)')
+            [CompletionResult]::new('--rate', '--rate', [CompletionResultType]::ParameterName, 'Bits per second of link-layer frames, with tc''s suffixes: "10mbit"')
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Frames that may wait at once (default 1000)')
+            [CompletionResult]::new('--seed', '--seed', [CompletionResultType]::ParameterName, 'Makes each frame''s fate the same on every run (userspace only)')
+            [CompletionResult]::new('--carrier', '--carrier', [CompletionResultType]::ParameterName, 'off: every frame is dropped while both ends stay up (a pulled cable)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--both', '--both', [CompletionResultType]::ParameterName, 'Both directions of the link get the impairment')
+            [CompletionResult]::new('--clear', '--clear', [CompletionResultType]::ParameterName, 'No impairment (of that end, or with --both of the link)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'netlab;exec' {
             [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file (it must be up)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -149,7 +172,8 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('down', 'down', [CompletionResultType]::ParameterValue, 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses')
-            [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set both ends of NODE:IF administratively down or up')
+            [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it')
+            [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
@@ -179,6 +203,9 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             break
         }
         'netlab;help;link' {
+            break
+        }
+        'netlab;help;impair' {
             break
         }
         'netlab;help;exec' {

@@ -29,7 +29,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
             cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
             cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
-            cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
+            cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
+            cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
             cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
@@ -96,6 +97,27 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;impair'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand --delay 'Added to every frame''s trip, like "20ms"'
+            cand --jitter 'How far a frame''s delay strays from --delay'
+            cand --distribution 'The shape of the jitter: uniform, normal, pareto or paretonormal'
+            cand --loss 'The share of frames lost, like "1%"'
+            cand --duplicate 'The share of frames sent twice'
+            cand --corrupt 'The share of frames with one bit flipped'
+            cand --reorder 'The share of frames that skip the delay (needs --delay)'
+            cand --rate 'Bits per second of link-layer frames, with tc''s suffixes: "10mbit"'
+            cand --limit 'Frames that may wait at once (default 1000)'
+            cand --seed 'Makes each frame''s fate the same on every run (userspace only)'
+            cand --carrier 'off: every frame is dropped while both ends stay up (a pulled cable)'
+            cand --format 'Output format'
+            cand --both 'Both directions of the link get the impairment'
+            cand --clear 'No impairment (of that end, or with --both of the link)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;exec'= {
             cand --lab 'The lab, by name, instead of a topology file (it must be up)'
             cand -h 'Print help'
@@ -133,7 +155,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand down 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
             cand diff 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
             cand status 'The labs that are up; with a topology or --lab, one lab''s nodes, interfaces and addresses'
-            cand link 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
+            cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
+            cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
             cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
@@ -155,6 +178,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;status'= {
         }
         &'netlab;help;link'= {
+        }
+        &'netlab;help;impair'= {
         }
         &'netlab;help;exec'= {
         }

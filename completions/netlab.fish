@@ -33,7 +33,8 @@ complete -c netlab -n "__fish_netlab_needs_command" -f -a "up" -d 'Build the lab
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "status" -d 'The labs that are up; with a topology or --lab, one lab\'s nodes, interfaces and addresses'
-complete -c netlab -n "__fish_netlab_needs_command" -f -a "link" -d 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "link" -d 'Cut or restore a link: set every end of NODE:IF\'s link down, pull its cable, or restore it'
+complete -c netlab -n "__fish_netlab_needs_command" -f -a "impair" -d 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "logs" -d 'Show the output of a node\'s processes (stdout and stderr, the newest part kept)'
 complete -c netlab -n "__fish_netlab_needs_command" -f -a "run" -d 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
@@ -75,6 +76,24 @@ complete -c netlab -n "__fish_netlab_using_subcommand link" -l format -d 'Output
 json\t'For scripts: one JSON document (see the README for its shape)'"
 complete -c netlab -n "__fish_netlab_using_subcommand link" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand link" -s V -l version -d 'Print version'
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l lab -d 'The lab, by name, instead of a topology file' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l delay -d 'Added to every frame\'s trip, like "20ms"' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l jitter -d 'How far a frame\'s delay strays from --delay' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l distribution -d 'The shape of the jitter: uniform, normal, pareto or paretonormal' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l loss -d 'The share of frames lost, like "1%"' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l duplicate -d 'The share of frames sent twice' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l corrupt -d 'The share of frames with one bit flipped' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l reorder -d 'The share of frames that skip the delay (needs --delay)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l rate -d 'Bits per second of link-layer frames, with tc\'s suffixes: "10mbit"' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l limit -d 'Frames that may wait at once (default 1000)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l seed -d 'Makes each frame\'s fate the same on every run (userspace only)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l carrier -d 'off: every frame is dropped while both ends stay up (a pulled cable)' -r
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l format -d 'Output format' -r -f -a "text\t'For people'
+json\t'For scripts: one JSON document (see the README for its shape)'"
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l both -d 'Both directions of the link get the impairment'
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -l clear -d 'No impairment (of that end, or with --both of the link)'
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c netlab -n "__fish_netlab_using_subcommand impair" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand exec" -l lab -d 'The lab, by name, instead of a topology file (it must be up)' -r
 complete -c netlab -n "__fish_netlab_using_subcommand exec" -s h -l help -d 'Print help'
 complete -c netlab -n "__fish_netlab_using_subcommand exec" -s V -l version -d 'Print version'
@@ -87,16 +106,17 @@ complete -c netlab -n "__fish_netlab_using_subcommand run" -s h -l help -d 'Prin
 complete -c netlab -n "__fish_netlab_using_subcommand run" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c netlab -n "__fish_netlab_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "up" -d 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "status" -d 'The labs that are up; with a topology or --lab, one lab\'s nodes, interfaces and addresses'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "link" -d 'Cut or restore a link: set both ends of NODE:IF administratively down or up'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "logs" -d 'Show the output of a node\'s processes (stdout and stderr, the newest part kept)'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "run" -d 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link exec logs run completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "validate" -d 'Check a topology file and report every problem in it, with file, line and column'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "plan" -d 'Print the ordered kernel operations that bring the lab up (or, with --down, take it down)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "graph" -d 'Draw the topology: namespaces, bridges, links and tunnels, with addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "up" -d 'Build the lab, or bring a lab that is up in line with its file (only the difference)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "down" -d 'Remove everything the lab made, from its record: also after the file changed or is gone (--lab)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "diff" -d 'Compare the lab in the kernel with its file: + missing, - not wanted, ~ different'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "status" -d 'The labs that are up; with a topology or --lab, one lab\'s nodes, interfaces and addresses'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "link" -d 'Cut or restore a link: set every end of NODE:IF\'s link down, pull its cable, or restore it'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "impair" -d 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "exec" -d 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "logs" -d 'Show the output of a node\'s processes (stdout and stderr, the newest part kept)'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "run" -d 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c netlab -n "__fish_netlab_using_subcommand help; and not __fish_seen_subcommand_from validate plan graph up down diff status link impair exec logs run completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

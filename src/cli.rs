@@ -77,13 +77,30 @@ objects netlab made are removed. Needs root.")]
     /// The labs that are up; with a topology or --lab, one lab's nodes, interfaces and addresses.
     #[command(after_help = "Needs root to read the lab's namespaces.")]
     Status(StatusArgs),
-    /// Cut or restore a link: set both ends of NODE:IF administratively down or up.
+    /// Cut or restore a link: set every end of NODE:IF's link down, pull its cable, or restore it.
     #[command(
-        override_usage = "netlab link [TOPOLOGY] NODE:IF <down|up>\n       netlab link --lab NAME NODE:IF <down|up>",
-        after_help = "The file still wants the link up: `netlab diff` reports a cut link and `netlab up` \
-restores it.\n\nExample:\n  netlab link redis-cluster.toml redis3:eth0 down"
+        override_usage = "netlab link [TOPOLOGY] NODE:IF <down|cut|up>\n       netlab link --lab NAME NODE:IF <down|cut|up>",
+        after_help = "down: every end of the link is set administratively down; its routes go, and a program \
+sending through it is told at once (\"Network is unreachable\").\ncut: every frame is dropped, both ways, while both \
+ends stay up with their addresses and routes, as with a pulled cable: a program sees timeouts, then (once ARP \
+gives up, about 3 s) \"Destination Host Unreachable\".\nup: every end up again, and a cut link's cable back.\n\n\
+The file still wants the link up: `netlab diff` reports a cut link and `netlab up` restores it.\n\nExamples:\n  \
+netlab link redis-cluster.toml redis3:eth0 down\n  netlab link wan.toml gw-a:wan0 cut"
     )]
     Link(LinkArgs),
+    /// Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet.
+    #[command(
+        override_usage = "netlab impair [TOPOLOGY] NODE:IF [--delay D] [--jitter J] [--loss P] [--rate R] ... [--both]\n       \
+netlab impair [TOPOLOGY] NODE:IF --clear [--both]\n       netlab impair --lab NAME NODE:IF ...",
+        after_help = "Replaces the impairment of the frames NODE:IF sends (--both: of both directions of its link) \
+with the one given; what is not given is not impaired. The file is not changed: `netlab diff` shows the difference, \
+`netlab up` puts the file's impairment back.\n\nA link the file impairs in userspace (netlab's own delay line; \
+`impair = {}` declares one with nothing asked yet) takes any impairment. A link the kernel impairs (or one the file does not impair) \
+takes what this kernel's qdiscs and nftables can do: a rate, a loss, a pulled cable, and netem's delay, jitter, \
+duplicate, corrupt and reorder where the kernel has netem; never a seed.\n\nExamples:\n  netlab impair wan.toml \
+gw-a:wan0 --delay 200ms --loss 5% --both\n  netlab impair --lab wan gw-a:wan0 --clear --both"
+    )]
+    Impair(ImpairArgs),
     /// Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files.
     #[command(
         override_usage = "netlab exec [TOPOLOGY] NODE -- CMD [ARGS]...",
@@ -294,6 +311,110 @@ impl ExecArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ImpairArgs {
+    /// [TOPOLOGY] NODE:IF: the topology file (default ./netlab.toml) and the end of the link
+    /// whose outgoing frames to impair.
+    #[arg(value_name = "[TOPOLOGY] NODE:IF", num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// The lab, by name, instead of a topology file.
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// Added to every frame's trip, like "20ms".
+    #[arg(long, value_name = "TIME", value_parser = crate::impairment::value::parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// How far a frame's delay strays from --delay.
+    #[arg(long, value_name = "TIME", value_parser = crate::impairment::value::parse_duration)]
+    pub jitter: Option<std::time::Duration>,
+    /// The shape of the jitter: uniform, normal, pareto or paretonormal.
+    #[arg(long, value_name = "NAME")]
+    pub distribution: Option<crate::impairment::Distribution>,
+    /// The share of frames lost, like "1%".
+    #[arg(long, value_name = "PERCENT")]
+    pub loss: Option<crate::impairment::Percent>,
+    /// The share of frames sent twice.
+    #[arg(long, value_name = "PERCENT")]
+    pub duplicate: Option<crate::impairment::Percent>,
+    /// The share of frames with one bit flipped.
+    #[arg(long, value_name = "PERCENT")]
+    pub corrupt: Option<crate::impairment::Percent>,
+    /// The share of frames that skip the delay (needs --delay).
+    #[arg(long, value_name = "PERCENT")]
+    pub reorder: Option<crate::impairment::Percent>,
+    /// Bits per second of link-layer frames, with tc's suffixes: "10mbit".
+    #[arg(long, value_name = "RATE", value_parser = crate::impairment::value::parse_rate)]
+    pub rate: Option<u64>,
+    /// Frames that may wait at once (default 1000).
+    #[arg(long, value_name = "FRAMES")]
+    pub limit: Option<u32>,
+    /// Makes each frame's fate the same on every run (userspace only).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// off: every frame is dropped while both ends stay up (a pulled cable).
+    #[arg(long, value_name = "on|off", value_parser = parse_carrier)]
+    pub carrier: Option<bool>,
+    /// Both directions of the link get the impairment.
+    #[arg(long)]
+    pub both: bool,
+    /// No impairment (of that end, or with --both of the link).
+    #[arg(
+        long,
+        conflicts_with_all = ["delay", "jitter", "distribution", "loss", "duplicate", "corrupt", "reorder", "rate", "limit", "seed", "carrier"]
+    )]
+    pub clear: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+/// `on`/`off` (or `true`/`false`).
+fn parse_carrier(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("`{s}`: say on or off")),
+    }
+}
+
+impl ImpairArgs {
+    /// The lab and the NODE:IF end.
+    pub fn lab_and_end(&self) -> Result<(LabRef, &str), String> {
+        let (lab, rest) = lab_and_rest(&self.lab, &self.target, 1)?;
+        Ok((lab, rest[0].as_str()))
+    }
+
+    /// The impairment asked for (none with --clear), checked as a whole.
+    pub fn impairment(&self) -> Result<crate::impairment::Impairment, String> {
+        let mut imp = crate::impairment::Impairment::default();
+        let mut given = false;
+        let mut set = |slot: &mut dyn FnMut(&mut crate::impairment::Impairment), is: bool| {
+            if is {
+                slot(&mut imp);
+                given = true;
+            }
+        };
+        set(&mut |i| i.delay = self.delay.unwrap_or_default(), self.delay.is_some());
+        set(&mut |i| i.jitter = self.jitter.unwrap_or_default(), self.jitter.is_some());
+        set(&mut |i| i.distribution = self.distribution.unwrap_or_default(), self.distribution.is_some());
+        set(&mut |i| i.loss = self.loss.unwrap_or_default(), self.loss.is_some());
+        set(&mut |i| i.duplicate = self.duplicate.unwrap_or_default(), self.duplicate.is_some());
+        set(&mut |i| i.corrupt = self.corrupt.unwrap_or_default(), self.corrupt.is_some());
+        set(&mut |i| i.reorder = self.reorder.unwrap_or_default(), self.reorder.is_some());
+        set(&mut |i| i.rate = self.rate, self.rate.is_some());
+        set(&mut |i| i.limit = self.limit, self.limit.is_some());
+        set(&mut |i| i.seed = self.seed, self.seed.is_some());
+        set(&mut |i| i.carrier = self.carrier.unwrap_or(true), self.carrier.is_some());
+        if !given && !self.clear {
+            return Err("say what frames meet (--delay 20ms, --loss 1%, --rate 10mbit...), or --clear".into());
+        }
+        if self.limit == Some(0) {
+            return Err("--limit 0: at least 1 frame".into());
+        }
+        imp.validate()?;
+        Ok(imp)
+    }
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// A lab's topology file: show that lab (without it and --lab: list the labs that are up).
     #[arg(value_hint = clap::ValueHint::FilePath)]
@@ -308,7 +429,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct LinkArgs {
-    /// [TOPOLOGY] NODE:IF down|up
+    /// [TOPOLOGY] NODE:IF down|cut|up
     #[arg(value_name = "ARGS", num_args = 2..=3, required = true)]
     pub words: Vec<String>,
     /// The lab, by name, instead of a topology file.
@@ -319,16 +440,42 @@ pub struct LinkArgs {
     pub format: OutputFormat,
 }
 
+/// What `netlab link` does to a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Every end administratively down: the routes through it go.
+    Down,
+    /// Every end up again, and a cut link's cable back.
+    Up,
+    /// Every frame dropped, both ends up with their routes: a pulled cable.
+    Cut,
+}
+
+impl LinkAction {
+    pub fn word(self) -> &'static str {
+        match self {
+            LinkAction::Down => "down",
+            LinkAction::Up => "up",
+            LinkAction::Cut => "cut",
+        }
+    }
+}
+
 impl LinkArgs {
-    /// The lab, the NODE:IF endpoint and whether it is to be up.
-    pub fn parse(&self) -> Result<(LabRef, &str, bool), String> {
+    /// The lab, the NODE:IF endpoint and what to do.
+    pub fn parse(&self) -> Result<(LabRef, &str, LinkAction), String> {
         let (lab, rest) = lab_and_rest(&self.lab, &self.words, 2)?;
-        let up = match rest[1].as_str() {
-            "up" => true,
-            "down" => false,
-            other => return Err(format!("`{other}`: say `down` (cut the link) or `up` (restore it)")),
+        let action = match rest[1].as_str() {
+            "up" => LinkAction::Up,
+            "down" => LinkAction::Down,
+            "cut" => LinkAction::Cut,
+            other => {
+                return Err(format!(
+                "`{other}`: say `down` (set it down), `cut` (pull the cable: both ends stay up) or `up` (restore it)"
+            ))
+            }
         };
-        Ok((lab, rest[0].as_str(), up))
+        Ok((lab, rest[0].as_str(), action))
     }
 }
 

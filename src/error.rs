@@ -11,7 +11,7 @@ use crate::diff::Conflict;
 use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
-use crate::plan::{DeviceKind, Op};
+use crate::plan::{Feature, Op};
 use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +92,8 @@ fn link_errors(failed: &[(Op, OpError)]) -> String {
 pub enum Refusal {
     /// Without CAP_NET_ADMIN and CAP_SYS_ADMIN.
     NoPrivileges,
-    /// This kernel cannot make device kinds the lab needs.
-    MissingKinds { lab: String, kinds: Vec<DeviceKind> },
+    /// This kernel cannot make device kinds (or qdiscs, or drops) the lab needs.
+    MissingKinds { lab: String, kinds: Vec<Feature> },
     /// Another netlab holds the lab (or its lock cannot be taken).
     Lock(LockError),
     /// Objects in the way that are not the lab's.
@@ -121,7 +121,7 @@ impl fmt::Display for Refusal {
             ),
             Refusal::MissingKinds { lab, kinds } => {
                 let names: Vec<String> =
-                    kinds.iter().map(|k| format!("{} devices ({})", k.name(), k.config_option())).collect();
+                    kinds.iter().map(|k| format!("{} ({})", k.name(), k.config_option())).collect();
                 write!(f, "this kernel cannot make {}, which lab {lab} needs; nothing was changed", names.join(" or "))
             }
             Refusal::Lock(e) => e.fmt(f),

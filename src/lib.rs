@@ -16,6 +16,7 @@ pub(crate) mod diff;
 pub mod error;
 pub mod graph;
 pub mod impair;
+pub mod impairment;
 pub(crate) mod kernel;
 pub(crate) mod live;
 pub(crate) mod ownership;

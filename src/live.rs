@@ -1,7 +1,8 @@
 //! What the kernel (and the file system) show of a lab, as plain data: its namespaces and
-//! their identities, links, addresses, routes, sysctls, /etc/netns files, forwarder
-//! processes, and its processes and their supervisor. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
-//! `status` read them. Nothing here talks to the kernel, so tests build them by hand.
+//! their identities, links, addresses, routes, qdiscs, sysctls, /etc/netns files,
+//! nftables drops, forwarder and relay processes, and its processes and their supervisor.
+//! `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and `status` read
+//! them. Nothing here talks to the kernel, so tests build them by hand.
 //!
 //! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
 //! local table) is marked as such, since it is never drift.
@@ -15,6 +16,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns};
 
 /// The identity of a namespace: the device and inode of its nsfs file. Two names of one
@@ -109,6 +111,38 @@ impl LiveRoute {
     }
 }
 
+/// A link's root qdisc, as the kernel shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveQdisc {
+    /// The link, by index.
+    pub index: u32,
+    /// `noqueue`, `netem`, `tbf`...
+    pub kind: String,
+    /// What it does, as the impairment netlab would have asked for it, when its kind is
+    /// one netlab makes (netem, tbf) and its options could be read.
+    pub impairment: Option<Impairment>,
+}
+
+/// The drop at a device's ingress, as nftables shows the table netlab would have made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveDrop {
+    /// The lab's drop, doing what its table says.
+    Ours { loss: Percent, carrier: bool },
+    /// The lab's table, changed by hand (how).
+    Changed(String),
+    /// A table of the lab's name for it without the lab's mark: someone else's.
+    NotOurs { table: String },
+}
+
+/// A relay that runs: its process, and what each direction does now (`None`: its
+/// control socket did not answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRelay {
+    pub running: Running,
+    /// `[a to b, b to a]`.
+    pub impairments: Option<[Impairment; 2]>,
+}
+
 /// One namespace as the kernel shows it. Built with [`LiveNetns::new`], which indexes
 /// links by name and index and addresses by link: the host of a big lab has thousands.
 #[derive(Debug, Clone, Default)]
@@ -116,6 +150,8 @@ pub struct LiveNetns {
     pub links: Vec<LiveLink>,
     pub addrs: Vec<LiveAddr>,
     pub routes: Vec<LiveRoute>,
+    /// Root qdiscs, read where the lab has (or had) an impairment in the kernel.
+    pub qdiscs: Vec<LiveQdisc>,
     by_name: HashMap<String, usize>,
     by_index: HashMap<u32, usize>,
     /// Addresses sorted by link index, and where each link's start.
@@ -135,8 +171,14 @@ impl LiveNetns {
             links,
             addrs,
             routes,
+            qdiscs: Vec::new(),
             addrs_at,
         }
+    }
+
+    /// The root qdisc of a link, when qdiscs were read.
+    pub fn qdisc_of(&self, index: u32) -> Option<&LiveQdisc> {
+        self.qdiscs.iter().find(|q| q.index == index)
     }
 
     pub fn link(&self, name: &str) -> Option<&LiveLink> {
@@ -190,6 +232,10 @@ pub struct LiveLab {
     pub processes: HashMap<String, LiveProcess>,
     /// The lab's supervisor (PID 1 of its processes' PID namespace), by its pid, if it runs.
     pub supervisor: Option<u32>,
+    /// The drop at each device the lab drops (or dropped) at, if there is a table for it.
+    pub drops: HashMap<(Netns, String), Option<LiveDrop>>,
+    /// Each relay of the lab's (by namespace and `a` device), if it runs.
+    pub relays: HashMap<(Netns, String), Option<LiveRelay>>,
 }
 
 impl LiveLab {

@@ -56,6 +56,10 @@ pub enum NotOurs {
     OtherNamespace { alias: String },
     /// A file someone changed after netlab wrote it: theirs now.
     Changed,
+    /// An nftables table without the lab's mark in its comment.
+    UnmarkedTable { alias: String },
+    /// What it is could not be read (the error).
+    Unreadable { why: String },
 }
 
 impl fmt::Display for NotOurs {
@@ -67,6 +71,10 @@ impl fmt::Display for NotOurs {
                 write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
             }
             NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
+            NotOurs::UnmarkedTable { alias } => {
+                write!(f, "its comment does not start with `{alias}`, so it is not this lab's")
+            }
+            NotOurs::Unreadable { why } => write!(f, "netlab could not read whose it is: {why}"),
         }
     }
 }

@@ -212,10 +212,11 @@ impl Dir {
         }
     }
 
-    /// Removes `name` if it is a regular file that netlab could have made (owned by root
-    /// or by the user netlab runs as): one of its temporary files, say, left by a kill.
-    /// Anything else of that name (a link, a directory, another user's file) was put there
-    /// by someone else: an error that names it, and it is left alone.
+    /// Removes `name` if it is a regular file (or a unix socket: a relay's control socket
+    /// left by a kill) that netlab could have made (owned by root or by the user netlab
+    /// runs as): one of its temporary files, say, left by a kill. Anything else of that
+    /// name (a link, a directory, another user's file) was put there by someone else: an
+    /// error that names it, and it is left alone.
     pub fn remove_own_file(&self, name: &Name) -> io::Result<bool> {
         let Some(st) = self.stat(name)? else { return Ok(false) };
         let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
@@ -223,7 +224,7 @@ impl Dir {
         if kind == SFlag::S_IFLNK {
             return Err(symlink_error(&path));
         }
-        if kind != SFlag::S_IFREG || !trusted_owner(st.st_uid) {
+        if !(kind == SFlag::S_IFREG || kind == SFlag::S_IFSOCK) || !trusted_owner(st.st_uid) {
             return Err(io::Error::other(format!(
                 "{} is in netlab's way and is not a file netlab made; remove it if you know what it is",
                 path.display()

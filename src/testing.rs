@@ -52,7 +52,7 @@ impl Drop for TempDir {
 
 /// Every topology shipped with netlab (`topologies/*.toml`, `tests/labs/*.toml`), by file
 /// name, with its plan for a kernel with every device kind and, where that differs, for
-/// one without ipip (`NAME (no ipip)`): every op kind a shipped lab can make.
+/// one without ipip and netem, as here (`NAME (no ipip, netem)`): every op kind a shipped lab can make.
 pub fn shipped_plans() -> Vec<(String, Plan)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = ["topologies", "tests/labs"]
@@ -67,11 +67,12 @@ pub fn shipped_plans() -> Vec<(String, Plan)> {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let topology = crate::load(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
         let full = compile_for(&topology, Capabilities::FULL);
-        let without = compile_for(&topology, Capabilities { ipip: false });
+        // This machine's kernel: no ipip, no netem.
+        let without = compile_for(&topology, Capabilities { ipip: false, netem: false, ..Capabilities::FULL });
         let differs = without.ops != full.ops;
         plans.push((name.clone(), full));
         if differs {
-            plans.push((format!("{name} (no ipip)"), without));
+            plans.push((format!("{name} (no ipip, netem)"), without));
         }
     }
     assert!(plans.len() >= 8, "the shipped topologies were not found: {plans:?}");

@@ -79,6 +79,13 @@ fn json_plans_have_the_documented_shape() {
         "route_del",
         "forwarder_start",
         "forwarder_stop",
+        "qdisc_replace",
+        "qdisc_del",
+        "drop_set",
+        "drop_del",
+        "relay_start",
+        "relay_stop",
+        "relay_set",
         "supervisor_start",
         "supervisor_stop",
         "process_start",
@@ -201,7 +208,7 @@ ip netns exec ns2 ip addr add 10.10.200.10 peer 10.10.100.10 dev tunr";
 #[test]
 fn ipip_on_a_kernel_without_it_is_userspace() {
     let t = netlab::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/ipip.toml")).unwrap();
-    let up = plan::compile_for(&t, plan::Capabilities { ipip: false });
+    let up = plan::compile_for(&t, plan::Capabilities { ipip: false, ..plan::Capabilities::FULL });
     insta::assert_snapshot!("ipip.userspace.up", plan::text::render(&up));
     insta::assert_snapshot!("ipip.userspace.down", plan::text::render(&up.teardown()));
     // mode = "kernel" stays the kernel's whatever the machine: `up` refuses it there.
@@ -209,6 +216,34 @@ fn ipip_on_a_kernel_without_it_is_userspace() {
     let kernel =
         netlab::load_str("ipip-kernel.toml", &text.replace("kind = \"ipip\"", "kind = \"ipip\"\nmode = \"kernel\""))
             .unwrap();
-    let up = plan::compile_for(&kernel, plan::Capabilities { ipip: false });
+    let up = plan::compile_for(&kernel, plan::Capabilities { ipip: false, ..plan::Capabilities::FULL });
     assert!(up.ops.iter().any(|op| matches!(op, plan::Op::IpipAdd { .. })) && up.notes.is_empty());
+}
+
+/// Impaired links: on a kernel with everything, the mobile node's delay is netem's and the
+/// backup line's rate tbf's with an nftables drop; without netem (this machine) the delay
+/// is the relay's too, and `plan` says why. A seed is always the relay's.
+#[test]
+fn impairments_in_the_kernel_or_in_userspace() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/wan.toml");
+    let t = netlab::load(&path).unwrap();
+    let full = plan::compile(&t);
+    let relays = |p: &Plan| p.ops.iter().filter(|op| matches!(op, plan::Op::RelayStart { .. })).count();
+    assert_eq!(relays(&full), 1, "only the seeded WAN link is in userspace on a full kernel");
+    let without = plan::compile_for(&t, plan::Capabilities { netem: false, ..plan::Capabilities::FULL });
+    assert_eq!(relays(&without), 2);
+    insta::assert_snapshot!("wan.no-netem.up", plan::text::render(&without));
+    insta::assert_snapshot!("wan.ip", plan::ip::render(&full));
+    insta::assert_json_snapshot!("wan.json", full);
+    // mode = "kernel" stays the kernel's: `up` refuses it on a kernel without netem.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let kernel = text.replace("distribution = \"normal\", loss = \"2%\" }", "loss = \"2%\", mode = \"kernel\" }");
+    let kernel = netlab::load_str("wan-kernel.toml", &kernel).unwrap();
+    let up = plan::compile_for(&kernel, plan::Capabilities { netem: false, ..plan::Capabilities::FULL });
+    assert_eq!(relays(&up), 1);
+    assert!(up
+        .ops
+        .iter()
+        .any(|op| matches!(op, plan::Op::QdiscReplace { kind: netlab::impair::kernel::QdiscKind::Netem, .. })));
+    assert!(up.notes.iter().all(|n| !n.contains("mobile")), "{:?}", up.notes);
 }

@@ -94,6 +94,8 @@ fn big_lab() -> String {
     // Forwarder processes too: a kill can land while they start.
     text += "[[tunnels]]\nkind = \"udp\"\nendpoints = [\"gw:fl0\", \"host:kill-fl\"]\n\
              underlay = [\"10.62.0.2\", \"10.62.0.1\"]\naddresses = [\"10.63.0.1\", \"10.63.0.2\"]\n";
+    // And an impairment relay, started last: a kill can land while it starts.
+    text += "[[links]]\nendpoints = [\"gw:imp0\", \"n0:imp0\"]\nimpair = { delay = \"1ms\", seed = 1 }\n";
     text
 }
 
@@ -104,8 +106,9 @@ fn down_after_kill_9_leaves_nothing() {
     }
     let lab = TempTopology::new("kill", &big_lab());
     // Kill after the first line, part-way through the namespaces, the links, the
-    // addresses, and near the end: each time `down` must remove everything.
-    for after_lines in [1, 20, 70, 130, 250, 330, 338] {
+    // addresses, and near the end (573: the forwarders are started, the relay is being
+    // started): each time `down` must remove everything.
+    for after_lines in [1, 20, 70, 130, 250, 330, 338, 573] {
         let host = Throwaway::new();
         let mut child = host
             .command("sh")

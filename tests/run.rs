@@ -145,6 +145,23 @@ fn a_command_runs_inside_a_node_with_node() {
 }
 
 #[test]
+fn impaired_links_work_without_root() {
+    if skip_unless_root("netlab run with impaired links") {
+        return;
+    }
+    // wan.toml has both engines: relays (AF_PACKET, no TUN device) and the kernel's (tbf,
+    // an nftables drop), all of which a user namespace's root may make.
+    let host = Throwaway::new();
+    let file = topology("wan.toml");
+    let script = format!("{NETLAB} status {file} | grep -E \"relay|kernel\"; {NETLAB} exec {file} client -- ping -c 1 -w 5 10.2.0.2 >/dev/null && echo reached");
+    let out = host.netlab_run(NOBODY, &format!("{file} -- sh -c '{script}'"));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("relay (pid") && stdout.contains(" kernel"), "both engines: {}", text(&out));
+    assert!(stdout.ends_with("reached\n"), "through the relay: {}", text(&out));
+    host.assert_empty();
+}
+#[test]
 fn it_works_where_etc_netns_does_not_exist() {
     if skip_unless_root("netlab run without /etc/netns") {
         return;

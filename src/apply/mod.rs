@@ -153,7 +153,7 @@ fn apply_until<K: Kernel>(
 
         // Record the batch before sending it.
         let first = added.len();
-        for op in batch.iter().filter(|op| !op.removes()) {
+        for op in batch.iter().filter(|op| op.recorded()) {
             let mut entry = Entry::pending(op.clone());
             if let Op::SysctlSet { netns, key, .. } = op {
                 entry.previous =
@@ -190,7 +190,7 @@ fn apply_until<K: Kernel>(
                         gone_netns.insert(Netns::Named(netns.clone()));
                     }
                 }
-            } else {
+            } else if op.recorded() {
                 if let Ok(Applied::Netns(id)) = result {
                     added[slot].ns_id = Some(id);
                 }

@@ -296,3 +296,94 @@ fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears
         record.save().unwrap();
     }
 }
+
+/// The WAN lab (topologies/wan.toml), up on the fake kernel with `caps`: its record, and
+/// the plan it was brought up from.
+fn wan_up(kernel: &mut FakeKernel, state: &StateDir, caps: crate::plan::Capabilities) -> (Record, Plan) {
+    let t = crate::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/wan.toml")).unwrap();
+    let plan = crate::plan::compile_for(&t, caps);
+    let mut record = state.new_record(&plan.lab);
+    let ops = up_ops(&plan, None, kernel);
+    run(kernel, &mut record, &ops).0.unwrap();
+    record.settle(&plan).unwrap();
+    (record, plan)
+}
+
+#[test]
+fn an_impairment_changed_at_run_time_is_drift_that_up_puts_back_in_place() {
+    let empty = FakeKernel::new("wan").world;
+    let mut kernel = FakeKernel::new("wan");
+    let dir = TempDir::new();
+    let (mut record, plan) = wan_up(&mut kernel, &StateDir::new(dir.path()), crate::plan::Capabilities::FULL);
+    let w = Netns::Named("netlab-wan-relay".into());
+    let relay_a =
+        plan.ops.iter().find_map(|op| if let Op::RelayStart { a, .. } = op { Some(a.clone()) } else { None }).unwrap();
+    let gw = |n: &str| Netns::Named(format!("wan-gw-{n}"));
+    // What `netlab impair` does: the relay told, a qdisc replaced, a drop removed; and a
+    // drop on a link the file does not impair (as `link ... cut` leaves).
+    let delay: crate::impairment::Impairment = "delay=100ms".parse().unwrap();
+    let runtime = vec![
+        Op::RelaySet { netns: w.clone(), a: relay_a.clone(), a_to_b: Some(delay.clone()), b_to_a: None },
+        Op::QdiscReplace {
+            netns: gw("a"),
+            dev: "bak0".into(),
+            kind: crate::impair::kernel::QdiscKind::Tbf,
+            impairment: "rate=1mbit".parse().unwrap(),
+        },
+        Op::DropDel { netns: gw("a"), dev: "bak0".into() },
+        Op::DropSet {
+            netns: Netns::Named("wan-client".into()),
+            dev: "eth0".into(),
+            loss: Default::default(),
+            carrier: false,
+        },
+    ];
+    let (result, out) = run(&mut kernel, &mut record, &runtime);
+    result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+    let relay_set = record.entries.iter().any(|e| matches!(e.op, Op::RelaySet { .. }));
+    assert!(!relay_set, "a relay's settings are not the record's: its relay_start is");
+
+    let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
+    let d = diff(&plan, Some(&record), &kernel.live(&known));
+    let text = crate::diff::text::render(&plan.lab, &d);
+    let lines: Vec<String> =
+        text.lines().skip(1).map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines, ["- drop del", "~ qdisc replace", "+ drop set", "~ relay set"], "{text}");
+    assert!(text.contains("(impairment: file a-b delay=20ms,jitter=5ms,loss=1%,rate=10mbit,seed=7"), "{text}");
+    assert!(text.contains("kernel a-b delay=100ms"), "{text}");
+    // The relay is told, not restarted: a program under test keeps its connections.
+    assert!(d.ops().iter().all(|op| !matches!(op, Op::RelayStop { .. } | Op::RelayStart { .. })));
+    let ops = d.ops();
+    let (result, out) = run(&mut kernel, &mut record, &ops);
+    result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+    record.settle(&plan).unwrap();
+    assert!(up_ops(&plan, Some(&record), &kernel).is_empty(), "in sync once up put the file's back");
+    assert!(down(&mut kernel, &record).is_empty());
+    assert_eq!(kernel.world, empty);
+}
+
+#[test]
+fn a_link_moved_between_the_kernel_and_the_relay_is_made_anew_and_down_clears_both() {
+    let empty = FakeKernel::new("wan").world;
+    let mut kernel = FakeKernel::new("wan");
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    // Up on a kernel with netem (the mobile node's link is netem's), then the same file
+    // on one without (its link goes through the relay), then back.
+    let (mut record, full) = wan_up(&mut kernel, &state, crate::plan::Capabilities::FULL);
+    let bare = crate::plan::compile_for(
+        &crate::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/wan.toml")).unwrap(),
+        crate::plan::Capabilities { netem: false, ..crate::plan::Capabilities::FULL },
+    );
+    for plan in [&bare, &full] {
+        let ops = up_ops(plan, Some(&record), &kernel);
+        assert!(ops.iter().any(|op| matches!(op, Op::VethAdd { .. })), "the mobile link is made anew: {ops:#?}");
+        let (result, out) = run(&mut kernel, &mut record, &ops);
+        result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+        record.settle(plan).unwrap();
+        assert!(up_ops(plan, Some(&record), &kernel).is_empty(), "not in sync after the move");
+    }
+    assert_eq!(kernel.world.relays.len(), 1, "only the WAN's relay is left");
+    assert!(down(&mut kernel, &record).is_empty());
+    assert_eq!(kernel.world, empty);
+}

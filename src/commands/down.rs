@@ -16,7 +16,7 @@ use crate::error::{PartlyDown, Refusal};
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Linux};
-use crate::live::{LiveLink, Named};
+use crate::live::{LiveDrop, LiveLink, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
@@ -111,14 +111,14 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
 }
 
 /// A teardown, with the removals of what carries the lab's marks that it lacks: the
-/// forwarders' stops first (a forwarder keeps its namespace alive), the links and
-/// namespaces last.
+/// forwarders' and relays' stops first (a process keeps its namespace alive), the drops,
+/// links and namespaces last.
 fn with_marked(teardown: Vec<Op>, marked: Vec<Op>) -> Vec<Op> {
     let known: std::collections::HashSet<_> = teardown.iter().map(Op::key).collect();
     let (first, last): (Vec<Op>, Vec<Op>) = marked
         .into_iter()
         .filter(|op| !known.contains(&op.key()))
-        .partition(|op| matches!(op, Op::ForwarderStop { .. }));
+        .partition(|op| matches!(op, Op::ForwarderStop { .. } | Op::RelayStop { .. }));
     first.into_iter().chain(teardown).chain(last).collect()
 }
 
@@ -130,10 +130,13 @@ enum Check<'a> {
     Namespace(&'a str),
     /// A file to remove: still what netlab wrote.
     File(&'a str, EtcFileKind),
+    /// A drop's nftables table to remove: it carries the lab's mark.
+    Drop(&'a Netns, &'a str),
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
-    /// of a link or namespace of the lab's), or checks for itself when it runs (a
-    /// forwarder is stopped only after its pid is found to be that forwarder; a process
-    /// and the supervisor, only after their identity is checked).
+    /// of a link or namespace of the lab's, a qdisc on one of its links), or checks for
+    /// itself when it runs (a forwarder or relay is stopped only after its pid is found
+    /// to be that process; a process and the supervisor, only after their identity is
+    /// checked).
     None,
 }
 
@@ -144,6 +147,7 @@ impl Check<'_> {
             LinkDel { netns, name } => Check::Link(netns, name),
             NetnsDel { netns } => Check::Namespace(netns),
             FileRemove { netns, file } => Check::File(netns, *file),
+            DropDel { netns, dev } => Check::Drop(netns, dev),
             SysctlRestore { .. }
             | LinkSetNomaster { .. }
             | LinkDown { .. }
@@ -151,7 +155,10 @@ impl Check<'_> {
             | RouteDel { .. }
             | ForwarderStop { .. }
             | SupervisorStop
-            | ProcessStop { .. } => Check::None,
+            | ProcessStop { .. }
+            | RelayStop { .. }
+            | QdiscDel { .. }
+            | RelaySet { .. } => Check::None,
             // Not in a teardown of a record, which only has what `up` made (and a
             // teardown undoes it); if one came, it would change a setting like the above.
             NetnsAdd { .. }
@@ -173,7 +180,10 @@ impl Check<'_> {
             | ForwarderStart { .. }
             | SupervisorStart
             | ProcessStart { .. }
-            | Exec { .. } => Check::None,
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | DropSet { .. }
+            | RelayStart { .. } => Check::None,
         }
     }
 }
@@ -204,13 +214,30 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
         .filter_map(|op| match Check::of(op) {
             Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
             Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
-            Check::File(..) | Check::None => None,
+            Check::File(..) | Check::Drop(..) | Check::None => None,
         })
         .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
     let found: HashMap<(Netns, String), Option<LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
     let link = |netns: &Netns, name: &str| found.get(&(netns.clone(), name.to_string())).cloned().flatten();
+    // The drops to remove, as nftables shows them (unreadable: left alone, and said).
+    let drops: Vec<(Netns, String)> = ops
+        .iter()
+        .filter_map(|op| if let Check::Drop(n, d) = Check::of(op) { Some((n.clone(), d.to_string())) } else { None })
+        .collect();
+    let drops_found = kernel.read_drops(&drops.iter().map(|(n, d)| (n, d.as_str())).collect::<Vec<_>>());
+    let drop = |netns: &Netns, dev: &str| -> Result<(), NotOurs> {
+        let found = match &drops_found {
+            Ok(found) => found,
+            Err(e) => return Err(NotOurs::Unreadable { why: e.to_string() }),
+        };
+        let at = drops.iter().position(|(n, d)| n == netns && d == dev);
+        match at.and_then(|i| found[i].clone()) {
+            Some(LiveDrop::NotOurs { .. }) => Err(NotOurs::UnmarkedTable { alias: claims.marks().alias.clone() }),
+            Some(LiveDrop::Ours { .. } | LiveDrop::Changed(_)) | None => Ok(()),
+        }
+    };
 
     let mut keep = Vec::new();
     let mut refused = Vec::new();
@@ -230,6 +257,7 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
                 Ok(content) => claims.may_remove_file(netns, file, content.as_deref()),
                 Err(_) => Err(NotOurs::Changed),
             },
+            Check::Drop(netns, dev) => drop(netns, dev),
             Check::None => Ok(()),
         };
         match verdict {

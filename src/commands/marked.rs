@@ -1,9 +1,10 @@
 //! What carries a lab's marks, found without its record: the way down for a lab whose
 //! record cannot be read or trusted (see `state::salvage`). Only what is provably the
 //! lab's is named: the links in the host with its alias, the namespaces whose `lo`
-//! carries it, the forwarders whose pid files are in its directory (each is signalled
-//! only once its identity is checked, as always), and its supervisor, found the same way,
-//! with every process of the lab in its PID namespace. Files under /etc/netns and host sysctls
+//! carries it, the forwarders and relays whose pid files are in its directory (each is
+//! signalled only once its identity is checked, as always), its supervisor, found the
+//! same way, with every process of the lab in its PID namespace, and its nftables drops in
+//! the host (tables of its name with its mark). Files under /etc/netns and host sysctls
 //! carry no mark: only the part of the record that could be read knows them.
 
 use crate::kernel::{forwarder, netns, Linux};
@@ -13,15 +14,29 @@ use crate::state::StateDir;
 use crate::topology::Netns;
 
 /// The removals of what carries lab `lab`'s marks, for `down`: the lab's processes (its
-/// supervisor) and forwarders first, then the host's links, then the namespaces.
+/// supervisor), forwarders and relays first, then the host's drops and links, then the
+/// namespaces.
 pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::io::Result<Vec<Op>> {
     let marks = crate::ownership::Marks::of(lab);
-    let supervisor = crate::process::Supervisor::find(&state.lab_dir(lab)).map(|_| Op::SupervisorStop);
-    let mut ops: Vec<Op> = supervisor.into_iter().collect();
-    ops.extend(
-        forwarder::recorded(&state.lab_dir(lab))?.into_iter().map(|(netns, dev)| Op::ForwarderStop { netns, dev }),
-    );
+    // A relay's files are in the lab's relay namespace, a forwarder's elsewhere.
+    let relays = Netns::Named(crate::topology::names::relay_netns(lab));
+    let mut ops: Vec<Op> = forwarder::recorded(&state.lab_dir(lab))?
+        .into_iter()
+        .map(
+            |(netns, dev)| {
+                if netns == relays {
+                    Op::RelayStop { netns, a: dev }
+                } else {
+                    Op::ForwarderStop { netns, dev }
+                }
+            },
+        )
+        .collect();
+    if crate::process::Supervisor::find(&state.lab_dir(lab)).is_some() {
+        ops.insert(0, Op::SupervisorStop);
+    }
 
+    ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));
     let host = kernel.observe(&[Netns::Host]).pop().and_then(Result::ok).unwrap_or_default();
     ops.extend(
         host.links.iter().filter(|l| marks.on(l)).map(|l| Op::LinkDel { netns: Netns::Host, name: l.name.clone() }),

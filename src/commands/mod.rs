@@ -10,13 +10,16 @@ pub(crate) mod down;
 pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
+pub(crate) mod impair;
 pub(crate) mod link;
+mod links;
 pub(crate) mod logs;
 mod marked;
 pub(crate) mod plan;
 pub(crate) mod relay;
 pub(crate) mod run;
 pub(crate) mod status;
+mod status_impairments;
 pub(crate) mod up;
 pub(crate) mod validate;
 
@@ -84,20 +87,39 @@ pub(crate) fn lab_name(lab: &LabRef) -> Result<String> {
 
 /// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
 /// `status` compare with, and `plan` prints. The kernel is asked only when the topology
-/// leaves a choice to it (an ipip tunnel in `auto` mode).
+/// leaves a choice to it (an ipip tunnel or an impaired link in `auto` mode).
 pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
-    use crate::topology::{IpipMode, TunnelKind};
-    let asks = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    use crate::topology::{ImpairMode, IpipMode, TunnelKind};
+    let ipip = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
+    let impair = topology.veths.iter().any(|v| v.impair.as_ref().is_some_and(|i| i.mode == ImpairMode::Auto));
+    let asks = ipip || impair;
     let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
     crate::plan::compile_for(topology, caps)
 }
 
-/// What `up`, `down` and `link` print with `--format json`: one document at the end.
+/// One record entry per qdisc and drop: a replacement made at run time supersedes the
+/// one before it (`apply` keeps both, as it keeps every op it applied).
+pub(crate) fn keep_latest(record: &mut Record) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<_> = record
+        .entries
+        .drain(..)
+        .rev()
+        .filter(|e| {
+            let key = e.op.key();
+            !matches!(key.what, crate::plan::Subject::Qdisc | crate::plan::Subject::Drop) || seen.insert(key)
+        })
+        .collect();
+    kept.reverse();
+    record.entries = kept;
+}
+
+/// What `up`, `down`, `link` and `impair` print with `--format json`: one document at the end.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct Report<'a> {
     pub version: u32,
     pub lab: &'a str,
-    /// `up`, `down` or `link`.
+    /// `up`, `down`, `link` or `impair`.
     pub action: &'static str,
     pub ok: bool,
     /// Whether anything was changed (and stayed changed).
@@ -168,6 +190,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Link(args) => link::exec(state, &args, out),
         Command::Logs(args) => logs::exec(state, &args, out),
         Command::Run(args) => run::exec(args),
+        Command::Impair(args) => impair::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
         Command::Supervise(args) => Ok(crate::process::supervisor::serve(&args.dir)?),

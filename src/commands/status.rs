@@ -1,6 +1,6 @@
 //! `netlab status`: the labs that are up, from their records; for one lab, its nodes,
-//! namespaces, interfaces and addresses as the kernel shows them, and whether the lab
-//! still matches its file.
+//! namespaces, interfaces and addresses as the kernel shows them, its forwarders and
+//! impairments, and whether the lab still matches its file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -132,6 +132,8 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// Each impaired direction of the lab's links, as it is now.
+    impairments: Vec<super::status_impairments::Impaired>,
     /// The lab's processes.
     processes: Vec<ProcessStatus>,
 }
@@ -318,6 +320,7 @@ impl LabStatus {
                 Some(ProcessStatus::of(node, name, netns, live.processes.get(&key), now))
             })
             .collect();
+        let impairments = super::status_impairments::read(state, record, &live);
         Ok(LabStatus {
             version: 1,
             lab: record.lab.clone(),
@@ -328,6 +331,7 @@ impl LabStatus {
             host,
             forwarders,
             processes,
+            impairments,
         })
     }
 
@@ -393,6 +397,7 @@ impl LabStatus {
         for p in &self.processes {
             let _ = writeln!(out, "{}", p.text());
         }
+        out.push_str(&super::status_impairments::text(&self.impairments));
         out
     }
 }
@@ -578,6 +583,7 @@ mod tests {
                 ),
                 ProcessStatus::of("a", "db", &Netns::Named("lab-a".into()), None, 1192),
             ],
+            impairments: vec![],
         };
         assert_eq!(
             status.text(),

@@ -59,7 +59,14 @@ impl Differ<'_> {
             | SupervisorStop
             | ProcessStart { .. }
             | ProcessStop { .. }
-            | Exec { .. } => {}
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 
@@ -167,6 +174,19 @@ impl Differ<'_> {
     pub(super) fn drop_link(&mut self, netns: &Netns, name: &str) {
         self.remove(Op::LinkDel { netns: netns.clone(), name: name.to_string() });
         self.dropped.insert((netns.clone(), name.to_string()));
+        // A veth's other end goes with it: it is not there to delete, nor to keep (a
+        // link moved onto or off a relay makes both of its ends anew).
+        let peer = self.entries.iter().find_map(|e| {
+            let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = &e.op else { return None };
+            if n == netns && a == name {
+                Some((peer_netns.clone(), peer_name.clone()))
+            } else if peer_netns == netns && peer_name == name {
+                Some((n.clone(), a.clone()))
+            } else {
+                None
+            }
+        });
+        self.dropped.extend(peer);
     }
 
     fn remake(&mut self, op: &Op, netns: &Netns, name: &str, field: &str, want: impl ToString, have: impl ToString) {
@@ -238,6 +258,13 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::SupervisorStop
         | Op::ProcessStart { .. }
         | Op::ProcessStop { .. }
-        | Op::Exec { .. } => None,
+        | Op::Exec { .. }
+        | Op::QdiscReplace { .. }
+        | Op::QdiscDel { .. }
+        | Op::DropSet { .. }
+        | Op::DropDel { .. }
+        | Op::RelayStart { .. }
+        | Op::RelayStop { .. }
+        | Op::RelaySet { .. } => None,
     }
 }

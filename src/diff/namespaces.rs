@@ -79,7 +79,14 @@ impl Differ<'_> {
             | SupervisorStop
             | ProcessStart { .. }
             | ProcessStop { .. }
-            | Exec { .. } => {}
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 

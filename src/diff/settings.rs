@@ -1,5 +1,5 @@
 //! The third pass: everything in the lab's namespaces that is not a device (ports, mtus,
-//! up states, addresses, routes, sysctls, files, forwarders), fixed in place.
+//! up states, addresses, routes, sysctls, files, forwarders, impairments), fixed in place.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -117,6 +117,9 @@ impl Differ<'_> {
                 Some(Some(_)) => self.modify(op.clone(), file.file_name(), "the file's entries", "other content"),
                 Some(None) | None => self.add(op),
             },
+            QdiscReplace { netns, dev, kind, impairment } => self.qdisc(op, netns, dev, kind.name(), impairment),
+            DropSet { netns, dev, loss, carrier } => self.drop(op, netns, dev, *loss, *carrier),
+            RelayStart { .. } => self.relay(op),
             // Namespaces and devices: the passes before. The rest a plan never wants: it
             // only adds and sets (removals and renames are what a diff makes of it).
             NetnsAdd { .. }
@@ -138,7 +141,11 @@ impl Differ<'_> {
             | RouteDel { .. }
             | ForwarderStop { .. }
             | SupervisorStop
-            | ProcessStop { .. } => {}
+            | ProcessStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 

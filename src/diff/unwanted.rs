@@ -1,7 +1,7 @@
 //! The last pass: what the lab has that the file no longer wants, removed. Its marked
 //! links, addresses on its links, routes in its namespaces (in the host, only the ones it
 //! added), ports, sysctls (their values put back), files (unless someone changed them),
-//! forwarders, processes and the supervisor.
+//! forwarders, impairments (qdiscs, drops, relays), processes and the supervisor.
 
 use std::collections::HashSet;
 
@@ -45,7 +45,8 @@ impl Differ<'_> {
                 let key = (netns.clone(), l.name.clone());
                 // lo carries the namespace's mark; it is never the lab's to delete.
                 let lo = l.name == "lo" && *netns != Netns::Host;
-                if self.owns_link(l) && !lo && !wanted_links.contains(&key) && !handled.contains(&key) {
+                let going = self.dropped.contains(&key);
+                if self.owns_link(l) && !lo && !going && !wanted_links.contains(&key) && !handled.contains(&key) {
                     self.drop_link(netns, &l.name);
                 }
             }
@@ -87,6 +88,7 @@ impl Differ<'_> {
                     self.remove(Op::LinkSetNomaster { netns: netns.clone(), name: l.name.clone() });
                 }
             }
+            self.unwanted_qdiscs(netns);
         }
 
         // Routes: anything the kernel did not make, in the lab's own namespaces; in the
@@ -145,6 +147,8 @@ impl Differ<'_> {
             }
             // What a command did is not netlab's to take back.
             Exec { .. } => {}
+            DropSet { netns, dev, .. } => self.unwanted_drop(netns, dev),
+            RelayStart { netns, a, .. } => self.unwanted_relay(netns, a),
             // A forwarder keeps its namespace alive even after the name goes: it is always
             // stopped.
             ForwarderStart { netns, dev, .. } => {
@@ -168,7 +172,8 @@ impl Differ<'_> {
             | IpipAdd { .. }
             | TunAdd { .. }
             | LinkSetMaster { .. }
-            | AddrAdd { .. } => {}
+            | AddrAdd { .. }
+            | QdiscReplace { .. } => {}
             // Namespaces: the first pass.
             NetnsAdd { .. } | NetnsAlias { .. } => {}
             // Nothing to take back: a link's mtu, MAC, name or up state goes with it, or
@@ -184,7 +189,11 @@ impl Differ<'_> {
             | RouteDel { .. }
             | ForwarderStop { .. }
             | SupervisorStop
-            | ProcessStop { .. } => {}
+            | ProcessStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => {}
         }
     }
 }

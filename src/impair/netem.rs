@@ -20,7 +20,8 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
-use super::{dist, Distribution, Impairment};
+use super::kernel::QdiscKind;
+use super::{dist, value, Distribution, Impairment, Percent};
 
 const TCA_OPTIONS: u16 = 2;
 
@@ -230,26 +231,153 @@ fn xmittime(rate: u64, size: u64) -> u32 {
     }
 }
 
-/// The parts of `imp` a kernel without netem cannot do with tbf alone (rate is all tbf
-/// does), by their keys; empty when tbf suffices.
-pub fn beyond_tbf(imp: &Impairment) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    let checks = [
-        ("delay", !imp.delay.is_zero()),
-        ("jitter", !imp.jitter.is_zero()),
-        ("loss", !imp.loss.is_zero()),
-        ("duplicate", !imp.duplicate.is_zero()),
-        ("corrupt", !imp.corrupt.is_zero()),
-        ("reorder", !imp.reorder.is_zero()),
-        ("seed", imp.seed.is_some()),
-        ("carrier", !imp.carrier),
-    ];
-    for (key, set) in checks {
-        if set {
-            out.push(key);
+impl Qdisc {
+    /// The qdisc of `kind` that makes `imp` (for tbf, its rate and limit: see
+    /// [`Tbf::for_rate`]; without a rate, the slowest the kernel knows).
+    pub fn of(kind: QdiscKind, imp: &Impairment) -> Qdisc {
+        match kind {
+            QdiscKind::Netem => Qdisc::Netem(imp.clone()),
+            QdiscKind::Tbf => Qdisc::Tbf(Tbf::for_rate(imp.rate.unwrap_or(8), imp.limit)),
         }
     }
+
+    /// The words after `tc qdisc replace dev DEV root`: what iproute2 is told to make the
+    /// same request (the tests check them against the commands the fixtures were captured
+    /// with).
+    pub fn tc_args(&self) -> String {
+        match self {
+            Qdisc::Netem(imp) => {
+                let mut w = vec!["netem".to_string()];
+                if !imp.delay.is_zero() {
+                    w.push(format!("delay {}", value::format_duration(imp.delay)));
+                    if !imp.jitter.is_zero() {
+                        w.push(value::format_duration(imp.jitter));
+                    }
+                    if imp.distribution != Distribution::Uniform {
+                        w.push(format!("distribution {}", imp.distribution));
+                    }
+                }
+                let loss = if imp.carrier { imp.loss } else { Percent::HUNDRED };
+                for (key, p) in [("loss", loss), ("duplicate", imp.duplicate), ("corrupt", imp.corrupt)] {
+                    if !p.is_zero() {
+                        w.push(format!("{key} {p}"));
+                    }
+                }
+                if !imp.reorder.is_zero() {
+                    w.push(format!("reorder {}", imp.reorder));
+                    if imp.gap > 0 {
+                        w.push(format!("gap {}", imp.gap));
+                    }
+                }
+                if let Some(rate) = imp.rate {
+                    w.push(format!("rate {}", value::format_rate(rate)));
+                }
+                if let Some(limit) = imp.limit {
+                    w.push(format!("limit {limit}"));
+                }
+                if let Some(seed) = imp.seed {
+                    w.push(format!("seed {seed}"));
+                }
+                w.join(" ")
+            }
+            Qdisc::Tbf(t) => format!("tbf rate {} burst {} limit {}", value::format_rate(t.rate), t.burst, t.limit),
+        }
+    }
+}
+
+/// What a root qdisc of the kernel's (its kind and its `TCA_OPTIONS`, as a dump shows
+/// them) makes, as the impairment netlab would have asked for it; `None` for a kind
+/// netlab does not make, or options it cannot read.
+///
+/// netem does not show its delay distribution (the table goes in, nothing comes out), so
+/// what is read has `uniform`; nor its seed, unless the kernel dumps it. A tbf reads as
+/// its rate and the limit in frames that gives its queue, if one does.
+pub fn read(kind: &str, options: &[u8]) -> Option<(QdiscKind, Impairment)> {
+    match kind {
+        "netem" => read_netem(options).map(|imp| (QdiscKind::Netem, imp)),
+        "tbf" => read_tbf(options).map(|imp| (QdiscKind::Tbf, imp)),
+        _ => None,
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_ne_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// The attributes in `b`, as (kind, payload); stops at the first malformed one.
+fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([b[0], b[1]]));
+        let kind = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        if len < 4 || len > b.len() {
+            break;
+        }
+        out.push((kind, &b[4..len]));
+        b = &b[len.next_multiple_of(4).min(b.len())..];
+    }
     out
+}
+
+fn read_netem(b: &[u8]) -> Option<Impairment> {
+    // struct tc_netem_qopt: latency, limit, loss, gap, duplicate, jitter (ticks for the
+    // times, which the 64-bit attributes below replace).
+    let mut imp = Impairment {
+        delay: std::time::Duration::from_nanos(u64::from(u32_at(b, 0)?) * 64),
+        loss: Percent::from_netem_scaled(u32_at(b, 8)?),
+        gap: u32_at(b, 12)?,
+        duplicate: Percent::from_netem_scaled(u32_at(b, 16)?),
+        jitter: std::time::Duration::from_nanos(u64::from(u32_at(b, 20)?) * 64),
+        ..Impairment::default()
+    };
+    let limit = u32_at(b, 4)?;
+    imp.limit = (limit != super::DEFAULT_LIMIT).then_some(limit);
+    let mut rate32 = None;
+    let mut rate64 = None;
+    for (kind, v) in attrs(b.get(24..)?) {
+        match kind {
+            TCA_NETEM_LATENCY64 => imp.delay = std::time::Duration::from_nanos(u64_at(v, 0)?),
+            TCA_NETEM_JITTER64 => imp.jitter = std::time::Duration::from_nanos(u64_at(v, 0)?),
+            TCA_NETEM_REORDER => imp.reorder = Percent::from_netem_scaled(u32_at(v, 0)?),
+            TCA_NETEM_CORRUPT => imp.corrupt = Percent::from_netem_scaled(u32_at(v, 0)?),
+            TCA_NETEM_RATE => rate32 = u32_at(v, 0),
+            TCA_NETEM_RATE64 => rate64 = u64_at(v, 0),
+            _ => {}
+        }
+    }
+    let bytes = rate64.or(rate32.map(u64::from)).filter(|r| *r > 0);
+    imp.rate = bytes.map(|r| r * 8);
+    // tc (and netlab) send a gap of 1 with a reorder that names none.
+    if !imp.reorder.is_zero() && imp.gap == 1 {
+        imp.gap = 0;
+    }
+    Some(imp)
+}
+
+fn read_tbf(b: &[u8]) -> Option<Impairment> {
+    let mut rate = None;
+    let mut rate64 = None;
+    let mut limit = None;
+    for (kind, v) in attrs(b) {
+        match kind {
+            // struct tc_tbf_qopt: rate (a 12-byte tc_ratespec, its rate last), peakrate,
+            // limit, buffer, mtu.
+            TCA_TBF_PARMS => {
+                rate = u32_at(v, 8);
+                limit = u32_at(v, 24);
+            }
+            TCA_TBF_RATE64 => rate64 = u64_at(v, 0),
+            _ => {}
+        }
+    }
+    let bits = rate64.or(rate.map(u64::from))? * 8;
+    let limit = limit?;
+    let frames = if Tbf::for_rate(bits, None).limit == limit { None } else { Some(limit.div_ceil(FRAME)) };
+    Some(Impairment { rate: Some(bits), limit: frames, ..Impairment::default() })
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
 //! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
+//! - a link's root qdisc goes with it; a drop (an nftables table) stays in its namespace
+//!   when its device goes, as a netdev chain does; a relay exits when one of its devices
+//!   goes, and holds its namespace while it runs, like a forwarder;
 //! - a route needs its device up, and a gateway on a subnet of an up link;
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
 //!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
@@ -27,9 +30,11 @@ use nix::errno::Errno;
 
 use super::observe::Look;
 use super::{Applied, Kernel, OpError};
+use crate::impair::kernel::QdiscKind;
+use crate::impairment::{Distribution, Impairment, Percent};
 use crate::live::{
-    Exit, Identity, LiveAddr, LiveLab, LiveLink, LiveNetns, LiveProcess, LiveRoute, Named, NsId, NsLive, ProcessState,
-    Running, VxlanInfo,
+    Exit, Identity, LiveAddr, LiveDrop, LiveLab, LiveLink, LiveNetns, LiveProcess, LiveQdisc, LiveRelay, LiveRoute,
+    Named, NsId, NsLive, ProcessState, Running, VxlanInfo,
 };
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
@@ -58,6 +63,8 @@ pub struct Link {
     /// A tunnel's (local, remote) underlay addresses; a vxlan's vni and port.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub vxlan: Option<(u32, u16)>,
+    /// netlab's root qdisc on it, if any.
+    pub qdisc: Option<(QdiscKind, Impairment)>,
 }
 
 impl Link {
@@ -74,6 +81,7 @@ impl Link {
             peer: None,
             tunnel: None,
             vxlan: None,
+            qdisc: None,
         }
     }
 }
@@ -95,6 +103,8 @@ pub struct Stack {
     pub routes: BTreeMap<IpNet, Route>,
     /// Sysctls that are not at their default ("0", which is not kept).
     pub sysctls: BTreeMap<String, String>,
+    /// The lab's drops, by device: (loss, carrier).
+    pub drops: BTreeMap<String, (Percent, bool)>,
 }
 
 /// Everything the fake kernel holds.
@@ -117,6 +127,9 @@ pub struct World {
     /// Processes stopped while their supervisor still runs: their records say how they
     /// ended (they go with the supervisor).
     pub ended: BTreeMap<String, Exit>,
+    /// Running relays, by the namespace name and `a` device they were started for: the
+    /// stack they run in, their `b` device, and what each direction does.
+    pub relays: BTreeMap<(Netns, String), (u64, String, [Impairment; 2])>,
 }
 
 /// The in-memory kernel.
@@ -205,8 +218,9 @@ impl FakeKernel {
         for port in s.links.values_mut().filter(|l| l.master.as_deref() == Some(name)) {
             port.master = None;
         }
-        // A forwarder whose TUN device goes exits.
+        // A forwarder whose TUN device goes exits; so does a relay that loses a device.
         self.world.forwarders.retain(|(_, dev), (st, _)| !(*st == stack && dev == name));
+        self.world.relays.retain(|(_, a), (st, b, _)| !(*st == stack && (a == name || b == name)));
         if let Some((peer_stack, peer)) = link.peer {
             self.delete_link(peer_stack, &peer);
         }
@@ -216,7 +230,8 @@ impl FakeKernel {
     fn reap(&mut self, stack: u64) {
         let named = self.world.names.values().any(|s| *s == stack);
         let held = self.world.forwarders.values().any(|(s, _)| *s == stack)
-            || self.world.processes.values().any(|s| *s == stack);
+            || self.world.processes.values().any(|s| *s == stack)
+            || self.world.relays.values().any(|(s, ..)| *s == stack);
         if stack == HOST || named || held {
             return;
         }
@@ -518,6 +533,50 @@ impl FakeKernel {
                 self.stack_of(&op.netns())?;
                 self.ran.push(op.process_key().expect("an exec has a key"));
             }
+            QdiscReplace { netns, dev, kind, impairment } => {
+                self.link_mut(netns, dev)?.qdisc = Some((*kind, impairment.clone()));
+            }
+            QdiscDel { netns, dev } => {
+                if self.link_mut(netns, dev)?.qdisc.take().is_none() {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            DropSet { netns, dev, loss, carrier } => {
+                self.stack(netns)?.drops.insert(dev.clone(), (*loss, *carrier));
+            }
+            DropDel { netns, dev } => {
+                if self.stack(netns)?.drops.remove(dev).is_none() {
+                    return Err(Errno::ENOENT.into());
+                }
+            }
+            RelayStart { netns, a, b, a_to_b, b_to_a } => {
+                let stack = self.stack_of(netns)?;
+                let links = &self.world.stacks[&stack].links;
+                if !(links.contains_key(a) && links.contains_key(b)) {
+                    return Err(Errno::ENODEV.into());
+                }
+                let key = (netns.clone(), a.clone());
+                if self.world.relays.contains_key(&key) {
+                    return Err(Errno::EEXIST.into());
+                }
+                self.world.relays.insert(key, (stack, b.clone(), [a_to_b.clone(), b_to_a.clone()]));
+            }
+            RelayStop { netns, a } => {
+                let Some((stack, ..)) = self.world.relays.remove(&(netns.clone(), a.clone())) else {
+                    return Err(Errno::ESRCH.into());
+                };
+                self.reap(stack);
+            }
+            RelaySet { netns, a, a_to_b, b_to_a } => {
+                let Some((_, _, imps)) = self.world.relays.get_mut(&(netns.clone(), a.clone())) else {
+                    return Err(Errno::ESRCH.into());
+                };
+                for (slot, new) in imps.iter_mut().zip([a_to_b, b_to_a]) {
+                    if let Some(imp) = new {
+                        *slot = imp.clone();
+                    }
+                }
+            }
         }
         Ok(Applied::Done)
     }
@@ -580,7 +639,21 @@ impl FakeKernel {
                     }
                 }
                 Look::Supervisor => lab.supervisor = self.world.supervisor.then_some(4200),
-                Look::Namespace { .. } | Look::InNamespace | Look::Nothing => {}
+                Look::Drop { netns, dev } => {
+                    let (netns, dev) = (*netns, *dev);
+                    let found = self.stack_of(netns).ok().and_then(|st| self.world.stacks[&st].drops.get(dev));
+                    let found = found.map(|&(loss, carrier)| LiveDrop::Ours { loss, carrier });
+                    lab.drops.insert((netns.clone(), dev.to_string()), found);
+                }
+                Look::Relay { netns, a } => {
+                    let (netns, a) = (*netns, *a);
+                    let running = self.world.relays.get(&(netns.clone(), a.to_string())).map(|(_, b, imps)| {
+                        let args = ["relay", "--a", a, "--b", b].map(str::to_string).to_vec();
+                        LiveRelay { running: Running { pid: 4343, args }, impairments: Some(imps.clone()) }
+                    });
+                    lab.relays.insert((netns.clone(), a.to_string()), running);
+                }
+                Look::Namespace { .. } | Look::Qdiscs { .. } | Look::InNamespace | Look::Nothing => {}
             }
         }
         lab
@@ -641,7 +714,18 @@ impl FakeKernel {
                 unicast: true,
             })
             .collect();
-        LiveNetns::new(links, addrs, routes)
+        let mut live = LiveNetns::new(links, addrs, routes);
+        // As the kernel dumps them: netem without its distribution.
+        live.qdiscs = s
+            .links
+            .values()
+            .filter_map(|l| {
+                let (kind, imp) = l.qdisc.clone()?;
+                let impairment = Some(Impairment { distribution: Distribution::Uniform, ..imp });
+                Some(LiveQdisc { index: l.index, kind: kind.name().to_string(), impairment })
+            })
+            .collect();
+        live
     }
 }
 

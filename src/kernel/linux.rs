@@ -23,8 +23,10 @@ use rtnetlink::Handle;
 
 use super::netlink::{self, build};
 use super::step::{Now, Request, Step, Sysctl};
-use super::{files, forwarder, netns, sysctl, Applied, Kernel, OpError};
-use crate::live::{LiveLink, LiveNetns, NsId};
+use super::{files, forwarder, netns, nft, sysctl, Applied, Kernel, OpError};
+use crate::impair::netem::{self, Verb};
+use crate::impair::relay::{control, RelayConfig};
+use crate::live::{LiveLink, LiveNetns, LiveQdisc, NsId};
 use crate::ownership::Marks;
 use crate::plan::Op;
 use crate::topology::Netns;
@@ -83,6 +85,16 @@ impl Linux {
 
     fn programs(&self) -> super::programs::Place<'_> {
         super::programs::Place { dir: &self.dir, workdir: self.workdir.as_deref() }
+    }
+
+    /// The lab's name, from its mark.
+    pub(super) fn lab(&self) -> &str {
+        self.marks.alias.strip_prefix("netlab:").unwrap_or(&self.marks.alias)
+    }
+
+    /// The file of a namespace netlab holds a connection into.
+    pub(super) fn netns_fd(&self, netns: &Netns) -> Result<BorrowedFd<'_>, OpError> {
+        self.conn(netns).map(|c| c.fd.as_fd())
     }
 
     fn add_conn(&mut self, netns: Netns, socket: netlink_sys::Socket, fd: OwnedFd) {
@@ -159,6 +171,27 @@ impl Linux {
         Ok(live)
     }
 
+    /// The root qdiscs of each namespace (all connected).
+    pub(super) fn dump_qdiscs(&self, which: &[Netns]) -> Vec<Result<Vec<LiveQdisc>, OpError>> {
+        use netlink_packet_route::tc::TcMessage;
+        use netlink_packet_route::RouteNetlinkMessage;
+        let t = std::time::Instant::now();
+        let dumps = self.rt.block_on(join_all(which.iter().map(|netns| async move {
+            let conn = self.conn(netns)?;
+            let msgs =
+                netlink::dump(&conn.handle, RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default())).await?;
+            Ok(msgs
+                .iter()
+                .filter_map(|m| {
+                    let RouteNetlinkMessage::NewQueueDiscipline(q) = m else { return None };
+                    netlink::parse::parse_qdisc(q)
+                })
+                .collect())
+        })));
+        crate::timing::timing("qdiscs", which.len(), t);
+        dumps
+    }
+
     /// Each named link as it is (its ifalias: whose it is), `None` for a link that is not
     /// there.
     pub fn link_aliases(&self, which: &[(Netns, String)]) -> Vec<Result<Option<LiveLink>, OpError>> {
@@ -231,7 +264,48 @@ impl Linux {
             Now::WriteFile { netns, file, content } => Ok(files::write(netns, *file, content)?),
             Now::RemoveFile { netns, file } => Ok(files::remove(netns, *file)?),
             Now::StopForwarder { netns, dev } => forwarder::stop(&self.dir, netns, dev),
+            Now::StopRelay { netns, a } => forwarder::stop_relay(&self.dir, netns, a),
+            Now::SetRelay { netns, a, a_to_b, b_to_a } => {
+                // Not running (no socket of its own there): already gone, as for a stop.
+                let Some(path) = forwarder::control_socket(&self.dir, netns, a) else {
+                    return Err(OpError::Errno(Errno::ESRCH));
+                };
+                let changes = match (a_to_b, b_to_a) {
+                    (Some(x), Some(y)) if x == y => vec![(control::Direction::Both, *x)],
+                    (x, y) => {
+                        let x = x.map(|i| (control::Direction::AToB, i));
+                        x.into_iter().chain(y.map(|i| (control::Direction::BToA, i))).collect()
+                    }
+                };
+                for (direction, imp) in changes {
+                    control::set(&path, direction, imp).map_err(|e| {
+                        // No socket: the relay is not running.
+                        if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) {
+                            OpError::Errno(Errno::ESRCH)
+                        } else {
+                            forwarder::ForwarderError::NotChanged { dev: a.to_string(), why: e.to_string() }.into()
+                        }
+                    })?;
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// An nftables drop made, replaced or removed, by `nft` inside its namespace.
+    fn drop(&self, netns: &Netns, dev: &str, set: Option<(crate::impairment::Percent, bool)>) -> Result<(), OpError> {
+        let fd = self.netns_fd(netns)?;
+        let lab = self.lab();
+        match set {
+            Some((loss, carrier)) => {
+                crate::impair::nft::check_device(dev).map_err(OpError::Io)?;
+                nft::run(fd, &["-f", "-"], Some(&crate::impair::nft::set_script(lab, dev, loss, carrier)))?;
+            }
+            None => {
+                nft::run(fd, &["-f", "-"], Some(&crate::impair::nft::delete_script(lab, dev)))?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` on every item, grouped by the namespace whose connection it uses: up to
@@ -369,6 +443,12 @@ impl Linux {
                     netlink::ack(h, RouteNetlinkMessage::DelAddress(msg), 0).await
                 }?)
             }
+            Request::Qdisc { dev, qdisc } => {
+                let index = self.index(conn, dev).await?;
+                let verb = if qdisc.is_some() { Verb::Replace } else { Verb::Delete };
+                let (msg, flags) = netem::request(verb, index, qdisc.as_ref());
+                Ok(netlink::ack(h, msg, flags).await?)
+            }
             Request::Route { to, via, dev, add } => {
                 // A device that is gone took its routes with it: ENODEV, already gone.
                 let oif = match dev {
@@ -427,6 +507,8 @@ impl Kernel for Linux {
         let mut now: Vec<(usize, Now)> = Vec::new();
         let mut tuns: Vec<(usize, &Netns, &str, Option<u32>)> = Vec::new();
         let mut starts: Vec<(usize, &Netns, crate::tunnel::ForwarderConfig)> = Vec::new();
+        let mut relays: Vec<(usize, &Netns, RelayConfig)> = Vec::new();
+        let mut drops = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
         let mut supervisor: Vec<(usize, bool)> = Vec::new();
         let mut processes: Vec<(usize, super::programs::Program)> = Vec::new();
@@ -446,6 +528,8 @@ impl Kernel for Linux {
                 Step::Now(step) => now.push((i, step)),
                 Step::Tun { netns, name, mtu } => tuns.push((i, netns, name, mtu)),
                 Step::StartForwarder { netns, config } => starts.push((i, netns, config)),
+                Step::StartRelay { netns, config } => relays.push((i, netns, config)),
+                Step::Drop { netns, dev, set } => drops.push((i, netns, dev, set)),
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
                 Step::Supervisor { start } => supervisor.push((i, start)),
                 Step::StartProcess(p) => processes.push((i, p)),
@@ -532,6 +616,28 @@ impl Kernel for Linux {
             for ((i, ..), r) in ready.iter().zip(started) {
                 results[*i] = Some(r.map(|()| Applied::Done));
             }
+        }
+
+        // Relays: processes started inside their namespaces, all at once, like forwarders.
+        if !relays.is_empty() {
+            let mut ready = Vec::new();
+            for (i, netns, config) in relays {
+                match self.conn(netns) {
+                    Ok(c) => ready.push((i, netns, config, c.fd.as_fd())),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            let items: Vec<(&Netns, &RelayConfig, BorrowedFd)> =
+                ready.iter().map(|(_, netns, config, fd)| (*netns, config, *fd)).collect();
+            let started = forwarder::start_relays(&self.dir, &items);
+            for ((i, ..), r) in ready.iter().zip(started) {
+                results[*i] = Some(r.map(|()| Applied::Done));
+            }
+        }
+
+        // Drops: one `nft` transaction each.
+        for (i, netns, dev, set) in drops {
+            results[i] = Some(self.drop(netns, dev, set).map(|()| Applied::Done));
         }
 
         // Deletions of many of the lab's links in one namespace: one request for all.

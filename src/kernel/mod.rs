@@ -2,9 +2,9 @@
 //!
 //! [`Kernel`] is the seam: what `apply` needs of a kernel (apply a batch of ops, read the
 //! values a later restore puts back). [`Linux`] is the real one (rtnetlink, namespaces,
-//! /proc/sys, /etc/netns, forwarder processes, the lab's programs through its
-//! supervisor); tests use an in-memory one (`fake`). How
-//! each kind of op is carried out is decided in one place, `step`.
+//! /proc/sys, /etc/netns, nft, forwarder and relay processes, the lab's programs through
+//! its supervisor); tests use an in-memory one (`fake`). How each kind of op is carried
+//! out is decided in one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
@@ -20,6 +20,7 @@ pub mod forwarder;
 mod linux;
 mod netlink;
 pub mod netns;
+mod nft;
 pub mod observe;
 pub mod probe;
 mod programs;
@@ -61,7 +62,7 @@ pub enum OpError {
     NotAMac(String),
     /// A tunnel device that cannot be asked for.
     Tunnel(netlink::build::TunnelError),
-    /// A forwarder process that did not start, or does not stop.
+    /// A forwarder or relay process that did not start, does not stop, or refused a change.
     Forwarder(forwarder::ForwarderError),
     /// A process of the lab's, or a command, that did not start, get ready, succeed or stop.
     Process(crate::process::ProcessError),

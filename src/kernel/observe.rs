@@ -1,14 +1,17 @@
 //! Everything the kernel and the file system show of one lab, gathered in one go into a
 //! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
-//! and routes, the host's, its sysctls, its /etc/netns files and its forwarders.
+//! and routes (and root qdiscs, where the lab impairs), the host's, its sysctls, its
+//! /etc/netns files, its nftables drops, and its forwarders and relays.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::forwarder;
 use super::netns;
-use super::{files, Kernel, Linux, OpError};
-use crate::live::{LiveLab, Named, NsLive};
+use super::{files, nft, Kernel, Linux, OpError};
+use crate::impair::relay::control;
+use crate::impairment::Impairment;
+use crate::live::{LiveDrop, LiveLab, LiveRelay, Named, NsLive};
 use crate::plan::Op;
 use crate::topology::{EtcFileKind, Netns};
 
@@ -40,6 +43,20 @@ pub enum Look<'a> {
     Supervisor,
     /// Nothing: what a one-shot command did is not looked at.
     Nothing,
+    /// The root qdiscs of a namespace (read with the namespace).
+    Qdiscs {
+        netns: &'a Netns,
+    },
+    /// The lab's nftables drop at a device's ingress.
+    Drop {
+        netns: &'a Netns,
+        dev: &'a str,
+    },
+    /// A relay, by its `a` device.
+    Relay {
+        netns: &'a Netns,
+        a: &'a str,
+    },
     /// Something in a namespace: read with the whole namespace (links, addresses, routes).
     InNamespace,
 }
@@ -56,6 +73,11 @@ impl<'a> Look<'a> {
             ProcessStart { .. } => Look::Process { key: op.process_key().expect("a process op has a key") },
             SupervisorStart => Look::Supervisor,
             Exec { .. } => Look::Nothing,
+            QdiscReplace { netns, .. } | QdiscDel { netns, .. } => Look::Qdiscs { netns },
+            DropSet { netns, dev, .. } | DropDel { netns, dev } => Look::Drop { netns, dev },
+            RelayStart { netns, a, .. } | RelayStop { netns, a } | RelaySet { netns, a, .. } => {
+                Look::Relay { netns, a }
+            }
             BridgeAdd { .. }
             | VethAdd { .. }
             | VxlanAdd { .. }
@@ -138,6 +160,27 @@ impl Linux {
             }
         }
 
+        // Root qdiscs, only where the lab impairs (a dump more per namespace otherwise).
+        let mut qdisc_netns: Vec<Netns> = Vec::new();
+        for look in &looks {
+            if let Look::Qdiscs { netns } = *look {
+                if read.contains(netns) && !qdisc_netns.contains(netns) {
+                    qdisc_netns.push(netns.clone());
+                }
+            }
+        }
+        for (netns, qdiscs) in qdisc_netns.iter().zip(self.dump_qdiscs(&qdisc_netns)) {
+            let qdiscs = qdiscs?;
+            match netns {
+                Netns::Host => lab.host.qdiscs = qdiscs,
+                Netns::Named(n) => {
+                    if let Some(NsLive::Mounted { live: Some(live), .. }) = lab.namespaces.get_mut(n) {
+                        live.qdiscs = qdiscs;
+                    }
+                }
+            }
+        }
+
         let mut keys: Vec<(Netns, String)> = Vec::new();
         let mut seen: HashSet<(&Netns, &str)> = HashSet::new();
         for look in &looks {
@@ -180,9 +223,86 @@ impl Linux {
                 Look::Supervisor => {
                     lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| s.identity().pid)
                 }
-                Look::Namespace { .. } | Look::Sysctl { .. } | Look::InNamespace | Look::Nothing => {}
+                Look::Relay { netns, a } => {
+                    if let Entry::Vacant(slot) = lab.relays.entry(((*netns).clone(), a.to_string())) {
+                        slot.insert(self.find_relay(netns, a));
+                    }
+                }
+                Look::Drop { .. }
+                | Look::Qdiscs { .. }
+                | Look::Namespace { .. }
+                | Look::Sysctl { .. }
+                | Look::InNamespace
+                | Look::Nothing => {}
             }
         }
+
+        // Drops: one `nft list` per namespace that has (or had) one.
+        let mut drops: Vec<(&Netns, &str)> = Vec::new();
+        for look in &looks {
+            if let Look::Drop { netns, dev } = *look {
+                if !drops.contains(&(netns, dev)) {
+                    drops.push((netns, dev));
+                }
+            }
+        }
+        for ((netns, dev), found) in drops.iter().zip(self.read_drops(&drops)?) {
+            lab.drops.insert(((*netns).clone(), dev.to_string()), found);
+        }
         Ok(lab)
+    }
+
+    /// The lab's drop at each device, as nftables shows it (`None`: no table for it, or its
+    /// namespace is not there): one `nft list` per namespace.
+    pub fn read_drops(&self, which: &[(&Netns, &str)]) -> Result<Vec<Option<LiveDrop>>, OpError> {
+        let mut listings: HashMap<Netns, BTreeMap<String, crate::impair::nft::Listed>> = HashMap::new();
+        let mut out = Vec::new();
+        for (netns, dev) in which {
+            let Ok(fd) = self.netns_fd(netns) else {
+                out.push(None);
+                continue;
+            };
+            if !listings.contains_key(*netns) {
+                let text = nft::run(fd, &["list", "ruleset", "netdev"], None)?;
+                listings.insert((*netns).clone(), crate::impair::nft::parse_listing(&text));
+            }
+            let table = crate::impair::nft::table(self.lab(), dev);
+            out.push(listings[*netns].get(&table).map(|t| match crate::impair::nft::state(self.lab(), dev, t) {
+                Ok((loss, carrier)) => LiveDrop::Ours { loss, carrier },
+                Err(Some(how)) => LiveDrop::Changed(how),
+                Err(None) => LiveDrop::NotOurs { table: table.clone() },
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The devices of the host at which the lab has a drop, found by its tables' names
+    /// and marks, without its record (none when nft cannot be run: then there are none).
+    pub fn host_drops(&self) -> Vec<String> {
+        let Ok(fd) = self.netns_fd(&Netns::Host) else { return Vec::new() };
+        let Ok(text) = nft::run(fd, &["list", "ruleset", "netdev"], None) else { return Vec::new() };
+        let prefix = format!("netlab-{}.", self.lab());
+        crate::impair::nft::parse_listing(&text)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(&prefix))
+            .filter_map(|(name, t)| {
+                let dev = t.device.clone()?;
+                let ours = crate::impair::nft::table(self.lab(), &dev) == name
+                    && crate::impair::nft::state(self.lab(), &dev, &t) != Err(None);
+                ours.then_some(dev)
+            })
+            .collect()
+    }
+
+    /// A relay, if it runs, and what it does now (asked over its control socket).
+    fn find_relay(&self, netns: &Netns, a: &str) -> Option<LiveRelay> {
+        let running = forwarder::find_relay(self.dir(), netns, a)?;
+        let path = forwarder::control_socket(self.dir(), netns, a);
+        let impairments = path.and_then(|p| control::request(&p, "get").ok()).filter(|r| r.ok).and_then(|r| {
+            let a_to_b: Impairment = r.a_to_b.parse().ok()?;
+            let b_to_a: Impairment = r.b_to_a.parse().ok()?;
+            Some([a_to_b, b_to_a])
+        });
+        Some(LiveRelay { running, impairments })
     }
 }

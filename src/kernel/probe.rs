@@ -1,6 +1,7 @@
 //! Checks made before anything is created: privileges, and whether the kernel has every
-//! device kind a plan needs. A lab this machine cannot build is refused with a sentence
-//! that names the missing piece, not abandoned half-built.
+//! device kind, qdisc kind and nftables family a plan needs. A lab this machine cannot
+//! build is refused with a sentence that names the missing piece, not abandoned
+//! half-built.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -10,7 +11,9 @@ use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkBridge, LinkIpIp, LinkVeth, LinkVxlan};
 
 use super::netns;
-use crate::plan::{DeviceKind, Op};
+use crate::impair::kernel::QdiscKind;
+use crate::impair::netem::{self, Qdisc, Tbf, Verb};
+use crate::plan::{DeviceKind, Feature, Op};
 
 /// Capabilities from linux/capability.h.
 const CAP_SYS_ADMIN: u32 = 21;
@@ -28,29 +31,36 @@ pub fn privileged() -> bool {
     has(CAP_NET_ADMIN) && has(CAP_SYS_ADMIN)
 }
 
-/// The device kinds among `ops` that this kernel cannot make. Each is tried for real, in
-/// a scratch namespace that vanishes with the probing thread: only the kernel knows what it
-/// can load on demand.
-pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<DeviceKind>> {
-    missing(ops.iter().filter_map(Op::device_kind).collect())
+/// What among `ops`' needs this kernel cannot do. Each is tried for real, in a scratch
+/// namespace that vanishes with the probing thread: only the kernel knows what it can load
+/// on demand.
+pub fn missing_kinds(ops: &[Op]) -> io::Result<Vec<Feature>> {
+    missing(ops.iter().filter_map(Op::feature).collect())
 }
 
-/// Which of `kinds` this kernel cannot make.
-fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
-    if kinds.is_empty() {
+/// Which of `features` this kernel cannot do.
+fn missing(features: BTreeSet<Feature>) -> io::Result<Vec<Feature>> {
+    if features.is_empty() {
         return Ok(Vec::new());
     }
-    let results = netns::par_map(vec![kinds], 1, |kinds| {
+    let results = netns::par_map(vec![features], 1, |features| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
         let socket = netns::route_socket()?;
         let mut missing = Vec::new();
-        for (n, kind) in kinds.into_iter().enumerate() {
+        // A veth for the qdiscs and the drop to be tried on.
+        let needs_link = features.iter().any(|f| !matches!(f, Feature::Device(_)));
+        if needs_link {
+            let veth = LinkVeth::new("probeq", "probeqp").build();
+            netns::request_blocking(&socket, RouteNetlinkMessage::NewLink(veth), NLM_F_CREATE | NLM_F_EXCL)?;
+        }
+        let kinds = features.iter().filter_map(|f| if let Feature::Device(k) = f { Some(*k) } else { None });
+        for (n, kind) in kinds.enumerate() {
             if kind == DeviceKind::Tun {
                 // Opening the clone device is all a TUN device needs from the kernel.
                 match std::fs::File::open("/dev/net/tun") {
                     Ok(_) => {}
                     Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV | libc::ENXIO)) => {
-                        missing.push(kind)
+                        missing.push(Feature::Device(kind))
                     }
                     Err(e) => return Err(e),
                 }
@@ -69,8 +79,35 @@ fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
             match netns::request_blocking(&socket, RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL) {
                 Ok(()) => {}
                 // "Unknown device type": no such kind, and no module to load for it.
-                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => missing.push(kind),
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => missing.push(Feature::Device(kind)),
                 Err(e) => return Err(e),
+            }
+        }
+        let index = if needs_link { nix::net::if_::if_nametoindex("probeq").map_err(io::Error::from)? } else { 0 };
+        for feature in &features {
+            match feature {
+                Feature::Device(_) => {}
+                Feature::Qdisc(kind) => {
+                    let qdisc = match kind {
+                        QdiscKind::Netem => Qdisc::Netem("delay=1ms".parse().expect("literal")),
+                        QdiscKind::Tbf => Qdisc::Tbf(Tbf::for_rate(1_000_000, None)),
+                    };
+                    let (msg, flags) = netem::request(Verb::Replace, index, Some(&qdisc));
+                    match netns::request_blocking(&socket, msg, flags) {
+                        Ok(()) => {}
+                        // "Specified qdisc kind is unknown".
+                        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => missing.push(*feature),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Feature::NetdevDrop => {
+                    let here = std::fs::File::open("/proc/thread-self/ns/net")?;
+                    let script =
+                        crate::impair::nft::set_script("probe", "probeqp", "1%".parse().expect("literal"), true);
+                    if super::nft::run(std::os::fd::AsFd::as_fd(&here), &["-f", "-"], Some(&script)).is_err() {
+                        missing.push(*feature);
+                    }
+                }
             }
         }
         Ok(missing)
@@ -80,26 +117,47 @@ fn missing(kinds: BTreeSet<DeviceKind>) -> io::Result<Vec<DeviceKind>> {
 
 /// What this kernel can do, for [`crate::plan::compile_for`]: tried for real when netlab
 /// may (root), else judged from the loaded and available modules, which is what `plan`
-/// without privileges can see.
+/// without privileges can see (where that says nothing, tbf and nftables, which every
+/// distribution's kernel has, are taken to be there; ipip and netem are not).
 pub fn capabilities() -> crate::plan::Capabilities {
-    let ipip = if privileged() {
-        missing(BTreeSet::from([DeviceKind::Ipip])).is_ok_and(|m| m.is_empty())
-    } else {
-        module_available("ipip")
-    };
-    crate::plan::Capabilities { ipip }
+    let all = [
+        Feature::Device(DeviceKind::Ipip),
+        Feature::Qdisc(QdiscKind::Netem),
+        Feature::Qdisc(QdiscKind::Tbf),
+        Feature::NetdevDrop,
+    ];
+    if privileged() {
+        let missing = missing(BTreeSet::from(all)).unwrap_or(all.to_vec());
+        let has = |f: Feature| !missing.contains(&f);
+        return crate::plan::Capabilities { ipip: has(all[0]), netem: has(all[1]), tbf: has(all[2]), nft: has(all[3]) };
+    }
+    // nft lives in an sbin, which a user's PATH often lacks (root's has it).
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = std::env::split_paths(&path).chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from));
+    let nft_program = dirs.any(|dir| dir.join("nft").is_file());
+    crate::plan::Capabilities {
+        ipip: module_status("ipip").unwrap_or(false),
+        netem: module_status("sch_netem").unwrap_or(false),
+        tbf: module_status("sch_tbf").unwrap_or(true),
+        nft: nft_program && module_status("nf_tables").unwrap_or(true),
+    }
 }
 
-/// Whether a kernel module is loaded, built in, or installed to be loaded on demand.
-fn module_available(name: &str) -> bool {
+/// Whether a kernel module is loaded, built in, or installed to be loaded on demand
+/// (`None`: this machine does not say, having no module lists).
+fn module_status(name: &str) -> Option<bool> {
     if std::path::Path::new("/sys/module").join(name).exists() {
-        return true;
+        return Some(true);
     }
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let dir = std::path::Path::new("/lib/modules").join(release.trim());
     let file = format!("/{name}.ko");
-    ["modules.builtin", "modules.dep"].iter().any(|list| {
-        std::fs::read_to_string(dir.join(list))
-            .is_ok_and(|text| text.lines().any(|l| l.split(':').next().is_some_and(|m| m.contains(&file))))
-    })
+    let lists: Vec<String> = ["modules.builtin", "modules.dep"]
+        .iter()
+        .filter_map(|list| std::fs::read_to_string(dir.join(list)).ok())
+        .collect();
+    if lists.is_empty() {
+        return None;
+    }
+    Some(lists.iter().any(|text| text.lines().any(|l| l.split(':').next().is_some_and(|m| m.contains(&file)))))
 }

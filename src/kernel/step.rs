@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::programs::Program;
+use crate::impair::netem::Qdisc;
+use crate::impair::relay::RelayConfig;
+use crate::impairment::{Impairment, Percent};
 use crate::plan::{forwarder_config, Op};
 use crate::topology::{EtcFileKind, Netns};
 use crate::tunnel::ForwarderConfig;
@@ -25,6 +28,11 @@ pub(super) enum Step<'a> {
     Tun { netns: &'a Netns, name: &'a str, mtu: Option<u32> },
     /// A forwarder process, started inside its namespace.
     StartForwarder { netns: &'a Netns, config: ForwarderConfig },
+    /// A relay process, started inside its namespace.
+    StartRelay { netns: &'a Netns, config: RelayConfig },
+    /// An nftables drop at `dev`'s ingress made or replaced (`Some((loss, carrier))`),
+    /// or removed: an `nft` run inside the namespace.
+    Drop { netns: &'a Netns, dev: &'a str, set: Option<(Percent, bool)> },
     /// A request over the namespace's rtnetlink connection.
     Netlink { netns: &'a Netns, request: Request<'a> },
     /// The lab's supervisor started, or ended (and with it whatever of the lab's runs).
@@ -38,13 +46,15 @@ pub(super) enum Step<'a> {
 }
 
 /// What is done at once: a namespace's second name, a name removed, an /etc/netns file
-/// written or removed, a forwarder stopped.
+/// written or removed, a forwarder or relay stopped, a relay told to change.
 pub(super) enum Now<'a> {
     Alias { name: &'a str, target: &'a str },
     DeleteNetns { name: &'a str },
     WriteFile { netns: &'a str, file: EtcFileKind, content: &'a str },
     RemoveFile { netns: &'a str, file: EtcFileKind },
     StopForwarder { netns: &'a Netns, dev: &'a str },
+    StopRelay { netns: &'a Netns, a: &'a str },
+    SetRelay { netns: &'a Netns, a: &'a str, a_to_b: Option<&'a Impairment>, b_to_a: Option<&'a Impairment> },
 }
 
 /// The value a sysctl step writes.
@@ -125,6 +135,11 @@ pub(super) enum Request<'a> {
         dev: Option<&'a str>,
         add: bool,
     },
+    /// A link's root qdisc replaced by this one, or (`None`) deleted.
+    Qdisc {
+        dev: &'a str,
+        qdisc: Option<Qdisc>,
+    },
 }
 
 impl<'a> Step<'a> {
@@ -144,6 +159,27 @@ impl<'a> Step<'a> {
                 Step::StartForwarder { netns, config: forwarder_config(dev, *encap, *local, *port, peers, None) }
             }
             Op::ForwarderStop { netns, dev } => Step::Now(Now::StopForwarder { netns, dev }),
+            Op::RelayStart { netns, a, b, a_to_b, b_to_a } => {
+                let config = RelayConfig {
+                    a: a.clone(),
+                    b: b.clone(),
+                    a_to_b: a_to_b.clone(),
+                    b_to_a: b_to_a.clone(),
+                    stats: None,
+                    control: None,
+                };
+                Step::StartRelay { netns, config }
+            }
+            Op::RelayStop { netns, a } => Step::Now(Now::StopRelay { netns, a }),
+            Op::RelaySet { netns, a, a_to_b, b_to_a } => {
+                Step::Now(Now::SetRelay { netns, a, a_to_b: a_to_b.as_ref(), b_to_a: b_to_a.as_ref() })
+            }
+            Op::DropSet { netns, dev, loss, carrier } => Step::Drop { netns, dev, set: Some((*loss, *carrier)) },
+            Op::DropDel { netns, dev } => Step::Drop { netns, dev, set: None },
+            Op::QdiscReplace { netns, dev, kind, impairment } => {
+                netlink(netns, R::Qdisc { dev, qdisc: Some(Qdisc::of(*kind, impairment)) })
+            }
+            Op::QdiscDel { netns, dev } => netlink(netns, R::Qdisc { dev, qdisc: None }),
             Op::BridgeAdd { netns, name, mtu } => netlink(netns, R::Bridge { name, mtu: *mtu }),
             Op::VethAdd { netns, name, mac, peer_netns, peer_name, peer_mac, mtu } => netlink(
                 netns,
@@ -216,6 +252,10 @@ mod tests {
             Step::Now(Now::DeleteNetns { .. }) => "delete namespace".into(),
             Step::Now(Now::WriteFile { .. } | Now::RemoveFile { .. }) => "file".into(),
             Step::Now(Now::StopForwarder { .. }) => "stop forwarder".into(),
+            Step::Now(Now::StopRelay { .. }) => "stop relay".into(),
+            Step::Now(Now::SetRelay { .. }) => "set relay".into(),
+            Step::StartRelay { config, .. } => format!("start {}", config.args().join(" ")),
+            Step::Drop { set, .. } => format!("nft {}", if set.is_some() { "set" } else { "delete" }),
             Step::Sysctl { value: Sysctl::Set(v), .. } => format!("sysctl {v}"),
             Step::Sysctl { value: Sysctl::Restore, .. } => "sysctl restore".into(),
             Step::Tun { .. } => "tun ioctl".into(),
@@ -232,6 +272,7 @@ mod tests {
                 Request::Up { up, .. } => format!("netlink up {up}"),
                 Request::Addr { add, .. } => format!("netlink addr {add}"),
                 Request::Route { add, .. } => format!("netlink route {add}"),
+                Request::Qdisc { qdisc, .. } => format!("netlink qdisc {}", qdisc.is_some()),
                 Request::TunConfig { .. }
                 | Request::Master { .. }
                 | Request::NoMaster { .. }
@@ -252,6 +293,11 @@ mod tests {
                     "netns add" => "create namespace",
                     "tun add" => "tun ioctl",
                     "forwarder start" => "start forward",
+                    "relay start" => "start relay --a",
+                    "relay stop" => "stop relay",
+                    "qdisc replace" => "netlink qdisc true",
+                    "drop set" => "nft set",
+                    "drop del" => "nft delete",
                     "link del" => "netlink del link",
                     "netns del" => "delete namespace",
                     "addr add" => "netlink addr true",

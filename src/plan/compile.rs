@@ -1,15 +1,17 @@
 //! Topology -> Plan: puts the resolved lab in the order the kernel needs.
 //!
-//! Order: namespaces; sysctls that do not name a device (so `conf.default.*` applies to
-//! devices made later); /etc/netns files; bridges; veth pairs (each end born in its
-//! namespace); tunnel devices; sysctls that name a device; bridge ports; bridge mtus that
-//! their ports would change; addresses; links up; routes (every device and address they
-//! need exists by then); forwarders; then the lab's programs, once the whole network is
-//! up: the supervisor, the processes (each waited for until it is ready), and last the
-//! one-shot `exec` commands, which may use every process.
+//! Order: namespaces (the lab's relay namespace after the nodes'); sysctls that do not
+//! name a device (so `conf.default.*` applies to devices made later); /etc/netns files;
+//! bridges; veth pairs (each end born in its namespace); tunnel devices; sysctls that name
+//! a device; bridge ports; bridge mtus that their ports would change; addresses; links up;
+//! routes (every device and address they need exists by then); impairments in the kernel
+//! (qdiscs, then drops); forwarders; relays; then the lab's programs, once the whole
+//! network is up: the supervisor, the processes (each waited for until it is ready), and
+//! last the one-shot `exec` commands, which may use every process.
 
 use std::net::IpAddr;
 
+use super::impair::{self, Engine};
 use super::{Direction, Encap, Op, Plan};
 use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
 
@@ -18,12 +20,18 @@ use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
 pub struct Capabilities {
     /// The kernel can make ipip devices (CONFIG_NET_IPIP).
     pub ipip: bool,
+    /// netem qdiscs (CONFIG_NET_SCH_NETEM).
+    pub netem: bool,
+    /// tbf qdiscs (CONFIG_NET_SCH_TBF).
+    pub tbf: bool,
+    /// nftables netdev drops (CONFIG_NF_TABLES_NETDEV, and the nft program).
+    pub nft: bool,
 }
 
 impl Capabilities {
     /// A kernel with everything: what `compile` assumes, so a plan is the same on every
     /// machine (the snapshots, the README).
-    pub const FULL: Capabilities = Capabilities { ipip: true };
+    pub const FULL: Capabilities = Capabilities { ipip: true, netem: true, tbf: true, nft: true };
 }
 
 /// The plan for a kernel with every device kind (see [`Capabilities::FULL`]).
@@ -32,7 +40,8 @@ pub fn compile(t: &Topology) -> Plan {
 }
 
 /// The plan for a kernel that can do what `caps` says: an ipip tunnel in `auto` mode is
-/// the kernel's where it can be, else a TUN device and netlab's forwarder.
+/// the kernel's where it can be, else a TUN device and netlab's forwarder; an impaired
+/// link in `auto` mode likewise (see `impair`).
 pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     let mut ops = Vec::new();
     let mut notes = Vec::new();
@@ -54,9 +63,15 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     {
         notes.push("ipip tunnels (mode auto): userspace, as this kernel has no ipip (CONFIG_NET_IPIP)".to_string());
     }
+    let (engines, impair_notes) = impair::engines(t, caps);
+    notes.extend(impair_notes);
+    let relays = engines.contains(&Some(Engine::Userspace));
 
     for ns in &t.namespaces {
         ops.push(Op::NetnsAdd { netns: ns.name.clone() });
+    }
+    if relays {
+        ops.push(Op::NetnsAdd { netns: t.relay_netns.clone() });
     }
     for alias in &t.aliases {
         ops.push(Op::NetnsAlias { netns: alias.name.clone(), target: alias.target.clone() });
@@ -69,6 +84,9 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     };
     let sysctl_op = |(netns, s): (Netns, &Sysctl)| Op::SysctlSet { netns, key: s.key.clone(), value: s.value.clone() };
     ops.extend(sysctls().filter(|(_, s)| !names_device(&s.key)).map(sysctl_op));
+    if relays {
+        ops.extend(impair::relay_netns_sysctls(&t.relay_netns));
+    }
 
     for file in &t.files {
         ops.push(Op::FileWrite { netns: file.netns.clone(), file: file.kind, content: file.content.clone() });
@@ -77,17 +95,8 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     for bridge in &t.bridges {
         ops.push(Op::BridgeAdd { netns: bridge.netns.clone(), name: bridge.device.clone(), mtu: bridge.mtu });
     }
-    for veth in &t.veths {
-        let [a, b] = &veth.ends;
-        ops.push(Op::VethAdd {
-            netns: a.netns.clone(),
-            name: a.name.clone(),
-            mac: a.mac.clone(),
-            peer_netns: b.netns.clone(),
-            peer_name: b.name.clone(),
-            peer_mac: b.mac.clone(),
-            mtu: veth.mtu,
-        });
+    for (veth, engine) in t.veths.iter().zip(&engines) {
+        ops.extend(impair::veth_pairs(veth, *engine, &t.relay_netns));
     }
     for (tunnel, carried) in t.tunnels.iter().zip(&carried) {
         for (i, end) in tunnel.ends.iter().enumerate() {
@@ -165,9 +174,12 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     for bridge in &t.bridges {
         ops.push(Op::LinkUp { netns: bridge.netns.clone(), name: bridge.device.clone() });
     }
-    for veth in &t.veths {
+    for (veth, engine) in t.veths.iter().zip(&engines) {
         for end in &veth.ends {
             ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
+        }
+        for relay_end in impair::relay_ends(veth, *engine) {
+            ops.push(Op::LinkUp { netns: Netns::Named(t.relay_netns.clone()), name: relay_end.clone() });
         }
     }
     for tunnel in &t.tunnels {
@@ -185,6 +197,16 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     for (netns, r) in routes {
         ops.push(Op::RouteAdd { netns, to: r.dst, via: r.via, dev: r.dev.clone() });
     }
+
+    let mut drops = Vec::new();
+    for (veth, engine) in t.veths.iter().zip(&engines) {
+        if *engine == Some(Engine::Kernel) {
+            let (qdiscs, d) = impair::kernel_ops(veth);
+            ops.extend(qdiscs);
+            drops.extend(d);
+        }
+    }
+    ops.extend(drops);
 
     for (tunnel, carried) in t.tunnels.iter().zip(&carried) {
         let Some(encap) = *carried else { continue };
@@ -208,6 +230,12 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
                 port,
                 peers,
             });
+        }
+    }
+
+    for (veth, engine) in t.veths.iter().zip(&engines) {
+        if *engine == Some(Engine::Userspace) {
+            ops.extend(impair::relay_start(veth, &t.relay_netns));
         }
     }
 

@@ -1,4 +1,7 @@
-//! The kinds of device netlab makes: the one place their names are spelled.
+//! The kinds of device netlab makes, and what else it needs of a kernel ([`Feature`]):
+//! the one place their names are spelled.
+
+use crate::impair::kernel::QdiscKind;
 
 /// A device kind an op makes (see [`super::Op::device_kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,5 +49,33 @@ impl DeviceKind {
     /// Whether a live link's kind, as the kernel reports it, is this one.
     pub fn is(self, kind: Option<&str>) -> bool {
         kind == Some(self.kernel_name())
+    }
+}
+
+/// Something an op needs of the kernel, which `up` tries before it changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Feature {
+    Device(DeviceKind),
+    Qdisc(QdiscKind),
+    /// nftables' netdev family (an ingress hook that drops), and the `nft` program.
+    NetdevDrop,
+}
+
+impl Feature {
+    /// What it is in a sentence: "this kernel cannot make {name} ({config_option})".
+    pub fn name(self) -> String {
+        match self {
+            Feature::Device(kind) => format!("{} devices", kind.name()),
+            Feature::Qdisc(kind) => format!("{} qdiscs", kind.name()),
+            Feature::NetdevDrop => "nftables netdev drops".to_string(),
+        }
+    }
+
+    pub fn config_option(self) -> &'static str {
+        match self {
+            Feature::Device(kind) => kind.config_option(),
+            Feature::Qdisc(kind) => kind.config_option(),
+            Feature::NetdevDrop => "CONFIG_NF_TABLES_NETDEV, and the nft program",
+        }
     }
 }

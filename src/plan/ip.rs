@@ -7,6 +7,8 @@
 use std::fmt::Write as _;
 
 use super::{Direction, Op, Plan};
+use crate::impair::netem::Qdisc;
+use crate::impair::nft;
 use crate::topology::Netns;
 
 pub fn render(plan: &Plan) -> String {
@@ -23,7 +25,7 @@ pub fn render(plan: &Plan) -> String {
         }
     );
     for op in &plan.ops {
-        let _ = writeln!(out, "{}", command(op));
+        let _ = writeln!(out, "{}", command(&plan.lab, op));
     }
     out
 }
@@ -36,8 +38,24 @@ fn ip(netns: &Netns) -> String {
     }
 }
 
-/// The shell command for one op.
-pub fn command(op: &Op) -> String {
+/// `nft` in a namespace (nft has no `-n`).
+fn nft(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "nft".into(),
+        Netns::Named(n) => format!("ip netns exec {} nft", q(n)),
+    }
+}
+
+/// `tc` in a namespace.
+fn tc(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "tc".into(),
+        Netns::Named(n) => format!("tc -n {}", q(n)),
+    }
+}
+
+/// The shell command for one op of lab `lab`.
+pub fn command(lab: &str, op: &Op) -> String {
     let mtu = |mtu: &Option<u32>| mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
     match op {
         Op::NetnsAdd { netns } => format!("ip netns add {}", q(netns)),
@@ -160,6 +178,31 @@ pub fn command(op: &Op) -> String {
         }
         Op::ForwarderStop { netns, dev } => {
             format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}")
+        }
+        Op::QdiscReplace { netns, dev, kind, impairment } => {
+            let args = Qdisc::of(*kind, impairment).tc_args();
+            format!("{} qdisc replace dev {} root {args}", tc(netns), q(dev))
+        }
+        Op::QdiscDel { netns, dev } => format!("{} qdisc del dev {} root", tc(netns), q(dev)),
+        // The very script netlab feeds nft (see impair::nft), as a here-document.
+        Op::DropSet { netns, dev, loss, carrier } => {
+            format!("{} -f - <<'NFT'\n{}NFT", nft(netns), nft::set_script(lab, dev, *loss, *carrier))
+        }
+        Op::DropDel { netns, dev } => format!("{} delete table netdev {}", nft(netns), nft::table(lab, dev)),
+        Op::RelayStart { netns, a, b, a_to_b, b_to_a } => format!(
+            "# no iproute2 equivalent: netlab's impairment relay in {netns} between {a} and {b}: \
+             netlab relay --a {a} --b {b} --a-to-b {a_to_b} --b-to-a {b_to_a}"
+        ),
+        Op::RelayStop { netns, a } => format!("# no iproute2 equivalent: stop netlab's relay of {a} in {netns}"),
+        Op::RelaySet { netns, a, a_to_b, b_to_a } => {
+            let set = |imp: &Option<crate::impairment::Impairment>| {
+                imp.as_ref().map_or("unchanged".into(), |i| i.to_string())
+            };
+            format!(
+                "# no iproute2 equivalent: netlab's relay of {a} in {netns} now does a-b {}, b-a {}",
+                set(a_to_b),
+                set(b_to_a)
+            )
         }
         // Programs, not network state: comments, so the script builds the same network.
         Op::SupervisorStart

@@ -14,6 +14,7 @@
 
 mod compile;
 mod device;
+mod impair;
 pub mod ip;
 mod op;
 mod teardown;
@@ -25,7 +26,7 @@ pub use crate::tunnel::Encap;
 #[cfg(test)]
 pub(crate) use compile::sysctl_device;
 pub use compile::{compile, compile_for, Capabilities};
-pub use device::DeviceKind;
+pub use device::{DeviceKind, Feature};
 pub(crate) use op::forwarder_config;
 pub use op::{Op, OpKey, Subject};
 

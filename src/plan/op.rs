@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, Encap};
+use super::{DeviceKind, Encap, Feature};
+use crate::impair::kernel::QdiscKind;
+use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns, Ready};
 use crate::tunnel::{ForwarderConfig, Peer};
 
@@ -203,6 +205,53 @@ pub enum Op {
         n: usize,
         cmd: String,
     },
+    /// Makes netlab's qdisc a link's root qdisc, replacing the one it has: an impairment
+    /// in the kernel (netem; tbf for a rate alone; see `impair::kernel`).
+    QdiscReplace {
+        netns: Netns,
+        dev: String,
+        kind: QdiscKind,
+        impairment: Impairment,
+    },
+    /// Puts a link's default root qdisc back.
+    QdiscDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// Drops frames as they arrive at `dev`: each with probability `loss`, or every one
+    /// when `carrier` is false (the other end's cable pulled). An nftables netdev table
+    /// of the lab's, `netlab-<lab>.<dev>`, made or replaced whole.
+    DropSet {
+        netns: Netns,
+        dev: String,
+        loss: Percent,
+        carrier: bool,
+    },
+    DropDel {
+        netns: Netns,
+        dev: String,
+    },
+    /// The userspace impairment of a link: a netlab process in `netns` (the lab's relay
+    /// namespace) that carries frames between its devices `a` and `b`, each direction
+    /// through its own delay line.
+    RelayStart {
+        netns: Netns,
+        a: String,
+        b: String,
+        a_to_b: Impairment,
+        b_to_a: Impairment,
+    },
+    RelayStop {
+        netns: Netns,
+        a: String,
+    },
+    /// Changes what a running relay does, at once (`None`: that direction is left as it is).
+    RelaySet {
+        netns: Netns,
+        a: String,
+        a_to_b: Option<Impairment>,
+        b_to_a: Option<Impairment>,
+    },
 }
 
 /// What a forwarder with the fields of a `forwarder_start` is told (udp's port defaults
@@ -240,6 +289,14 @@ pub enum Subject {
     Supervisor,
     Process,
     Exec,
+    /// A link's root qdisc.
+    Qdisc,
+    /// The drop at a device's ingress.
+    Drop,
+    /// A relay process, by its `a` device.
+    Relay,
+    /// What a running relay does.
+    RelayImpairment,
 }
 
 /// The identity of what an op acts on; see [`Op::key`].
@@ -278,6 +335,13 @@ impl Op {
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
             | ForwarderStop { netns, .. }
+            | QdiscReplace { netns, .. }
+            | QdiscDel { netns, .. }
+            | DropSet { netns, .. }
+            | DropDel { netns, .. }
+            | RelayStart { netns, .. }
+            | RelayStop { netns, .. }
+            | RelaySet { netns, .. }
             | ProcessStart { netns, .. }
             | ProcessStop { netns, .. }
             | Exec { netns, .. } => netns.clone(),
@@ -318,7 +382,14 @@ impl Op {
             | ForwarderStart { .. }
             | ForwarderStop { .. }
             | SupervisorStart
-            | SupervisorStop => None,
+            | SupervisorStop
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -349,6 +420,9 @@ impl Op {
             ProcessStart { node, name, netns, .. } => ProcessStop { node, name, netns },
             // What a command did is not netlab's to take back.
             Exec { .. } => return None,
+            QdiscReplace { netns, dev, .. } => QdiscDel { netns, dev },
+            DropSet { netns, dev, .. } => DropDel { netns, dev },
+            RelayStart { netns, a, .. } => RelayStop { netns, a },
             NetnsDel { .. }
             | SysctlRestore { .. }
             | FileRemove { .. }
@@ -359,7 +433,13 @@ impl Op {
             | LinkSetMac { .. }
             | ForwarderStop { .. }
             | SupervisorStop
-            | ProcessStop { .. } => return None,
+            | ProcessStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStop { .. }
+            // What the relay did before is not in the op; the relay's own op says what
+            // it was started with.
+            | RelaySet { .. } => return None,
         })
     }
 
@@ -401,6 +481,10 @@ impl Op {
                 key(Subject::Process, netns, format!("{node}:{name}"))
             }
             Exec { node, netns, n, .. } => key(Subject::Exec, netns, format!("{node}:exec.{n}")),
+            QdiscReplace { netns, dev, .. } | QdiscDel { netns, dev } => key(Subject::Qdisc, netns, dev.clone()),
+            DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
+            RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
+            RelaySet { netns, a, .. } => key(Subject::RelayImpairment, netns, a.clone()),
         }
     }
 
@@ -439,7 +523,60 @@ impl Op {
             | SupervisorStop
             | ProcessStart { .. }
             | ProcessStop { .. }
-            | Exec { .. } => None,
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
+        }
+    }
+
+    /// What the kernel must have for the op (a kind of device, of qdisc, nftables'
+    /// netdev family): what `up` tries before it changes anything.
+    pub fn feature(&self) -> Option<Feature> {
+        use Op::*;
+        match self {
+            QdiscReplace { kind, .. } => Some(Feature::Qdisc(*kind)),
+            DropSet { .. } => Some(Feature::NetdevDrop),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | QdiscDel { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. } => self.device_kind().map(Feature::Device),
         }
     }
 
@@ -480,7 +617,14 @@ impl Op {
             | SupervisorStop
             | ProcessStart { .. }
             | ProcessStop { .. }
-            | Exec { .. } => Vec::new(),
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => Vec::new(),
         }
     }
 
@@ -500,11 +644,14 @@ impl Op {
             | AddrAdd { netns, dev: name, .. }
             | AddrDel { netns, dev: name, .. }
             | RouteAdd { netns, dev: Some(name), .. }
-            | RouteDel { netns, dev: Some(name), .. } => Some((netns, name)),
+            | RouteDel { netns, dev: Some(name), .. }
+            | QdiscReplace { netns, dev: name, .. }
+            | QdiscDel { netns, dev: name } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
-            // (the kernel says it is gone); a forwarder or any other process must be
-            // stopped; a command has run.
+            // (the kernel says it is gone); a forwarder, a relay or any other process must be
+            // stopped; a command has run; a drop's table outlives its device (a netdev chain
+            // stays when the device goes).
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | NetnsDel { .. }
@@ -524,7 +671,12 @@ impl Op {
             | SupervisorStop
             | ProcessStart { .. }
             | ProcessStop { .. }
-            | Exec { .. } => None,
+            | Exec { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -540,6 +692,53 @@ impl Op {
         self.removal_rank().is_some()
     }
 
+    /// Whether the lab's record keeps the op once it is applied: what it made or set, but
+    /// not what it took away, nor a change to what a running relay does, which lives and
+    /// dies with the relay (its `relay_start` is the record of it).
+    pub fn recorded(&self) -> bool {
+        match self {
+            Op::RelaySet { .. } => false,
+            Op::NetnsAdd { .. }
+            | Op::NetnsAlias { .. }
+            | Op::NetnsDel { .. }
+            | Op::SysctlSet { .. }
+            | Op::SysctlRestore { .. }
+            | Op::FileWrite { .. }
+            | Op::FileRemove { .. }
+            | Op::BridgeAdd { .. }
+            | Op::VethAdd { .. }
+            | Op::VxlanAdd { .. }
+            | Op::IpipAdd { .. }
+            | Op::TunAdd { .. }
+            | Op::LinkDel { .. }
+            | Op::LinkSetMaster { .. }
+            | Op::LinkSetNomaster { .. }
+            | Op::LinkSetMtu { .. }
+            | Op::LinkSetMac { .. }
+            | Op::LinkRename { .. }
+            | Op::LinkUp { .. }
+            | Op::LinkDown { .. }
+            | Op::AddrAdd { .. }
+            | Op::AddrDel { .. }
+            | Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::ForwarderStart { .. }
+            | Op::ForwarderStop { .. }
+            | Op::QdiscReplace { .. }
+            | Op::QdiscDel { .. }
+            | Op::DropSet { .. }
+            | Op::DropDel { .. }
+            | Op::RelayStart { .. }
+            | Op::RelayStop { .. }
+            | Op::SupervisorStart
+            | Op::SupervisorStop
+            | Op::ProcessStart { .. }
+            | Op::ProcessStop { .. }
+            // Kept, though never undone: `logs` finds a node's commands by it.
+            | Op::Exec { .. } => !self.removes(),
+        }
+    }
+
     /// For an op that takes something away, its place among removals applied together:
     /// what hangs off a thing goes before the thing (the lab's processes before the
     /// network they use, a forwarder before its device, a route before the link it leaves
@@ -550,16 +749,18 @@ impl Op {
         match self {
             ProcessStop { .. } => Some(0),
             SupervisorStop => Some(1),
-            ForwarderStop { .. } => Some(2),
-            RouteDel { .. } => Some(3),
-            AddrDel { .. } => Some(4),
-            LinkSetNomaster { .. } => Some(5),
+            ForwarderStop { .. } | RelayStop { .. } => Some(2),
+            // An impairment of a link that may be deleted next.
+            QdiscDel { .. } | DropDel { .. } => Some(3),
+            RouteDel { .. } => Some(4),
+            AddrDel { .. } => Some(5),
+            LinkSetNomaster { .. } => Some(6),
             // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(6),
-            LinkDel { .. } => Some(7),
-            FileRemove { .. } => Some(8),
-            SysctlRestore { .. } => Some(9),
-            NetnsDel { .. } => Some(10),
+            LinkDown { .. } => Some(7),
+            LinkDel { .. } => Some(8),
+            FileRemove { .. } => Some(9),
+            SysctlRestore { .. } => Some(10),
+            NetnsDel { .. } => Some(11),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -579,7 +780,11 @@ impl Op {
             | ForwarderStart { .. }
             | SupervisorStart
             | ProcessStart { .. }
-            | Exec { .. } => None,
+            | Exec { .. }
+            | QdiscReplace { .. }
+            | DropSet { .. }
+            | RelayStart { .. }
+            | RelaySet { .. } => None,
         }
     }
 }

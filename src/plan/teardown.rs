@@ -35,13 +35,14 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and processes (a forwarder, the lab's
-                // processes and their supervisor), which keep a namespace alive until
+                // names), its /etc/netns files, and processes (a forwarder, a relay, the
+                // lab's processes and their supervisor), which keep a namespace alive until
                 // they are stopped.
                 NetnsAdd { .. }
                 | NetnsAlias { .. }
                 | FileWrite { .. }
                 | ForwarderStart { .. }
+                | RelayStart { .. }
                 | SupervisorStart
                 | ProcessStart { .. } => op.inverse(),
                 // A command that ran has nothing to take back.
@@ -80,7 +81,13 @@ impl Plan {
                 | LinkSetNomaster { .. }
                 | ForwarderStop { .. }
                 | SupervisorStop
-                | ProcessStop { .. } => {
+                | ProcessStop { .. }
+                | QdiscReplace { .. }
+                | QdiscDel { .. }
+                | DropSet { .. }
+                | DropDel { .. }
+                | RelayStop { .. }
+                | RelaySet { .. } => {
                     if dies_with_netns(&op.netns()) || on_deleted_link(op) {
                         None
                     } else {

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::{Direction, Op, Plan};
+use crate::impairment::Impairment;
 
 pub fn render(plan: &Plan) -> String {
     let n = plan.ops.len();
@@ -96,6 +97,13 @@ pub fn kind(op: &Op) -> &'static str {
         Op::ProcessStart { .. } => "process start",
         Op::ProcessStop { .. } => "process stop",
         Op::Exec { .. } => "exec",
+        Op::QdiscReplace { .. } => "qdisc replace",
+        Op::QdiscDel { .. } => "qdisc del",
+        Op::DropSet { .. } => "drop set",
+        Op::DropDel { .. } => "drop del",
+        Op::RelayStart { .. } => "relay start",
+        Op::RelayStop { .. } => "relay stop",
+        Op::RelaySet { .. } => "relay set",
     }
 }
 
@@ -174,6 +182,25 @@ pub fn detail(op: &Op) -> String {
         }
         Op::ProcessStop { node, name, .. } => format!("{node}:{name}"),
         Op::Exec { node, n, cmd, .. } => format!("{node}:exec.{n}: {}", one_line(cmd)),
+        Op::QdiscReplace { dev, kind, impairment, .. } => format!("{dev} {kind} {impairment}"),
+        Op::DropSet { dev, loss, carrier, .. } => {
+            let what = Impairment { loss: *loss, carrier: *carrier, ..Impairment::default() };
+            format!("{dev} ingress {what}")
+        }
+        Op::QdiscDel { dev, .. } | Op::DropDel { dev, .. } => dev.clone(),
+        Op::RelayStart { a, b, a_to_b, b_to_a, .. } if a_to_b == b_to_a => format!("{a} <-> {b} {a_to_b}"),
+        Op::RelayStart { a, b, a_to_b, b_to_a, .. } => format!("{a} -> {b} {a_to_b}; {b} -> {a} {b_to_a}"),
+        Op::RelayStop { a, .. } => a.clone(),
+        Op::RelaySet { a, a_to_b, b_to_a, .. } => {
+            let mut s = a.clone();
+            if let Some(imp) = a_to_b {
+                let _ = write!(s, " a-b {imp}");
+            }
+            if let Some(imp) = b_to_a {
+                let _ = write!(s, " b-a {imp}");
+            }
+            s
+        }
     }
 }
 

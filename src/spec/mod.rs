@@ -6,9 +6,13 @@
 //! left to `topology`, which can report all such mistakes at once instead of stopping at
 //! the first one. Addresses are therefore kept as strings here.
 
+mod impair;
+
 use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use impair::{ImpairMode, ImpairSpec, ImpairTable};
 
 /// A string (or other value) together with where it stands in the file.
 pub type Sp<T> = Spanned<T>;
@@ -67,6 +71,8 @@ pub struct NodeSpec {
     pub dns: Vec<Sp<String>>,
     #[serde(default)]
     pub hosts: IndexMap<Sp<String>, Sp<String>>,
+    /// Bridge mode: what both directions of the node's link to its network do to frames.
+    pub impair: Option<Sp<ImpairSpec>>,
     /// One-shot commands, run in order once the node's namespace is made and every
     /// process of the lab is ready.
     #[serde(default)]
@@ -111,6 +117,8 @@ pub struct LinkSpec {
     pub mtu: Option<Sp<u32>>,
     /// One MAC per endpoint, `""` for a random one.
     pub mac: Option<Sp<Vec<Sp<String>>>>,
+    /// What the link does to frames: one table for both ends, or one per end.
+    pub impair: Option<Sp<ImpairSpec>>,
 }
 
 #[derive(Debug, Deserialize)]

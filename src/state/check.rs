@@ -67,7 +67,14 @@ pub(super) fn entry(entry: &Entry) -> Result<(), String> {
         | AddrAdd { netns, dev: name, .. }
         | AddrDel { netns, dev: name, .. }
         | ForwarderStart { netns, dev: name, .. }
-        | ForwarderStop { netns, dev: name } => link(netns, name),
+        | ForwarderStop { netns, dev: name }
+        | QdiscReplace { netns, dev: name, .. }
+        | QdiscDel { netns, dev: name }
+        | DropSet { netns, dev: name, .. }
+        | DropDel { netns, dev: name }
+        | RelayStop { netns, a: name }
+        | RelaySet { netns, a: name, .. } => link(netns, name),
+        RelayStart { netns, a, b, .. } => link(netns, a).and_then(|()| check_ifname(b)),
         VethAdd { netns, name, peer_netns, peer_name, .. } => {
             link(netns, name).and_then(|()| link(peer_netns, peer_name))
         }
@@ -124,6 +131,8 @@ mod tests {
             Op::LinkRename { netns: Netns::Host, name: "a".into(), new_name: "b/c".into() },
             Op::ForwarderStop { netns: named("."), dev: "fl0".into() },
             Op::ForwarderStop { netns: Netns::Host, dev: "a:b".into() },
+            Op::RelayStop { netns: named("netlab-x-relay"), a: "../r".into() },
+            Op::DropDel { netns: named("a/b"), dev: "e0".into() },
             Op::RouteDel { netns: named("a/.."), to: "10.0.0.0/8".parse().unwrap(), via: None, dev: None },
             Op::ProcessStop { node: "a".into(), name: "../../etc/passwd".into(), netns: named("a") },
             Op::ProcessStop { node: "../x".into(), name: "web".into(), netns: named("a") },

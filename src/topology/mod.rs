@@ -20,6 +20,7 @@ pub use processes::{format_duration, parse_duration, ExecCommand, Process, Ready
 pub use resolve::resolve;
 
 use crate::diagnostics::{Invalid, Problem};
+use crate::impairment::Impairment;
 
 /// Parses and resolves a topology file's text; `path` is only used in messages.
 pub fn load_str(path: &str, text: &str) -> Result<Topology, Invalid> {
@@ -211,6 +212,9 @@ pub struct Topology {
     pub processes: Vec<Process>,
     /// Every node's one-shot `exec` commands, in file order.
     pub execs: Vec<ExecCommand>,
+    /// The namespace of the lab's impairment relays (userspace impaired links), if it
+    /// needs one: `netlab-<lab>-relay`.
+    pub relay_netns: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,6 +310,34 @@ pub struct Bridge {
 pub struct Veth {
     pub ends: [VethEnd; 2],
     pub mtu: Option<u32>,
+    /// What the link does to frames, when the file says (`impair`).
+    pub impair: Option<Impair>,
+}
+
+/// How an impairment is made; see [`Impair::mode`].
+pub use crate::spec::ImpairMode;
+
+/// A link's `impair`: what frames leaving each end meet, and how that is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Impair {
+    /// What frames leaving `ends[i]` of the veth meet (`impair = {}`: nothing, for now:
+    /// the link is prepared to be impaired at run time).
+    pub ends: [Impairment; 2],
+    /// The kernel's qdiscs and nftables, netlab's userspace relay, or (`Auto`, the
+    /// default) the kernel where it can do everything asked and never for a seed.
+    pub mode: ImpairMode,
+    /// In userspace, the link is two veth pairs through the lab's relay namespace:
+    /// `ends[0] <-> relay[0]` and `relay[1] <-> ends[1]`, the relay carrying frames
+    /// between `relay[0]` and `relay[1]`.
+    pub relay: [String; 2],
+}
+
+impl Impair {
+    /// Whether the file asks for nothing yet (`impair = {}`): it declares a link that
+    /// `netlab impair` may degrade later.
+    pub fn declared_only(&self) -> bool {
+        self.ends.iter().all(Impairment::is_none) && self.ends.iter().all(|e| e.seed.is_none())
+    }
 }
 
 #[derive(Debug, Clone)]

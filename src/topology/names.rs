@@ -129,6 +129,20 @@ pub fn invented_veth(lab: &str, node: &str) -> String {
     format!("veth{:08x}", short_hash(&[lab, node]))
 }
 
+/// The lab's namespace for impairment relays: netlab's own name space (`netlab-<lab>`, as
+/// for its nftables tables), so no prefix makes a node collide with it unnoticed.
+pub fn relay_netns(lab: &str) -> String {
+    format!("netlab-{lab}-relay")
+}
+
+/// The two relay ends of an impaired link, in the relay namespace: `r<hash>a` faces the
+/// link's first endpoint, `r<hash>b` its second. The hash is of the lab and the first
+/// endpoint, which no other link of the lab has.
+pub fn invented_relay_ends(lab: &str, netns: &str, ifname: &str) -> [String; 2] {
+    let h = short_hash(&[lab, "relay", netns, ifname]);
+    [format!("r{h:08x}a"), format!("r{h:08x}b")]
+}
+
 /// A bridge's default device name, like Docker's `br-<id>`. Not `<lab>-<network>`: that
 /// reads better but lab "a-b" network "c" and lab "a" network "b-c" would share it. A
 /// person who wants a readable name sets `device`.

@@ -54,28 +54,31 @@ fn netem(text: &str) -> Qdisc {
     Qdisc::Netem(text.parse().unwrap_or_else(|e| panic!("{text}: {e}")))
 }
 
+/// Each netem fixture and the impairment of its command.
+const NETEM_FIXTURES: &[(&str, &str)] = &[
+    ("netem-delay", "delay=20ms"),
+    ("netem-delay-jitter", "delay=20ms,jitter=5ms"),
+    ("netem-delay-jitter-normal", "delay=20ms,jitter=5ms,distribution=normal"),
+    ("netem-delay-jitter-pareto", "delay=100ms,jitter=20ms,distribution=pareto"),
+    ("netem-delay-jitter-paretonormal", "delay=50ms,jitter=10ms,distribution=paretonormal"),
+    ("netem-loss", "loss=1%"),
+    ("netem-loss-duplicate-corrupt", "loss=10%,duplicate=5%,corrupt=0.1%"),
+    ("netem-reorder", "delay=10ms,reorder=25%"),
+    ("netem-reorder-gap", "delay=10ms,reorder=25%,gap=5"),
+    ("netem-rate", "rate=10mbit"),
+    ("netem-rate64", "rate=40gbit"),
+    ("netem-limit", "delay=200ms,limit=5000"),
+    ("netem-seed", "loss=50%,seed=7"),
+    (
+        "netem-all",
+        "delay=20ms,jitter=5ms,distribution=normal,loss=1.5%,duplicate=1%,corrupt=0.1%,reorder=10%,gap=3,\
+         rate=100mbit,limit=2000,seed=42",
+    ),
+];
+
 #[test]
 fn netem_requests_are_tcs() {
-    for (name, imp) in [
-        ("netem-delay", "delay=20ms"),
-        ("netem-delay-jitter", "delay=20ms,jitter=5ms"),
-        ("netem-delay-jitter-normal", "delay=20ms,jitter=5ms,distribution=normal"),
-        ("netem-delay-jitter-pareto", "delay=100ms,jitter=20ms,distribution=pareto"),
-        ("netem-delay-jitter-paretonormal", "delay=50ms,jitter=10ms,distribution=paretonormal"),
-        ("netem-loss", "loss=1%"),
-        ("netem-loss-duplicate-corrupt", "loss=10%,duplicate=5%,corrupt=0.1%"),
-        ("netem-reorder", "delay=10ms,reorder=25%"),
-        ("netem-reorder-gap", "delay=10ms,reorder=25%,gap=5"),
-        ("netem-rate", "rate=10mbit"),
-        ("netem-rate64", "rate=40gbit"),
-        ("netem-limit", "delay=200ms,limit=5000"),
-        ("netem-seed", "loss=50%,seed=7"),
-        (
-            "netem-all",
-            "delay=20ms,jitter=5ms,distribution=normal,loss=1.5%,duplicate=1%,corrupt=0.1%,reorder=10%,gap=3,\
-             rate=100mbit,limit=2000,seed=42",
-        ),
-    ] {
+    for (name, imp) in NETEM_FIXTURES {
         assert_same(name, wire(Verb::Add, Some(&netem(imp))));
     }
     assert_same("netem-replace", wire(Verb::Replace, Some(&netem("delay=5ms"))));
@@ -117,7 +120,42 @@ fn netlabs_tbf_fits_frames_and_its_limit() {
 }
 
 #[test]
-fn what_needs_netem() {
-    assert!(beyond_tbf(&"rate=10mbit,limit=50".parse().unwrap()).is_empty());
-    assert_eq!(beyond_tbf(&"delay=1ms,loss=1%,rate=1mbit,seed=1".parse().unwrap()), ["delay", "loss", "seed"]);
+fn the_tc_words_are_the_fixtures_commands() {
+    for (name, imp) in NETEM_FIXTURES {
+        let (command, _) = fixture(name);
+        assert_eq!(format!("tc qdisc add dev lo root {}", netem(imp).tc_args()), command, "{name}");
+    }
+    let (command, _) = fixture("tbf-limit");
+    let tbf = Qdisc::Tbf(Tbf { rate: 1_000_000, burst: 3028, limit: 100_000 });
+    assert_eq!(format!("tc qdisc add dev lo root {}", tbf.tc_args()), command);
+}
+
+#[test]
+fn what_the_kernel_dumps_reads_back_as_what_was_asked() {
+    // netem dumps its options in the layout it is given them in: the qopt struct, then
+    // attributes (see netem_dump in the kernel).
+    for imp in [
+        "delay=20ms",
+        "delay=20ms,jitter=5ms,loss=1.5%,duplicate=1%,corrupt=0.1%,reorder=10%,gap=3,rate=100mbit,limit=2000",
+        "delay=10ms,reorder=25%",
+        "rate=40gbit",
+        "loss=0.000001%",
+    ] {
+        let asked: Impairment = imp.parse().unwrap();
+        let (kind, read) = read("netem", &netem_options(&asked)).unwrap();
+        assert_eq!((kind, read), (QdiscKind::Netem, asked), "{imp}");
+    }
+    // What netem cannot show: the distribution; the seed is not asked of the kernel.
+    let (_, read_back) =
+        read("netem", &netem_options(&"delay=5ms,jitter=1ms,distribution=pareto".parse().unwrap())).unwrap();
+    assert_eq!(read_back, "delay=5ms,jitter=1ms".parse().unwrap());
+    // tbf dumps a nest like the one it is given (PARMS, RATE64; the rate table is not
+    // dumped, which changes nothing here).
+    for (rate, limit) in [(10_000_000, None), (1_000_000, Some(20)), (40_000_000_000, Some(100))] {
+        let t = Tbf::for_rate(rate, limit);
+        let want = Impairment { rate: Some(rate), limit, ..Impairment::default() };
+        assert_eq!(read("tbf", &Qdisc::Tbf(t).options()), Some((QdiscKind::Tbf, want)));
+    }
+    assert_eq!(read("htb", &[]), None, "not a kind netlab makes");
+    assert_eq!(read("netem", &[1, 2, 3]), None, "too short");
 }

@@ -68,6 +68,19 @@ pub struct RelayConfig {
 }
 
 impl RelayConfig {
+    /// Its command line after `netlab`: what `up` starts.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec!["relay".to_string(), "--a".into(), self.a.clone(), "--b".into(), self.b.clone()];
+        args.extend(["--a-to-b".to_string(), self.a_to_b.to_string(), "--b-to-a".into(), self.b_to_a.to_string()]);
+        if let Some(stats) = &self.stats {
+            args.extend(["--stats".to_string(), stats.display().to_string()]);
+        }
+        if let Some(control) = &self.control {
+            args.extend(["--control".to_string(), control.display().to_string()]);
+        }
+        args
+    }
+
     /// Everything wrong with it, one sentence each; checked before anything is opened.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();

@@ -1,5 +1,5 @@
 //! Netlink dumps parsed into [`crate::live`]'s plain data: the few fields of links,
-//! addresses and routes that netlab compares.
+//! addresses, routes and root qdiscs that netlab compares.
 
 use std::net::IpAddr;
 
@@ -8,7 +8,9 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{InfoData, InfoIpTunnel, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType};
 
-use crate::live::{LiveAddr, LiveLink, LiveRoute, VxlanInfo};
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
+
+use crate::live::{LiveAddr, LiveLink, LiveQdisc, LiveRoute, VxlanInfo};
 
 pub fn parse_link(msg: &LinkMessage) -> LiveLink {
     let mut link =
@@ -122,6 +124,33 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
     }
+}
+
+/// A root qdisc (a qdisc of another parent is `None`), with what it does when it is of a
+/// kind netlab makes.
+pub fn parse_qdisc(msg: &TcMessage) -> Option<LiveQdisc> {
+    if msg.header.parent != TcHandle::ROOT {
+        return None;
+    }
+    let mut kind = String::new();
+    let mut options = Vec::new();
+    for attr in &msg.attributes {
+        match attr {
+            TcAttribute::Kind(k) => kind = k.clone(),
+            // netem's and tbf's options are not netlink-packet-route's to parse: it keeps
+            // them whole, as one attribute.
+            TcAttribute::Options(opts) => {
+                if let [TcOption::Other(nla)] = opts.as_slice() {
+                    use netlink_packet_core::Nla;
+                    options = vec![0; nla.value_len()];
+                    nla.emit_value(&mut options);
+                }
+            }
+            _ => {}
+        }
+    }
+    let impairment = crate::impair::netem::read(&kind, &options).map(|(_, imp)| imp);
+    Some(LiveQdisc { index: u32::try_from(msg.header.index).ok()?, kind, impairment })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `[[links]]`: veth pairs between two endpoints, with their addresses, MACs and MTU.
+//! `[[links]]`: veth pairs between two endpoints, with their addresses, MACs, MTU and
+//! impairment.
 
 use super::{values, Resolver};
 use crate::diagnostics::Problem;
@@ -34,9 +35,12 @@ impl Resolver<'_> {
                 }
                 ends.push(VethEnd { netns, name: ifname, address, mac: macs.get(i).cloned().flatten(), master: None });
             }
-            if let Ok(ends) = <[VethEnd; 2]>::try_from(ends) {
-                veths.push(Veth { ends, mtu });
+            let Ok(ends) = <[VethEnd; 2]>::try_from(ends) else { continue };
+            let impair = link.impair.as_ref().and_then(|i| self.impair(i, (&ends[0].netns, &ends[0].name)));
+            if let Some(imp) = &impair {
+                self.claim_relay_ends(imp, link.impair.as_ref().map_or(0..0, |i| i.span()));
             }
+            veths.push(Veth { ends, mtu, impair });
         }
         veths
     }

@@ -10,6 +10,7 @@
 //! - `networks`: bridge networks, their addresses (IPAM) and the nodes on them;
 //! - `links`: `[[links]]` veth pairs;
 //! - `tunnels`: `[[tunnels]]`;
+//! - `impair`: what a link's or a bridge-mode node's `impair` asks of its frames;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
 //! - `processes`: each node's processes and one-shot `exec` commands;
@@ -19,6 +20,7 @@
 //! interface names and addresses, and references to nodes and endpoints.
 
 mod etc_files;
+mod impair;
 mod links;
 mod networks;
 mod nodes;
@@ -34,7 +36,7 @@ use std::ops::Range;
 
 use nodes::NodeMode;
 
-use super::{HostConfig, Netns, Topology};
+use super::{names, HostConfig, Netns, Topology};
 use crate::diagnostics::Problem;
 use crate::spec::{Sp, Spec};
 
@@ -116,6 +118,10 @@ impl<'a> Resolver<'a> {
         };
         let files = self.etc_files(&nodes, &aliases);
         let (processes, execs) = self.processes(&nodes, &aliases);
+        let relay_netns = names::relay_netns(&self.lab);
+        if veths.iter().any(|v| v.impair.is_some()) {
+            self.check_relay_netns(&relay_netns);
+        }
         Topology {
             lab: self.lab.clone(),
             nodes,
@@ -128,6 +134,7 @@ impl<'a> Resolver<'a> {
             files,
             processes,
             execs,
+            relay_netns,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Bridge networks (`[networks.X]`) and the nodes on them: each network's subnet, gateway
 //! and bridge device, then each bridge-mode node's address (IPAM: static addresses first,
-//! then the next free one in file order), its veth to the bridge and its default route.
+//! then the next free one in file order), its veth to the bridge (with its `impair`) and
+//! its default route.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -243,12 +244,17 @@ impl<'a> Resolver<'a> {
         let host_end = names::invented_veth(&self.lab, name);
         self.claim_iface(&bridge_netns, &host_end, span.clone(), &format!("the bridge side of node {name}'s eth0"));
         self.claim_addr(&netns, address.addr(), node.ip.as_ref().map_or(span, |ip| ip.span()), &format!("node {name}"));
+        let impair = node.impair.as_ref().and_then(|i| self.impair(i, (&netns, "eth0")));
+        if let (Some(imp), Some(spec)) = (&impair, &node.impair) {
+            self.claim_relay_ends(imp, spec.span());
+        }
         port.veth = Some(Veth {
             ends: [
                 VethEnd { netns, name: "eth0".into(), address: Some(address), mac: None, master: None },
                 VethEnd { netns: bridge_netns, name: host_end, address: None, mac: None, master: Some(device) },
             ],
             mtu,
+            impair,
         });
         port.mode = Some(Mode::Bridge { network: net_name.to_string(), address });
         port

@@ -208,6 +208,7 @@ impl<'a> Resolver<'a> {
             node.hostname.as_ref().map(|v| ("hostname", v.span())),
             node.dns.first().map(|v| ("dns", v.span())),
             node.hosts.first().map(|(k, _)| ("hosts", k.span())),
+            node.impair.as_ref().map(|v| ("impair", v.span())),
         ]
         .into_iter()
         .flatten()
@@ -230,6 +231,11 @@ impl<'a> Resolver<'a> {
                     ),
                 )
                 .help(format!("set `{field}` on node {target}")),
+                RawMode::None if field == "impair" => Problem::new(
+                    span,
+                    format!("`impair` applies to a node's link to its bridge network, and node {name} has none"),
+                )
+                .help("impair the node's [[links]] entry instead: impair = { delay = \"20ms\" }"),
                 RawMode::None if matches!(field, "ip" | "mtu") => Problem::new(
                     span,
                     format!("`{field}` applies to a node's eth0 on a bridge network, and node {name} has none"),

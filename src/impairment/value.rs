@@ -27,6 +27,18 @@ impl Percent {
         self.micro == 0
     }
 
+    /// Millionths of a percent: 100% is 100,000,000.
+    pub fn micro(self) -> u32 {
+        self.micro
+    }
+
+    /// From netem's scale (see [`Percent::netem_scaled`]), exactly: one millionth of a
+    /// percent is 43 steps of it.
+    pub fn from_netem_scaled(scaled: u32) -> Percent {
+        let micro = (f64::from(scaled) / f64::from(u32::MAX) * 100_000_000.0).round();
+        Percent { micro: micro as u32 }
+    }
+
     /// From a number of percent, as a file gives it (`loss = 1.5`).
     pub fn from_number(p: f64) -> Result<Percent, String> {
         if !p.is_finite() || !(0.0..=100.0).contains(&p) {
@@ -53,6 +65,19 @@ impl Percent {
     pub fn hits(self, draw: u64) -> bool {
         // draw / 2^64 < micro / 10^8, without rounding.
         u128::from(draw) * 100_000_000 < u128::from(self.micro) << 64
+    }
+}
+
+/// In JSON: `"1.5%"`.
+impl serde::Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -293,6 +318,10 @@ mod tests {
         assert_eq!("1%".parse::<Percent>().unwrap().netem_scaled(), 42_949_673);
         assert_eq!(Percent::HUNDRED.netem_scaled(), u32::MAX);
         assert_eq!(Percent::ZERO.netem_scaled(), 0);
+        for micro in [0, 1, 2, 1_500_000, 33_333_333, 99_999_999, 100_000_000] {
+            let p = Percent { micro };
+            assert_eq!(Percent::from_netem_scaled(p.netem_scaled()), p, "{p}");
+        }
         assert!(!Percent::ZERO.hits(0));
         assert!(Percent::HUNDRED.hits(u64::MAX));
         let half: Percent = "50%".parse().unwrap();
