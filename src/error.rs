@@ -17,7 +17,7 @@ use crate::state::{Corrupt, LoadError, LockError};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The topology is wrong; the rendering lists every problem.
-    #[error("{}", .0.render())]
+    #[error("{0}")]
     Invalid(Invalid),
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },

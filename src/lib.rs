@@ -37,8 +37,12 @@ use std::path::Path;
 pub use error::{Error, Result};
 pub use topology::{load_str, Topology};
 
-/// Reads and resolves a topology file.
+/// Reads and resolves a topology file. A file that is too large or not UTF-8 is invalid
+/// (see [`topology::source`]), like one that does not parse or resolve.
 pub fn load(path: &Path) -> Result<Topology> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let text = topology::source::read(path).map_err(|e| match e {
+        topology::source::Unreadable::Io(source) => Error::Read { path: path.to_path_buf(), source },
+        topology::source::Unreadable::Invalid(invalid) => Error::Invalid(invalid),
+    })?;
     load_str(&path.display().to_string(), &text).map_err(Error::Invalid)
 }

@@ -38,11 +38,13 @@ fn main() -> ExitCode {
         Err(netlab::Error::Different) => ExitCode::from(1),
         Err(netlab::Error::Code(code)) => ExitCode::from(code),
         Err(e) => {
-            let message = e.to_string();
             if matches!(e, netlab::Error::Invalid(_)) {
-                eprint!("{message}");
+                // Written as it is rendered: a file with many problems makes more text than
+                // it holds, and a string of all of it would be the largest thing in memory.
+                let mut stderr = std::io::BufWriter::new(std::io::stderr().lock());
+                let _ = write!(stderr, "{e}").and_then(|()| stderr.flush());
             } else {
-                eprintln!("netlab: {message}");
+                eprintln!("netlab: {e}");
             }
             ExitCode::from(e.exit_code())
         }

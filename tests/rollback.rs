@@ -5,7 +5,9 @@
 //! kernel (src/apply/tests.rs). Here a real kernel refuses real ops, at three points of a
 //! lab that uses every kind of op: a sysctl this kernel does not have (early: right after
 //! the namespaces), a device sysctl it does not have (half-way: after every device), and a
-//! route whose gateway is on no subnet of the node (late: after every address and link).
+//! host route whose gateway is on no subnet of the host (late: after every address and
+//! link; `validate` refuses such a route in a node, but the host's interfaces are not in
+//! the file, so there only the kernel can).
 
 mod common;
 
@@ -23,27 +25,30 @@ fn a_kernel_refusal_at_any_stage_leaves_the_host_as_it_was() {
     let cases = [
         (
             "sysctl",
+            "[nodes.router]",
             r#"sysctl = { "net.ipv4.ip_forward" = 1, "net.ipv4.conf.up0.rp_filter" = 0, "net.ipv4.netlab_no_such_key" = 1 }"#,
             "sysctl set every-router net.ipv4.netlab_no_such_key = 1: No such file or directory (ENOENT)",
         ),
         (
             "device sysctl",
+            "[nodes.router]",
             r#"sysctl = { "net.ipv4.ip_forward" = 1, "net.ipv4.conf.up0.rp_filter" = 0, "net.ipv4.conf.up0.netlab_no_such_key" = 1 }"#,
             "sysctl set every-router net.ipv4.conf.up0.netlab_no_such_key = 1: No such file or directory (ENOENT)",
         ),
         (
             "route",
-            r#"routes = [{ to = "10.99.0.0/16", dev = "vx0" }, { to = "10.98.0.0/16", via = "10.250.0.1" }]"#,
-            "route add every-router 10.98.0.0/16 via 10.250.0.1: Network is unreachable (ENETUNREACH)",
+            "[host]",
+            r#"routes = [{ to = "10.99.0.0/16", via = "10.1.0.2" }, { to = "10.98.0.0/16", via = "10.250.0.1" }]"#,
+            "route add host 10.98.0.0/16 via 10.250.0.1: Network is unreachable (ENETUNREACH)",
         ),
     ];
     let host = Throwaway::new();
     let before = host.state();
-    for (what, line, refused) in cases {
-        // The router's own sysctl and routes lines are replaced by the case's.
+    for (what, section, line, refused) in cases {
+        // The section's own sysctl or routes line is replaced by the case's.
         let text = std::fs::read_to_string(test_lab("everything.toml")).unwrap();
         let key = line.split_once(" = ").unwrap().0;
-        let old = text.lines().skip_while(|l| *l != "[nodes.router]").find(|l| l.starts_with(key)).unwrap();
+        let old = text.lines().skip_while(|l| *l != section).find(|l| l.starts_with(key)).unwrap();
         let lab = TempTopology::new("every", &text.replacen(old, line, 1));
         let out = host.command(NETLAB).args(["up", &lab.path]).output().unwrap();
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

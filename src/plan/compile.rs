@@ -296,6 +296,7 @@ mod tests {
     fn device_sysctls() {
         assert!(names_device("net.ipv4.conf.eth0.rp_filter"));
         assert!(names_device("net.ipv6.neigh.v1.base_reachable_time_ms"));
+        assert!(names_device("net.ipv4.conf.flannel/1.rp_filter"), "a device with a dot, as sysctl(8) spells it");
         assert!(!names_device("net.ipv4.conf.all.rp_filter"));
         assert!(!names_device("net.ipv4.conf.default.forwarding"));
         assert!(!names_device("net.ipv4.ip_forward"));

@@ -25,9 +25,9 @@ pub struct Spec {
     #[serde(default)]
     pub host: HostSpec,
     /// In file order: bridge addresses are handed out in the order a person reads them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized")]
     pub nodes: IndexMap<Sp<String>, Sp<NodeSpec>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "presized")]
     pub networks: IndexMap<Sp<String>, Sp<NetworkSpec>>,
     #[serde(default)]
     pub links: Vec<Sp<LinkSpec>>,
@@ -47,39 +47,53 @@ pub struct LabSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {
+    #[serde(default, deserialize_with = "pairs")]
+    pub sysctl: Pairs<Sp<String>, Sp<toml::Value>>,
     #[serde(default)]
-    pub sysctl: IndexMap<Sp<String>, Sp<toml::Value>>,
-    #[serde(default)]
-    pub routes: Vec<Sp<RouteSpec>>,
+    pub routes: Box<[Sp<RouteSpec>]>,
 }
 
+/// One `[nodes.X]`. The fields most nodes leave out are boxed or boxed slices, so that a
+/// node that sets none of them costs 128 bytes, not 344: a generated lab of a million
+/// nodes is a file of 16 MB, and every byte per node is a megabyte.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
     /// `none` (the default), `host`, `container:NODE`, or the name of a `[networks.X]`.
     pub network: Option<Sp<String>>,
     /// Static address on a bridge network; otherwise the next free one is handed out.
-    pub ip: Option<Sp<String>>,
+    pub ip: Option<Box<Sp<String>>>,
     /// MTU of the node's `eth0` on its bridge network.
-    pub mtu: Option<Sp<u32>>,
+    pub mtu: Option<Box<Sp<u32>>>,
     #[serde(default)]
-    pub routes: Vec<Sp<RouteSpec>>,
+    pub routes: Box<[Sp<RouteSpec>]>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub sysctl: Pairs<Sp<String>, Sp<toml::Value>>,
+    pub hostname: Option<Box<Sp<String>>>,
     #[serde(default)]
-    pub sysctl: IndexMap<Sp<String>, Sp<toml::Value>>,
-    pub hostname: Option<Sp<String>>,
-    #[serde(default)]
-    pub dns: Vec<Sp<String>>,
-    #[serde(default)]
-    pub hosts: IndexMap<Sp<String>, Sp<String>>,
+    pub dns: Box<[Sp<String>]>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub hosts: Pairs<Sp<String>, Sp<String>>,
     /// Bridge mode: what both directions of the node's link to its network do to frames.
-    pub impair: Option<Sp<ImpairSpec>>,
+    pub impair: Option<Box<Sp<ImpairSpec>>>,
     /// One-shot commands, run in order once the node's namespace is made and every
-    /// process of the lab is ready.
-    #[serde(default)]
-    pub exec: Vec<Sp<String>>,
+    /// process of the lab is ready. This and `processes` are boxed twice: 8 bytes each for
+    /// a node without them (see [`NodeSpec::exec`]).
+    pub exec: Option<Box<Vec<Sp<String>>>>,
     /// Long-running processes (`[[nodes.X.processes]]`).
-    #[serde(default)]
-    pub processes: Vec<Sp<ProcessSpec>>,
+    pub processes: Option<Box<Vec<Sp<ProcessSpec>>>>,
+}
+
+impl NodeSpec {
+    /// The node's `exec` commands (none when it has no `exec`).
+    pub fn exec(&self) -> &[Sp<String>] {
+        self.exec.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The node's `[[nodes.X.processes]]`.
+    pub fn processes(&self) -> &[Sp<ProcessSpec>] {
+        self.processes.as_deref().map_or(&[], Vec::as_slice)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,8 +108,60 @@ pub struct ProcessSpec {
     /// Like `30s` or `500ms`.
     pub ready_timeout: Option<Sp<String>>,
     pub user: Option<Sp<String>>,
-    #[serde(default)]
-    pub env: IndexMap<Sp<String>, Sp<String>>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub env: Pairs<Sp<String>, Sp<String>>,
+}
+
+/// A table's entries in file order, as a list (a third of an `IndexMap`'s size when empty,
+/// and the keys are never looked up: toml already refuses a key given twice).
+pub type Pairs<K, V> = Box<[(K, V)]>;
+
+fn pairs<'de, D, K, V>(d: D) -> Result<Pairs<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<K, V> {
+        type Value = Pairs<K, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries.into_boxed_slice())
+        }
+    }
+    d.deserialize_map(Visitor(std::marker::PhantomData))
+}
+
+/// A map sized once from the number of entries toml already holds, instead of grown by
+/// doubling (serde's own IndexMap caps its first allocation at 1 MiB): for a million
+/// nodes the doubling kept the old and new tables alive at once.
+fn presized<'de, D, V>(d: D) -> Result<IndexMap<Sp<String>, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Visitor<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<V> {
+        type Value = IndexMap<Sp<String>, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some((key, value)) = map.next_entry()? {
+                entries.insert(key, value);
+            }
+            Ok(entries)
+        }
+    }
+    d.deserialize_map(Visitor(std::marker::PhantomData))
 }
 
 #[derive(Debug, Deserialize)]

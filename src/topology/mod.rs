@@ -9,6 +9,7 @@ mod ipam;
 pub mod names;
 mod processes;
 mod resolve;
+pub mod source;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -19,7 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use processes::{format_duration, parse_duration, ExecCommand, Process, Ready, DEFAULT_READY_TIMEOUT};
 pub use resolve::resolve;
 
-use crate::diagnostics::{Invalid, Problem};
+use crate::diagnostics::{shown, Invalid, Problem};
 use crate::impairment::Impairment;
 
 /// Parses and resolves a topology file's text; `path` is only used in messages.
@@ -63,7 +64,7 @@ fn parse_problem(text: &str, e: &toml::de::Error) -> Problem {
                 }
                 // dns = "1.1.1.1": a list of one is still a list.
                 if expected == "a sequence" {
-                    return problem.help(format!("write a list, even of one: [\"{v}\"]"));
+                    return problem.help(format!("write a list, even of one: [\"{}\"]", shown(v)));
                 }
             }
             return problem;
@@ -97,7 +98,7 @@ fn expected_kind(expected: &str) -> String {
 fn found_kind(found: &str) -> String {
     let unquote = |s: &str| s.trim_matches('`').to_string();
     if let Some(s) = found.strip_prefix("string ") {
-        return format!("the string {s}");
+        return format!("the string {}", shown(s));
     }
     if let Some(n) = found.strip_prefix("integer ").or_else(|| found.strip_prefix("floating point ")) {
         return format!("the number {}", unquote(n));
@@ -146,10 +147,10 @@ fn duplicate_key(text: &str, span: std::ops::Range<usize>, key: &str) -> Problem
     let line = text[line_start..].lines().next().unwrap_or("").trim();
     if line.starts_with('[') {
         let header = line.split('#').next().unwrap_or(line).trim();
-        Problem::new(span, format!("table {header} is defined twice"))
+        Problem::new(span, format!("table {} is defined twice", shown(header)))
             .help("put everything for it under one header, or rename one of them")
     } else {
-        Problem::new(span, format!("`{key}` is set twice in the same table")).help("remove one of them")
+        Problem::new(span, format!("`{}` is set twice in the same table", shown(key))).help("remove one of them")
     }
 }
 /// A network namespace: the root one, or one with a name under /run/netns.

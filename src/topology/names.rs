@@ -3,6 +3,8 @@
 //! Invented names are pure functions of the lab and the object they name, so a plan is
 //! byte-for-byte stable (snapshot-testable) and two labs never pick the same name.
 
+use crate::diagnostics::{is_special, shown};
+
 /// Longest interface name: IFNAMSIZ (16) minus the terminating NUL.
 pub const IFNAME_MAX: usize = 15;
 /// Longest namespace name netlab accepts (a file name under /run/netns).
@@ -33,16 +35,17 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
         return Err("the namespace name is empty".into());
     }
     if name.len() > NETNS_MAX {
-        return Err(format!("namespace name `{name}` is {} bytes long; at most {NETNS_MAX} fit", name.len()));
+        return Err(format!("namespace name `{}` is {} bytes long; at most {NETNS_MAX} fit", shown(name), name.len()));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
         return Err(format!(
-            "`{}` is not allowed in namespace name `{name}`; use A-Z, a-z, 0-9, _, . and -",
-            c.escape_default()
+            "`{}` is not allowed in namespace name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
         ));
     }
     if name == "." || name.contains("..") {
-        return Err(format!("namespace name `{name}` contains `..` or is `.`"));
+        return Err(format!("namespace name `{}` contains `..` or is `.`", shown(name)));
     }
     Ok(())
 }
@@ -57,12 +60,13 @@ pub fn check_process_name(name: &str) -> Result<(), String> {
         return Err("the process name is empty".into());
     }
     if name.len() > PROCESS_MAX {
-        return Err(format!("process name `{name}` is {} bytes long; at most {PROCESS_MAX} fit", name.len()));
+        return Err(format!("process name `{}` is {} bytes long; at most {PROCESS_MAX} fit", shown(name), name.len()));
     }
     if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
         return Err(format!(
-            "`{}` is not allowed in process name `{name}`; use A-Z, a-z, 0-9, _, . and -",
-            c.escape_default()
+            "`{}` is not allowed in process name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
         ));
     }
     if name == "." || name == ".." {
@@ -71,40 +75,176 @@ pub fn check_process_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An interface name: at most 15 bytes, no `/`, `:` or whitespace, not `.` or `..`.
+/// What an interface name may be, for the help under a problem with one.
+pub const IFNAME_HELP: &str =
+    "an interface name is 1 to 15 bytes of letters, digits and punctuation but / : and %, like eth1 or flannel.1";
+
+/// An interface name the kernel takes as it is: at most 15 bytes; none of `/`, `:` or a
+/// space (the kernel refuses them), `%` (a template to the kernel), control or invisible
+/// characters (a terminal acts on them in `netlab plan`); not `.`, `..`, `all` or `default`
+/// (the kernel refuses them), nor a name the kernel gives its own devices.
 pub fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the interface name is empty".into());
     }
     if name.len() > IFNAME_MAX {
         return Err(format!(
-            "interface name `{name}` is {} bytes long; the kernel allows at most {IFNAME_MAX}",
+            "interface name `{}` is {} bytes long; the kernel allows at most {IFNAME_MAX}",
+            shown(name),
             name.len()
         ));
     }
-    // NUL too: the kernel reads the name as a C string, so it would make `a` of `a\0b`.
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || matches!(c, '/' | ':' | '\0')) {
-        return Err(format!("`{}` is not allowed in interface name `{name}`", c.escape_default()));
+    if let Some(c) = name.chars().find(|c| !ifname_char(*c)) {
+        let why = match c {
+            '%' if name.contains("%d") => {
+                format!(": the kernel reads `%d` as a template and would make {} instead", name.replacen("%d", "0", 1))
+            }
+            '%' => ": the kernel reads `%` as the start of a template".into(),
+            // The kernel's isspace() says yes to the byte 0xa0, which is in the UTF-8 of
+            // characters like `à` (c3 a0).
+            c if !c.is_whitespace() && c.to_string().bytes().any(|b| b == 0xa0) => {
+                ": the kernel reads one of its bytes (0xa0) as a space".into()
+            }
+            _ => String::new(),
+        };
+        return Err(format!("`{}` is not allowed in interface name `{}`{why}", c.escape_default(), shown(name)));
     }
     if name == "." || name == ".." {
-        return Err(format!("`{name}` is not a usable interface name"));
+        return Err(format!("`{}` is not a usable interface name", shown(name)));
+    }
+    if name == "all" || name == "default" {
+        return Err(format!(
+            "`{name}` cannot be an interface name: the kernel keeps net.ipv4.conf.{name} for settings of every interface"
+        ));
+    }
+    if let Some((_, module)) = KERNEL_DEVICES.iter().find(|(n, _)| *n == name) {
+        return Err(format!(
+            "`{name}` cannot be an interface name: the kernel makes a device of that name in every namespace \
+             when {module} is loaded"
+        ));
     }
     Ok(())
 }
 
-/// A sysctl key in dotted form: components of `[A-Za-z0-9_-]`, so it maps onto exactly one
-/// file under /proc/sys and can never climb out of it.
-pub fn check_sysctl_key(key: &str) -> Result<(), String> {
-    if key.contains('/') {
-        return Err(format!("sysctl key `{key}` contains `/`; write it with dots, like net.ipv4.ip_forward"));
+/// Names the kernel gives devices of its own in every network namespace once a module is
+/// loaded (the fallback tunnel devices; the bonding driver's sysfs file).
+const KERNEL_DEVICES: &[(&str, &str)] = &[
+    ("tunl0", "ipip"),
+    ("gre0", "ip_gre"),
+    ("gretap0", "ip_gre"),
+    ("erspan0", "ip_gre"),
+    ("sit0", "sit"),
+    ("ip6tnl0", "ip6_tunnel"),
+    ("ip6gre0", "ip6_gre"),
+    ("ip_vti0", "ip_vti"),
+    ("ip6_vti0", "ip6_vti"),
+    ("bonding_masters", "bonding"),
+];
+
+fn ifname_char(c: char) -> bool {
+    // NUL is special too: the kernel reads the name as a C string, so `a\0b` would make `a`.
+    !(c.is_whitespace() || is_special(c) || matches!(c, '/' | ':' | '%') || c.to_string().bytes().any(|b| b == 0xa0))
+}
+
+/// A node or network name: `[A-Za-z0-9_.-]`, at most 64 bytes, not `.`, no `..`. A node's
+/// name is part of its namespace's name (a file under /run/netns) and of commands like
+/// `netlab exec`; a network's is echoed in plans and messages. `what` is "node" or "network".
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("the {what} name is empty"));
     }
-    if key.contains("..") || key.starts_with('.') || key.ends_with('.') {
-        return Err(format!("sysctl key `{key}` has an empty component (`..` or a leading/trailing dot)"));
+    if name.len() > NETNS_MAX {
+        return Err(format!("{what} name `{}` is {} bytes long; at most {NETNS_MAX} fit", shown(name), name.len()));
     }
-    if let Some(c) = key.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(format!("`{}` is not allowed in sysctl key `{key}`", c.escape_default()));
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!(
+            "`{}` is not allowed in {what} name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
+        ));
+    }
+    if name == "." || name.contains("..") {
+        return Err(format!("{what} name `{}` contains `..` or is `.`", shown(name)));
     }
     Ok(())
+}
+
+/// Longest sysctl value: the kernel reads at most a page less one byte of a write to an
+/// integer sysctl and silently drops the rest.
+pub const SYSCTL_VALUE_MAX: usize = 4095;
+
+/// A sysctl value as text: one line, no control characters but tabs, at most
+/// [`SYSCTL_VALUE_MAX`] bytes.
+pub fn check_sysctl_value(value: &str) -> Result<(), String> {
+    if value.len() > SYSCTL_VALUE_MAX {
+        return Err(format!(
+            "sysctl value `{}` is {} bytes long; the kernel reads at most {SYSCTL_VALUE_MAX}",
+            shown(value),
+            value.len()
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| is_special(*c) && *c != '\t') {
+        return Err(format!(
+            "`{}` is not allowed in sysctl value `{}`: a value is one line of text",
+            c.escape_default(),
+            shown(value)
+        ));
+    }
+    Ok(())
+}
+
+/// A sysctl key in dotted form, so that it maps onto exactly one file under /proc/sys and
+/// can never climb out of it: components of `[A-Za-z0-9_-]`, except the device of a
+/// per-device key (see [`DeviceKey`]), which is an interface name.
+pub fn check_sysctl_key(key: &str) -> Result<(), String> {
+    if key.contains("..") || key.starts_with('.') || key.ends_with('.') {
+        return Err(format!("sysctl key `{}` has an empty component (`..` or a leading/trailing dot)", shown(key)));
+    }
+    let plain = |part: &str| part.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    if let Some(device_key) = DeviceKey::parse(key) {
+        if let Some(c) = plain(device_key.param) {
+            return Err(format!("`{}` is not allowed in sysctl key `{}`", c.escape_default(), shown(key)));
+        }
+        if !matches!(device_key.device.as_str(), "all" | "default") {
+            check_ifname(&device_key.device).map_err(|e| format!("sysctl key `{}` names a device: {e}", shown(key)))?;
+        }
+        return Ok(());
+    }
+    if key.contains('/') {
+        return Err(format!("sysctl key `{}` contains `/`; write it with dots, like net.ipv4.ip_forward", shown(key)));
+    }
+    if let Some(c) = plain(key) {
+        return Err(format!("`{}` is not allowed in sysctl key `{}`", c.escape_default(), shown(key)));
+    }
+    Ok(())
+}
+
+/// A sysctl key of one device: `net.ipv4.conf.eth0.rp_filter` (also `ipv6`, and `neigh`
+/// for `conf`). A device name may hold dots (`flannel.1`): the key may spell them as they
+/// are (`net.ipv4.conf.flannel.1.rp_filter`: the parameter is always the last component)
+/// or as sysctl(8) does (`net.ipv4.conf.flannel/1.rp_filter`), which is how netlab prints it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DeviceKey<'a> {
+    /// `net.ipv4.conf`, `net.ipv6.conf`, `net.ipv4.neigh` or `net.ipv6.neigh`.
+    pub tree: &'a str,
+    /// The device's own name, with its dots.
+    pub device: String,
+    pub param: &'a str,
+}
+
+impl<'a> DeviceKey<'a> {
+    pub fn parse(key: &'a str) -> Option<DeviceKey<'a>> {
+        let tree = ["net.ipv4.conf", "net.ipv6.conf", "net.ipv4.neigh", "net.ipv6.neigh"]
+            .into_iter()
+            .find(|t| key.strip_prefix(t).is_some_and(|rest| rest.starts_with('.')))?;
+        let (device, param) = key[tree.len() + 1..].rsplit_once('.')?;
+        (!device.is_empty()).then(|| DeviceKey { tree: &key[..tree.len()], device: device.replace('/', "."), param })
+    }
+
+    /// The key as sysctl(8) writes it: the device's dots as `/`.
+    pub fn sysctl8(&self) -> String {
+        format!("{}.{}.{}", self.tree, self.device.replace('.', "/"), self.param)
+    }
 }
 
 /// A host name for /etc/hosts: dot-separated labels of `[A-Za-z0-9-]`.
@@ -120,7 +260,7 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not a valid host name (labels of a-z, 0-9 and -, separated by dots)"))
+        Err(format!("`{}` is not a valid host name (labels of a-z, 0-9 and -, separated by dots)", shown(name)))
     }
 }
 
@@ -182,6 +322,45 @@ mod tests {
         assert!(check_ifname("..").is_err());
         assert!(check_ifname("a b").is_err());
         assert!(check_ifname("a\0b").is_err());
+        for bad in [
+            "br%d",
+            "e\u{1b}[2J",
+            "a\u{7}",
+            "a\u{7f}",
+            "a\u{9b}",
+            "a\u{202e}",
+            "a\u{200b}",
+            "\u{e0}",
+            "all",
+            "default",
+            "tunl0",
+        ] {
+            assert!(check_ifname(bad).is_err(), "{bad:?} passes");
+        }
+        assert!(check_ifname("br%d").unwrap_err().contains("would make br0 instead"));
+        assert!(check_ifname("v\u{e0}").unwrap_err().contains("(0xa0) as a space"));
+        assert!(check_ifname("\u{e9}th0").is_ok(), "UTF-8 without the byte 0xa0 is the kernel's to take");
+        assert!(check_ifname("all0").is_ok() && check_ifname("defaults").is_ok());
+    }
+
+    #[test]
+    fn node_and_network_names() {
+        assert!(check_name("node", "web-1.a_b").is_ok());
+        for bad in ["", "a\u{1b}", "a\nb", "a\0b", "a b", "a/b", "..", ".", "a..b", "é"] {
+            assert!(check_name("node", bad).is_err(), "{bad:?} passes");
+        }
+        assert_eq!(
+            check_name("node", &"x".repeat(65)).unwrap_err(),
+            format!("node name `{}` is 65 bytes long; at most 64 fit", "x".repeat(65))
+        );
+    }
+
+    #[test]
+    fn sysctl_values() {
+        assert!(check_sysctl_value("4096 87380\t6291456").is_ok());
+        assert!(check_sysctl_value("1\n2").is_err());
+        assert!(check_sysctl_value("\u{1b}[2J").is_err());
+        assert!(check_sysctl_value(&"1".repeat(4096)).is_err());
     }
 
     #[test]
@@ -211,5 +390,24 @@ mod tests {
         assert!(check_sysctl_key("net/ipv4/ip_forward").is_err());
         assert!(check_sysctl_key("net..ipv4").is_err());
         assert!(check_sysctl_key("..").is_err());
+        assert!(check_sysctl_key("net.ipv4.conf.flannel.1.rp_filter").is_ok());
+        assert!(check_sysctl_key("net.ipv4.conf.flannel/1.rp_filter").is_ok());
+        assert!(check_sysctl_key("net.ipv6.neigh.default.gc_thresh1").is_ok());
+        assert!(check_sysctl_key("net/ipv4/conf/eth0/rp_filter").unwrap_err().contains("contains `/`"));
+        assert!(check_sysctl_key("net.ipv4.conf.e\u{1b}0.rp_filter").unwrap_err().contains("names a device"));
+        assert!(check_sysctl_key("net.ipv4.conf.eth0.rp/filter").is_err(), "a `/` outside the device");
+    }
+
+    #[test]
+    fn device_keys_in_both_spellings() {
+        let key = DeviceKey::parse("net.ipv4.conf.flannel.1.rp_filter").unwrap();
+        assert_eq!(key, DeviceKey { tree: "net.ipv4.conf", device: "flannel.1".into(), param: "rp_filter" });
+        assert_eq!(key.sysctl8(), "net.ipv4.conf.flannel/1.rp_filter");
+        assert_eq!(DeviceKey::parse("net.ipv4.conf.flannel/1.rp_filter"), Some(key));
+        let neigh = DeviceKey::parse("net.ipv6.neigh.v1.base_reachable_time_ms").unwrap();
+        assert_eq!((neigh.device.as_str(), neigh.sysctl8()), ("v1", "net.ipv6.neigh.v1.base_reachable_time_ms".into()));
+        assert_eq!(DeviceKey::parse("net.ipv4.ip_forward"), None);
+        assert_eq!(DeviceKey::parse("net.ipv4.conf.all"), None);
+        assert_eq!(DeviceKey::parse("net.ipv4.confx.eth0.rp_filter"), None);
     }
 }

@@ -55,7 +55,10 @@ impl FromStr for Ready {
 
     fn from_str(s: &str) -> Result<Ready, String> {
         let port = |p: &str, proto: &str| match p.trim().parse::<u16>() {
-            Ok(0) | Err(_) => Err(format!("`{proto}:{p}`: the port is a number from 1 to 65535, like `{proto}:8000`")),
+            Ok(0) | Err(_) => Err(format!(
+                "`{proto}:{}`: the port is a number from 1 to 65535, like `{proto}:8000`",
+                crate::diagnostics::shown(p)
+            )),
             Ok(port) => Ok(port),
         };
         match s.split_once(':') {
@@ -64,8 +67,9 @@ impl FromStr for Ready {
             Some(("cmd", c)) if !c.trim().is_empty() => Ok(Ready::Cmd(c.to_string())),
             Some(("cmd", _)) => Err("`cmd:` needs a command after it, like `cmd:redis-cli ping`".into()),
             _ => Err(format!(
-                "`{s}` is not a readiness check: write `tcp:PORT` (a socket listens on PORT), `udp:PORT` \
-                 (a UDP socket is bound to PORT) or `cmd:COMMAND` (COMMAND exits 0)"
+                "`{}` is not a readiness check: write `tcp:PORT` (a socket listens on PORT), `udp:PORT` \
+                 (a UDP socket is bound to PORT) or `cmd:COMMAND` (COMMAND exits 0)",
+                crate::diagnostics::shown(s)
             )),
         }
     }

@@ -21,7 +21,7 @@ impl Resolver<'_> {
             let node_spec = node.get_ref();
             // Host and container mode have no /etc/netns files of their own; `mode_fields`
             // reports these fields there.
-            if matches!(self.modes[i].mode, RawMode::Host | RawMode::Container { .. }) {
+            if matches!(self.modes[i].mode, RawMode::Host | RawMode::Container(_)) {
                 continue;
             }
             // The values are checked even for a node that did not resolve (say its network

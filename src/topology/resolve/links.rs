@@ -2,7 +2,7 @@
 //! impairment.
 
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::topology::{Veth, VethEnd};
 
 impl Resolver<'_> {
@@ -25,10 +25,21 @@ impl Resolver<'_> {
             let addresses = self.per_endpoint(link.addresses.as_ref(), 2, "addresses", values::cidr);
             let macs = self.per_endpoint(link.mac.as_ref(), 2, "mac", values::mac);
             let mtu = self.mtu(link.mtu.as_ref());
+            let ipv6 = addresses.iter().flatten().find(|a| a.addr().is_ipv6());
+            if let (Some(m), Some(a), Some(mtu_spec)) = (mtu, ipv6, &link.mtu) {
+                if m < values::IPV6_MIN_MTU {
+                    self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("this link (address {a})"), m));
+                }
+            }
             let mut ends = Vec::new();
             for (i, endpoint) in endpoints.iter().enumerate() {
                 let Some((netns, ifname)) = self.endpoint(endpoint) else { continue };
-                self.claim_iface(&netns, &ifname, endpoint.span(), &format!("link endpoint {}", endpoint.get_ref()));
+                self.claim_iface(
+                    &netns,
+                    &ifname,
+                    endpoint.span(),
+                    &format!("link endpoint {}", shown(endpoint.get_ref())),
+                );
                 let address = addresses.get(i).cloned().flatten();
                 if let (Some(a), Some(list)) = (address, &link.addresses) {
                     self.claim_addr(&netns, a.addr(), list.get_ref()[i].span(), endpoint.get_ref());

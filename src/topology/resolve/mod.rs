@@ -30,14 +30,14 @@ mod sysctls;
 mod tunnels;
 mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 
 use nodes::NodeMode;
 
 use super::{names, HostConfig, Netns, Topology};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{Sp, Spec};
 
 /// Resolves a parsed file; on failure, every problem found, in file order.
@@ -63,8 +63,6 @@ struct Resolver<'a> {
     prefix_ok: bool,
     /// Every node's `network` field as written, in file order.
     modes: Vec<NodeMode<'a>>,
-    /// Where each node's network stack lives; `None` when that could not be worked out.
-    node_netns: HashMap<&'a str, Option<Netns>>,
     networks: HashMap<&'a str, networks::NetworkInfo>,
     /// Interfaces per namespace, with who declared them (for "already used by" messages).
     ifaces: HashMap<(Netns, String), String>,
@@ -83,7 +81,6 @@ impl<'a> Resolver<'a> {
             prefix: String::new(),
             prefix_ok: true,
             modes: Vec::new(),
-            node_netns: HashMap::new(),
             networks: HashMap::new(),
             ifaces: HashMap::new(),
             addresses: HashMap::new(),
@@ -101,20 +98,30 @@ impl<'a> Resolver<'a> {
         let bridges = self.networks();
         let networks::BridgePorts { nodes, mut veths, mut default_routes } = self.bridge_ports();
         veths.extend(self.links());
+        self.bridge_port_limit(&bridges, &veths);
         let tunnels = self.tunnels();
+        // Only namespaces with a gateway route need their connected prefixes.
+        let with_gateways: HashSet<Netns> = namespaces
+            .iter()
+            .filter(|ns| self.spec.nodes[ns.node.as_str()].get_ref().routes.iter().any(|r| r.get_ref().via.is_some()))
+            .map(|ns| Netns::Named(ns.name.clone()))
+            .collect();
+        let mut connected = self.connected(&with_gateways);
         for ns in &mut namespaces {
             let node = self.spec.nodes[ns.node.as_str()].get_ref();
             let netns = Netns::Named(ns.name.clone());
-            ns.sysctls = self.sysctls(&node.sysctl, true);
-            if let Some(default) = default_routes.remove(ns.node.as_str()) {
+            ns.sysctls = self.sysctls(&node.sysctl, &netns);
+            let index = self.spec.nodes.get_index_of(ns.node.as_str()).expect("a namespace's node");
+            if let Some(default) = default_routes.get_mut(index).and_then(Option::take) {
                 ns.routes.push(default);
             }
-            let routes = self.routes(&netns, &node.routes, &ns.routes);
+            let connected = connected.remove(&netns).flatten();
+            let routes = self.routes(&netns, &node.routes, &ns.routes, Some(connected));
             ns.routes.extend(routes);
         }
         let host = HostConfig {
-            sysctls: self.sysctls(&self.spec.host.sysctl, false),
-            routes: self.routes(&Netns::Host, &self.spec.host.routes, &[]),
+            sysctls: self.sysctls(&self.spec.host.sysctl, &Netns::Host),
+            routes: self.routes(&Netns::Host, &self.spec.host.routes, &[], None),
         };
         let files = self.etc_files(&nodes, &aliases);
         let (processes, execs) = self.processes(&nodes, &aliases);
@@ -160,14 +167,15 @@ impl<'a> Resolver<'a> {
         let text = endpoint.get_ref();
         let Some((node, ifname)) = text.split_once(':').filter(|(node, _)| !node.is_empty()) else {
             self.problem(
-                Problem::new(endpoint.span(), format!("endpoint `{text}` is not NODE:INTERFACE"))
+                Problem::new(endpoint.span(), format!("endpoint `{}` is not NODE:INTERFACE", shown(text)))
                     .help("like \"ns1:veth0\"; `host` names the root namespace, as in \"host:veth1\""),
             );
             return None;
         };
         // Point at the part that is wrong, not at the whole "node:interface".
         if let Err(e) = super::names::check_ifname(ifname) {
-            self.error(values::part_span(endpoint, node.len() + 1..text.len()), e);
+            let span = values::part_span(endpoint, node.len() + 1..text.len());
+            self.problem(Problem::new(span, e).help(super::names::IFNAME_HELP));
             return None;
         }
         let netns = self.node_ref(node, values::part_span(endpoint, 0..node.len()))?;
@@ -179,13 +187,13 @@ impl<'a> Resolver<'a> {
         if node == "host" {
             return Some(Netns::Host);
         }
-        match self.node_netns.get(node) {
-            Some(netns) => netns.clone(),
+        match self.spec.nodes.get_index_of(node) {
+            Some(i) => self.netns_at(i),
             None => {
                 let mut known: Vec<&str> = self.spec.nodes.keys().map(|k| k.get_ref().as_str()).collect();
                 known.push("host");
                 self.problem(
-                    Problem::new(span, format!("unknown node `{node}`"))
+                    Problem::new(span, format!("unknown node `{}`", shown(node)))
                         .label("no [nodes.X] of this name")
                         .suggest(node, known),
                 );
@@ -197,7 +205,11 @@ impl<'a> Resolver<'a> {
     /// Records that `netns` has an interface `name`; a second claim is a problem.
     fn claim_iface(&mut self, netns: &Netns, name: &str, span: Range<usize>, what: &str) {
         let key = (netns.clone(), name.to_string());
-        if let Some(first) = self.ifaces.get(&key) {
+        let loopback = match netns {
+            Netns::Host => "the host's loopback device",
+            Netns::Named(_) => "the loopback device",
+        };
+        if let Some(first) = self.ifaces.get(&key).map(String::as_str).or((name == "lo").then_some(loopback)) {
             let message = format!("interface {name} appears twice in namespace {netns}: it is already {first}");
             self.problem(
                 Problem::new(span, message).help("interface names are unique within one namespace; rename one of them"),
@@ -205,6 +217,20 @@ impl<'a> Resolver<'a> {
         } else {
             self.ifaces.insert(key, what.to_string());
         }
+    }
+
+    /// Whether `netns` has an interface `name`: one claimed in the file, or its `lo` (every
+    /// namespace has one; it is not recorded, which for a million namespaces is 200 MB).
+    fn has_iface(&self, netns: &Netns, name: &str) -> bool {
+        name == "lo" || self.ifaces.contains_key(&(netns.clone(), name.to_string()))
+    }
+
+    /// The interfaces of `netns`, sorted: for "did you mean" hints.
+    fn ifaces_of(&self, netns: &Netns) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.ifaces.keys().filter(|(n, _)| n == netns).map(|(_, i)| i.as_str()).chain(["lo"]).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Records that `who` in `netns` has address `ip`; an address is unique in the lab.

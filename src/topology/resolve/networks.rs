@@ -10,11 +10,14 @@ use ipnet::IpNet;
 
 use super::nodes::RawMode;
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{NodeSpec, Sp};
 use crate::topology::ipam::Pool;
 use crate::topology::names::{self, check_ifname};
 use crate::topology::{Bridge, Mode, Netns, Node, Route, Veth, VethEnd};
+
+/// Ports a Linux bridge takes: BR_MAX_PORTS (1024) less port number 0, which is reserved.
+pub(super) const BRIDGE_PORTS_MAX: usize = 1023;
 
 /// What the nodes of a network need to know about it. Every field is `None` when it is in
 /// error (and reported).
@@ -33,8 +36,8 @@ pub(super) struct BridgePorts {
     pub(super) nodes: Vec<Node>,
     /// Each bridge-mode node's `eth0` and its bridge-side end.
     pub(super) veths: Vec<Veth>,
-    /// Node name -> its default route via its network's gateway.
-    pub(super) default_routes: HashMap<String, Route>,
+    /// Each node's default route via its network's gateway, by the node's index.
+    pub(super) default_routes: Vec<Option<Route>>,
 }
 
 /// One bridge-mode node's share of [`BridgePorts`].
@@ -52,7 +55,9 @@ impl<'a> Resolver<'a> {
             let name = key.get_ref().as_str();
             let net = net.get_ref();
             if matches!(name, "none" | "host") || name.starts_with("container:") {
-                self.error(key.span(), format!("`{name}` cannot be a network name: it is a network mode"));
+                self.error(key.span(), format!("`{}` cannot be a network name: it is a network mode", shown(name)));
+            } else if let Err(e) = names::check_name("network", name) {
+                self.error(key.span(), e);
             }
             let subnet = self.report(values::network(&net.subnet, "subnet"));
             let mut pool = subnet.and_then(|s| Pool::new(s).map_err(|e| self.error(net.subnet.span(), e)).ok());
@@ -80,7 +85,7 @@ impl<'a> Resolver<'a> {
             let device = match &net.device {
                 Some(d) => {
                     if let Err(e) = check_ifname(d.get_ref()) {
-                        self.error(d.span(), e);
+                        self.problem(Problem::new(d.span(), e).help(names::IFNAME_HELP));
                     }
                     d.get_ref().clone()
                 }
@@ -92,11 +97,16 @@ impl<'a> Resolver<'a> {
                 Some(n) => self.node_ref(n.get_ref(), n.span()),
             };
             let mtu = self.mtu(net.mtu.as_ref());
+            if let (Some(m), Some(s), Some(mtu_spec)) = (mtu, subnet, &net.mtu) {
+                if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
+                    self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("network {}", shown(name)), m));
+                }
+            }
             if let Some(netns) = &netns {
-                self.claim_iface(netns, &device, device_span, &format!("the bridge of network {name}"));
+                self.claim_iface(netns, &device, device_span, &format!("the bridge of network {}", shown(name)));
                 if let (Some(gw), Some(subnet)) = (gateway, subnet) {
                     let span = net.gateway.as_ref().map_or(key.span(), |g| g.span());
-                    self.claim_addr(netns, gw, span, &format!("the gateway of network {name}"));
+                    self.claim_addr(netns, gw, span, &format!("the gateway of network {}", shown(name)));
                     bridges.push(Bridge {
                         network: name.to_string(),
                         netns: netns.clone(),
@@ -116,20 +126,29 @@ impl<'a> Resolver<'a> {
     pub(super) fn bridge_ports(&mut self) -> BridgePorts {
         let spec = self.spec;
         let static_ips = self.static_addresses();
-        let mut ports = BridgePorts { nodes: Vec::new(), veths: Vec::new(), default_routes: HashMap::new() };
+        let on_bridges = self.modes.iter().filter(|m| matches!(m.mode, RawMode::Network(_))).count();
+        let mut ports = BridgePorts {
+            nodes: Vec::with_capacity(spec.nodes.len()),
+            // The links' veths join these later.
+            veths: Vec::with_capacity(on_bridges + spec.links.len()),
+            default_routes: Vec::new(),
+        };
+        if on_bridges > 0 {
+            ports.default_routes.resize(spec.nodes.len(), None);
+        }
         for (i, (key, node_spec)) in spec.nodes.iter().enumerate() {
             let name = key.get_ref().as_str();
             let node = node_spec.get_ref();
-            let netns = self.node_netns.get(name).cloned().flatten();
-            let raw = self.modes[i].mode.clone();
+            let netns = self.netns_at(i);
+            let raw = self.modes[i].mode;
             let mode = match &raw {
                 RawMode::None => Some(Mode::None),
                 RawMode::Host => Some(Mode::Host),
-                RawMode::Container { target, .. } => Some(Mode::Container { target: target.to_string() }),
+                RawMode::Container(target) => Some(Mode::Container { target: target.to_string() }),
                 RawMode::Network(net) => {
                     let port = self.bridge_port(key, node, net, static_ips.get(name).copied());
                     if let Some(route) = port.default_route {
-                        ports.default_routes.insert(name.to_string(), route);
+                        ports.default_routes[i] = Some(route);
                     }
                     ports.veths.extend(port.veth);
                     port.mode
@@ -163,13 +182,13 @@ impl<'a> Resolver<'a> {
                 )))
             } else if Some(addr) == gateway {
                 Some(
-                    Problem::new(ip.span(), format!("{addr} is the gateway of network {}", net_name.get_ref()))
+                    Problem::new(ip.span(), format!("{addr} is the gateway of network {}", shown(net_name.get_ref())))
                         .help("pick another address, or leave `ip` out to get the next free one"),
                 )
             } else if !pool.take(addr) {
                 let owner = static_owner.get(&addr).copied().unwrap_or("another node");
                 Some(
-                    Problem::new(ip.span(), format!("{addr} is already the address of node {owner}"))
+                    Problem::new(ip.span(), format!("{addr} is already the address of node {}", shown(owner)))
                         .help("pick another address, or leave `ip` out to get the next free one"),
                 )
             } else {
@@ -195,7 +214,12 @@ impl<'a> Resolver<'a> {
         let netns = self.own_netns(name);
         // eth0 is claimed whatever else goes wrong below, so that a route with dev = "eth0"
         // is not reported as well: one mistake, one message.
-        self.claim_iface(&netns, "eth0", span.clone(), &format!("node {name}'s port on network {net_name}"));
+        self.claim_iface(
+            &netns,
+            "eth0",
+            span.clone(),
+            &format!("node {}'s port on network {}", shown(name), shown(net_name)),
+        );
         if net_name.is_empty() {
             self.problem(
                 Problem::new(net.span(), "`network` is empty")
@@ -207,14 +231,20 @@ impl<'a> Resolver<'a> {
             let mut known: Vec<&str> = self.spec.networks.keys().map(|k| k.get_ref().as_str()).collect();
             known.extend(["none", "host"]);
             self.problem(
-                Problem::new(net.span(), format!("unknown network `{net_name}`"))
+                Problem::new(net.span(), format!("unknown network `{}`", shown(net_name)))
                     .label("not a [networks.X] of this file, nor none, host or container:NODE")
                     .suggest(net_name, known),
             );
             return port;
         }
         let network_mtu = self.networks[net_name].mtu;
-        let mtu = self.mtu(node.mtu.as_ref()).or(network_mtu);
+        let own_mtu = self.mtu(node.mtu.as_deref());
+        if let (Some(m), Some(s), Some(mtu_spec)) = (own_mtu, self.networks[net_name].subnet, &node.mtu) {
+            if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
+                self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("node {}'s eth0", shown(name)), m));
+            }
+        }
+        let mtu = own_mtu.or(network_mtu);
         // The default route is known as soon as the gateway is, even if this node's own
         // address is in error: a second default route in `routes` is reported either way.
         if let Some(gateway) = self.networks[net_name].gateway {
@@ -242,8 +272,18 @@ impl<'a> Resolver<'a> {
         let device = info.device.clone();
         let address = IpNet::new(address, subnet.prefix_len()).expect("prefix from a parsed subnet");
         let host_end = names::invented_veth(&self.lab, name);
-        self.claim_iface(&bridge_netns, &host_end, span.clone(), &format!("the bridge side of node {name}'s eth0"));
-        self.claim_addr(&netns, address.addr(), node.ip.as_ref().map_or(span, |ip| ip.span()), &format!("node {name}"));
+        self.claim_iface(
+            &bridge_netns,
+            &host_end,
+            span.clone(),
+            &format!("the bridge side of node {}'s eth0", shown(name)),
+        );
+        self.claim_addr(
+            &netns,
+            address.addr(),
+            node.ip.as_ref().map_or(span, |ip| ip.span()),
+            &format!("node {}", shown(name)),
+        );
         let impair = node.impair.as_ref().and_then(|i| self.impair(i, (&netns, "eth0")));
         if let (Some(imp), Some(spec)) = (&impair, &node.impair) {
             self.claim_relay_ends(imp, spec.span());
@@ -260,10 +300,43 @@ impl<'a> Resolver<'a> {
         port
     }
 
+    /// A bridge takes at most [`BRIDGE_PORTS_MAX`] ports; `up` would fail with EXFULL at
+    /// the next one, after thousands of ops. Every veth end whose master is the bridge counts
+    /// (a container-mode node shares its target's port and adds none).
+    pub(super) fn bridge_port_limit(&mut self, bridges: &[Bridge], veths: &[Veth]) {
+        let mut ports: HashMap<(&Netns, &str), usize> = HashMap::new();
+        for end in veths.iter().flat_map(|v| &v.ends) {
+            if let Some(master) = &end.master {
+                *ports.entry((&end.netns, master.as_str())).or_default() += 1;
+            }
+        }
+        for bridge in bridges {
+            let n = ports.get(&(&bridge.netns, bridge.device.as_str())).copied().unwrap_or(0);
+            if n <= BRIDGE_PORTS_MAX {
+                continue;
+            }
+            let Some(key) = self.spec.networks.keys().find(|k| k.get_ref() == &bridge.network) else { continue };
+            let name = shown(&bridge.network);
+            let parts = n.div_ceil(BRIDGE_PORTS_MAX);
+            let message = format!(
+                "network {name} has {n} ports, and a Linux bridge takes at most {BRIDGE_PORTS_MAX} (BR_MAX_PORTS): \
+                 `up` would fail at the {}th",
+                BRIDGE_PORTS_MAX + 1
+            );
+            let help = format!(
+                "split its nodes over {parts} networks of at most {BRIDGE_PORTS_MAX} nodes, each with its own subnet \
+                 (like [networks.{name}-2]); nodes of different networks reach each other through their gateways \
+                 where the bridges forward (sysctl net.ipv4.ip_forward = 1)"
+            );
+            self.problem(Problem::new(key.span(), message).help(help));
+        }
+    }
+
     /// Network `net` (`subnet`) has no address left for node `name`.
     fn subnet_full(&mut self, net: &Sp<String>, subnet: &str, name: &str) {
-        let net_name = net.get_ref();
-        let help = self.room_for(net_name).map_or("use a larger subnet".to_string(), |(prefix, n)| {
+        let net_name = shown(net.get_ref());
+        let name = shown(name);
+        let help = self.room_for(net.get_ref()).map_or("use a larger subnet".to_string(), |(prefix, n)| {
             format!("use a larger subnet: a /{prefix} has room for the gateway and all {n} nodes on {net_name}")
         });
         self.problem(
@@ -291,7 +364,7 @@ impl<'a> Resolver<'a> {
 }
 
 /// The bridge network a node is on, if its `network` names one.
-fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
+pub(super) fn node_network(node: &NodeSpec) -> Option<&Sp<String>> {
     node.network
         .as_ref()
         .filter(|n| !matches!(n.get_ref().as_str(), "none" | "host") && !n.get_ref().starts_with("container:"))

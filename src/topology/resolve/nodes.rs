@@ -6,24 +6,36 @@
 use std::ops::Range;
 
 use super::Resolver;
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{NodeSpec, Sp};
 use crate::topology::names::{self, check_netns_name};
 use crate::topology::{Alias, Namespace, Netns};
 
 /// How a node's `network` field reads, before references are followed.
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 pub(super) enum RawMode<'a> {
     None,
     Host,
     Network(&'a Sp<String>),
-    Container { target: &'a str, span: Range<usize> },
+    /// `container:TARGET`.
+    Container(&'a str),
 }
 
-/// One `[nodes.X]` and its mode as written.
+/// Where a node's network stack lives, by the index of the node (in file order) that has
+/// it: 8 bytes, where a namespace name would be a string per node.
+#[derive(Clone, Copy)]
+pub(super) enum Stack {
+    Host,
+    /// The namespace netlab makes for node N (N is the node itself unless it is in
+    /// container mode).
+    Of(usize),
+}
+
+/// One `[nodes.X]` (the one at the same index of the file's nodes): its mode as written,
+/// and where its stack lives, `None` when that could not be worked out.
 pub(super) struct NodeMode<'a> {
-    pub(super) name: &'a str,
     pub(super) mode: RawMode<'a>,
+    pub(super) stack: Option<Stack>,
 }
 
 impl<'a> Resolver<'a> {
@@ -42,10 +54,11 @@ impl<'a> Resolver<'a> {
                 let prefix = p.get_ref();
                 if !prefix.is_empty() && check_netns_name(prefix).is_err() {
                     self.problem(
-                        Problem::new(p.span(), format!("prefix `{prefix}` cannot start a namespace name")).help(
-                            "namespace names are files under /run/netns: use A-Z, a-z, 0-9, _, . and -, \
+                        Problem::new(p.span(), format!("prefix `{}` cannot start a namespace name", shown(prefix)))
+                            .help(
+                                "namespace names are files under /run/netns: use A-Z, a-z, 0-9, _, . and -, \
                              without `..`; \"\" gives bare node names",
-                        ),
+                            ),
                     );
                     self.prefix_ok = false;
                 }
@@ -68,7 +81,8 @@ impl<'a> Resolver<'a> {
             let mut problem = Problem::new(span, e);
             if !prefix.is_empty() {
                 problem = problem.help(format!(
-                    "the namespace name is the prefix `{prefix}` followed by the node name `{name}`; rename the node"
+                    "the namespace name is the prefix `{prefix}` followed by the node name `{}`; rename the node",
+                    shown(name)
                 ));
             }
             self.problem(problem);
@@ -77,31 +91,40 @@ impl<'a> Resolver<'a> {
 
     /// Reads each node's `network` field and works out where its stack lives.
     pub(super) fn node_modes(&mut self) {
+        self.modes.reserve_exact(self.spec.nodes.len());
         for (key, node) in &self.spec.nodes {
             let name = key.get_ref().as_str();
             if name == "host" {
-                self
-                    .problem(Problem::new(key.span(), "`host` cannot be a node name: it means the root namespace").help(
-                    "for a node that uses the host's namespace, write network = \"host\" on a node with another name",
-                ));
+                self.problem(
+                    Problem::new(key.span(), "`host` cannot be a node name: it means the root namespace").help(
+                        "for a node that uses the host's namespace, \
+                         write network = \"host\" on a node with another name",
+                    ),
+                );
             }
             let mode = raw_mode(node.get_ref());
             // Container-mode nodes count too: their second name is a file under /run/netns
             // and a directory under /etc/netns.
             if !matches!(mode, RawMode::Host) {
                 self.check_node_netns(name, key.span());
+            } else if let Err(e) = names::check_name("node", name) {
+                // No namespace of its own, but its name is still echoed and typed.
+                self.error(key.span(), e);
             }
-            self.modes.push(NodeMode { name, mode });
+            self.modes.push(NodeMode { mode, stack: None });
         }
         for i in 0..self.modes.len() {
-            let name = self.modes[i].name;
-            let netns = match &self.modes[i].mode {
-                RawMode::None | RawMode::Network(_) => Some(self.own_netns(name)),
-                RawMode::Host => Some(Netns::Host),
-                RawMode::Container { .. } => self.follow_container(i),
+            self.modes[i].stack = match self.modes[i].mode {
+                RawMode::None | RawMode::Network(_) => Some(Stack::Of(i)),
+                RawMode::Host => Some(Stack::Host),
+                RawMode::Container(_) => self.follow_container(i),
             };
-            self.node_netns.insert(name, netns);
         }
+    }
+
+    /// The name of the node at index `i` (in file order).
+    pub(super) fn node_name(&self, i: usize) -> &'a str {
+        self.spec.nodes.get_index(i).expect("a node's index").0.get_ref()
     }
 
     /// The namespace netlab creates for a node (or, in container mode, its second name).
@@ -109,18 +132,41 @@ impl<'a> Resolver<'a> {
         Netns::Named(format!("{}{node}", self.prefix))
     }
 
+    /// Where the stack of the node at index `i` lives, if that resolved.
+    pub(super) fn netns_at(&self, i: usize) -> Option<Netns> {
+        Some(match self.modes[i].stack? {
+            Stack::Host => Netns::Host,
+            Stack::Of(owner) => self.own_netns(self.node_name(owner)),
+        })
+    }
+
+    /// Where the stack of node `name` lives, if there is such a node and that resolved;
+    /// `host` is the root namespace.
+    pub(super) fn netns_of(&self, name: &str) -> Option<Netns> {
+        if name == "host" {
+            return Some(Netns::Host);
+        }
+        self.netns_at(self.spec.nodes.get_index_of(name)?)
+    }
+
+    /// The span of a container-mode node's `network = "container:..."`.
+    fn network_span(&self, i: usize) -> Range<usize> {
+        let node = self.spec.nodes.get_index(i).expect("a node's index").1.get_ref();
+        node.network.as_ref().map_or(0..0, Sp::span)
+    }
+
     /// Follows a `container:` chain to the node that owns a namespace.
-    fn follow_container(&mut self, start: usize) -> Option<Netns> {
-        let mut chain = vec![self.modes[start].name];
+    fn follow_container(&mut self, start: usize) -> Option<Stack> {
+        let mut chain = vec![self.node_name(start)];
         let mut i = start;
         loop {
-            let RawMode::Container { target, span } = &self.modes[i].mode else {
+            let RawMode::Container(target) = self.modes[i].mode else {
                 return Some(match self.modes[i].mode {
-                    RawMode::Host => Netns::Host,
-                    _ => self.own_netns(self.modes[i].name),
+                    RawMode::Host => Stack::Host,
+                    _ => Stack::Of(i),
                 });
             };
-            let (target, span) = (*target, span.clone());
+            let span = self.network_span(i);
             if target.is_empty() {
                 if i == start {
                     self.problem(
@@ -130,11 +176,12 @@ impl<'a> Resolver<'a> {
                 }
                 return None;
             }
-            let Some(next) = self.modes.iter().position(|m| m.name == target) else {
+            let Some(next) = self.spec.nodes.get_index_of(target) else {
                 if i == start {
-                    let known: Vec<&str> = self.modes.iter().map(|m| m.name).filter(|n| *n != chain[0]).collect();
+                    let known: Vec<&str> =
+                        self.spec.nodes.keys().map(|k| k.get_ref().as_str()).filter(|n| *n != chain[0]).collect();
                     self.problem(
-                        Problem::new(span, format!("container mode names unknown node `{target}`"))
+                        Problem::new(span, format!("container mode names unknown node `{}`", shown(target)))
                             .label("no such node")
                             .suggest(target, known),
                     );
@@ -153,43 +200,37 @@ impl<'a> Resolver<'a> {
     /// A cycle is one mistake: it is reported once, at the member that comes first in the
     /// file, not once per member.
     fn container_cycle<'c>(&mut self, start: usize, mut chain: Vec<&'c str>, target: &'c str) {
-        let first_member = chain
-            .iter()
-            .skip_while(|n| **n != target)
-            .all(|n| self.modes.iter().position(|m| m.name == *n) >= Some(start));
+        let first_member =
+            chain.iter().skip_while(|n| **n != target).all(|n| self.spec.nodes.get_index_of(*n) >= Some(start));
         if target != chain[0] || !first_member {
             return;
         }
         chain.push(target);
-        let RawMode::Container { span, .. } = &self.modes[start].mode else {
-            unreachable!("the chain starts at a container-mode node")
-        };
         self.problem(
-            Problem::new(span.clone(), format!("container mode goes round in a circle: {}", chain.join(" -> "))).help(
-                "one node in the chain must have a namespace of its own (network = \"none\" or a bridge network)",
-            ),
+            Problem::new(
+                self.network_span(start),
+                format!("container mode goes round in a circle: {}", shown(&chain.join(" -> "))),
+            )
+            .help("one node in the chain must have a namespace of its own (network = \"none\" or a bridge network)"),
         );
     }
 
     /// The namespaces netlab creates (none and bridge mode), and the second names of
     /// container-mode nodes whose chain ends at one of them.
     pub(super) fn namespaces(&mut self) -> (Vec<Namespace>, Vec<Alias>) {
-        let mut namespaces = Vec::new();
+        let own = self.modes.iter().filter(|m| matches!(m.mode, RawMode::None | RawMode::Network(_))).count();
+        let mut namespaces = Vec::with_capacity(own);
         let mut aliases = Vec::new();
-        for NodeMode { name, mode } in &self.modes {
+        for (i, NodeMode { mode, .. }) in self.modes.iter().enumerate() {
+            let name = self.node_name(i);
             match mode {
                 RawMode::None | RawMode::Network(_) => {
                     let ns = format!("{}{name}", self.prefix);
-                    self.ifaces.insert((Netns::Named(ns.clone()), "lo".into()), "the loopback device".into());
                     namespaces.push(Namespace { node: name.to_string(), name: ns, sysctls: vec![], routes: vec![] });
                 }
-                RawMode::Container { .. } => {
-                    if let Some(Some(Netns::Named(target))) = self.node_netns.get(name) {
-                        aliases.push(Alias {
-                            node: name.to_string(),
-                            name: format!("{}{name}", self.prefix),
-                            target: target.clone(),
-                        });
+                RawMode::Container(_) => {
+                    if let Some(Netns::Named(target)) = self.netns_at(i) {
+                        aliases.push(Alias { node: name.to_string(), name: format!("{}{name}", self.prefix), target });
                     }
                 }
                 RawMode::Host => {}
@@ -200,6 +241,7 @@ impl<'a> Resolver<'a> {
 
     /// Fields a node's mode makes meaningless are errors, not silently ignored.
     pub(super) fn mode_fields(&mut self, name: &str, node: &NodeSpec, mode: &RawMode) {
+        let name = shown(name);
         let set: Vec<(&str, Range<usize>)> = [
             node.ip.as_ref().map(|v| ("ip", v.span())),
             node.mtu.as_ref().map(|v| ("mtu", v.span())),
@@ -223,14 +265,17 @@ impl<'a> Resolver<'a> {
                     ),
                 )
                 .help("host sysctls and routes go under [host]; netlab does not change the host's /etc files"),
-                RawMode::Container { target, .. } => Problem::new(
-                    span,
-                    format!(
-                        "node {name} shares node {target}'s network namespace (container mode), \
+                RawMode::Container(target) => {
+                    let target = shown(target);
+                    Problem::new(
+                        span,
+                        format!(
+                            "node {name} shares node {target}'s network namespace (container mode), \
                          so it cannot have its own `{field}`"
-                    ),
-                )
-                .help(format!("set `{field}` on node {target}")),
+                        ),
+                    )
+                    .help(format!("set `{field}` on node {target}"))
+                }
                 RawMode::None if field == "impair" => Problem::new(
                     span,
                     format!("`impair` applies to a node's link to its bridge network, and node {name} has none"),
@@ -258,7 +303,7 @@ fn raw_mode(node: &NodeSpec) -> RawMode<'_> {
             "none" => RawMode::None,
             "host" => RawMode::Host,
             other => match other.strip_prefix("container:") {
-                Some(target) => RawMode::Container { target, span: n.span() },
+                Some(target) => RawMode::Container(target),
                 None => RawMode::Network(n),
             },
         },

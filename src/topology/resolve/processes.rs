@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::Resolver;
-use crate::diagnostics::Problem;
+use crate::diagnostics::{is_special, shown, Problem};
 use crate::spec::{ProcessSpec, Sp};
 use crate::topology::names::check_process_name as check_name;
 use crate::topology::{parse_duration, Alias, ExecCommand, Netns, Node, Process, Ready, DEFAULT_READY_TIMEOUT};
@@ -22,14 +22,14 @@ impl Resolver<'_> {
                 Some(alias) => Netns::Named(alias.name.clone()),
                 None => n.netns.clone(),
             });
-            for (i, cmd) in spec.exec.iter().enumerate() {
+            for (i, cmd) in spec.exec().iter().enumerate() {
                 let Some(cmd) = self.command(cmd, "an exec command") else { continue };
                 if let Some(netns) = &netns {
                     execs.push(ExecCommand { node: name.to_string(), netns: netns.clone(), n: i + 1, cmd });
                 }
             }
             let mut names: HashMap<String, bool> = HashMap::new();
-            for p in &spec.processes {
+            for p in spec.processes() {
                 let Some(process) = self.process(name, p.get_ref(), &mut names) else { continue };
                 if let Some(netns) = &netns {
                     processes.push(Process { netns: netns.clone(), ..process });
@@ -79,8 +79,13 @@ impl Resolver<'_> {
                 );
             }
         }
-        let ready =
-            p.ready.as_ref().and_then(|r| r.get_ref().parse::<Ready>().map_err(|e| self.error(r.span(), e)).ok());
+        let ready = p.ready.as_ref().and_then(|r| {
+            let parsed = match unprintable(r.get_ref()) {
+                Some(c) => Err(format!("a readiness check cannot hold `{}` ({UNPRINTABLE})", c.escape_default())),
+                None => r.get_ref().parse::<Ready>(),
+            };
+            parsed.map_err(|e| self.error(r.span(), e)).ok()
+        });
         let ready_timeout = match &p.ready_timeout {
             None => Some(DEFAULT_READY_TIMEOUT),
             Some(t) => parse_duration(t.get_ref()).map_err(|e| self.error(t.span(), e)).ok(),
@@ -99,12 +104,16 @@ impl Resolver<'_> {
             }
         });
         let mut env = BTreeMap::new();
-        for (k, v) in &p.env {
+        for (k, v) in p.env.iter() {
             let key_ok = check_env_name(k.get_ref()).map_err(|e| self.error(k.span(), e)).is_ok();
-            let value_ok = !v.get_ref().contains('\0');
-            if !value_ok {
-                self.error(v.span(), "an environment value cannot hold a NUL character");
+            let bad = unprintable(v.get_ref());
+            if let Some(c) = bad {
+                self.error(
+                    v.span(),
+                    format!("an environment value cannot hold `{}` ({UNPRINTABLE})", c.escape_default()),
+                );
             }
+            let value_ok = bad.is_none();
             if key_ok && value_ok {
                 env.insert(k.get_ref().clone(), v.get_ref().clone());
             }
@@ -130,12 +139,21 @@ impl Resolver<'_> {
             );
             return None;
         }
-        if text.contains('\0') {
-            self.error(cmd.span(), format!("{what} cannot hold a NUL character"));
+        if let Some(c) = unprintable(text) {
+            self.error(cmd.span(), format!("{what} cannot hold `{}` ({UNPRINTABLE})", c.escape_default()));
             return None;
         }
         Some(text.clone())
     }
+}
+
+/// Why a command or value may not hold a character: NUL ends it for the kernel, and the
+/// others a terminal would act on in `netlab plan`, which shows it.
+const UNPRINTABLE: &str = "NUL, control and invisible characters are refused; tab and newline are fine";
+
+/// The first character of `text` that a command or environment value may not hold.
+fn unprintable(text: &str) -> Option<char> {
+    text.chars().find(|&c| c != '\n' && c != '\t' && is_special(c))
 }
 
 /// The name a process gets when the file gives none: its program's, the first word of its
@@ -156,7 +174,7 @@ fn check_user(user: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{user}` is not a user name or a uid: like \"nobody\" or \"65534\""))
+        Err(format!("`{}` is not a user name or a uid: like \"nobody\" or \"65534\"", shown(user)))
     }
 }
 
@@ -168,7 +186,10 @@ fn check_env_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("`{name}` is not an environment variable name: letters, digits and _, not starting with a digit"))
+        Err(format!(
+            "`{}` is not an environment variable name: letters, digits and _, not starting with a digit",
+            shown(name)
+        ))
     }
 }
 

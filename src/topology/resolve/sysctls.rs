@@ -1,17 +1,16 @@
 //! `sysctl` tables of nodes and of `[host]`: keys that map onto one file under /proc/sys,
 //! values the kernel reads as text.
 
-use indexmap::IndexMap;
-
 use super::Resolver;
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::Sp;
-use crate::topology::{names, Sysctl};
+use crate::topology::{names, Netns, Sysctl};
 
 impl Resolver<'_> {
     /// `per_netns`: the table belongs to a node, so only `net.*` keys (the ones each network
     /// namespace has its own copy of) are allowed.
-    pub(super) fn sysctls(&mut self, table: &IndexMap<Sp<String>, Sp<toml::Value>>, per_netns: bool) -> Vec<Sysctl> {
+    pub(super) fn sysctls(&mut self, table: &[(Sp<String>, Sp<toml::Value>)], netns: &Netns) -> Vec<Sysctl> {
+        let per_netns = *netns != Netns::Host;
         let mut out = Vec::new();
         for (key, value) in table {
             let k = key.get_ref();
@@ -19,6 +18,7 @@ impl Resolver<'_> {
                 self.error(key.span(), e);
                 continue;
             }
+            let Some(k) = self.device_sysctl(key, netns) else { continue };
             if per_netns && !k.starts_with("net.") {
                 self.problem(
                     Problem::new(
@@ -33,9 +33,36 @@ impl Resolver<'_> {
                 continue;
             }
             let Some(value) = self.report(sysctl_value(value)) else { continue };
-            out.push(Sysctl { key: k.clone(), value });
+            out.push(Sysctl { key: k, value });
         }
         out
+    }
+}
+
+impl Resolver<'_> {
+    /// The key as netlab writes it. A per-device key is in sysctl(8)'s spelling (a dot of
+    /// the device's name as `/`), and in a node its device must be one of the node's
+    /// interfaces: the kernel has no such file otherwise, and `up` would fail on it. The
+    /// host's own interfaces are not in the file, so any device is allowed there.
+    fn device_sysctl(&mut self, key: &Sp<String>, netns: &Netns) -> Option<String> {
+        let Some(device_key) = names::DeviceKey::parse(key.get_ref()) else { return Some(key.get_ref().clone()) };
+        let device = device_key.device.as_str();
+        let known = matches!(device, "all" | "default") || self.has_iface(netns, device);
+        if *netns != Netns::Host && !known {
+            let in_ns = self.ifaces_of(netns);
+            let problem = Problem::new(
+                key.span(),
+                format!(
+                    "sysctl {} is for device `{}`, which is not an interface of {netns}",
+                    shown(key.get_ref()),
+                    shown(device)
+                ),
+            )
+            .suggest(device, in_ns);
+            self.problem(problem);
+            return None;
+        }
+        Some(device_key.sysctl8())
     }
 }
 
@@ -44,7 +71,10 @@ impl Resolver<'_> {
 fn sysctl_value(value: &Sp<toml::Value>) -> Result<String, Problem> {
     match value.get_ref() {
         toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::String(s) if !s.contains('\n') => Ok(s.clone()),
+        toml::Value::String(s) => match names::check_sysctl_value(s) {
+            Ok(()) => Ok(s.clone()),
+            Err(e) => Err(Problem::new(value.span(), e)),
+        },
         toml::Value::Boolean(b) => Ok(u8::from(*b).to_string()),
         other => {
             Err(Problem::new(value.span(), format!("a sysctl value is a number or a string, not {}", other.type_str())))
@@ -68,7 +98,7 @@ mod tests {
         assert_eq!(value(toml::Value::String("4096 87380".into())).unwrap(), "4096 87380");
         assert_eq!(
             value(toml::Value::String("a\nb".into())).unwrap_err().message,
-            "a sysctl value is a number or a string, not string"
+            "`\\n` is not allowed in sysctl value `a\\nb`: a value is one line of text"
         );
         assert_eq!(
             value(toml::Value::Float(1.5)).unwrap_err().message,

@@ -2,15 +2,28 @@
 //! every endpoint, and checks that each end's underlay (outer) address is an address of
 //! its namespace, handed out by an earlier stage.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::ops::Range;
 
 use ipnet::IpNet;
 
 use super::{values, Resolver};
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::{self, Sp, TunnelSpec};
 use crate::topology::{Netns, Tunnel, TunnelEnd, TunnelKind};
+
+/// What the tunnels resolved so far hold in their namespaces, with who holds it.
+#[derive(Default)]
+struct Sockets {
+    /// (namespace, vni, port, over IPv6).
+    vnis: HashMap<(Netns, u32, u16, bool), String>,
+    /// (namespace, port, IPv6, address): a udp forwarder's address, or `None` for the
+    /// wildcard a vxlan device listens on.
+    udp: HashMap<(Netns, u16, bool, Option<IpAddr>), String>,
+    /// (namespace, local, remote) of ipip devices.
+    ipip: HashMap<(Netns, IpAddr, IpAddr), String>,
+}
 
 /// The per-endpoint lists of one tunnel, parsed; each is empty when its length is wrong.
 struct PerEnd {
@@ -24,7 +37,17 @@ impl Resolver<'_> {
     /// Every tunnel whose kind and every end resolve.
     pub(super) fn tunnels(&mut self) -> Vec<Tunnel> {
         let spec = self.spec;
-        spec.tunnels.iter().filter_map(|t| self.tunnel(t.get_ref())).collect()
+        let mut sockets = Sockets::default();
+        let mut tunnels = Vec::new();
+        for t in &spec.tunnels {
+            let t = t.get_ref();
+            if let Some(tunnel) = self.tunnel(t) {
+                self.tunnel_limits(t, &tunnel);
+                self.tunnel_sockets(t, &tunnel, &mut sockets);
+                tunnels.push(tunnel);
+            }
+        }
+        tunnels
     }
 
     fn tunnel(&mut self, t: &TunnelSpec) -> Option<Tunnel> {
@@ -154,7 +177,7 @@ impl Resolver<'_> {
     fn tunnel_end(&mut self, t: &TunnelSpec, i: usize, endpoint: &Sp<String>, per_end: &PerEnd) -> Option<TunnelEnd> {
         let n = t.endpoints.get_ref().len();
         let (netns, name) = self.endpoint(endpoint)?;
-        self.claim_iface(&netns, &name, endpoint.span(), &format!("tunnel endpoint {}", endpoint.get_ref()));
+        self.claim_iface(&netns, &name, endpoint.span(), &format!("tunnel endpoint {}", shown(endpoint.get_ref())));
         let underlay = per_end.underlay.get(i).copied().flatten()?;
         self.check_underlay(&netns, underlay, t.underlay.get_ref()[i].span());
         let address_span = || t.addresses.as_ref().expect("address came from the list").get_ref()[i].span();
@@ -181,6 +204,138 @@ impl Resolver<'_> {
             self.claim_addr(&netns, a.addr(), address_span(), endpoint.get_ref());
         }
         Some(TunnelEnd { netns, name, underlay, address, peer, subnet: per_end.subnets.get(i).copied().flatten() })
+    }
+
+    /// What the kernel (or netlab's forwarder) can make of a tunnel that resolved: ipip
+    /// runs over IPv4 and carries IPv4; the mtu leaves room for the outer headers in a
+    /// 64 KiB packet; IPv6 inside needs an mtu of 1280.
+    fn tunnel_limits(&mut self, t: &TunnelSpec, tunnel: &Tunnel) {
+        let address_span = |i: usize| t.addresses.as_ref().map(|a| a.get_ref()[i].span());
+        let over_ipv6 = tunnel.ends[0].underlay.is_ipv6();
+        if matches!(tunnel.kind, TunnelKind::Ipip { .. }) {
+            if over_ipv6 {
+                self.problem(
+                    Problem::new(t.underlay.span(), "ipip runs over IPv4, and these underlay addresses are IPv6").help(
+                        "over IPv6, use a udp or vxlan tunnel (IPv4 in IPv6 is ip6tnl, which netlab does not make)",
+                    ),
+                );
+            }
+            for (i, end) in tunnel.ends.iter().enumerate() {
+                if let (Some(a), Some(span)) = (end.address, address_span(i)) {
+                    if a.addr().is_ipv6() {
+                        self.problem(Problem::new(span, format!("ipip carries IPv4 only, and {} is IPv6", a.addr())).help(
+                            "for IPv6 inside, use a udp or vxlan tunnel (IPv6 in IPv4 is protocol 41, sit, not ipip)",
+                        ));
+                    }
+                }
+            }
+        }
+        let (Some(mtu), Some(mtu_spec)) = (tunnel.mtu, &t.mtu) else { return };
+        let (what, overhead) = match tunnel.kind {
+            // The kernel's VXLAN_HEADROOM and VXLAN6_HEADROOM: outer IP, UDP, VXLAN, Ethernet.
+            TunnelKind::Vxlan { .. } => ("a vxlan", if over_ipv6 { 70 } else { 50 }),
+            TunnelKind::Ipip { .. } => ("an ipip", 20),
+            // IPv6's 65535 is its payload length, which leaves out its 40-byte header.
+            TunnelKind::Udp { .. } => ("a udp", if over_ipv6 { 8 } else { 28 }),
+        };
+        let max = 65535 - overhead;
+        if mtu > max {
+            let v = if over_ipv6 { "IPv6" } else { "IPv4" };
+            self.problem(
+                Problem::new(
+                    mtu_spec.span(),
+                    format!(
+                        "mtu {mtu} is too large for {what} tunnel over {v}: with its {overhead} bytes of outer headers, \
+                         a packet would not fit in the largest {v} packet"
+                    ),
+                )
+                .help(format!("at most {max}")),
+            );
+        } else if let Some(a) = tunnel.ends.iter().filter_map(|e| e.address).find(|a| a.addr().is_ipv6()) {
+            if mtu < values::IPV6_MIN_MTU {
+                self.problem(values::ipv6_mtu(mtu_spec.span(), &format!("this tunnel (address {})", a.addr()), mtu));
+            }
+        }
+    }
+
+    /// What a tunnel's ends hold in their namespace that another tunnel end cannot have
+    /// too: a vxlan device's (vni, port), a UDP port (a vxlan device listens on its port for
+    /// every address of its IP version; a udp forwarder on its underlay address), an ipip
+    /// device's (local, remote) pair. The kernel refuses the second one in `up` (EEXIST,
+    /// EADDRINUSE).
+    fn tunnel_sockets(&mut self, t: &TunnelSpec, tunnel: &Tunnel, sockets: &mut Sockets) {
+        let endpoints = t.endpoints.get_ref();
+        // One message per tunnel: its other ends usually clash the same way.
+        let mut found = Vec::new();
+        for (end, endpoint) in tunnel.ends.iter().zip(endpoints) {
+            let who = format!("tunnel endpoint {}", shown(endpoint.get_ref()));
+            let v6 = end.underlay.is_ipv6();
+            let taken = match tunnel.kind {
+                TunnelKind::Vxlan { vni, port } => {
+                    let key = (end.netns.clone(), vni, port, v6);
+                    if let Some(first) = sockets.vnis.get(&key) {
+                        let span = t.vni.as_ref().map_or(endpoint.span(), |v| v.span());
+                        found.push(
+                            Problem::new(
+                                span,
+                                format!(
+                                    "vni {vni} on port {port} is taken in namespace {} by {first}: the kernel \
+                                     keeps one vxlan device per vni and port in a namespace",
+                                    end.netns
+                                ),
+                            )
+                            .help("give this tunnel another `vni` or `port`"),
+                        );
+                        continue;
+                    }
+                    sockets.vnis.insert(key, who.clone());
+                    // vxlan devices share their port's socket; a udp forwarder cannot.
+                    let udp = sockets
+                        .udp
+                        .iter()
+                        .find(|((n, p, six, addr), _)| *n == end.netns && *p == port && *six == v6 && addr.is_some());
+                    let taken = udp.map(|(_, first)| (port, first.clone(), "every address".to_string()));
+                    sockets.udp.entry((end.netns.clone(), port, v6, None)).or_insert(who);
+                    taken
+                }
+                TunnelKind::Udp { port } => {
+                    let own = (end.netns.clone(), port, v6, Some(end.underlay));
+                    let wildcard = (end.netns.clone(), port, v6, None);
+                    let first = sockets.udp.get(&own).or_else(|| sockets.udp.get(&wildcard)).cloned();
+                    sockets.udp.entry(own).or_insert(who);
+                    first.map(|first| (port, first, end.underlay.to_string()))
+                }
+                TunnelKind::Ipip { .. } => {
+                    let remote = tunnel.ends.iter().map(|e| e.underlay).find(|u| *u != end.underlay);
+                    let key = (end.netns.clone(), end.underlay, remote.unwrap_or(end.underlay));
+                    if let Some(first) = sockets.ipip.get(&key) {
+                        let message = format!(
+                            "namespace {} already has an ipip tunnel from {} to {}: {first}",
+                            end.netns, key.1, key.2
+                        );
+                        found.push(
+                            Problem::new(endpoint.span(), message)
+                                .help("the kernel keeps one ipip device per local and remote address"),
+                        );
+                    } else {
+                        sockets.ipip.insert(key, who);
+                    }
+                    None
+                }
+            };
+            if let Some((port, first, on)) = taken {
+                found.push(
+                    Problem::new(
+                        endpoint.span(),
+                        format!("udp port {port} on {on} in namespace {} is taken by {first}", end.netns),
+                    )
+                    .help("give one of the tunnels another `port`"),
+                );
+            }
+        }
+        if let Some(first) = found.into_iter().next() {
+            self.problem(first);
+        }
     }
 
     /// The underlay address is the tunnel's outer source: some interface of that

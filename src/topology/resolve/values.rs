@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use ipnet::IpNet;
 
-use crate::diagnostics::Problem;
+use crate::diagnostics::{shown, Problem};
 use crate::spec::Sp;
 
 /// A CIDR: an address with a prefix length, like `10.0.0.1/24`.
@@ -27,7 +27,8 @@ pub(super) fn cidr(s: &Sp<String>) -> Result<IpNet, Problem> {
     if let Ok(net) = text.parse::<IpNet>() {
         return Ok(net);
     }
-    Err(match prefix_too_long(text) {
+    let text = shown(text);
+    Err(match prefix_too_long(s.get_ref()) {
         Some((ip, max)) => {
             let v = if ip.is_ipv4() { "IPv4" } else { "IPv6" };
             Problem::new(s.span(), format!("`{text}` has a prefix length longer than {v}'s {max} bits"))
@@ -56,6 +57,7 @@ pub(super) fn network(s: &Sp<String>, what: &str) -> Result<IpNet, Problem> {
 pub(super) fn addr(s: &Sp<String>) -> Result<IpAddr, Problem> {
     let text = s.get_ref();
     text.parse::<IpAddr>().map_err(|_| {
+        let text = shown(text);
         let help = if text.contains('/') {
             "an address here has no prefix length, like 10.0.0.1"
         } else {
@@ -80,7 +82,7 @@ pub(super) fn mac(s: &Sp<String>) -> Result<String, Problem> {
     let octets: Vec<Option<u8>> =
         text.split(':').map(|o| if o.len() == 2 { u8::from_str_radix(o, 16).ok() } else { None }).collect();
     if octets.len() != 6 || octets.iter().any(Option::is_none) {
-        return Err(Problem::new(s.span(), format!("`{text}` is not a MAC address"))
+        return Err(Problem::new(s.span(), format!("`{}` is not a MAC address", shown(text)))
             .help("six hex octets, like 02:42:ac:11:00:02"));
     }
     if octets[0].is_some_and(|o| o & 1 == 1) {
@@ -102,6 +104,16 @@ pub(super) fn mtu(mtu: &Sp<u32>) -> Result<u32, Problem> {
         );
     }
     Ok(value)
+}
+
+/// The smallest mtu of a device with IPv6 (IPV6_MIN_MTU): below it the kernel turns IPv6
+/// off on the device and refuses IPv6 addresses.
+pub(super) const IPV6_MIN_MTU: u32 = 1280;
+
+/// `what` would carry IPv6 with an mtu below [`IPV6_MIN_MTU`]; `span` is the mtu's.
+pub(super) fn ipv6_mtu(span: Range<usize>, what: &str, mtu: u32) -> Problem {
+    Problem::new(span, format!("{what} carries IPv6, which needs an mtu of at least {IPV6_MIN_MTU}; this one is {mtu}"))
+        .help(format!("raise the mtu to {IPV6_MIN_MTU} or more (the kernel refuses IPv6 addresses below it)"))
 }
 
 /// The span of `part` (byte offsets into the string's value) within the file. Only a plain

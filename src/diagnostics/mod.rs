@@ -5,12 +5,13 @@
 //! wants to read them: file:line:column, the line itself with carets under the mistake, and
 //! a hint where one helps.
 
-use std::fmt::Write as _;
+mod excerpt;
+
+use std::fmt::{self, Write as _};
 use std::ops::Range;
 
-use miette::{
-    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, ThemeCharacters, ThemeStyles,
-};
+use excerpt::Excerpt;
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, ThemeCharacters, ThemeStyles};
 
 /// One thing wrong with a topology file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,53 +64,122 @@ pub struct Invalid {
 impl Invalid {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.source, offset)
+        LineCounter::new(&self.source).line_col(offset)
     }
 
     /// Renders every problem, in file order, followed by a one-line count.
     pub fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Every problem, in file order, followed by a one-line count. Text from the file (values,
+/// the path, the lines shown) is made safe for a terminal and cut where it is long, so a
+/// hostile file cannot act on the reviewer's terminal or flood it.
+impl fmt::Display for Invalid {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Plain ASCII, no colour: the same bytes on a terminal, in a CI log and in a test.
         let theme = GraphicalTheme { characters: ThemeCharacters::ascii(), styles: ThemeStyles::none() };
         let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1).with_width(100);
-        let mut out = String::new();
+        let path = shown_within(&self.path, MESSAGE_MAX);
+        let mut lines = LineCounter::new(&self.source);
         for problem in &self.problems {
-            let (line, col) = self.line_col(problem.span.start);
+            let (line, col) = lines.line_col(problem.span.start);
+            let message = shown_within(&problem.message, MESSAGE_MAX);
             // The first line is greppable on its own: `error: path:line:col: message`.
-            let _ = writeln!(out, "error: {}:{line}:{col}: {}", self.path, problem.message);
-            let mut diag = MietteDiagnostic::new(problem.message.clone());
-            let span = clamp(&problem.span, self.source.len());
-            diag = diag.with_label(LabeledSpan::new(problem.label.clone(), span.start, span.len()));
+            writeln!(out, "error: {path}:{line}:{col}: {message}")?;
+            let (excerpt, span) = Excerpt::new(&path, &self.source, problem.span.clone(), line);
+            let label = problem.label.as_deref().map(|l| shown_within(l, MESSAGE_MAX));
+            let mut diag =
+                MietteDiagnostic::new(message).with_label(LabeledSpan::new(label, span.start, span.end - span.start));
             if let Some(help) = &problem.help {
-                diag = diag.with_help(help.clone());
+                diag = diag.with_help(shown_within(help, MESSAGE_MAX));
             }
-            let report = miette::Report::new(diag).with_source_code(NamedSource::new(&self.path, self.source.clone()));
-            let _ = handler.render_report(&mut out, report.as_ref());
-            out.push('\n');
+            let report = miette::Report::new(diag).with_source_code(excerpt);
+            let mut rendered = String::new();
+            handler.render_report(&mut rendered, report.as_ref())?;
+            out.write_str(&rendered)?;
+            out.write_char('\n')?;
         }
         let n = self.problems.len();
-        let _ = writeln!(out, "{}: {n} problem{}; nothing was changed", self.path, if n == 1 { "" } else { "s" });
-        out
+        writeln!(out, "{path}: {n} problem{}; nothing was changed", if n == 1 { "" } else { "s" })
     }
 }
 
-fn clamp(span: &Range<usize>, len: usize) -> Range<usize> {
-    let start = span.start.min(len);
-    start..span.end.clamp(start, len)
+/// Longest value echoed in a message; longer ones are cut, with their length.
+pub const ECHO_MAX: usize = 200;
+/// Longest message, label or help printed (a safety net: values in them are cut already).
+const MESSAGE_MAX: usize = 2000;
+
+/// A value from the file, as a message shows it: characters a terminal would act on are
+/// escaped (`\u{1b}`), and a value over [`ECHO_MAX`] bytes is cut, with its length.
+pub fn shown(value: &str) -> String {
+    shown_within(value, ECHO_MAX)
 }
 
-fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = &source[..floor_char_boundary(source, offset)];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
+fn shown_within(value: &str, max: usize) -> String {
+    let cut = excerpt::floor_boundary(value, value.len().min(max));
+    let mut out = String::with_capacity(cut + 16);
+    for c in value[..cut].chars() {
+        if is_special(c) {
+            escape_into(&mut out, c);
+        } else {
+            out.push(c);
+        }
     }
-    i
+    if cut < value.len() {
+        let _ = write!(out, "... ({} bytes)", value.len());
+    }
+    out
+}
+
+/// Characters that a terminal acts on or that change how the text around them reads,
+/// instead of being shown: control characters (C0 with tab and newline, DEL, C1: ESC starts
+/// the sequences that move the cursor and erase lines) and Unicode's invisible format
+/// characters (bidirectional overrides reorder what follows; zero-width ones hide).
+pub fn is_special(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
+            | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}' | '\u{e0001}'
+            | '\u{e0020}'..='\u{e007f}')
+}
+
+/// `\t`, `\n`, `\r` and `\u{1b}`-style escapes, as in Rust and TOML source.
+fn escape_into(out: &mut String, c: char) {
+    let _ = write!(out, "{}", c.escape_default());
+}
+
+/// Line and column of offsets taken in increasing order, in time proportional to the
+/// file, not to the number of problems times the file.
+struct LineCounter<'a> {
+    source: &'a str,
+    offset: usize,
+    line: usize,
+    line_start: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(source: &'a str) -> Self {
+        LineCounter { source, offset: 0, line: 1, line_start: 0 }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    fn line_col(&mut self, offset: usize) -> (usize, usize) {
+        let offset = excerpt::floor_boundary(self.source, offset.min(self.source.len()));
+        if offset < self.offset {
+            *self = LineCounter::new(self.source);
+        }
+        for (i, b) in self.source.as_bytes()[self.offset..offset].iter().enumerate() {
+            if *b == b'\n' {
+                self.line += 1;
+                self.line_start = self.offset + i + 1;
+            }
+        }
+        self.offset = offset;
+        (self.line, self.source[self.line_start..offset].chars().count() + 1)
+    }
 }
 
 /// The known name closest to `wrong`, if it is close enough to be a typo.
@@ -158,9 +228,13 @@ mod tests {
 
     #[test]
     fn line_and_column_are_one_based() {
+        let line_col = |source, offset| LineCounter::new(source).line_col(offset);
         assert_eq!(line_col("ab\ncd", 0), (1, 1));
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("é\nx", 3), (2, 1));
+        assert_eq!(line_col("é\nx", 1), (1, 1), "inside a character: the character's column");
+        let mut counter = LineCounter::new("a\nb\nc");
+        assert_eq!([4, 2, 0].map(|o| counter.line_col(o)), [(3, 1), (2, 1), (1, 1)], "offsets in any order");
     }
 
     #[test]
