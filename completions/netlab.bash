@@ -585,7 +585,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__up)
-            opts="-h -V --dry-run --format --help --version"
+            opts="-h -V --dry-run --verify --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

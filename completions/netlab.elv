@@ -61,6 +61,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;up'= {
             cand --format 'Output format: each operation as it is applied, or one JSON summary at the end'
             cand --dry-run 'Print the operations `up` would apply, without applying them'
+            cand --verify 'After applying, read back the namespaces the run touched and compare them with the file again: exit 1, with the lab up, listing what the kernel does not hold (it undoes some changes by itself). Reading back takes time: see the README'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'

@@ -55,6 +55,7 @@ complete -c netlab -n "__fish_netlab_using_subcommand graph" -s V -l version -d 
 complete -c netlab -n "__fish_netlab_using_subcommand up" -l format -d 'Output format: each operation as it is applied, or one JSON summary at the end' -r -f -a "text\t'For people'
 json\t'For scripts: one JSON document (see the README for its shape)'"
 complete -c netlab -n "__fish_netlab_using_subcommand up" -l dry-run -d 'Print the operations `up` would apply, without applying them'
+complete -c netlab -n "__fish_netlab_using_subcommand up" -l verify -d 'After applying, read back the namespaces the run touched and compare them with the file again: exit 1, with the lab up, listing what the kernel does not hold (it undoes some changes by itself). Reading back takes time: see the README'
 complete -c netlab -n "__fish_netlab_using_subcommand up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c netlab -n "__fish_netlab_using_subcommand up" -s V -l version -d 'Print version'
 complete -c netlab -n "__fish_netlab_using_subcommand down" -l lab -d 'The lab to remove, by name, instead of by its topology file' -r

@@ -494,6 +494,11 @@ pub struct UpArgs {
     /// Print the operations `up` would apply, without applying them.
     #[arg(long)]
     pub dry_run: bool,
+    /// After applying, read back the namespaces the run touched and compare them with the
+    /// file again: exit 1, with the lab up, listing what the kernel does not hold (it
+    /// undoes some changes by itself). Reading back takes time: see the README.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub verify: bool,
     /// Output format: each operation as it is applied, or one JSON summary at the end.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,

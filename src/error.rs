@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::apply::Failure;
 use crate::diagnostics::Invalid;
-use crate::diff::Conflict;
+use crate::diff::{Conflict, Diff};
 use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
@@ -39,6 +39,10 @@ pub enum Error {
     /// `down` could not remove everything: what failed, and what it left alone.
     #[error("{0}")]
     PartlyDown(PartlyDown),
+    /// `up` applied every op, but reading the lab back shows the kernel does not hold all
+    /// of it: the lab is up, its record kept.
+    #[error("{0}")]
+    Unverified(Unverified),
     /// `link` could not set an end down or up.
     #[error("could not set {endpoint} {}: {}", if *up { "up" } else { "down" }, link_errors(failed))]
     Link { endpoint: String, up: bool, failed: Vec<(Op, OpError)> },
@@ -77,6 +81,7 @@ impl Error {
             | Error::Refused(_)
             | Error::Apply(_)
             | Error::PartlyDown(_)
+            | Error::Unverified(_)
             | Error::Link { .. } => 1,
         }
     }
@@ -108,6 +113,9 @@ pub enum Refusal {
     User { process: String, user: String, why: String },
     /// What an unprivileged `netlab run` cannot do, and what would allow it.
     Unprivileged(String),
+    /// The lab sets host sysctls, and which of them labs that are up share cannot be told:
+    /// these labs' records cannot be read (lab, why).
+    UnknownShares { lab: String, unreadable: Vec<(String, String)> },
     /// The lab's record cannot be trusted (only `down` works from what can be read of it).
     Corrupt(Corrupt),
 }
@@ -126,14 +134,26 @@ impl fmt::Display for Refusal {
             }
             Refusal::Lock(e) => e.fmt(f),
             Refusal::Conflicts { lab, conflicts } => {
-                let n = conflicts.len();
-                write!(
-                    f,
-                    "lab {lab} cannot be brought up: {n} object{} in the way {} not netlab's, and netlab never takes \
-                     over what it did not make; nothing was changed:",
-                    plural(n),
-                    if n == 1 { "is" } else { "are" }
-                )?;
+                let settings = conflicts.iter().filter(|c| matches!(c, Conflict::HostSysctl { .. })).count();
+                let objects = conflicts.len() - settings;
+                let is_are = |n: usize| if n == 1 { "is" } else { "are" };
+                let mut why = Vec::new();
+                if objects > 0 {
+                    why.push(format!(
+                        "{objects} object{} in the way {} not netlab's, and netlab never takes over what it did not \
+                         make",
+                        plural(objects),
+                        is_are(objects)
+                    ));
+                }
+                if settings > 0 {
+                    why.push(format!(
+                        "{settings} host sysctl{} it wants {} set otherwise by labs that are up",
+                        plural(settings),
+                        is_are(settings)
+                    ));
+                }
+                write!(f, "lab {lab} cannot be brought up: {}; nothing was changed:", why.join("; "))?;
                 for c in conflicts {
                     write!(f, "\n  {c}")?;
                 }
@@ -146,6 +166,17 @@ impl fmt::Display for Refusal {
                 write!(f, "process {process} runs as user {user}, but {why}; nothing was changed")
             }
             Refusal::Unprivileged(why) => f.write_str(why),
+            Refusal::UnknownShares { lab, unreadable } => {
+                write!(
+                    f,
+                    "lab {lab} sets host sysctls, which labs that are up may share, and what they share cannot be \
+                     told; nothing was changed:"
+                )?;
+                for (other, why) in unreadable {
+                    write!(f, "\n  lab {other}: {why}")?;
+                }
+                Ok(())
+            }
             Refusal::Corrupt(c) => c.fmt(f),
         }
     }
@@ -191,6 +222,31 @@ impl fmt::Display for PartlyDown {
         }
         for (op, why) in &self.refused {
             write!(f, "\n  {}: left alone: {why}", summary(op))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `up` found when it read back what it had applied: the differences from the file
+/// that remain (a `+` missing, a `~` different, a `-` still there).
+#[derive(Debug)]
+pub struct Unverified {
+    pub lab: String,
+    pub diff: Diff,
+}
+
+impl fmt::Display for Unverified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.diff.changes.len() + self.diff.conflicts.len();
+        write!(
+            f,
+            "lab {} is up, but reading it back shows the kernel does not hold everything this run applied \
+             ({n} difference{} from its file; netlab diff shows them, netlab up applies them again):",
+            self.lab,
+            plural(n)
+        )?;
+        for line in crate::diff::text::render(&self.lab, &self.diff).lines().skip(1) {
+            write!(f, "\n  {line}")?;
         }
         Ok(())
     }

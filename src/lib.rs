@@ -5,7 +5,9 @@
 //! rendered as text, JSON or an iproute2 script) -> `diff` (the plan against what the
 //! kernel shows, `live`, and what the lab's record in `state` says it made, by the rules
 //! of `ownership`) -> `apply` (batches of ops sent through the `kernel` seam, recorded in
-//! `state`). `places` opens netlab's own directories and files so that nothing planted there redirects them. `graph` draws a topology; `commands` holds one file per CLI command; `tunnel`
+//! `state`), then `verify` (what the run touched, read back and compared again). `places`
+//! opens netlab's own directories and files so that nothing planted there redirects them.
+//! `graph` draws a topology; `commands` holds one file per CLI command; `tunnel`
 //! is the userspace forwarder. ARCHITECTURE.md has the map and the layering rules.
 
 pub(crate) mod apply;
@@ -24,6 +26,7 @@ pub(crate) mod places;
 pub mod plan;
 pub mod process;
 pub mod run;
+pub(crate) mod sharing;
 pub mod spec;
 pub(crate) mod state;
 #[cfg(test)]
@@ -31,6 +34,7 @@ mod testing;
 pub(crate) mod timing;
 pub mod topology;
 pub mod tunnel;
+pub(crate) mod verify;
 
 use std::path::Path;
 

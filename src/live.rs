@@ -11,7 +11,7 @@
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -193,6 +193,16 @@ impl LiveNetns {
         let (start, end) = self.addrs_at.get(&index).copied().unwrap_or((0, 0));
         self.addrs[start..end].iter()
     }
+
+    /// Whether the link named `dev` has `address` (with `peer`).
+    pub fn has_addr(&self, dev: &str, address: IpNet, peer: Option<IpAddr>) -> bool {
+        self.link(dev).is_some_and(|l| self.addrs_of(l.index).any(|a| a.address == address && a.peer == peer))
+    }
+
+    /// The route of the main table to `dst` that is not the kernel's own, if there is one.
+    pub fn route_to(&self, dst: IpNet) -> Option<&LiveRoute> {
+        self.routes.iter().find(|r| r.table == MAIN_TABLE && r.dst == dst && !r.kernel_made())
+    }
 }
 
 /// One named namespace of the lab, as found.
@@ -239,6 +249,32 @@ pub struct LiveLab {
 }
 
 impl LiveLab {
+    /// Takes what `newer` shows of the namespaces in `scope` (the host's links, addresses,
+    /// routes, qdiscs and sysctls for `Netns::Host`; a named one's identity, contents,
+    /// sysctls, files, forwarders, drops and relays), and keeps the rest: a lab read whole,
+    /// then in part.
+    pub fn update(&mut self, newer: LiveLab, scope: &HashSet<Netns>) {
+        let named = |name: &str| scope.contains(&Netns::Named(name.to_string()));
+        if scope.contains(&Netns::Host) {
+            self.host = newer.host;
+        }
+        self.namespaces.retain(|name, _| !named(name));
+        self.namespaces.extend(newer.namespaces);
+        self.sysctls.retain(|(netns, _), _| !scope.contains(netns));
+        self.sysctls.extend(newer.sysctls);
+        self.files.retain(|(name, _), _| !named(name));
+        self.files.extend(newer.files);
+        self.forwarders.retain(|(netns, _), _| !scope.contains(netns));
+        self.forwarders.extend(newer.forwarders);
+        self.drops.retain(|(netns, _), _| !scope.contains(netns));
+        self.drops.extend(newer.drops);
+        self.relays.retain(|(netns, _), _| !scope.contains(netns));
+        self.relays.extend(newer.relays);
+        // Read whole at every look (see `observe::Look::within`).
+        self.processes = newer.processes;
+        self.supervisor = newer.supervisor;
+    }
+
     /// The contents of the namespace with identity `id`, if it was read under any name.
     pub fn read_namespace(&self, id: NsId) -> Option<&LiveNetns> {
         self.namespaces.values().find_map(|ns| match ns {

@@ -43,6 +43,19 @@ impl Marks {
     pub fn on(&self, link: &LiveLink) -> bool {
         link.alias.as_deref() == Some(self.alias.as_str())
     }
+
+    /// Whether a link carries no mark at all: no alias, and the lab's group or none. A
+    /// link netlab was making when it was stopped looks so (born in the lab's group, its
+    /// alias set next; a TUN device gets both after it is made); anything with a mark was
+    /// made by someone else.
+    pub fn unmarked(&self, link: &LiveLink) -> bool {
+        link.alias.as_deref().is_none_or(str::is_empty) && (link.group == 0 || link.group == self.group)
+    }
+}
+
+/// The lab whose mark an ifalias is (`netlab:<lab>`), if it is one.
+pub fn lab_of(alias: Option<&str>) -> Option<&str> {
+    alias?.strip_prefix("netlab:").filter(|lab| !lab.is_empty())
 }
 
 /// Why something is not the lab's: what `down` says when it leaves it alone.
@@ -50,12 +63,17 @@ impl Marks {
 pub enum NotOurs {
     /// A link without the lab's alias.
     Unmarked { alias: String },
+    /// A link or namespace that carries another lab's mark: that lab's.
+    OtherLab { lab: String },
     /// A name under /run/netns that holds no namespace, and that netlab was not making.
     Placeholder,
     /// A namespace under one of the lab's names that is not the one netlab made.
     OtherNamespace { alias: String },
     /// A file someone changed after netlab wrote it: theirs now.
     Changed,
+    /// A host sysctl other labs may share: whether one that is up still has it cannot be
+    /// told (why: a record that cannot be read), so it is not put back yet.
+    MaybeShared { why: String },
     /// An nftables table without the lab's mark in its comment.
     UnmarkedTable { alias: String },
     /// What it is could not be read (the error).
@@ -66,11 +84,17 @@ impl fmt::Display for NotOurs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NotOurs::Unmarked { alias } => write!(f, "it does not carry the `{alias}` alias, so it is not this lab's"),
+            NotOurs::OtherLab { lab } => write!(f, "it carries the `netlab:{lab}` alias: it is lab {lab}'s"),
             NotOurs::Placeholder => f.write_str("the name holds no namespace: not the one netlab made"),
             NotOurs::OtherNamespace { alias } => {
                 write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
             }
             NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
+            NotOurs::MaybeShared { why } => write!(
+                f,
+                "other labs may share it, and whether one that is up still has it cannot be told ({why}); \
+                 run down again when that record is fixed or gone"
+            ),
             NotOurs::UnmarkedTable { alias } => {
                 write!(f, "its comment does not start with `{alias}`, so it is not this lab's")
             }
@@ -83,6 +107,8 @@ impl fmt::Display for NotOurs {
 pub struct Claims<'a> {
     marks: Marks,
     recorded: HashSet<OpKey>,
+    /// Keys of entries that were applied (not pending): what netlab did for certain.
+    applied: HashSet<OpKey>,
     /// The identity of every namespace the lab made.
     ids: HashSet<NsId>,
     /// Per namespace name: whether its making was still pending (its first entry).
@@ -99,6 +125,7 @@ impl<'a> Claims<'a> {
         let mut claims = Claims {
             marks: Marks::of(lab),
             recorded: entries.iter().map(|e| e.op.key()).collect(),
+            applied: entries.iter().filter(|e| !e.pending).map(|e| e.op.key()).collect(),
             ids: entries.iter().filter_map(|e| e.ns_id).collect(),
             making_netns: HashMap::new(),
             making_links: entries.iter().filter(|e| e.pending).flat_map(|e| e.op.made_links()).collect(),
@@ -124,6 +151,12 @@ impl<'a> Claims<'a> {
         self.recorded.contains(key)
     }
 
+    /// Whether the record has an op with this key that was applied, not only sent (a
+    /// pending entry: netlab was stopped before it knew whether it took effect).
+    pub fn applied(&self, key: &OpKey) -> bool {
+        self.applied.contains(key)
+    }
+
     /// Whether a link is the lab's to keep and change: it carries the lab's alias.
     pub fn owns_link(&self, link: &LiveLink) -> bool {
         self.marks.on(link)
@@ -131,13 +164,26 @@ impl<'a> Claims<'a> {
 
     /// Whether netlab may delete a link found as `found` (`None`: it is gone already):
     /// it carries the lab's alias, or the record says netlab was making it when it was
-    /// stopped (before it could mark it).
+    /// stopped (before it could mark it) and it carries no mark at all. A pending link
+    /// with a mark (another lab's alias) is a namesake made since: never the lab's.
     pub fn may_delete_link(&self, netns: &Netns, name: &str, found: Option<&LiveLink>) -> Result<(), NotOurs> {
         match found {
             None => Ok(()),
             Some(link) if self.marks.on(link) => Ok(()),
-            Some(_) if self.making_links.contains(&(netns.clone(), name.to_string())) => Ok(()),
-            Some(_) => Err(NotOurs::Unmarked { alias: self.marks.alias.clone() }),
+            Some(link)
+                if self.marks.unmarked(link) && self.making_links.contains(&(netns.clone(), name.to_string())) =>
+            {
+                Ok(())
+            }
+            Some(link) => Err(self.not_ours(link)),
+        }
+    }
+
+    /// Why a link without the lab's alias is not the lab's: another lab's, or no lab's.
+    pub fn not_ours(&self, link: &LiveLink) -> NotOurs {
+        match lab_of(link.alias.as_deref()) {
+            Some(lab) => NotOurs::OtherLab { lab: lab.to_string() },
+            None => NotOurs::Unmarked { alias: self.marks.alias.clone() },
         }
     }
 
@@ -146,9 +192,11 @@ impl<'a> Claims<'a> {
     /// carries the lab's alias.
     pub fn owns_namespace(&self, id: NsId, lo: Option<&LiveLink>) -> Result<(), NotOurs> {
         if self.ids.contains(&id) || lo.is_some_and(|lo| self.marks.on(lo)) {
-            Ok(())
-        } else {
-            Err(NotOurs::OtherNamespace { alias: self.marks.alias.clone() })
+            return Ok(());
+        }
+        match lo.and_then(|lo| lab_of(lo.alias.as_deref())) {
+            Some(lab) => Err(NotOurs::OtherLab { lab: lab.to_string() }),
+            None => Err(NotOurs::OtherNamespace { alias: self.marks.alias.clone() }),
         }
     }
 
@@ -220,6 +268,21 @@ mod tests {
         assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(None))), Err(unmarked));
         assert_eq!(claims.may_delete_link(&Netns::Host, "w", Some(&link(Some("netlab:web")))), Ok(()));
         assert_eq!(claims.may_delete_link(&Netns::Host, "w", None), Ok(()));
+        // A pending link found with another lab's mark (or any mark, or another group) is
+        // theirs, made since under the same name: never finished by this lab's down.
+        let theirs = LiveLink { group: Marks::of("db").group, ..link(Some("netlab:db")) };
+        assert_eq!(
+            claims.may_delete_link(&Netns::Host, "v", Some(&theirs)),
+            Err(NotOurs::OtherLab { lab: "db".into() })
+        );
+        let user = link(Some("uplink"));
+        assert!(claims.may_delete_link(&Netns::Host, "v", Some(&user)).is_err());
+        let grouped = LiveLink { group: 7, ..link(None) };
+        assert!(claims.may_delete_link(&Netns::Host, "v", Some(&grouped)).is_err());
+        // Unmarked in this lab's group (born in it, killed before its alias was set), or
+        // in none (a TUN device is made before its group and alias are set): this lab's.
+        let born = LiveLink { group: Marks::of("web").group, ..link(None) };
+        assert_eq!(claims.may_delete_link(&Netns::Host, "v", Some(&born)), Ok(()));
         // A namespace: by its recorded identity, or its marked lo.
         assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 1 }, None), Ok(()));
         assert_eq!(claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(Some("netlab:web")))), Ok(()));
@@ -228,6 +291,8 @@ mod tests {
             other.to_string(),
             "it is another namespace than the one netlab made (its lo has no `netlab:web` mark)"
         );
+        let theirs = claims.owns_namespace(NsId { dev: 4, ino: 2 }, Some(&link(Some("netlab:db")))).unwrap_err();
+        assert_eq!(theirs.to_string(), "it carries the `netlab:db` alias: it is lab db's");
         // A placeholder: only while its making is pending.
         assert_eq!(claims.owns_placeholder("b"), Ok(()));
         assert_eq!(claims.owns_placeholder("a"), Err(NotOurs::Placeholder));
@@ -240,5 +305,8 @@ mod tests {
         // Bytes that are not UTF-8 are someone's content like any other.
         assert_eq!(claims.may_remove_file("a", EtcFileKind::Hosts, Some(b"\xff\xfe mine\n")), Err(NotOurs::Changed));
         assert!(claims.recorded(&Op::NetnsDel { netns: "b".into() }.key()));
+        // Applied, for certain: only what is not pending.
+        assert!(claims.applied(&Op::NetnsDel { netns: "a".into() }.key()));
+        assert!(!claims.applied(&Op::NetnsDel { netns: "b".into() }.key()));
     }
 }

@@ -3,7 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::plan::{compile_for, Capabilities, Plan};
+use crate::apply::{apply, Printer};
+use crate::kernel::fake::FakeKernel;
+use crate::kernel::{Kernel, Scope};
+use crate::plan::{compile_for, Capabilities, Op, Plan};
+use crate::state::{Record, StateDir};
 
 /// A directory under the system's temp dir, removed with everything in it when dropped.
 pub struct TempDir(PathBuf);
@@ -82,4 +86,26 @@ pub fn shipped_plans() -> Vec<(String, Plan)> {
 /// A topology from text, which must be valid.
 pub fn topology(text: &str) -> crate::Topology {
     crate::load_str("test.toml", text).unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
+/// The changes `up` would make to bring the fake kernel to `plan`, for a lab whose record
+/// is `record`: empty when the kernel holds what the plan says.
+pub fn changes(kernel: &mut FakeKernel, plan: &Plan, record: Option<&Record>) -> Vec<Op> {
+    let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
+    let live = kernel.observe(&known, Scope::All).expect("the fake kernel shows itself");
+    let d = crate::diff::diff(plan, record, &live, &crate::sharing::HostShares::default());
+    assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
+    d.ops()
+}
+
+/// Brings `plan` up on the fake kernel as `up` does (the diff's ops applied, the record
+/// settled), with its record in `state`.
+pub fn up_on(kernel: &mut FakeKernel, plan: &Plan, state: &StateDir) -> Record {
+    let mut record = state.load(&plan.lab).expect("a readable record").unwrap_or_else(|| state.new_record(&plan.lab));
+    let ops = changes(kernel, plan, Some(&record));
+    let mut out = Vec::new();
+    apply(kernel, &mut record, &ops, &mut Printer::new(&mut out, &ops))
+        .unwrap_or_else(|f| panic!("{f}\n{}", String::from_utf8_lossy(&out)));
+    record.settle(plan).expect("the record is saved");
+    record
 }

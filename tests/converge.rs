@@ -321,3 +321,64 @@ fn a_renamed_interface_and_a_new_mac_are_changed_in_place() {
     assert_eq!(changes(&host, &lab.path), Vec::<String>::new());
     host.down_and_check(&lab.path);
 }
+
+const CONSEQUENCES: &str = r#"
+[lab]
+name = "csq"
+
+[networks.net]
+subnet = "10.40.0.0/24"
+mtu = 9000
+
+[nodes.a]
+network = "net"
+routes = [{ to = "10.9.0.0/16", via = "10.30.0.2" }, { to = "fd00:9::/64", via = "fd00:30::2" }]
+
+[nodes.r]
+
+[[links]]
+endpoints = ["a:p1", "r:p1"]
+addresses = ["10.30.0.1/24", "10.30.0.2/24"]
+
+[[links]]
+endpoints = ["a:q1", "r:q1"]
+addresses = ["fd00:30::1/64", "fd00:30::2/64"]
+"#;
+
+/// What the kernel takes away by itself with a converge's changes is put back in the same
+/// run, so the lab is as its file says after one `up` (read back by `--verify`): a rename
+/// (the kernel renames a link only while it is down; down, it loses its routes and IPv6
+/// addresses), an address changed (a device that loses its last IPv4 address loses its
+/// IPv4 routes), a port of another mtu joining a bridge made with an mtu (the kernel lowers
+/// the bridge's to its smallest port's).
+#[test]
+fn what_the_kernel_takes_with_a_converge_is_put_back_in_the_same_run() {
+    if skip_unless_root("consequences") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new("csq", CONSEQUENCES);
+    host.up(&lab.path);
+    let routes =
+        |host: &Throwaway| host.sh_ok("ip -n csq-a route show 10.9.0.0/16; ip -n csq-a -6 route show fd00:9::/64");
+    assert_eq!(routes(&host).lines().count(), 2);
+
+    let renamed = CONSEQUENCES.replace("\"a:p1\"", "\"a:p2\"").replace("\"a:q1\"", "\"a:q2\"");
+    lab.rewrite(&renamed);
+    let out = host.netlab_ok(&["up", "--verify", &lab.path]);
+    assert!(out.contains("link rename") && out.contains("read back: the kernel holds"), "{out}");
+    assert_eq!(routes(&host).lines().count(), 2, "the renamed links lost their routes:\n{out}");
+    assert!(host.sh_ok("ip -n csq-a -6 -o addr show dev q2 scope global").contains("fd00:30::1/64"), "{out}");
+
+    let readdressed = renamed.replace("\"10.30.0.1/24\"", "\"10.30.0.5/24\"");
+    lab.rewrite(&readdressed);
+    let out = host.netlab_ok(&["up", "--verify", &lab.path]);
+    assert!(host.sh_ok("ip -n csq-a route show 10.9.0.0/16").contains("via 10.30.0.2"), "{out}");
+
+    let ported = format!("{readdressed}\n[nodes.c]\nnetwork = \"net\"\nmtu = 1500\n");
+    lab.rewrite(&ported);
+    let out = host.netlab_ok(&["up", "--verify", &lab.path]);
+    assert!(host.sh_ok("ip -o link show type bridge").contains("mtu 9000"), "{out}");
+    assert_eq!(changes(&host, &lab.path), Vec::<String>::new());
+    host.down_and_check(&lab.path);
+}

@@ -126,6 +126,16 @@ fn netlab_up_builds_what_the_ip_script_builds_for_the_readme_example() {
     assert_eq!(run_all(&[file]), 1, "the README example must run here");
 }
 
+/// The IPv6 test lab: netlab adds IPv6 addresses as `ip addr add ... nodad` does (the dump
+/// compares address flags), on links that are already up.
+#[test]
+fn netlab_up_builds_what_the_ip_script_builds_for_the_ipv6_lab() {
+    if skip_unless_root("oracle (ipv6 lab)") {
+        return;
+    }
+    assert_eq!(run_all(&[PathBuf::from(common::test_lab("ipv6.toml"))]), 1, "the ipv6 lab must run here");
+}
+
 fn exited(code: i32, stderr: &str) -> Output {
     use std::os::unix::process::ExitStatusExt;
     Output { status: std::process::ExitStatus::from_raw(code << 8), stdout: Vec::new(), stderr: stderr.into() }

@@ -4,16 +4,17 @@
 use nix::errno::Errno;
 
 use super::*;
-use crate::diff::diff;
+use crate::diff::{diff, Sign};
 use crate::kernel::fake::FakeKernel;
 use crate::plan::text::summary;
+use crate::sharing::HostShares;
 use crate::state::StateDir;
 use crate::testing::{shipped_plans, topology, TempDir};
 
 /// The ops `up` applies to bring `plan` up on `kernel`: the diff against what it shows.
 fn up_ops(plan: &Plan, record: Option<&Record>, kernel: &FakeKernel) -> Vec<Op> {
     let known: Vec<&Op> = plan.ops.iter().chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect();
-    let d = diff(plan, record, &kernel.live(&known));
+    let d = diff(plan, record, &kernel.live(&known), &HostShares::default());
     assert!(d.conflicts.is_empty(), "{}: conflicts {:?}", plan.lab, d.conflicts);
     d.ops()
 }
@@ -81,6 +82,71 @@ fn every_shipped_lab_comes_up_in_sync_and_goes_down_to_nothing() {
         assert!(errors.is_empty(), "{name}: down failed: {errors:?}");
         assert_eq!(kernel.world, before, "{name}: down left something");
     }
+}
+
+/// `up` of a lab that is not up does what `plan` lists, op by op, in its order, and prints
+/// each op as `plan` prints it; only host ops the kernel already satisfies (a host sysctl
+/// already at its value) are left out.
+#[test]
+fn up_does_what_plan_lists_op_by_op_for_every_shipped_lab() {
+    for (name, plan) in shipped_plans() {
+        let mut kernel = FakeKernel::new(&plan.lab);
+        let dir = TempDir::new();
+        let mut record = StateDir::new(dir.path()).new_record(&plan.lab);
+        let ops = up_ops(&plan, None, &kernel);
+        let (result, out) = run(&mut kernel, &mut record, &ops);
+        result.unwrap_or_else(|f| panic!("{name}: {f}\n{out}"));
+        let planned: Vec<String> =
+            crate::plan::text::render(&plan).lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+        let done: Vec<String> = out.lines().map(str::to_string).collect();
+        assert_eq!(done, planned, "{name}: up did not do what plan lists");
+
+        // A host that already has every host sysctl the lab sets: those, and only those,
+        // are left out.
+        let mut kernel = FakeKernel::new(&plan.lab);
+        let host = kernel.world.stacks.get_mut(&crate::kernel::fake::HOST).unwrap();
+        let mut satisfied = Vec::new();
+        for op in &plan.ops {
+            if let Op::SysctlSet { netns: Netns::Host, key, value } = op {
+                host.sysctls.insert(key.clone(), value.clone());
+                satisfied.push(op.clone());
+            }
+        }
+        let want: Vec<Op> = plan.ops.iter().filter(|op| !satisfied.contains(op)).cloned().collect();
+        assert_eq!(up_ops(&plan, None, &kernel), want, "{name}: up left out more than what the host has");
+    }
+}
+
+const DEFAULT_OFF: &str = r#"
+[lab]
+name = "v6off"
+
+[nodes.a]
+sysctl = { "net.ipv6.conf.default.disable_ipv6" = 1 }
+
+[nodes.b]
+
+[[links]]
+endpoints = ["a:v0", "b:v0"]
+addresses = ["10.0.0.1/24", "10.0.0.2/24"]
+"#;
+
+/// The plan sets a node's `conf.default` sysctls before it makes the node's devices, so
+/// that they are born with them: `up` must too (issue 12: it made the veth first, and the
+/// veth kept IPv6).
+#[test]
+fn a_nodes_default_sysctls_reach_the_devices_made_after_them() {
+    let plan = crate::plan::compile(&topology(DEFAULT_OFF));
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let dir = TempDir::new();
+    let mut record = StateDir::new(dir.path()).new_record(&plan.lab);
+    let ops = up_ops(&plan, None, &kernel);
+    let (result, out) = run(&mut kernel, &mut record, &ops);
+    result.unwrap_or_else(|f| panic!("{f}\n{out}"));
+    let read =
+        |netns: &str, key: &str| kernel.read_sysctls(&[(Netns::Named(netns.into()), key.into())]).remove(0).unwrap();
+    assert_eq!(read("v6off-a", "net.ipv6.conf.v0.disable_ipv6"), "1", "{out}");
+    assert_eq!(read("v6off-b", "net.ipv6.conf.v0.disable_ipv6"), "0");
 }
 
 #[test]
@@ -268,6 +334,13 @@ fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears
     let changes = up_ops(&after, Some(&record), &kernel);
     let renamed = changes.iter().any(|op| matches!(op, Op::LinkRename { .. }));
     assert!(renamed && changes.len() > 10, "{changes:#?}");
+    // Removals first, then additions and fixes in the plan's relative order.
+    let known: Vec<&Op> = after.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
+    let d = diff(&after, Some(&record), &kernel.live(&known), &HostShares::default());
+    let removals = d.changes.iter().take_while(|c| c.change == Sign::Remove).count();
+    assert!(removals > 0 && d.changes[removals..].iter().all(|c| c.change != Sign::Remove), "{:#?}", d.changes);
+    let order: Vec<usize> = d.changes[removals..].iter().map(|c| c.plan_index.expect("from a plan op")).collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "not in the plan's order: {order:?}\n{:#?}", d.changes);
 
     // Applied whole: in sync with the new file, and down leaves nothing.
     let (mut done, mut done_record) = (kernel.clone(), record.clone());
@@ -344,7 +417,7 @@ fn an_impairment_changed_at_run_time_is_drift_that_up_puts_back_in_place() {
     assert!(!relay_set, "a relay's settings are not the record's: its relay_start is");
 
     let known: Vec<&Op> = plan.ops.iter().chain(record.entries.iter().map(|e| &e.op)).collect();
-    let d = diff(&plan, Some(&record), &kernel.live(&known));
+    let d = diff(&plan, Some(&record), &kernel.live(&known), &HostShares::default());
     let text = crate::diff::text::render(&plan.lab, &d);
     let lines: Vec<String> =
         text.lines().skip(1).map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).collect();

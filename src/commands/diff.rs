@@ -25,7 +25,8 @@ pub fn exec(state: &StateDir, args: &DiffArgs, out: &mut dyn Write) -> Result<Ou
     }
     let record = state.load(&plan.lab)?;
     let mut kernel = super::kernel(state, &plan.lab)?;
-    let d = super::compare(&mut kernel, &plan, record.as_ref())?;
+    let shares = super::host_shares(state, &plan.lab, super::touches_host(Some(&plan), record.as_ref()))?;
+    let (d, _) = super::compare(&mut kernel, &plan, record.as_ref(), &shares)?;
     match args.format {
         DiffFormat::Text => out.write_all(diff::text::render(&plan.lab, &d).as_bytes())?,
         DiffFormat::Json => super::print_json(out, &Json::new(&plan.lab, record.is_some(), &d))?,

@@ -20,6 +20,7 @@ use crate::live::{LiveDrop, LiveLink, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
+use crate::sharing;
 use crate::state::{LoadError, Record, StateDir};
 use crate::topology::{EtcFileKind, Netns};
 use crate::{Error, Result};
@@ -46,6 +47,7 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
     let (mut record, marked, corrupt) = match state.load(&lab) {
         Ok(Some(record)) => (record, Vec::new(), None),
         Ok(None) => {
+            sharing::HostLock::clear_stale(state);
             if json {
                 report(&[], None, out)?;
             } else {
@@ -67,9 +69,16 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
     };
     apply::ignore_interrupts();
 
+    // Host sysctls labs that are up still have are left to them (crate::sharing): decided
+    // under the host lock, taken after the lab's, and held until the record is gone.
+    let touches_host = super::touches_host(None, Some(&record));
+    let _host = if touches_host { Some(super::host_lock(state, &lab)?) } else { None };
+    let shares = super::host_shares(state, &lab, touches_host)?;
     let recorded: Vec<Op> = record.entries.iter().map(|e| e.op.clone()).collect();
     let teardown = Plan::new(&lab, Direction::Down, recorded).teardown();
-    let (ops, refused) = owned(&mut kernel, &record, with_marked(teardown.ops, marked));
+    let released = shares.release_all(teardown.ops);
+    let (ops, mut refused) = owned(&mut kernel, &record, with_marked(released.ops, marked));
+    refused.extend(released.unknown.into_iter().map(|(op, why)| (op, NotOurs::MaybeShared { why })));
 
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
@@ -85,11 +94,16 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         )?;
     }
     writeln!(text, "# lab {lab}: removing, {} op{}", ops.len(), plural(ops.len()))?;
+    for (op, labs) in &released.kept {
+        writeln!(text, "{}", sharing::kept_note(op, labs))?;
+    }
     let errors =
         apply::best_effort(&mut kernel, &ops, &|n, k| record.previous(n, k), &mut Printer::new(text, &ops), None);
 
     if errors.is_empty() && refused.is_empty() {
         record.remove()?;
+        // A host lock an `up` killed mid-way left: nobody holds it, and the lab is gone.
+        sharing::HostLock::clear_stale(state);
         writeln!(text, "lab {lab} is down")?;
         if json {
             report(&ops, None, out)?;

@@ -157,7 +157,7 @@ pub(crate) fn now(kernel: &mut Linux, record: &Record, link: &Link) -> Result<No
         }
     }
     let looks: Vec<&Op> = looks.iter().collect();
-    let live = kernel.observe_lab(&looks).map_err(crate::error::Refusal::Observe)?;
+    let live = kernel.observe_lab(&looks, crate::kernel::Scope::All).map_err(crate::error::Refusal::Observe)?;
     if let Some(r) = &link.relay {
         let running = live.relays.get(&(r.netns.clone(), r.a.clone())).cloned().flatten();
         let Some([ab, ba]) = running.and_then(|r| r.impairments) else {

@@ -7,7 +7,7 @@
 //! the host (tables of its name with its mark). Files under /etc/netns and host sysctls
 //! carry no mark: only the part of the record that could be read knows them.
 
-use crate::kernel::{forwarder, netns, Linux};
+use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
 use crate::plan::Op;
 use crate::state::StateDir;
@@ -37,7 +37,7 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
     }
 
     ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));
-    let host = kernel.observe(&[Netns::Host]).pop().and_then(Result::ok).unwrap_or_default();
+    let host = kernel.dump(&[(Netns::Host, Families::default())]).pop().and_then(Result::ok).unwrap_or_default();
     ops.extend(
         host.links.iter().filter(|l| marks.on(l)).map(|l| Op::LinkDel { netns: Netns::Host, name: l.name.clone() }),
     );

@@ -29,10 +29,11 @@ use std::time::Instant;
 use crate::cli::{Command, LabRef};
 use crate::diff::Diff;
 use crate::error::Refusal;
-use crate::kernel::Linux;
+use crate::kernel::{Kernel, Linux, Scope};
 use crate::live::LiveLab;
 use crate::ownership::Marks;
 use crate::plan::{Op, Plan};
+use crate::sharing::{self, HostLock, HostShares};
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::Result;
@@ -139,27 +140,56 @@ pub(crate) fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> 
     out.write_all(b"\n")
 }
 
-/// What the kernel has of a lab: everything its plan (the file, where it still parses)
-/// and its record (what netlab made) touch.
-pub(crate) fn observe(kernel: &mut Linux, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
-    let known: Vec<&Op> = plan
-        .iter()
-        .flat_map(|p| p.ops.iter())
-        .chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op)))
-        .collect();
+/// The ops a plan (the file, where it still parses) and a record (what netlab made)
+/// name: what observing a lab looks at.
+pub(crate) fn known_ops<'a>(plan: Option<&'a Plan>, record: Option<&'a Record>) -> Vec<&'a Op> {
+    plan.iter().flat_map(|p| p.ops.iter()).chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))).collect()
+}
+
+/// What the kernel has of a lab: everything its plan and its record touch.
+pub(crate) fn observe<K: Kernel>(kernel: &mut K, plan: Option<&Plan>, record: Option<&Record>) -> Result<LiveLab> {
+    let known = known_ops(plan, record);
     let t = Instant::now();
-    let live = kernel.observe_lab(&known).map_err(Refusal::Observe)?;
+    let live = kernel.observe(&known, Scope::All).map_err(Refusal::Observe)?;
     crate::timing::timing("observe", known.len(), t);
     Ok(live)
 }
 
-/// The changes that bring the kernel to `plan`, as [`observe`] finds it.
-pub(crate) fn compare(kernel: &mut Linux, plan: &Plan, record: Option<&Record>) -> Result<Diff> {
+/// The changes that bring the kernel to `plan`, as [`observe`] finds it, while the other
+/// labs that are up have the host sysctls `shares`; and what it found.
+pub(crate) fn compare<K: Kernel>(
+    kernel: &mut K,
+    plan: &Plan,
+    record: Option<&Record>,
+    shares: &HostShares,
+) -> Result<(Diff, LiveLab)> {
     let live = observe(kernel, Some(plan), record)?;
     let t = Instant::now();
-    let d = crate::diff::diff(plan, record, &live);
+    let d = crate::diff::diff(plan, record, &live, shares);
     crate::timing::timing("diff", d.changes.len(), t);
-    Ok(d)
+    Ok((d, live))
+}
+
+/// Whether a lab with plan `plan` (if its file parses) and record `record` (if it is up)
+/// sets or puts back host sysctls, which other labs may share.
+pub(crate) fn touches_host(plan: Option<&Plan>, record: Option<&Record>) -> bool {
+    let planned = plan.iter().flat_map(|p| p.ops.iter());
+    sharing::touches_host(planned.chain(record.iter().flat_map(|r| r.entries.iter().map(|e| &e.op))))
+}
+
+/// The host sysctls of the labs that are up other than `lab`; none are read when `lab`
+/// does not touch the host's (`touches`): it has nothing to share.
+pub(crate) fn host_shares(state: &StateDir, lab: &str, touches: bool) -> Result<HostShares> {
+    Ok(if touches { HostShares::read(state, Some(lab))? } else { HostShares::default() })
+}
+
+/// The host lock, for a run of lab `lab` that changes host sysctls other labs may share;
+/// taken after the lab's own lock, and waited for (saying so) when another netlab holds it.
+pub(crate) fn host_lock(state: &StateDir, lab: &str) -> Result<HostLock> {
+    Ok(HostLock::take(state, lab, &mut |holder| {
+        let who = if holder.is_empty() { String::new() } else { format!(" ({holder})") };
+        eprintln!("netlab: waiting for another netlab{who} to finish with the host's shared sysctls");
+    })?)
 }
 
 /// Runs a parsed command, writing its output to `out`.

@@ -15,6 +15,7 @@ use crate::kernel::{forwarder, probe};
 use crate::live::{Exit, LiveLab, LiveLink, LiveNetns, LiveProcess, NsLive, ProcessState};
 use crate::ownership::Marks;
 use crate::plan::Op;
+use crate::sharing::HostSysctl;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
 use crate::Result;
@@ -132,6 +133,9 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// The host sysctls the lab set or shares, with the other labs that are up and have
+    /// them, and what the host had before.
+    host_sysctls: Vec<HostSysctl>,
     /// Each impaired direction of the lab's links, as it is now.
     impairments: Vec<super::status_impairments::Impaired>,
     /// The lab's processes.
@@ -274,9 +278,10 @@ impl LabStatus {
             },
         };
         let live = super::observe(&mut kernel, plan.as_ref(), Some(record))?;
+        let shares = super::host_shares(state, &record.lab, super::touches_host(plan.as_ref(), Some(record)))?;
         let (file, changes) = match &plan {
             Some(plan) => {
-                let d = crate::diff::diff(plan, Some(record), &live);
+                let d = crate::diff::diff(plan, Some(record), &live, &shares);
                 let n = d.changes.len() + d.conflicts.len();
                 (if n == 0 { file } else { FileState::Differs }, n)
             }
@@ -331,6 +336,7 @@ impl LabStatus {
             host,
             forwarders,
             processes,
+            host_sysctls: HostSysctl::of(record, &shares),
             impairments,
         })
     }
@@ -366,6 +372,9 @@ impl LabStatus {
         }
         if !self.host.is_empty() {
             let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
+        }
+        for sysctl in &self.host_sysctls {
+            let _ = writeln!(out, "host sysctl {}", sysctl.text());
         }
         for f in &self.forwarders {
             let state = match (f.pid, &f.stats) {
@@ -583,6 +592,12 @@ mod tests {
                 ),
                 ProcessStatus::of("a", "db", &Netns::Named("lab-a".into()), None, 1192),
             ],
+            host_sysctls: vec![HostSysctl {
+                key: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                shared_with: vec!["b".into()],
+                before: Some("0".into()),
+            }],
             impairments: vec![],
         };
         assert_eq!(
@@ -593,6 +608,7 @@ mod tests {
              c       lab-c      (the namespace of lab-a)\n\
              gone    lab-gone   (namespace missing)\n\
              h       host       (the host's own)\n\
+             host sysctl net.ipv4.ip_forward = 1 (shared with lab b; the last lab to go down puts back 0)\n\
              forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n\
              process a:web: running (pid 42, up 3m12s); last exit: killed by signal 9 (SIGKILL); started 2 times\n\
              process a:db: not started\n"
@@ -605,6 +621,10 @@ mod tests {
             json["processes"][0],
             serde_json::json!({"node": "a", "name": "web", "netns": "lab-a", "state": "running", "pid": 42,
                 "uptime_s": 192, "starts": 2, "last_exit": {"signal": 9}})
+        );
+        assert_eq!(
+            json["host_sysctls"],
+            serde_json::json!([{"key": "net.ipv4.ip_forward", "value": "1", "shared_with": ["b"], "before": "0"}])
         );
     }
 }

@@ -2,8 +2,12 @@
 //!
 //! Everything that can be checked is checked before the first change: the file, the
 //! privileges, the kernel's device kinds, the lab lock, and objects in the way that are
-//! not the lab's. Then the difference between the file and the kernel is applied; on a
-//! lab that is already as the file says, nothing at all.
+//! not the lab's. Then the difference between the file and the kernel is applied, in
+//! the plan's order; on a lab that is already as the file says, nothing at all. With
+//! `--verify`, what the run touched is read back last (`verify`): what the kernel accepted
+//! and then undid by itself is reported, and `up` exits 1 with the lab up and its record
+//! kept. (Not by default: on the 1000-namespace star it costs about a sixth of the `up`,
+//! above the budget of issue 12; see bench/verify-up.sh.)
 
 use std::io::Write;
 use std::time::Instant;
@@ -11,13 +15,15 @@ use std::time::Instant;
 use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{OutputFormat, UpArgs};
-use crate::error::Refusal;
+use crate::error::{Refusal, Unverified};
 use crate::kernel::probe;
 use crate::plan::text::plural;
 use crate::plan::Op;
 use crate::process::node::Credentials;
+use crate::sharing;
 use crate::state::StateDir;
-use crate::Result;
+use crate::verify;
+use crate::{Error, Result};
 
 pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> {
     let t0 = Instant::now();
@@ -46,10 +52,18 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     let mut record = state.load(&plan.lab)?.unwrap_or_else(|| state.new_record(&plan.lab));
     record.topology = std::fs::canonicalize(&args.file.topology).ok();
     record.nodes = topology.nodes.iter().map(|n| (n.name.clone(), topology.entry_netns(n))).collect();
+    // Host sysctls other labs may share (crate::sharing): decided under the host lock,
+    // taken after the lab's, and held until the record says what this run did.
+    let touches_host = super::touches_host(Some(&plan), Some(&record));
+    let _host = if touches_host && !args.dry_run { Some(super::host_lock(state, &plan.lab)?) } else { None };
+    let shares = super::host_shares(state, &plan.lab, touches_host)?;
+    if !shares.unreadable().is_empty() && !args.dry_run {
+        return Err(Refusal::UnknownShares { lab: plan.lab.clone(), unreadable: shares.unreadable().to_vec() }.into());
+    }
     let mut kernel = super::kernel(state, &plan.lab)?;
     // Processes run in the topology file's directory, so a file can name scripts next to it.
     kernel.set_workdir(record.topology.as_ref().and_then(|t| t.parent()).map(std::path::Path::to_path_buf));
-    let d = super::compare(&mut kernel, &plan, Some(&record))?;
+    let (d, live) = super::compare(&mut kernel, &plan, Some(&record), &shares)?;
     if !d.conflicts.is_empty() {
         return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());
     }
@@ -59,18 +73,31 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
         return Ok(());
     }
     let json = args.format == OutputFormat::Json;
-    let report = |ops: &[Op], ok: bool, error: Option<String>, out: &mut dyn Write| {
-        let changed = ok && !ops.is_empty();
+    // `stayed`: the ops applied stayed applied (not after a rollback; also when reading
+    // back found that the kernel undid some of what they did).
+    let report = |ops: &[Op], stayed: bool, error: Option<String>, out: &mut dyn Write| {
+        let (ok, changed) = (error.is_none(), stayed && !ops.is_empty());
         let elapsed_ms = t0.elapsed().as_millis();
         super::print_json(
             out,
             &Report { version: 1, lab: &plan.lab, action: "up", ok, changed, ops, elapsed_ms, error },
         )
     };
+    // The host sysctls this lab starts sharing with labs that are up, said once.
+    let sharing: Vec<String> = plan
+        .ops
+        .iter()
+        .filter_map(|op| Some((op, sharing::sharing_note(op, &shares)?)))
+        .filter(|(op, _)| !record.entries.iter().any(|e| e.op == **op))
+        .map(|(_, note)| note)
+        .collect();
     if d.changes.is_empty() {
-        record.settle(&plan)?;
+        if !json {
+            sharing.iter().try_for_each(|note| writeln!(out, "{note}"))?;
+        }
+        sharing::settle(&mut record, &plan, &shares)?;
         if json {
-            report(&[], true, None, out)?;
+            report(&[], false, None, out)?;
         } else {
             writeln!(out, "lab {} is up to date: nothing to change", plan.lab)?;
         }
@@ -78,6 +105,8 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     }
 
     let ops = d.ops();
+    let previous: Vec<Op> =
+        if args.verify { record.entries.iter().map(|e| e.op.clone()).collect() } else { Vec::new() };
     let mut sink = std::io::sink();
     let text: &mut dyn Write = if json { &mut sink } else { &mut *out };
     if record.entries.is_empty() {
@@ -85,20 +114,34 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
     } else {
         writeln!(text, "# lab {} is up; applying the {} change{} to its file", plan.lab, ops.len(), plural(ops.len()))?;
     }
+    sharing.iter().try_for_each(|note| writeln!(text, "{note}"))?;
     let started = Instant::now();
     apply::catch_interrupts();
     let result = apply::apply(&mut kernel, &mut record, &ops, &mut Printer::new(text, &ops));
     match result {
         Ok(()) => {
             let t = Instant::now();
-            record.settle(&plan)?;
+            sharing::settle(&mut record, &plan, &shares)?;
             crate::timing::timing("settle", plan.ops.len(), t);
             let ms = started.elapsed().as_millis();
             writeln!(text, "lab {} is up: {} op{} in {ms} ms", plan.lab, ops.len(), plural(ops.len()))?;
-            if json {
-                report(&ops, true, None, out)?;
+            // What the kernel accepted may not be what it holds: read it back (--verify).
+            let mut unverified = None;
+            if args.verify {
+                let t = Instant::now();
+                let left = verify::read_back(&mut kernel, &plan, &record, &previous, live, &ops, &shares)
+                    .map_err(Refusal::Observe)?;
+                crate::timing::timing("verify", ops.len(), t);
+                if left.in_sync() {
+                    writeln!(text, "read back: the kernel holds what this run applied")?;
+                } else {
+                    unverified = Some(Error::Unverified(Unverified { lab: plan.lab.clone(), diff: left }));
+                }
             }
-            Ok(())
+            if json {
+                report(&ops, true, unverified.as_ref().map(Error::to_string), out)?;
+            }
+            unverified.map_or(Ok(()), Err)
         }
         Err(failure) => {
             if json {

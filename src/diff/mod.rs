@@ -17,13 +17,16 @@
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
 //! `devices`, then `settings` (with `impairments`), then `unwanted` for what the file no
-//! longer has. Each pass
-//! matches every kind of op, so a new kind makes the compiler ask where it is compared.
+//! longer has, then `consequences` for what the kernel will take away by itself with those
+//! changes (the routes of a renamed link, a bridge's mtu when its ports change...). Each of
+//! the first passes matches every kind of op, so a new kind makes the compiler ask where it
+//! is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
 #![deny(clippy::wildcard_enum_match_arm)]
 
+mod consequences;
 mod devices;
 mod impairments;
 mod namespaces;
@@ -40,8 +43,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::live::{LiveLab, LiveLink, LiveNetns};
-use crate::ownership::Claims;
+use crate::ownership::{lab_of, Claims};
 use crate::plan::{Op, OpKey, Plan};
+use crate::sharing::{lab_list, HostShares, Sharer};
 use crate::state::{Entry, Record};
 use crate::topology::{EtcFileKind, Netns};
 
@@ -94,14 +98,20 @@ pub enum Conflict {
     /// A file under /run/netns, where a namespace of the lab's belongs, with no
     /// namespace mounted on it.
     Placeholder { netns: String },
-    /// A namespace under a name of the lab's that is not the lab's.
-    Namespace { netns: String, lab: String, alias: String },
-    /// A container-mode name that names another namespace than its target.
-    AliasName { netns: String },
-    /// A link where the lab wants one, without the lab's mark.
-    Link { netns: Netns, name: String, alias: String },
+    /// A namespace under a name of the lab's that is not the lab's (`owner`: the lab
+    /// whose mark its lo carries, if another lab's).
+    Namespace { netns: String, lab: String, alias: String, owner: Option<String> },
+    /// A container-mode name that names another namespace than its target (`owner`: the
+    /// lab whose namespace that is, if another lab's).
+    AliasName { netns: String, owner: Option<String> },
+    /// A link where the lab wants one, without the lab's mark (`owner`: the lab whose
+    /// mark it carries, if another lab's).
+    Link { netns: Netns, name: String, alias: String, owner: Option<String> },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// A host sysctl the lab wants at `value`, which labs that are up set otherwise: each
+    /// with its spelling of the key and its value.
+    HostSysctl { key: String, value: String, labs: Vec<Sharer> },
     /// An nftables table under the name of one of the lab's drops, without its mark.
     Table { netns: Netns, table: String, lab: String },
 }
@@ -113,25 +123,56 @@ impl fmt::Display for Conflict {
                 f,
                 "/run/netns/{netns} exists but holds no namespace, and netlab did not make it; remove the file"
             ),
-            Conflict::Namespace { netns, lab, alias } => write!(
+            Conflict::Namespace { netns, owner: Some(owner), .. } => write!(
+                f,
+                "namespace {netns} already exists and is lab {owner}'s (its lo carries `netlab:{owner}`); \
+                 take that lab down (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::Namespace { netns, lab, alias, owner: None } => write!(
                 f,
                 "namespace {netns} already exists and is not lab {lab}'s (its lo has no `{alias}` mark); \
                  remove it (ip netns del {netns}) or choose another [lab] prefix"
             ),
-            Conflict::AliasName { netns } => write!(
+            Conflict::AliasName { netns, owner: Some(owner) } => write!(
+                f,
+                "namespace name {netns} is taken by a namespace of lab {owner}; take that lab down \
+                 (netlab down --lab {owner}) or choose another [lab] prefix"
+            ),
+            Conflict::AliasName { netns, owner: None } => write!(
                 f,
                 "namespace name {netns} is taken by another namespace that netlab did not make; \
                  remove it (ip netns del {netns})"
             ),
-            Conflict::Link { netns, name, alias } => {
-                let place = match netns {
-                    Netns::Host => "the host".to_string(),
-                    Netns::Named(n) => format!("namespace {n}"),
-                };
+            Conflict::Link { netns, name, owner: Some(owner), .. } => write!(
+                f,
+                "link {name} in {} already exists and is lab {owner}'s (`netlab:{owner}` alias); \
+                 take that lab down (netlab down --lab {owner}) or rename the interface",
+                place(netns)
+            ),
+            Conflict::Link { netns, name, alias, owner: None } => write!(
+                f,
+                "link {name} in {} already exists and netlab did not make it (no `{alias}` alias); \
+                 remove or rename it",
+                place(netns)
+            ),
+            Conflict::HostSysctl { key, value, labs } => {
+                let names: Vec<&str> = labs.iter().map(|s| s.lab.as_str()).collect();
+                let set: Vec<String> = labs
+                    .iter()
+                    .map(|s| {
+                        if s.key == *key {
+                            s.value.clone()
+                        } else {
+                            format!("{} (as {}, the same setting)", s.value, s.key)
+                        }
+                    })
+                    .collect();
+                let (who, are) = (lab_list(&names), if names.len() == 1 { "is" } else { "are" });
                 write!(
                     f,
-                    "link {name} in {place} already exists and netlab did not make it (no `{alias}` alias); \
-                     remove or rename it"
+                    "host sysctl {key} = {value} conflicts with {who}, which {are} up and set it to {}; labs that are up \
+                     share the host's sysctls: make the files agree, or take {who} down first",
+                    set.join(", ")
                 )
             }
             Conflict::Table { netns, table, lab } => write!(
@@ -153,6 +194,14 @@ impl fmt::Display for Conflict {
     }
 }
 
+/// A namespace as a place in a sentence.
+fn place(netns: &Netns) -> String {
+    match netns {
+        Netns::Host => "the host".to_string(),
+        Netns::Named(n) => format!("namespace {n}"),
+    }
+}
+
 impl Serialize for Conflict {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -161,7 +210,8 @@ impl Serialize for Conflict {
 
 #[derive(Debug, Clone, Default)]
 pub struct Diff {
-    /// In the order they are applied: removals first, then additions in plan order.
+    /// In the order they are applied: removals first, then additions and fixes in the
+    /// plan's order (see `in_order`).
     pub changes: Vec<Change>,
     /// Objects in the way that are not the lab's; while there are any, nothing is applied.
     pub conflicts: Vec<Conflict>,
@@ -177,16 +227,38 @@ impl Diff {
     }
 }
 
+/// The order in which changes are applied (and listed): removals first, what hangs off a
+/// thing before the thing (see [`Op::removal_rank`]); then additions and fixes in the
+/// order of the plan ops they come from, so that a converge does what `plan` says in the
+/// order it says it (a namespace's `conf.default` sysctls before its devices, links up
+/// before their addresses...), and a lab that is not up gets exactly its plan.
+///
+/// Removals go first because what a converge removes is either not wanted at all (nothing
+/// wanted depends on it) or in the way of what replaces it: a link made anew under its
+/// name, a route or a forwarder with other parameters, an address moved to another device.
+/// Both sorts are stable: within a rank, or within one plan op (a veth renamed, then its
+/// mtu fixed), in the order the passes found them.
+fn in_order(mut removals: Vec<Change>, mut additions: Vec<Change>) -> Vec<Change> {
+    removals.sort_by_key(|c| c.op.removal_rank());
+    additions.sort_by_key(|c| c.plan_index);
+    removals.extend(additions);
+    removals
+}
+
 /// The changes that bring `live` to `desired`, for a lab whose record is `record` (`None`:
-/// the lab is not up).
-pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab) -> Diff {
-    Differ::new(desired, record, live).run()
+/// the lab is not up), while the other labs that are up have the host sysctls `shares`
+/// (see [`crate::sharing`]: a host sysctl they set is shared, not set again or put back,
+/// and one they set otherwise is a conflict).
+pub fn diff(desired: &Plan, record: Option<&Record>, live: &LiveLab, shares: &HostShares) -> Diff {
+    Differ::new(desired, record, live, shares).run()
 }
 
 struct Differ<'a> {
     desired: &'a Plan,
     live: &'a LiveLab,
     claims: Claims<'a>,
+    /// The host sysctls of the other labs that are up.
+    shares: &'a HostShares,
     /// The record's entries, in the order they were applied.
     entries: &'a [Entry],
     wanted: HashSet<OpKey>,
@@ -209,12 +281,13 @@ struct Differ<'a> {
 }
 
 impl<'a> Differ<'a> {
-    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab) -> Self {
+    fn new(desired: &'a Plan, record: Option<&'a Record>, live: &'a LiveLab, shares: &'a HostShares) -> Self {
         let entries: &[Entry] = record.map_or(&[], |r| &r.entries);
         Differ {
             desired,
             live,
             claims: Claims::new(&desired.lab, entries),
+            shares,
             entries,
             wanted: desired.ops.iter().map(Op::key).collect(),
             fresh: HashSet::new(),
@@ -249,11 +322,8 @@ impl<'a> Differ<'a> {
         }
         self.at = None;
         self.unwanted();
-        // Stable: within a rank, in the order found.
-        self.removals.sort_by_key(|c| c.op.removal_rank());
-        let mut changes = self.removals;
-        changes.extend(self.additions);
-        Diff { changes, conflicts: self.conflicts }
+        self.consequences();
+        Diff { changes: in_order(self.removals, self.additions), conflicts: self.conflicts }
     }
 
     fn add(&mut self, op: &Op) {
@@ -277,7 +347,8 @@ impl<'a> Differ<'a> {
 
     fn link_conflict(&mut self, netns: &Netns, name: &str) {
         let alias = self.claims.marks().alias.clone();
-        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias });
+        let owner = self.link(netns, name).and_then(|l| lab_of(l.alias.as_deref()).map(str::to_string));
+        self.conflicts.push(Conflict::Link { netns: netns.clone(), name: name.to_string(), alias, owner });
     }
 
     /// The live state of a namespace whose contents carry over (not new, not going).

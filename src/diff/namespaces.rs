@@ -4,6 +4,7 @@
 
 use super::{Conflict, Differ};
 use crate::live::NsLive;
+use crate::ownership::NotOurs;
 use crate::plan::Op;
 
 impl Differ<'_> {
@@ -26,9 +27,10 @@ impl Differ<'_> {
                 },
                 Some(NsLive::Mounted { id, live }) => {
                     let lo = live.as_ref().and_then(|l| l.link("lo"));
-                    if self.claims.owns_namespace(*id, lo).is_err() {
+                    if let Err(why) = self.claims.owns_namespace(*id, lo) {
                         let (lab, alias) = (self.desired.lab.clone(), self.claims.marks().alias.clone());
-                        self.conflicts.push(Conflict::Namespace { netns: netns.clone(), lab, alias });
+                        let owner = other_lab(why);
+                        self.conflicts.push(Conflict::Namespace { netns: netns.clone(), lab, alias, owner });
                     }
                 }
             },
@@ -38,16 +40,27 @@ impl Differ<'_> {
                 } else {
                     self.live.namespaces.get(target).and_then(NsLive::id)
                 };
-                let found = self.live.namespaces.get(netns);
-                match found.and_then(NsLive::id) {
-                    Some(id) if Some(id) == target_id => {}
-                    _ if matches!(found, None | Some(NsLive::Absent)) => self.add(op),
-                    // The lab's own second name, now naming another namespace: named again.
-                    _ if self.claims.recorded(&op.key()) => {
+                // What the name holds now: the lab's (a namespace or placeholder of its
+                // own), or someone else's.
+                let ours = match self.live.namespaces.get(netns) {
+                    None | Some(NsLive::Absent) => return self.add(op),
+                    Some(NsLive::Mounted { id, .. }) if Some(*id) == target_id => return,
+                    Some(NsLive::Mounted { id, live }) => {
+                        let lo = live.as_deref().or_else(|| self.live.read_namespace(*id)).and_then(|l| l.link("lo"));
+                        self.claims.owns_namespace(*id, lo)
+                    }
+                    Some(NsLive::Unmounted) => self.claims.owns_placeholder(netns),
+                };
+                match ours {
+                    // The lab's own second name, now naming another namespace of the lab's
+                    // (or a placeholder it was making): named again.
+                    Ok(()) => {
                         self.remove(NetnsDel { netns: netns.clone() });
                         self.modify(op.clone(), "target", target, "another namespace");
                     }
-                    _ => self.conflicts.push(Conflict::AliasName { netns: netns.clone() }),
+                    Err(why) => {
+                        self.conflicts.push(Conflict::AliasName { netns: netns.clone(), owner: other_lab(why) })
+                    }
                 }
             }
             // Not namespaces: the later passes.
@@ -112,5 +125,19 @@ impl Differ<'_> {
                 self.remove(Op::NetnsDel { netns: netns.clone() });
             }
         }
+    }
+}
+
+/// The lab something belongs to, when it is another lab's.
+fn other_lab(why: NotOurs) -> Option<String> {
+    match why {
+        NotOurs::OtherLab { lab } => Some(lab),
+        NotOurs::Unmarked { .. }
+        | NotOurs::Placeholder
+        | NotOurs::OtherNamespace { .. }
+        | NotOurs::Changed
+        | NotOurs::MaybeShared { .. }
+        | NotOurs::UnmarkedTable { .. }
+        | NotOurs::Unreadable { .. } => None,
     }
 }

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use super::{Change, Conflict, Differ, Field, Sign};
 use crate::live::{normalise_sysctl, NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
+use crate::sharing::Want;
 use crate::topology::Netns;
 
 impl Differ<'_> {
@@ -72,26 +73,16 @@ impl Differ<'_> {
                 }
             }
             SysctlSet { netns, key, value } => {
-                let fresh = matches!(netns, Netns::Named(n) if self.fresh.contains(n));
-                match self.live.sysctls.get(&(netns.clone(), key.clone())) {
-                    Some(have) if !fresh && *have != normalise_sysctl(value) => {
-                        if self.claims.recorded(&op.key()) {
-                            self.modify(op.clone(), key, value, have);
-                        } else {
-                            // Never set by the lab: an addition, with the value it replaces.
-                            let field = Field { field: key.clone(), desired: value.clone(), actual: have.clone() };
-                            let plan_index = self.at;
-                            self.additions.push(Change {
-                                change: Sign::Add,
-                                op: op.clone(),
-                                field: Some(field),
-                                plan_index,
-                            });
-                        }
+                // A host sysctl other labs that are up set otherwise is theirs until they
+                // go down; one they set alike is shared (compared like any other).
+                if *netns == Netns::Host {
+                    if let Want::Taken { labs } = self.shares.want(key, value) {
+                        let labs = labs.into_iter().cloned().collect();
+                        let conflict = Conflict::HostSysctl { key: key.clone(), value: value.clone(), labs };
+                        return self.conflicts.push(conflict);
                     }
-                    Some(_) if !fresh => {}
-                    Some(_) | None => self.add(op),
                 }
+                self.sysctl(op, netns, key, value)
             }
             SupervisorStart => match self.live.supervisor {
                 Some(_) => {}
@@ -110,8 +101,9 @@ impl Differ<'_> {
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
                 Some(Some(have)) if have == content.as_bytes() => {}
                 // A file the lab wrote and someone changed is drift, put back like a sysctl;
-                // one the lab never wrote is in the way.
-                Some(Some(_)) if !self.claims.recorded(&op.key()) => {
+                // one the lab never wrote, or was about to write when it was stopped (whose
+                // it is cannot be told), is in the way.
+                Some(Some(_)) if !self.claims.applied(&op.key()) => {
                     self.conflicts.push(Conflict::File { netns: netns.clone(), file: *file })
                 }
                 Some(Some(_)) => self.modify(op.clone(), file.file_name(), "the file's entries", "other content"),
@@ -197,6 +189,28 @@ impl Differ<'_> {
                                 || matches!(self.live.namespaces.get(n), None | Some(NsLive::Absent)))
                     })
             }
+        }
+    }
+
+    /// A sysctl the file wants. This is the one place that decides whether the kernel
+    /// already satisfies it, and so whether `up` leaves it out: on a lab that is not up,
+    /// the only ops `up` leaves out of the plan are host sysctls already at their value
+    /// (a namespace of the lab's that is made anew has nothing to keep).
+    fn sysctl(&mut self, op: &Op, netns: &Netns, key: &str, value: &str) {
+        let fresh = matches!(netns, Netns::Named(n) if self.fresh.contains(n));
+        match self.live.sysctls.get(&(netns.clone(), key.to_string())) {
+            Some(have) if !fresh && *have != normalise_sysctl(value) => {
+                if self.claims.recorded(&op.key()) {
+                    self.modify(op.clone(), key, value, have);
+                } else {
+                    // Never set by the lab: an addition, with the value it replaces.
+                    let field = Field { field: key.to_string(), desired: value.to_string(), actual: have.clone() };
+                    let plan_index = self.at;
+                    self.additions.push(Change { change: Sign::Add, op: op.clone(), field: Some(field), plan_index });
+                }
+            }
+            Some(_) if !fresh => {}
+            Some(_) | None => self.add(op),
         }
     }
 

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use super::Differ;
 use crate::live::{NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
+use crate::sharing::Release;
 use crate::topology::Netns;
 
 impl Differ<'_> {
@@ -16,10 +17,11 @@ impl Differ<'_> {
         // A renamed link is wanted under its old name until it is renamed.
         wanted_links.extend(self.renamed_from.keys().cloned());
         let mut scopes: Vec<Netns> = vec![Netns::Host];
+        // The namespaces searched are the lab's by their identity or mark, not by their
+        // name: one the lab made, replaced by someone else's under the same name, is theirs.
         for (name, ns) in &self.live.namespaces {
-            let key = Op::NetnsAdd { netns: name.clone() }.key();
-            let ours = self.claims.recorded(&key) || self.wanted.contains(&key);
-            if ours && matches!(ns, NsLive::Mounted { live: Some(_), .. }) {
+            let NsLive::Mounted { id, live: Some(live) } = ns else { continue };
+            if self.claims.owns_namespace(*id, live.link("lo")).is_ok() {
                 scopes.push(Netns::Named(name.clone()));
             }
         }
@@ -128,7 +130,10 @@ impl Differ<'_> {
             }
             SysctlSet { netns, key, .. } => {
                 let going = matches!(netns, Netns::Named(n) if self.gone.contains(n) || self.fresh.contains(n));
-                if !going {
+                // A host sysctl other labs that are up have stays as it is (see
+                // `crate::sharing`); the last of them puts it back.
+                let shared = *netns == Netns::Host && !matches!(self.shares.release(key), Release::Restore);
+                if !going && !shared {
                     self.remove(SysctlRestore { netns: netns.clone(), key: key.clone() });
                 }
             }

@@ -9,17 +9,29 @@
 //!   recorded but changes nothing that could be taken back;
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
-//! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0);
+//! - a device that loses its last IPv4 address loses its IPv4 routes;
+//! - a link set down loses its routes and its IPv6 addresses (keep_addr_on_down is 0),
+//!   and so does one renamed while up (netlab sets it down for the rename);
+//! - a bridge whose mtu was not set after it was made takes its smallest port's when a
+//!   port joins or leaves; setting the same mtu again changes nothing;
+//! - writing `net.ipv4.ip_forward` (or `conf.all.forwarding`) writes IPv4 forwarding
+//!   everywhere: `conf.all`, `conf.default` and each device's;
 //! - a link's root qdisc goes with it; a drop (an nftables table) stays in its namespace
 //!   when its device goes, as a netdev chain does; a relay exits when one of its devices
 //!   goes, and holds its namespace while it runs, like a forwarder;
 //! - a route needs its device up, and a gateway on a subnet of an up link;
+//! - a device is born with its namespace's `net.ipv4.conf.default.*` and
+//!   `net.ipv6.conf.default.*` sysctls (sysctls not kept are 0);
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
-//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL).
+//!   there answers as the kernel does (ENODEV, ENOENT, ESRCH, EADDRNOTAVAIL);
+//! - `net.ipv4.ip_forward` and `net.ipv4.conf.all.forwarding` are one setting;
+//! - several labs can share it ([`FakeKernel::set_lab`]), as they share a machine.
+//!
+//! What it shows is in `fake/observe.rs`, as `Linux::observe_lab` would find it.
 //!
 //! Ops of a batch are applied last first: the real kernel applies them all at once, so
 //! a batch with an op that needs another of the same batch fails here, as it would (now
-//! and then) there.
+//! and then) there. Sysctls are the exception: `Linux` writes one namespace's in order.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -28,8 +40,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use nix::errno::Errno;
 
-use super::observe::Look;
-use super::{Applied, Kernel, OpError};
+use super::{Applied, Families, Kernel, OpError, Scope};
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Distribution, Impairment, Percent};
 use crate::live::{
@@ -40,6 +51,8 @@ use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
 use crate::process::ProcessError;
 use crate::topology::{EtcFileKind, Netns};
+
+mod observe;
 
 /// The host's own network stack.
 pub const HOST: u64 = 0;
@@ -60,6 +73,8 @@ pub struct Link {
     pub group: u32,
     /// A veth's other end: its stack and name.
     pub peer: Option<(u64, String)>,
+    /// A bridge whose mtu was set after it was made (not by its ports).
+    pub mtu_set: bool,
     /// A tunnel's (local, remote) underlay addresses; a vxlan's vni and port.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub vxlan: Option<(u32, u16)>,
@@ -79,6 +94,7 @@ impl Link {
             alias: None,
             group: 0,
             peer: None,
+            mtu_set: false,
             tunnel: None,
             vxlan: None,
             qdisc: None,
@@ -141,6 +157,8 @@ pub struct FakeKernel {
     /// The one-shot commands it ran (`NODE:exec.N`), in order: not part of the [`World`],
     /// since nothing takes back what a command did.
     pub ran: Vec<String>,
+    /// How many times it was looked at.
+    pub observed: usize,
     marks: Marks,
     /// The 1-based number (over all ops asked) of the op to fail, and how.
     fail: Option<(usize, Errno)>,
@@ -164,6 +182,7 @@ impl FakeKernel {
             world,
             batches: Vec::new(),
             ran: Vec::new(),
+            observed: 0,
             marks: Marks::of(lab),
             fail: None,
             asked: 0,
@@ -199,12 +218,24 @@ impl FakeKernel {
         link
     }
 
+    /// Adds a link, which takes its namespace's `conf.default.*` sysctls as its own.
     fn add_link(&mut self, netns: &Netns, name: &str, link: Link) -> Result<(), OpError> {
         let stack = self.stack(netns)?;
         if stack.links.contains_key(name) {
             return Err(Errno::EEXIST.into());
         }
         stack.links.insert(name.to_string(), link);
+        let inherited: Vec<(String, String)> = stack
+            .sysctls
+            .iter()
+            .filter_map(|(key, value)| {
+                let (family, setting) = ["ipv4", "ipv6"]
+                    .into_iter()
+                    .find_map(|f| Some((f, key.strip_prefix(&format!("net.{f}.conf.default."))?)))?;
+                Some((format!("net.{family}.conf.{name}.{setting}"), value.clone()))
+            })
+            .collect();
+        stack.sysctls.extend(inherited);
         Ok(())
     }
 
@@ -212,6 +243,9 @@ impl FakeKernel {
     fn delete_link(&mut self, stack: u64, name: &str) {
         let Some(s) = self.world.stacks.get_mut(&stack) else { return };
         let Some(link) = s.links.remove(name) else { return };
+        if let Some(bridge) = &link.master {
+            Self::bridge_mtu(s, bridge);
+        }
         s.addrs.retain(|(dev, ..)| dev != name);
         s.routes.retain(|_, r| r.dev != name);
         s.sysctls.retain(|key, _| sysctl_device(key) != Some(name));
@@ -243,6 +277,18 @@ impl FakeKernel {
         self.world.stacks.remove(&stack);
     }
 
+    /// A bridge whose mtu was not set after it was made takes its smallest port's (1500
+    /// without ports) when a port joins or leaves, as the kernel's does.
+    fn bridge_mtu(stack: &mut Stack, bridge: &str) {
+        if stack.links.get(bridge).is_none_or(|b| b.mtu_set || b.kind != Some(DeviceKind::Bridge)) {
+            return;
+        }
+        let ports = stack.links.values().filter(|l| l.master.as_deref() == Some(bridge)).map(|l| l.mtu).min();
+        if let Some(b) = stack.links.get_mut(bridge) {
+            b.mtu = ports.unwrap_or(1500);
+        }
+    }
+
     fn link_mut(&mut self, netns: &Netns, name: &str) -> Result<&mut Link, OpError> {
         self.stack(netns)?.links.get_mut(name).ok_or(OpError::Errno(Errno::ENODEV))
     }
@@ -261,20 +307,40 @@ impl FakeKernel {
             .map(|(d, ..)| d.clone())
     }
 
+    /// Works on lab `lab` from now on: the links it makes carry that lab's marks. Two labs
+    /// on one machine are one fake kernel, switched between runs.
+    pub fn set_lab(&mut self, lab: &str) {
+        self.marks = Marks::of(lab);
+    }
+
     fn write_sysctl(&mut self, netns: &Netns, key: &str, value: &str) -> Result<(), OpError> {
+        // Keys the kernel keeps as one setting (ip_forward, conf.all.forwarding) are one.
+        let key = crate::sharing::canonical(key);
         let stack = self.stack(netns)?;
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());
         }
-        if value == "0" {
-            stack.sysctls.remove(key);
+        // IPv4 forwarding is one setting under several names: writing ip_forward (or
+        // conf.all.forwarding) writes them all, conf.default's and every device's.
+        let keys: Vec<String> = if matches!(key, "net.ipv4.ip_forward" | "net.ipv4.conf.all.forwarding") {
+            let names = ["ip_forward", "conf.all.forwarding", "conf.default.forwarding"].map(str::to_string);
+            let devices = stack.links.keys().map(|dev| format!("conf.{dev}.forwarding"));
+            names.into_iter().chain(devices).map(|k| format!("net.ipv4.{k}")).collect()
         } else {
-            stack.sysctls.insert(key.to_string(), value.to_string());
+            vec![key.to_string()]
+        };
+        for key in keys {
+            if value == "0" {
+                stack.sysctls.remove(&key);
+            } else {
+                stack.sysctls.insert(key, value.to_string());
+            }
         }
         Ok(())
     }
 
     fn read_sysctl(&self, netns: &Netns, key: &str) -> Result<String, OpError> {
+        let key = crate::sharing::canonical(key);
         let stack = &self.world.stacks[&self.stack_of(netns)?];
         if sysctl_device(key).is_some_and(|dev| !stack.links.contains_key(dev)) {
             return Err(Errno::ENOENT.into());
@@ -380,9 +446,22 @@ impl FakeKernel {
                     Some(_) => {}
                 }
                 self.link_mut(netns, name)?.master = Some(master.clone());
+                Self::bridge_mtu(self.stack(netns)?, master);
             }
-            LinkSetNomaster { netns, name } => self.link_mut(netns, name)?.master = None,
-            LinkSetMtu { netns, name, mtu } => self.link_mut(netns, name)?.mtu = *mtu,
+            LinkSetNomaster { netns, name } => {
+                let bridge = self.link_mut(netns, name)?.master.take();
+                if let Some(bridge) = bridge {
+                    Self::bridge_mtu(self.stack(netns)?, &bridge);
+                }
+            }
+            LinkSetMtu { netns, name, mtu } => {
+                let link = self.link_mut(netns, name)?;
+                // Like dev_set_mtu: the same mtu again changes nothing.
+                if link.mtu != *mtu {
+                    link.mtu = *mtu;
+                    link.mtu_set = link.kind == Some(DeviceKind::Bridge);
+                }
+            }
             LinkSetMac { netns, name, mac } => self.link_mut(netns, name)?.mac = Some(mac.to_lowercase()),
             LinkRename { netns, name, new_name } => {
                 let id = self.stack_of(netns)?;
@@ -391,6 +470,12 @@ impl FakeKernel {
                     return Err(Errno::EEXIST.into());
                 }
                 let Some(link) = stack.links.remove(name) else { return Err(Errno::ENODEV.into()) };
+                // Renamed while down (netlab sets an up link down and up again around
+                // it): what a link set down loses, it loses.
+                if link.up {
+                    stack.routes.retain(|_, r| r.dev != *name);
+                    stack.addrs.retain(|(d, a, _)| !(d == name && a.addr().is_ipv6()));
+                }
                 let peer = link.peer.clone();
                 stack.links.insert(new_name.clone(), link);
                 stack.addrs = std::mem::take(&mut stack.addrs)
@@ -430,6 +515,11 @@ impl FakeKernel {
                 let stack = self.stack(netns)?;
                 if !stack.addrs.remove(&(dev.clone(), *address, *peer)) {
                     return Err(Errno::EADDRNOTAVAIL.into());
+                }
+                // The last IPv4 address of a device takes every IPv4 route through it.
+                let v4 = |a: &IpNet| a.addr().is_ipv4();
+                if v4(address) && !stack.addrs.iter().any(|(d, a, _)| d == dev && v4(a)) {
+                    stack.routes.retain(|to, r| !(r.dev == *dev && v4(to)));
                 }
             }
             RouteAdd { netns, to, via, dev } => {
@@ -580,156 +670,14 @@ impl FakeKernel {
         }
         Ok(Applied::Done)
     }
-
-    /// What `Linux::observe_lab` would find: everything `ops` (a plan and a record) touch.
-    pub fn live(&self, ops: &[&Op]) -> LiveLab {
-        let host_id = Some(NsId { dev: NSFS_DEV, ino: HOST });
-        let mut lab = LiveLab { host: self.netns_live(HOST), host_id, ..LiveLab::default() };
-        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
-        for look in &looks {
-            let Look::Namespace { name, read } = *look else { continue };
-            let found = match self.named(name) {
-                Named::Absent => NsLive::Absent,
-                Named::Unmounted => NsLive::Unmounted,
-                Named::Mounted(id) => {
-                    let live = read.then(|| Box::new(self.netns_live(id.ino)));
-                    match lab.namespaces.get(name) {
-                        // A name read once (as a lab's own) stays read.
-                        Some(NsLive::Mounted { live: Some(_), .. }) => continue,
-                        Some(_) | None => NsLive::Mounted { id, live },
-                    }
-                }
-            };
-            lab.namespaces.insert(name.to_string(), found);
-        }
-        for look in &looks {
-            match look {
-                Look::Sysctl { netns, key } => {
-                    let (netns, key) = (*netns, *key);
-                    if let Ok(v) = self.read_sysctl(netns, key) {
-                        lab.sysctls.insert((netns.clone(), key.to_string()), v);
-                    }
-                }
-                Look::File { netns, file } => {
-                    let (netns, file) = (*netns, *file);
-                    let content = self.world.files.get(&(netns.to_string(), file)).map(|c| c.clone().into_bytes());
-                    lab.files.insert((netns.to_string(), file), content);
-                }
-                Look::Forwarder { netns, dev } => {
-                    let running = self.world.forwarders.get(&((*netns).clone(), dev.to_string()));
-                    let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
-                    lab.forwarders.insert(((*netns).clone(), dev.to_string()), running);
-                }
-                Look::Process { key } => {
-                    let identity = |stack: u64| Identity {
-                        pid: 4243,
-                        start_time: 1,
-                        uid: 0,
-                        netns: NsId { dev: NSFS_DEV, ino: stack },
-                    };
-                    let found = match (self.world.processes.get(key), self.world.ended.get(key)) {
-                        (Some(stack), _) => Some((identity(*stack), ProcessState::Running)),
-                        (None, Some(exit)) => Some((identity(u64::MAX), ProcessState::Exited(*exit))),
-                        (None, None) => None,
-                    };
-                    if let Some((identity, state)) = found {
-                        let last_exit = self.world.ended.get(key).map(|e| (*e, 0));
-                        lab.processes
-                            .insert(key.clone(), LiveProcess { identity, state, started_at: 0, starts: 1, last_exit });
-                    }
-                }
-                Look::Supervisor => lab.supervisor = self.world.supervisor.then_some(4200),
-                Look::Drop { netns, dev } => {
-                    let (netns, dev) = (*netns, *dev);
-                    let found = self.stack_of(netns).ok().and_then(|st| self.world.stacks[&st].drops.get(dev));
-                    let found = found.map(|&(loss, carrier)| LiveDrop::Ours { loss, carrier });
-                    lab.drops.insert((netns.clone(), dev.to_string()), found);
-                }
-                Look::Relay { netns, a } => {
-                    let (netns, a) = (*netns, *a);
-                    let running = self.world.relays.get(&(netns.clone(), a.to_string())).map(|(_, b, imps)| {
-                        let args = ["relay", "--a", a, "--b", b].map(str::to_string).to_vec();
-                        LiveRelay { running: Running { pid: 4343, args }, impairments: Some(imps.clone()) }
-                    });
-                    lab.relays.insert((netns.clone(), a.to_string()), running);
-                }
-                Look::Namespace { .. } | Look::Qdiscs { .. } | Look::InNamespace | Look::Nothing => {}
-            }
-        }
-        lab
-    }
-
-    /// What `/run/netns/<name>` holds.
-    pub fn named(&self, name: &str) -> Named {
-        match self.world.names.get(name) {
-            Some(id) => Named::Mounted(NsId { dev: NSFS_DEV, ino: *id }),
-            None => Named::Absent,
-        }
-    }
-
-    fn netns_live(&self, stack: u64) -> LiveNetns {
-        let Some(s) = self.world.stacks.get(&stack) else { return LiveNetns::default() };
-        let index = |name: &str| s.links.get(name).map(|l| l.index);
-        let links = s
-            .links
-            .iter()
-            .map(|(name, l)| LiveLink {
-                index: l.index,
-                name: name.clone(),
-                kind: l.kind.map(|k| k.kernel_name().to_string()),
-                mtu: Some(l.mtu),
-                mac: l.mac.clone(),
-                up: l.up,
-                master: l.master.as_deref().and_then(index),
-                alias: l.alias.clone(),
-                group: l.group,
-                peer_index: l
-                    .peer
-                    .as_ref()
-                    .and_then(|(ps, pn)| self.world.stacks.get(ps)?.links.get(pn))
-                    .map(|p| p.index),
-                vxlan: l.vxlan.map(|(vni, port)| VxlanInfo {
-                    vni: Some(vni),
-                    local: l.tunnel.map(|t| t.0),
-                    remote: l.tunnel.map(|t| t.1),
-                    port: Some(port),
-                }),
-                ipip: (l.kind == Some(DeviceKind::Ipip)).then(|| (l.tunnel.map(|t| t.0), l.tunnel.map(|t| t.1))),
-            })
-            .collect();
-        let addrs = s
-            .addrs
-            .iter()
-            .filter_map(|(dev, address, peer)| Some(LiveAddr { index: index(dev)?, address: *address, peer: *peer }))
-            .collect();
-        let routes = s
-            .routes
-            .iter()
-            .map(|(dst, r)| LiveRoute {
-                table: crate::live::MAIN_TABLE,
-                dst: *dst,
-                via: r.via,
-                oif: index(&r.dev),
-                by_kernel: false,
-                unicast: true,
-            })
-            .collect();
-        let mut live = LiveNetns::new(links, addrs, routes);
-        // As the kernel dumps them: netem without its distribution.
-        live.qdiscs = s
-            .links
-            .values()
-            .filter_map(|l| {
-                let (kind, imp) = l.qdisc.clone()?;
-                let impairment = Some(Impairment { distribution: Distribution::Uniform, ..imp });
-                Some(LiveQdisc { index: l.index, kind: kind.name().to_string(), impairment })
-            })
-            .collect();
-        live
-    }
 }
 
 impl Kernel for FakeKernel {
+    fn observe(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError> {
+        self.observed += 1;
+        Ok(self.live_within(ops, scope))
+    }
+
     fn apply(
         &mut self,
         ops: &[Op],
@@ -739,7 +687,14 @@ impl Kernel for FakeKernel {
         let first = self.asked;
         self.asked += ops.len();
         let mut results: Vec<Option<Result<Applied, OpError>>> = vec![None; ops.len()];
-        for (i, op) in ops.iter().enumerate().rev() {
+        // Sysctls in order (`Linux` writes one namespace's in order), the rest last first.
+        let sysctl = |op: &Op| matches!(op, Op::SysctlSet { .. } | Op::SysctlRestore { .. });
+        let order: Vec<(usize, &Op)> = if ops.iter().all(sysctl) {
+            ops.iter().enumerate().collect()
+        } else {
+            ops.iter().enumerate().rev().collect()
+        };
+        for (i, op) in order {
             results[i] = Some(match self.fail {
                 Some((n, errno)) if n == first + i + 1 => Err(errno.into()),
                 Some(_) | None => self.one(op, previous),

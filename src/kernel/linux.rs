@@ -23,7 +23,7 @@ use rtnetlink::Handle;
 
 use super::netlink::{self, build};
 use super::step::{Now, Request, Step, Sysctl};
-use super::{files, forwarder, netns, nft, sysctl, Applied, Kernel, OpError};
+use super::{files, forwarder, netns, nft, sysctl, Applied, Families, Kernel, OpError};
 use crate::impair::netem::{self, Verb};
 use crate::impair::relay::{control, RelayConfig};
 use crate::live::{LiveLink, LiveNetns, LiveQdisc, NsId};
@@ -33,6 +33,9 @@ use crate::topology::Netns;
 
 /// A sysctl to write in a namespace: its key, and its value (`None`: leave it alone).
 type SysctlWrite<'a> = (Netns, (&'a str, Option<String>));
+/// One of a namespace's sysctls, written in order: its op's place in the batch, its key
+/// and its value.
+type SysctlInOrder<'a> = (usize, &'a str, Option<String>);
 
 /// Requests in flight on one connection at once: enough to keep the kernel busy, few
 /// enough that every answer fits in the socket's receive buffer.
@@ -137,20 +140,31 @@ impl Linux {
         names.iter().map(|n| errors.remove(n).map_or(Ok(()), Err)).collect()
     }
 
-    /// Dumps links, addresses and routes of each namespace (all connected).
-    pub fn observe(&self, which: &[Netns]) -> Vec<Result<LiveNetns, OpError>> {
-        self.rt.block_on(join_all(which.iter().map(|netns| self.observe_one(netns))))
+    /// Dumps links, and addresses and routes of the families given, of each namespace
+    /// (all connected).
+    pub fn dump(&self, which: &[(Netns, Families)]) -> Vec<Result<LiveNetns, OpError>> {
+        self.rt.block_on(join_all(which.iter().map(|(netns, families)| self.observe_one(netns, *families))))
     }
 
-    async fn observe_one(&self, netns: &Netns) -> Result<LiveNetns, OpError> {
+    async fn observe_one(&self, netns: &Netns, families: Families) -> Result<LiveNetns, OpError> {
+        use netlink_packet_route::AddressFamily;
         let conn = self.conn(netns)?;
         // One dump at a time per socket: the kernel answers a second with EBUSY.
         let links = netlink::dump_links(&conn.handle).await?;
+        let family = match (families.ipv4, families.ipv6) {
+            (true, true) => AddressFamily::Unspec,
+            (true, false) => AddressFamily::Inet,
+            (false, true) => AddressFamily::Inet6,
+            (false, false) => return Ok(LiveNetns::new(links, Vec::new(), Vec::new())),
+        };
         let mut addr = AddressMessage::default();
-        addr.header.family = netlink_packet_route::AddressFamily::Unspec;
+        addr.header.family = family;
         let addrs = netlink::dump(&conn.handle, RouteNetlinkMessage::GetAddress(addr)).await?;
+        // The main table only, the one netlab writes (the socket checks strictly, so the
+        // kernel filters): the local table holds several entries per address.
         let mut route = netlink_packet_route::route::RouteMessage::default();
-        route.header.address_family = netlink_packet_route::AddressFamily::Unspec;
+        route.header.address_family = family;
+        route.header.table = netlink_packet_route::route::RouteHeader::RT_TABLE_MAIN;
         let routes = netlink::dump(&conn.handle, RouteNetlinkMessage::GetRoute(route)).await?;
         let addrs = addrs
             .iter()
@@ -436,11 +450,12 @@ impl Linux {
             Request::Mtu { name, mtu } => Ok(set(build::set_mtu(name, *mtu)).await?),
             Request::Up { name, up } => Ok(set(build::set_up(name, *up)).await?),
             Request::Addr { dev, address, peer, add } => {
-                let msg = build::addr(self.index(conn, dev).await?, address, peer);
+                let index = self.index(conn, dev).await?;
                 Ok(if *add {
+                    let msg = build::new_addr(index, address, peer);
                     netlink::ack(h, RouteNetlinkMessage::NewAddress(msg), NLM_F_CREATE | NLM_F_EXCL).await
                 } else {
-                    netlink::ack(h, RouteNetlinkMessage::DelAddress(msg), 0).await
+                    netlink::ack(h, RouteNetlinkMessage::DelAddress(build::addr(index, address, peer)), 0).await
                 }?)
             }
             Request::Qdisc { dev, qdisc } => {
@@ -495,6 +510,10 @@ impl Linux {
 }
 
 impl Kernel for Linux {
+    fn observe(&mut self, ops: &[&Op], scope: super::Scope) -> Result<crate::live::LiveLab, OpError> {
+        self.observe_lab(ops, scope)
+    }
+
     fn apply(
         &mut self,
         ops: &[Op],
@@ -572,15 +591,35 @@ impl Kernel for Linux {
             }
         }
 
-        // Sysctls: written from threads inside their namespaces.
+        // Sysctls: written from a thread inside each namespace, one namespace's in the
+        // plan's order: they can depend on each other (writing ip_forward writes every
+        // forwarding setting of the namespace, conf.default's too).
         if !sysctls.is_empty() {
-            let writes: Vec<SysctlWrite> = sysctls.iter().map(|(_, w)| w.clone()).collect();
-            let written = self.in_namespaces(&writes, |(_, (key, value))| match value {
-                Some(v) => Ok(sysctl::write(key, v)?),
-                None => Ok(()),
+            let mut groups: Vec<(Netns, Vec<SysctlInOrder>)> = Vec::new();
+            let mut group_of: HashMap<&Netns, usize> = HashMap::new();
+            for (i, (netns, (key, value))) in &sysctls {
+                let g = *group_of.entry(netns).or_insert_with(|| {
+                    groups.push((netns.clone(), Vec::new()));
+                    groups.len() - 1
+                });
+                groups[g].1.push((*i, key, value.clone()));
+            }
+            let written = self.in_namespaces(&groups, |(_, writes)| {
+                Ok(writes
+                    .iter()
+                    .map(|(_, key, value)| match value {
+                        Some(v) => Ok(sysctl::write(key, v)?),
+                        None => Ok(()),
+                    })
+                    .collect::<Vec<Result<(), OpError>>>())
             });
-            for ((i, _), r) in sysctls.iter().zip(written) {
-                results[*i] = Some(r.map(|()| Applied::Done));
+            for ((_, writes), outcome) in groups.iter().zip(written) {
+                for (n, (i, ..)) in writes.iter().enumerate() {
+                    results[*i] = Some(match &outcome {
+                        Ok(each) => each[n].clone().map(|()| Applied::Done),
+                        Err(e) => Err(e.clone()),
+                    });
+                }
             }
         }
 

@@ -1,10 +1,10 @@
 //! The kernel side: applies [`Op`]s and reads back what is there.
 //!
-//! [`Kernel`] is the seam: what `apply` needs of a kernel (apply a batch of ops, read the
-//! values a later restore puts back). [`Linux`] is the real one (rtnetlink, namespaces,
-//! /proc/sys, /etc/netns, nft, forwarder and relay processes, the lab's programs through
-//! its supervisor); tests use an in-memory one (`fake`). How each kind of op is carried
-//! out is decided in one place, `step`.
+//! [`Kernel`] is the seam: what netlab needs of a kernel (apply a batch of ops, read the
+//! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real
+//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes,
+//! the lab's programs through its supervisor); tests use an in-memory one (`fake`). How
+//! each kind of op is carried out is decided in one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
@@ -29,17 +29,78 @@ pub mod sysctl;
 
 pub use linux::Linux;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use nix::errno::Errno;
 
-use crate::live::NsId;
+use crate::live::{LiveLab, NsId};
 use crate::plan::Op;
 use crate::topology::Netns;
 
-/// What `apply` needs of a kernel. Generic, not a trait object: `up`, `down` and `link`
-/// use [`Linux`], and tests an in-memory kernel that records what it was asked.
+/// Which part of a lab to look at.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Everything the ops name.
+    All,
+    /// Only what is in these namespaces (`Netns::Host` for the host's links, addresses,
+    /// routes and sysctls; a named one for its links, addresses, routes, sysctls, its
+    /// /etc/netns files and its forwarders), and of addresses and routes only those of
+    /// the families given: what a run touched, read back.
+    Only(&'a HashMap<Netns, Families>),
+}
+
+/// Which address families' addresses and routes to read (links are always read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Families {
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+impl Families {
+    pub const BOTH: Families = Families { ipv4: true, ipv6: true };
+
+    /// The family of `addr`, alone.
+    pub fn of(addr: std::net::IpAddr) -> Families {
+        Families { ipv4: addr.is_ipv4(), ipv6: addr.is_ipv6() }
+    }
+
+    pub fn with(self, other: Families) -> Families {
+        Families { ipv4: self.ipv4 || other.ipv4, ipv6: self.ipv6 || other.ipv6 }
+    }
+}
+
+impl Scope<'_> {
+    pub fn covers(&self, netns: &Netns) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(map) => map.contains_key(netns),
+        }
+    }
+
+    /// The same, for a namespace by its name.
+    pub fn covers_name(&self, name: &str) -> bool {
+        self.covers(&Netns::Named(name.to_string()))
+    }
+
+    /// The families whose addresses and routes to read in `netns`.
+    pub fn families(&self, netns: &Netns) -> Families {
+        match self {
+            Scope::All => Families::BOTH,
+            Scope::Only(map) => map.get(netns).copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// What netlab needs of a kernel: apply ops, read what a restore puts back, and look at
+/// a lab. Generic, not a trait object: the commands use [`Linux`], and tests an in-memory
+/// kernel that records what it was asked.
 pub trait Kernel {
+    /// Looks at everything `ops` (a plan's and a record's) touch, within `scope`: which
+    /// of their namespaces exist and whose they are, their links, addresses and routes,
+    /// the host's, sysctls, /etc/netns files and forwarders (see `observe::Look`).
+    fn observe(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError>;
+
     /// Applies a batch of ops that do not depend on each other, all at once, and returns
     /// each op's outcome in order. `previous` gives the value a `sysctl_restore` puts back
     /// (`None`: leave the value alone).

@@ -166,6 +166,9 @@ pub fn route_socket() -> io::Result<Socket> {
         }
     }
     socket.set_ext_ack(true).ok();
+    // Strict checking makes the kernel honour the filters a dump asks for (netlab's route
+    // dumps ask for the main table only, and leave out the local table's many entries).
+    socket.set_netlink_get_strict_chk(true).ok();
     Ok(socket)
 }
 

@@ -1,14 +1,16 @@
 //! Everything the kernel and the file system show of one lab, gathered in one go into a
 //! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
 //! and routes (and root qdiscs, where the lab impairs), the host's, its sysctls, its
-//! /etc/netns files, its nftables drops, and its forwarders and relays.
+//! /etc/netns files, its nftables drops, and its forwarders and relays; or only the part
+//! of it in some namespaces (a [`Scope`]), which is how `up --verify` reads back what it
+//! did.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::forwarder;
 use super::netns;
-use super::{files, nft, Kernel, Linux, OpError};
+use super::{files, nft, Families, Kernel, Linux, OpError, Scope};
 use crate::impair::relay::control;
 use crate::impairment::Impairment;
 use crate::live::{LiveDrop, LiveLab, LiveRelay, Named, NsLive};
@@ -107,10 +109,29 @@ impl<'a> Look<'a> {
     }
 }
 
+impl<'a> Look<'a> {
+    /// Whether what this look reads is within `scope`.
+    pub fn within(&self, scope: Scope) -> bool {
+        match *self {
+            Look::Namespace { name, .. } | Look::File { netns: name, .. } => scope.covers_name(name),
+            Look::Sysctl { netns, .. }
+            | Look::Forwarder { netns, .. }
+            | Look::Qdiscs { netns }
+            | Look::Drop { netns, .. }
+            | Look::Relay { netns, .. } => scope.covers(netns),
+            // The lab's programs are read from the lab's directory, whole: cheap, and a
+            // run that touched one namespace may have restarted processes of any.
+            Look::InNamespace | Look::Process { .. } | Look::Supervisor | Look::Nothing => true,
+        }
+    }
+}
+
 impl Linux {
-    /// Looks at everything `ops` (a desired plan and the record's ops together) touch.
-    /// Container-mode names are looked up but not read: they are another node's stack.
-    pub fn observe_lab(&mut self, ops: &[&Op]) -> Result<LiveLab, OpError> {
+    /// Looks at everything `ops` (a desired plan and the record's ops together) touch,
+    /// within `scope`. Container-mode names are looked up but not read: they are another
+    /// node's stack. Namespaces already connected (made or read before by this netlab)
+    /// reuse their connection.
+    pub fn observe_lab(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError> {
         let host_id = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| crate::live::NsId {
             dev: std::os::unix::fs::MetadataExt::dev(&m),
             ino: std::os::unix::fs::MetadataExt::ino(&m),
@@ -118,7 +139,7 @@ impl Linux {
         let mut lab = LiveLab { host_id, ..LiveLab::default() };
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
-        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).collect();
+        let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).filter(|l| l.within(scope)).collect();
         for look in &looks {
             let Look::Namespace { name, read } = *look else { continue };
             // The plan and the record name the same namespaces: each is looked up once.
@@ -143,13 +164,18 @@ impl Linux {
                 lab.namespaces.insert(name.clone(), NsLive::Absent);
             }
         }
-        let read: Vec<Netns> = std::iter::once(Netns::Host)
+        let read: Vec<(Netns, Families)> = std::iter::once(Netns::Host)
+            .filter(|host| scope.covers(host))
             .chain(owned.iter().filter(|n| self.is_connected(&Netns::Named((*n).clone()))).cloned().map(Netns::Named))
+            .map(|netns| {
+                let families = scope.families(&netns);
+                (netns, families)
+            })
             .collect();
         let t = std::time::Instant::now();
-        let dumps = self.observe(&read);
+        let dumps = self.dump(&read);
         crate::timing::timing("dump", read.len(), t);
-        for (netns, live) in read.iter().zip(dumps) {
+        for ((netns, _), live) in read.iter().zip(dumps) {
             match netns {
                 Netns::Host => lab.host = live?,
                 Netns::Named(n) => {
@@ -164,7 +190,7 @@ impl Linux {
         let mut qdisc_netns: Vec<Netns> = Vec::new();
         for look in &looks {
             if let Look::Qdiscs { netns } = *look {
-                if read.contains(netns) && !qdisc_netns.contains(netns) {
+                if read.iter().any(|(n, _)| n == netns) && !qdisc_netns.contains(netns) {
                     qdisc_netns.push(netns.clone());
                 }
             }

@@ -3,11 +3,12 @@
 //! Order: namespaces (the lab's relay namespace after the nodes'); sysctls that do not
 //! name a device (so `conf.default.*` applies to devices made later); /etc/netns files;
 //! bridges; veth pairs (each end born in its namespace); tunnel devices; sysctls that name
-//! a device; bridge ports; bridge mtus that their ports would change; addresses; links up;
-//! routes (every device and address they need exists by then); impairments in the kernel
-//! (qdiscs, then drops); forwarders; relays; then the lab's programs, once the whole
-//! network is up: the supervisor, the processes (each waited for until it is ready), and
-//! last the one-shot `exec` commands, which may use every process.
+//! a device; bridge ports; bridge mtus that their ports would change; links up; addresses
+//! (on links that are up, so that IPv6 ones, added without duplicate address detection,
+//! are usable at once); routes (every device and address they need exists by then);
+//! impairments in the kernel (qdiscs, then drops); forwarders; relays; then the lab's
+//! programs, once the whole network is up: the supervisor, the processes (each waited for
+//! until it is ready), and last the one-shot `exec` commands, which may use every process.
 
 use std::net::IpAddr;
 
@@ -145,6 +146,29 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         }
     }
 
+    // Links up before their addresses: an IPv6 address added (nodad) to a link that is
+    // not up yet stays unusable until the kernel finds the link ready, a second or so
+    // after it comes up; added after, it answers at once.
+    for ns in &t.namespaces {
+        ops.push(Op::LinkUp { netns: Netns::Named(ns.name.clone()), name: "lo".into() });
+    }
+    for bridge in &t.bridges {
+        ops.push(Op::LinkUp { netns: bridge.netns.clone(), name: bridge.device.clone() });
+    }
+    for (veth, engine) in t.veths.iter().zip(&engines) {
+        for end in &veth.ends {
+            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
+        }
+        for relay_end in impair::relay_ends(veth, *engine) {
+            ops.push(Op::LinkUp { netns: Netns::Named(t.relay_netns.clone()), name: relay_end.clone() });
+        }
+    }
+    for tunnel in &t.tunnels {
+        for end in &tunnel.ends {
+            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
+        }
+    }
+
     for bridge in &t.bridges {
         ops.push(Op::AddrAdd {
             netns: bridge.netns.clone(),
@@ -165,26 +189,6 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
             if let Some(address) = end.address {
                 ops.push(Op::AddrAdd { netns: end.netns.clone(), dev: end.name.clone(), address, peer: end.peer });
             }
-        }
-    }
-
-    for ns in &t.namespaces {
-        ops.push(Op::LinkUp { netns: Netns::Named(ns.name.clone()), name: "lo".into() });
-    }
-    for bridge in &t.bridges {
-        ops.push(Op::LinkUp { netns: bridge.netns.clone(), name: bridge.device.clone() });
-    }
-    for (veth, engine) in t.veths.iter().zip(&engines) {
-        for end in &veth.ends {
-            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
-        }
-        for relay_end in impair::relay_ends(veth, *engine) {
-            ops.push(Op::LinkUp { netns: Netns::Named(t.relay_netns.clone()), name: relay_end.clone() });
-        }
-    }
-    for tunnel in &t.tunnels {
-        for end in &tunnel.ends {
-            ops.push(Op::LinkUp { netns: end.netns.clone(), name: end.name.clone() });
         }
     }
 

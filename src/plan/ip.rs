@@ -154,13 +154,18 @@ pub fn command(lab: &str, op: &Op) -> String {
                 Some(p) => format!("{} peer {p}", address.addr()),
                 None => address.to_string(),
             };
-            format!("{} addr {verb} {addr} dev {}", ip(netns), q(dev))
+            // netlab adds IPv6 addresses without duplicate address detection (see
+            // kernel::netlink::build::new_addr).
+            let nodad = if verb == "add" && address.addr().is_ipv6() { " nodad" } else { "" };
+            format!("{} addr {verb} {addr} dev {}{nodad}", ip(netns), q(dev))
         }
         Op::RouteAdd { netns, to, via, dev } | Op::RouteDel { netns, to, via, dev } => {
             let verb = if matches!(op, Op::RouteAdd { .. }) { "add" } else { "del" };
-            let mut s = format!("{} route {verb} ", ip(netns));
+            // `default` is IPv4's unless `ip` is told the family (before `route`).
+            let family = if to.prefix_len() == 0 && to.addr().is_ipv6() { "-6 " } else { "" };
+            let mut s = format!("{} {family}route {verb} ", ip(netns));
             if to.prefix_len() == 0 {
-                s.push_str(if to.addr().is_ipv6() { "default -6" } else { "default" });
+                s.push_str("default");
             } else {
                 s.push_str(&to.to_string());
             }
@@ -228,7 +233,26 @@ fn q(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::q;
+    use super::{q, Netns, Op};
+
+    #[test]
+    fn an_ipv6_default_route_names_its_family_before_route() {
+        let op = Op::RouteAdd {
+            netns: Netns::Named("n".into()),
+            to: "::/0".parse().unwrap(),
+            via: Some("fd00::1".parse().unwrap()),
+            dev: None,
+        };
+        assert_eq!(super::command("x", &op), "ip -n n -6 route add default via fd00::1");
+        let add = |address: &str| Op::AddrAdd {
+            netns: Netns::Host,
+            dev: "v".into(),
+            address: address.parse().unwrap(),
+            peer: None,
+        };
+        assert_eq!(super::command("x", &add("fd00::2/64")), "ip addr add fd00::2/64 dev v nodad");
+        assert_eq!(super::command("x", &add("10.0.0.1/24")), "ip addr add 10.0.0.1/24 dev v");
+    }
 
     #[test]
     fn quoting() {

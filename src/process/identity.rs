@@ -150,11 +150,18 @@ impl ProcessId {
         if real != self.uid || effective != self.uid {
             return Err(Mismatch::Uid(if real != self.uid { real } else { effective }));
         }
-        if FileId::of(&format!("/proc/{pid}/exe")).ok() != Some(self.exe) {
-            return Err(Mismatch::Exe);
+        // A process that is exiting has released its memory and namespaces before it
+        // becomes a zombie: its exe and ns links no longer read. That one is going, not
+        // another program.
+        match FileId::of(&format!("/proc/{pid}/exe")) {
+            Err(_) => return Err(Mismatch::Gone),
+            Ok(exe) if exe != self.exe => return Err(Mismatch::Exe),
+            Ok(_) => {}
         }
-        if FileId::of(&format!("/proc/{pid}/ns/net")).ok() != Some(self.netns) {
-            return Err(Mismatch::Netns);
+        match FileId::of(&format!("/proc/{pid}/ns/net")) {
+            Err(_) => return Err(Mismatch::Gone),
+            Ok(netns) if netns != self.netns => return Err(Mismatch::Netns),
+            Ok(_) => {}
         }
         // The same start time after the reads: they were of this process.
         match started(pid) {

@@ -12,7 +12,8 @@
 //! - links (`ip -d -j link show`): kind, mtu, admin state up, master by name, the veth peer
 //!   (or a tunnel's lower device) as `namespace:name`, vxlan/ipip id, local, remote and
 //!   port, and the MAC where the topology sets one;
-//! - addresses (`ip -j addr show`), IPv6 link-local ones left out;
+//! - addresses (`ip -j addr show`) with their flags (`nodad`, `tentative`...), IPv6
+//!   link-local ones left out;
 //! - routes of table main (`ip [-6] -j route show table main`), IPv6 link-local and
 //!   multicast kernel routes left out;
 //! - the sysctls it is asked for ([`Wanted`]);
@@ -213,6 +214,15 @@ pub fn dump(host: &Throwaway, wanted: &Wanted) -> Dump {
                 for key in ["address", "scope", "broadcast"] {
                     f.insert(key.into(), text(&a[key]));
                 }
+                // iproute2's flags are the keys set to true: nodad, tentative, secondary...
+                let flags: Vec<&str> = a
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, v)| **v == Value::Bool(true))
+                    .map(|(k, _)| k.as_str())
+                    .collect();
+                f.insert("flags".into(), flags.join(","));
                 d.objects.insert(
                     format!("{label} | addr {} {}/{}", text(&dev["ifname"]), text(&a["local"]), text(&a["prefixlen"])),
                     f,

@@ -183,6 +183,7 @@ fn family(addr: &IpAddr) -> AddressFamily {
 }
 
 /// `ip addr add|del ADDRESS [peer PEER] dev INDEX`.
+/// An address of a device by its index, as `ip addr del` names it (`new_addr` adds one).
 pub fn addr(index: u32, address: &IpNet, peer: &Option<IpAddr>) -> AddressMessage {
     let mut msg = AddressMessage::default();
     msg.header.family = family(&address.addr());
@@ -202,6 +203,18 @@ pub fn addr(index: u32, address: &IpNet, peer: &Option<IpAddr>) -> AddressMessag
             msg.attributes.push(AddressAttribute::Address(*p));
         }
         (a, None) => msg.attributes.push(AddressAttribute::Address(a)),
+    }
+    msg
+}
+
+/// `ip addr add ADDRESS [peer PEER] dev INDEX`, and `nodad` for an IPv6 address: netlab
+/// proves every address of a lab unique when it resolves the file, so duplicate address
+/// detection protects nothing and would keep the address tentative (unusable) for a
+/// second or more after `up` returns.
+pub fn new_addr(index: u32, address: &IpNet, peer: &Option<IpAddr>) -> AddressMessage {
+    let mut msg = addr(index, address, peer);
+    if address.addr().is_ipv6() {
+        msg.header.flags = AddressHeaderFlags::Nodad;
     }
     msg
 }

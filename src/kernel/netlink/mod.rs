@@ -11,7 +11,7 @@ pub mod parse;
 
 use futures_util::StreamExt;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 use rtnetlink::Handle;
@@ -74,9 +74,12 @@ pub async fn get(handle: &Handle, msg: RouteNetlinkMessage) -> Result<Option<Rou
     Ok(out)
 }
 
-/// Every link of the connection's namespace.
+/// Every link of the connection's namespace, without their statistics (which netlab does
+/// not read, and which are most of a link's message).
 pub async fn dump_links(handle: &Handle) -> Result<Vec<LiveLink>, Errno> {
-    let msgs = dump(handle, RouteNetlinkMessage::GetLink(LinkMessage::default())).await?;
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    let msgs = dump(handle, RouteNetlinkMessage::GetLink(msg)).await?;
     Ok(msgs
         .iter()
         .filter_map(|m| if let RouteNetlinkMessage::NewLink(l) = m { Some(parse::parse_link(l)) } else { None })

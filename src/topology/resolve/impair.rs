@@ -49,12 +49,13 @@ impl Resolver<'_> {
                 ([a, b], mode)
             }
         };
+        // The first pair of candidates that no other impaired link of the lab has.
         let (netns, ifname) = first;
-        Some(Impair {
-            ends: imps,
-            mode: mode.unwrap_or(ImpairMode::Auto),
-            relay: names::invented_relay_ends(&self.lab, &netns.to_string(), ifname),
-        })
+        let relay_netns = Netns::Named(names::relay_netns(&self.lab));
+        let pair = |n| names::invented_relay_ends(&self.lab, &netns.to_string(), ifname, n);
+        let taken = |end: &String| self.ifaces.contains_key(&(relay_netns.clone(), end.clone()));
+        let relay = (0..).map(pair).find(|ends| !ends.iter().any(taken)).expect("a lab has fewer than 2^32 links");
+        Some(Impair { ends: imps, mode: mode.unwrap_or(ImpairMode::Auto), relay })
     }
 
     /// One table: the impairment of frames leaving one end, and the mode it names.

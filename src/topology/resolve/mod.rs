@@ -66,6 +66,9 @@ struct Resolver<'a> {
     networks: HashMap<&'a str, networks::NetworkInfo>,
     /// Interfaces per namespace, with who declared them (for "already used by" messages).
     ifaces: HashMap<(Netns, String), String>,
+    /// Every interface name the file writes (link and tunnel ends, bridge devices), in any
+    /// namespace: names netlab invents keep clear of them.
+    written_ifnames: HashSet<&'a str>,
     /// Every address in the lab, with who has it.
     addresses: HashMap<IpAddr, String>,
     /// Addresses per namespace, in the order they were assigned.
@@ -83,6 +86,7 @@ impl<'a> Resolver<'a> {
             modes: Vec::new(),
             networks: HashMap::new(),
             ifaces: HashMap::new(),
+            written_ifnames: written_ifnames(spec),
             addresses: HashMap::new(),
             netns_addrs: HashMap::new(),
         }
@@ -202,6 +206,17 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// A name netlab invents for an interface in `netns`: the first of the candidates
+    /// `name(0)`, `name(1)`, ... that no interface of the lab has there (claimed before) and
+    /// that the file does not write anywhere (claimed after, or elsewhere). Two invented
+    /// names clash by chance only (a 65-bit hash), but inside one lab not even so.
+    fn invent(&self, netns: Option<&Netns>, name: impl Fn(u32) -> String) -> String {
+        super::names::first_free(name, |n| {
+            self.written_ifnames.contains(n)
+                || netns.is_some_and(|ns| self.ifaces.contains_key(&(ns.clone(), n.to_string())))
+        })
+    }
+
     /// Records that `netns` has an interface `name`; a second claim is a problem.
     fn claim_iface(&mut self, netns: &Netns, name: &str, span: Range<usize>, what: &str) {
         let key = (netns.clone(), name.to_string());
@@ -278,4 +293,14 @@ impl<'a> Resolver<'a> {
     fn mtu(&mut self, mtu: Option<&Sp<u32>>) -> Option<u32> {
         mtu.and_then(|m| self.report(values::mtu(m)))
     }
+}
+
+/// Every interface name a file writes: the interface of each link and tunnel end, and
+/// each network's `device`.
+fn written_ifnames(spec: &Spec) -> HashSet<&str> {
+    let ends = spec.links.iter().flat_map(|l| l.get_ref().endpoints.get_ref());
+    let ends = ends.chain(spec.tunnels.iter().flat_map(|t| t.get_ref().endpoints.get_ref()));
+    let ends = ends.filter_map(|e| e.get_ref().split_once(':').map(|(_, ifname)| ifname));
+    let devices = spec.networks.values().filter_map(|n| n.get_ref().device.as_ref().map(|d| d.get_ref().as_str()));
+    ends.chain(devices).collect()
 }

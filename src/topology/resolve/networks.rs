@@ -82,6 +82,10 @@ impl<'a> Resolver<'a> {
                 }
                 (None, None) => None,
             };
+            let netns = match &net.in_node {
+                None => Some(Netns::Host),
+                Some(n) => self.node_ref(n.get_ref(), n.span()),
+            };
             let device = match &net.device {
                 Some(d) => {
                     if let Err(e) = check_ifname(d.get_ref()) {
@@ -89,13 +93,9 @@ impl<'a> Resolver<'a> {
                     }
                     d.get_ref().clone()
                 }
-                None => names::invented_bridge(&self.lab, name),
+                None => self.invent(netns.as_ref(), |n| names::invented_bridge(&self.lab, name, n)),
             };
             let device_span = net.device.as_ref().map_or(key.span(), |d| d.span());
-            let netns = match &net.in_node {
-                None => Some(Netns::Host),
-                Some(n) => self.node_ref(n.get_ref(), n.span()),
-            };
             let mtu = self.mtu(net.mtu.as_ref());
             if let (Some(m), Some(s), Some(mtu_spec)) = (mtu, subnet, &net.mtu) {
                 if s.addr().is_ipv6() && m < values::IPV6_MIN_MTU {
@@ -271,7 +271,7 @@ impl<'a> Resolver<'a> {
         let (Some(subnet), Some(bridge_netns)) = (info.subnet, info.netns.clone()) else { return port };
         let device = info.device.clone();
         let address = IpNet::new(address, subnet.prefix_len()).expect("prefix from a parsed subnet");
-        let host_end = names::invented_veth(&self.lab, name);
+        let host_end = self.invent(Some(&bridge_netns), |n| names::invented_veth(&self.lab, name, n));
         self.claim_iface(
             &bridge_netns,
             &host_end,

@@ -1,6 +1,8 @@
 //! `sysctl` tables of nodes and of `[host]`: keys that map onto one file under /proc/sys,
 //! values the kernel reads as text.
 
+use std::collections::HashMap;
+
 use super::Resolver;
 use crate::diagnostics::{shown, Problem};
 use crate::spec::Sp;
@@ -12,6 +14,9 @@ impl Resolver<'_> {
     pub(super) fn sysctls(&mut self, table: &[(Sp<String>, Sp<toml::Value>)], netns: &Netns) -> Vec<Sysctl> {
         let per_netns = *netns != Netns::Host;
         let mut out = Vec::new();
+        // Each setting once: two keys the kernel keeps as one (ip_forward and
+        // conf.all.forwarding, a device's two spellings) would fight over it.
+        let mut settings: HashMap<String, String> = HashMap::new();
         for (key, value) in table {
             let k = key.get_ref();
             if let Err(e) = names::check_sysctl_key(k) {
@@ -29,6 +34,20 @@ impl Resolver<'_> {
                         ),
                     )
                     .help("only net.* sysctls belong to a node; others go under [host]"),
+                );
+                continue;
+            }
+            if let Some(first) = settings.insert(names::sysctl_setting(&k).to_string(), key.get_ref().clone()) {
+                self.problem(
+                    Problem::new(
+                        key.span(),
+                        format!(
+                            "sysctl {} is the same setting as {} above: the kernel keeps them as one",
+                            shown(key.get_ref()),
+                            shown(&first)
+                        ),
+                    )
+                    .help("write the setting once"),
                 );
                 continue;
             }

@@ -51,6 +51,25 @@ fn an_address_with_a_peer_is_what_ip_addr_add_peer_sends() {
 }
 
 #[test]
+fn an_ipv6_address_is_added_as_ip_addr_add_nodad_adds_it() {
+    // ip addr add fd00::3 peer fd00::2 dev v1 nodad    (v1: index 3): IFA_F_NODAD (2) in
+    // the header's flags, the rest as without it.
+    let iproute2 = bytes(
+        "40 00 00 00 14 00 05 06  00 00 00 00 00 00 00 00
+         0a 80 02 00 03 00 00 00  14 00 02 00 fd 00 00 00
+         00 00 00 00 00 00 00 00  00 00 00 03 14 00 01 00
+         fd 00 00 00 00 00 00 00  00 00 00 00 00 00 00 02",
+    );
+    let ours = new_addr(3, &"fd00::3/128".parse().unwrap(), &Some("fd00::2".parse().unwrap()));
+    assert_eq!(hex(&request_bytes(RouteNetlinkMessage::NewAddress(ours), CREATE)), hex(&iproute2));
+    // IPv4 has no duplicate address detection: no flag.
+    let v4 = new_addr(2, &"10.0.0.1/24".parse().unwrap(), &None);
+    assert_eq!(v4, addr(2, &"10.0.0.1/24".parse().unwrap(), &None));
+    let v6 = new_addr(2, &"fd00::1/64".parse().unwrap(), &None);
+    assert_eq!(v6.header.flags, AddressHeaderFlags::Nodad);
+}
+
+#[test]
 fn an_address_without_a_peer_names_itself_twice_in_ipv4_once_in_ipv6() {
     // ip addr add 10.0.0.1/24 dev v1: IFA_LOCAL and IFA_ADDRESS both 10.0.0.1.
     let ours = addr(2, &"10.0.0.1/24".parse().unwrap(), &None);
