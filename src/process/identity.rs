@@ -290,12 +290,15 @@ pub fn is_running(id: &Identity) -> bool {
     of(id.pid).is_ok_and(|now| now == *id)
 }
 
-/// Waits until the process `id` names is gone (it need not be netlab's child), at most
-/// `timeout`; whether it is.
+/// Waits until the process `id` names is gone (it need not be netlab's child): dead or a
+/// zombie, at most `timeout`; whether it is. Not [`ProcessId::check`]'s `Gone`, which an
+/// exiting process already is: a PID namespace's init (a lab's supervisor) is still
+/// exiting, its links unreadable, while the kernel kills and reaps the rest of its
+/// namespace, and only then becomes a zombie.
 pub fn wait_gone(id: &ProcessId, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        if matches!(id.check(), Err(Mismatch::Gone | Mismatch::Started)) {
+        if started(id.pid) != Some(id.start_time) {
             return true;
         }
         if std::time::Instant::now() >= deadline {
