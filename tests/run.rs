@@ -256,21 +256,38 @@ impl Background {
 }
 
 #[test]
-fn sigterm_reaches_the_command_then_the_lab_comes_down() {
-    if skip_unless_root("netlab run and SIGTERM") {
+fn sigterm_and_sigint_reach_the_command_then_the_lab_comes_down() {
+    if skip_unless_root("netlab run and SIGTERM, SIGINT") {
         return;
     }
     let host = Throwaway::new();
-    let lab = fixture("term");
-    let file = &lab.path;
-    let run =
-        Background::start(&host, "", file, "trap \"echo got TERM; exit 7\" TERM; echo started; sleep 1000 & wait");
-    host.sh_ok(&format!("kill -TERM {}", run.pid));
-    let (code, output) = run.wait();
-    assert!(output.starts_with("got TERM\n"), "{output}");
-    // The shell in between exits with netlab run's code: the command's.
-    assert_eq!(code, Some(7), "{output}");
-    host.assert_empty();
+    // A process that says when `down` stops it (SIGTERM); the throwaway's end alone would
+    // SIGKILL it, silently.
+    let dir = format!("/tmp/netlab-run-signals-{}", std::process::id());
+    host.sh_ok(&format!("mkdir -p {dir} && chmod 777 {dir}"));
+    let lab = TempTopology::new(
+        "signals",
+        &format!(
+            "[lab]\nname = \"signals\"\n[nodes.a]\n[[nodes.a.processes]]\nname = \"watch\"\n\
+             cmd = \"trap \\\"echo stopped >> {dir}/stopped; exit 0\\\" TERM; while :; do sleep 0.1; done\"\n"
+        ),
+    );
+    // SIGINT too, although the shell that starts `netlab run` in the background starts it
+    // with SIGINT ignored (as a non-interactive shell does its background jobs): the
+    // command gets it with its signals reset, and its trap runs.
+    for (signal, code, user) in [("TERM", 7, ""), ("INT", 8, NOBODY)] {
+        let script = format!("trap \"echo got {signal}; exit {code}\" {signal}; echo started; sleep 1000 & wait");
+        let run = Background::start(&host, user, &lab.path, &script);
+        host.sh_ok(&format!("kill -{signal} {}", run.pid));
+        let (exit, output) = run.wait();
+        assert!(output.starts_with(&format!("got {signal}\n")), "{output}");
+        // The shell in between exits with netlab run's code: the command's.
+        assert_eq!(exit, Some(code), "{output}");
+        // Then `down` stopped the lab's process, as it does.
+        assert_eq!(host.sh_ok(&format!("cat {dir}/stopped && rm {dir}/stopped")), "stopped\n", "{output}");
+        host.assert_empty();
+    }
+    host.sh_ok(&format!("rm -rf {dir}"));
 }
 
 /// What a run leaves in the throwaway it ran in, seen from there: its network, mount, user
