@@ -205,16 +205,26 @@ fn what_needs_the_real_root_is_refused_up_front_in_one_sentence() {
         return;
     }
     let host = Throwaway::new();
-    let out = host.netlab_run(NOBODY, &format!("{} -- true", topology("flannel-udp.toml")));
-    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
-    for want in ["udp tunnels", "/dev/net/tun", "as root"] {
-        assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+    let mut labs = vec![("flannel-udp.toml", "udp tunnels")];
+    // ipip is userspace (a TUN device) only where the kernel has no ipip module.
+    if host.netlab_ok(&["plan", &topology("ipip.toml")]).contains(" tun add ") {
+        labs.push(("ipip.toml", "ipip tunnels in userspace"));
     }
-    // As root the same lab runs.
-    let out = host.netlab_run("", &format!("{} -- true", topology("flannel-udp.toml")));
-    assert!(out.status.success(), "{}", text(&out));
+    for (file, what) in labs {
+        // The command would leave a mark: it never runs.
+        let mark = format!("/tmp/netlab-refused-{}", std::process::id());
+        let out = host.netlab_run(NOBODY, &format!("{} -- touch {mark}", topology(file)));
+        assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+        for want in [what, "/dev/net/tun", "as root"] {
+            assert!(stderr.contains(want), "{want:?} not in: {stderr}");
+        }
+        assert!(!std::path::Path::new(&mark).exists(), "refused before the command ran");
+        // As root the same lab runs.
+        let out = host.netlab_run("", &format!("{} -- true", topology(file)));
+        assert!(out.status.success(), "{}", text(&out));
+    }
     host.assert_empty();
 }
 
