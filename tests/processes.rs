@@ -419,7 +419,8 @@ in_throwaway! {
 // `status`, `logs`, `diff`, `down`, in a throwaway host of the harness's.
 
 /// A server (as nobody, with its environment) on the web node, ready on its lab address;
-/// a UDP server on the client; a seed command on the web node.
+/// a UDP server on the client, which first pings the web node (the whole network is up
+/// before any process starts); a seed command on the web node.
 fn served_lab(dir: &str) -> TempTopology {
     TempTopology::new(
         "served",
@@ -446,7 +447,8 @@ env = {{ GREETING = "hello" }}
 network = "br0"
 
 [[nodes.client.processes]]
-cmd = "nc -lku 10.88.0.3 5353"
+name = "nc"
+cmd = "ping -c 1 -W 2 10.88.0.2 >/dev/null && echo the web node answers; exec nc -lku 10.88.0.3 5353"
 ready = "udp:5353"
 "#
         ),
@@ -472,6 +474,15 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
     ] {
         assert!(squeeze(&up).contains(&squeeze(want)), "{want:?} not in:\n{up}");
     }
+
+    // Every process starts once the whole network is up: after the last network op, and
+    // the client's reached the web node at once.
+    let lines: Vec<&str> = up.lines().collect();
+    let first = lines.iter().position(|l| l.contains("supervisor start")).unwrap();
+    let network = ["netns add", "veth add", "bridge add", "link master", "addr add", "link up", "route add"];
+    assert!(!lines[first..].iter().any(|l| network.iter().any(|n| squeeze(l).contains(n))), "{up}");
+    let logs = host.netlab_ok(&["logs", file, "client:nc"]);
+    assert!(logs.ends_with("\nthe web node answers\n"), "{logs}");
 
     // Real traffic to the server, from the other node; it lands in its log.
     host.sh_ok("ip netns exec served-client sh -c 'echo ping-from-client | nc -N -w2 10.88.0.2 8000'");
