@@ -36,7 +36,7 @@ trap 'umount -l "$scratch"; rmdir "$scratch"' EXIT
 
 harness() {
 	unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc sh -c \
-		"mount -t tmpfs tmpfs /run && mkdir /run/netns && mount -t tmpfs tmpfs /etc/netns && mount -t sysfs sysfs /sys \
+		"mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/netns && mount -t tmpfs -o mode=755 tmpfs /etc/netns && mount -t sysfs sysfs /sys \
 		 && ip link set lo up && $NETLAB up $1 && true && $NETLAB down $1"
 }
 run() { "$NETLAB" run "$1" -- true; }
