@@ -53,6 +53,7 @@ use crate::process::ProcessError;
 use crate::topology::{EtcFileKind, Netns};
 
 mod observe;
+mod programs;
 
 /// The host's own network stack.
 pub const HOST: u64 = 0;
@@ -574,55 +575,11 @@ impl FakeKernel {
                 };
                 self.reap(stack);
             }
-            SupervisorStart => {
-                if self.world.supervisor {
-                    return Err(Errno::EEXIST.into());
-                }
-                self.world.supervisor = true;
-            }
-            // Everything in its PID namespace ends with it.
-            SupervisorStop => {
-                if !std::mem::take(&mut self.world.supervisor) {
-                    return Err(Errno::ESRCH.into());
-                }
-                self.world.ended.clear();
-                let stacks: Vec<u64> = std::mem::take(&mut self.world.processes).into_values().collect();
-                for stack in stacks {
-                    self.reap(stack);
-                }
-            }
-            ProcessStart { .. } => {
-                let key = op.process_key().expect("a process op has a key");
-                if !self.world.supervisor {
-                    return Err(OpError::Process(ProcessError::Supervisor(
-                        "the lab's supervisor is not running".into(),
-                    )));
-                }
-                let stack = self.stack_of(&op.netns())?;
-                if self.world.processes.contains_key(&key) {
-                    return Err(OpError::Process(ProcessError::Start {
-                        key: key.clone(),
-                        why: format!("{key} is already running"),
-                    }));
-                }
-                self.world.ended.remove(&key);
-                self.world.processes.insert(key, stack);
-            }
-            ProcessStop { .. } => {
-                let key = op.process_key().expect("a process op has a key");
-                let Some(stack) = self.world.processes.remove(&key) else { return Err(Errno::ESRCH.into()) };
-                self.world.ended.insert(key, Exit::Signal(15));
-                self.reap(stack);
-            }
-            Exec { .. } => {
-                if !self.world.supervisor {
-                    return Err(OpError::Process(ProcessError::Supervisor(
-                        "the lab's supervisor is not running".into(),
-                    )));
-                }
-                self.stack_of(&op.netns())?;
-                self.ran.push(op.process_key().expect("an exec has a key"));
-            }
+            SupervisorStart => self.start_supervisor()?,
+            SupervisorStop => self.stop_supervisor()?,
+            ProcessStart { .. } => self.start_process(op)?,
+            ProcessStop { .. } => self.stop_process(op)?,
+            Exec { .. } => self.exec(op)?,
             QdiscReplace { netns, dev, kind, impairment } => {
                 self.link_mut(netns, dev)?.qdisc = Some((*kind, impairment.clone()));
             }

@@ -529,10 +529,7 @@ impl Kernel for Linux {
         let mut relays: Vec<(usize, &Netns, RelayConfig)> = Vec::new();
         let mut drops = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
-        let mut supervisor: Vec<(usize, bool)> = Vec::new();
-        let mut processes: Vec<(usize, super::programs::Program)> = Vec::new();
-        let mut stops: Vec<(usize, String)> = Vec::new();
-        let mut execs: Vec<(usize, super::programs::Program)> = Vec::new();
+        let mut programs = super::programs::Batch::default();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
                 Step::CreateNetns { name } => creates.push((i, name)),
@@ -550,38 +547,15 @@ impl Kernel for Linux {
                 Step::StartRelay { netns, config } => relays.push((i, netns, config)),
                 Step::Drop { netns, dev, set } => drops.push((i, netns, dev, set)),
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
-                Step::Supervisor { start } => supervisor.push((i, start)),
-                Step::StartProcess(p) => processes.push((i, p)),
-                Step::StopProcess { key } => stops.push((i, key)),
-                Step::Exec(p) => execs.push((i, p)),
+                Step::Supervisor { start } => programs.supervisor.push((i, start)),
+                Step::StartProcess(p) => programs.starts.push((i, p)),
+                Step::StopProcess { key } => programs.stops.push((i, key)),
+                Step::Exec(p) => programs.execs.push((i, p)),
             }
         }
 
-        // The lab's programs: processes through their supervisor, stopped all at once,
-        // started all at once and waited for together; commands one after the other.
-        let place = self.programs();
-        for (i, start) in supervisor {
-            results[i] =
-                Some(if start { place.start_supervisor() } else { place.stop_supervisor() }.map(|()| Applied::Done));
-        }
-        if !stops.is_empty() {
-            let keys: Vec<String> = stops.iter().map(|(_, k)| k.clone()).collect();
-            for ((i, _), r) in stops.iter().zip(place.stop_processes(&keys)) {
-                results[*i] = Some(r.map(|()| Applied::Done));
-            }
-        }
-        if !processes.is_empty() {
-            let (at, programs): (Vec<usize>, Vec<_>) = processes.into_iter().unzip();
-            for (i, r) in at.into_iter().zip(place.start_processes(&programs)) {
-                results[i] = Some(r.map(|()| Applied::Done));
-            }
-        }
-        if !execs.is_empty() {
-            let (at, programs): (Vec<usize>, Vec<_>) = execs.into_iter().unzip();
-            for (i, r) in at.into_iter().zip(place.run(&programs)) {
-                results[i] = Some(r.map(|()| Applied::Done));
-            }
-        }
+        // The lab's programs: processes through their supervisor.
+        self.programs().apply(programs, &mut results);
 
         // Namespace creation is synchronous thread work; its connections come out of it.
         if !creates.is_empty() {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{files, netns, OpError};
+use super::{files, netns, Applied, OpError};
 use crate::live::Named;
 use crate::process::node::{Credentials, NetnsRef};
 use crate::process::{self, files as pfiles, Launch, ProcessError, Supervisor};
@@ -41,6 +41,17 @@ impl Program<'_> {
     }
 }
 
+/// The program ops of one batch, each with its place in the batch.
+#[derive(Default)]
+pub(super) struct Batch<'a> {
+    /// Supervisor starts (`true`) and stops.
+    pub supervisor: Vec<(usize, bool)>,
+    pub starts: Vec<(usize, Program<'a>)>,
+    /// Process stops, by `NODE:NAME`.
+    pub stops: Vec<(usize, String)>,
+    pub execs: Vec<(usize, Program<'a>)>,
+}
+
 /// Where programs run and keep their files.
 pub(super) struct Place<'a> {
     /// The lab's directory (/run/netlab/<lab>).
@@ -50,6 +61,34 @@ pub(super) struct Place<'a> {
 }
 
 impl Place<'_> {
+    /// Applies a batch's program ops, each outcome in its place in `results`: processes
+    /// stopped all at once, started all at once and waited for together; commands one
+    /// after the other.
+    pub fn apply(&self, batch: Batch, results: &mut [Option<Result<Applied, OpError>>]) {
+        let done = |r: Result<(), OpError>| Some(r.map(|()| Applied::Done));
+        for (i, start) in batch.supervisor {
+            results[i] = done(if start { self.start_supervisor() } else { self.stop_supervisor() });
+        }
+        if !batch.stops.is_empty() {
+            let keys: Vec<String> = batch.stops.iter().map(|(_, k)| k.clone()).collect();
+            for ((i, _), r) in batch.stops.iter().zip(self.stop_processes(&keys)) {
+                results[*i] = done(r);
+            }
+        }
+        if !batch.starts.is_empty() {
+            let (at, programs): (Vec<usize>, Vec<_>) = batch.starts.into_iter().unzip();
+            for (i, r) in at.into_iter().zip(self.start_processes(&programs)) {
+                results[i] = done(r);
+            }
+        }
+        if !batch.execs.is_empty() {
+            let (at, programs): (Vec<usize>, Vec<_>) = batch.execs.into_iter().unzip();
+            for (i, r) in at.into_iter().zip(self.run(&programs)) {
+                results[i] = done(r);
+            }
+        }
+    }
+
     /// Everything the supervisor needs to start `p`: its namespace by name, file and
     /// identity, its user's ids (looked up here), its whole environment and directory.
     fn launch(&self, p: &Program, own_dir: bool) -> Result<Launch, OpError> {
