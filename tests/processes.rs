@@ -547,6 +547,30 @@ fn processes_start_get_ready_show_in_status_and_logs_restart_after_a_kill_and_go
 }
 
 #[test]
+fn a_process_that_just_died_is_shown_with_how_it_ended_not_as_gone() {
+    if skip_unless_root("a process that just died") {
+        return;
+    }
+    let host = Throwaway::new();
+    let lab = TempTopology::new(
+        "died",
+        "[lab]\nname = \"died\"\n[nodes.a]\n[[nodes.a.processes]]\nname = \"srv\"\ncmd = \"exec tail -f /dev/null\"\n",
+    );
+    host.up(&lab.path);
+    let pid = host.netlab_json(&["status", &lab.path, "--format", "json"])["processes"][0]["pid"].as_u64().unwrap();
+    // Its supervisor held still, so that diff looks between the death and the record of
+    // it (a window of milliseconds otherwise): diff waits for the record.
+    let diff = host.sh(&format!(
+        "sup=$(head -n 1 /run/netlab/died/supervisor.pid); kill -STOP $sup; kill -9 {pid}; sleep 0.1; \
+         (sleep 0.2; kill -CONT $sup) & {NETLAB} diff {}; wait",
+        lab.path
+    ));
+    let diff = String::from_utf8_lossy(&diff.stdout).to_string();
+    assert!(diff.contains("(process: file running, kernel killed by signal 9 (SIGKILL))"), "{diff}");
+    host.down_and_check(&lab.path);
+}
+
+#[test]
 fn a_failing_exec_rolls_up_back_and_shows_its_output() {
     if skip_unless_root("a failing exec") {
         return;

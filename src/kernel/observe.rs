@@ -242,8 +242,8 @@ impl Linux {
                         .or_insert_with(|| forwarder::find(self.dir(), netns, dev));
                 }
                 Look::Process { key } => {
-                    if let Some(record) = crate::process::files::ProcessRecord::load(self.dir(), key)? {
-                        lab.processes.insert(key.clone(), record.live());
+                    if let Some(live) = super::programs::observe_process(self.dir(), key)? {
+                        lab.processes.insert(key.clone(), live);
                     }
                 }
                 Look::Supervisor => {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::{files, netns, Applied, OpError};
-use crate::live::Named;
+use crate::live::{LiveProcess, Named, ProcessState};
 use crate::process::node::{Credentials, NetnsRef};
 use crate::process::{self, files as pfiles, Launch, ProcessError, Supervisor};
 use crate::topology::{Netns, Ready};
@@ -241,5 +241,22 @@ impl Place<'_> {
                 process::run(&supervisor, &launch, process::EXEC_TIMEOUT).map_err(OpError::Process)
             })
             .collect()
+    }
+}
+
+/// What the record of the process `key` shows, `None` when it has none. A process that
+/// has just ended, while its supervisor runs, is not yet recorded as ended: the supervisor
+/// writes how it ended as soon as it reaps it. That one is waited for, briefly, rather
+/// than shown as gone with its supervisor.
+pub(super) fn observe_process(dir: &Path, key: &str) -> std::io::Result<Option<LiveProcess>> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    loop {
+        let Some(record) = pfiles::ProcessRecord::load(dir, key)? else { return Ok(None) };
+        let live = record.live();
+        if live.state != ProcessState::Gone || std::time::Instant::now() >= deadline || Supervisor::find(dir).is_none()
+        {
+            return Ok(Some(live));
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
