@@ -93,7 +93,7 @@ fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<(
         for l in &labs {
             let file = match (&l.error, &l.topology) {
                 (Some(_), _) => "(its record cannot be read: see below)".to_string(),
-                (None, Some(p)) => p.display().to_string(),
+                (None, Some(p)) => shown_path(p),
                 (None, None) => "-".to_string(),
             };
             writeln!(out, "{:<w$}  {:>5}  {:>10}  {file}", l.lab, count(l.nodes), count(l.namespaces))?;
@@ -104,6 +104,12 @@ fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<(
     } else {
         Err(std::io::Error::other(unreadable.join("\n")).into())
     }
+}
+
+/// The topology path a record names, as a terminal may show it: a file name may hold
+/// anything but `/` and NUL, and a record may have been edited by hand.
+fn shown_path(path: &std::path::Path) -> String {
+    crate::diagnostics::shown_whole(&path.to_string_lossy())
 }
 
 /// How a lab that is up compares with its topology file.
@@ -343,7 +349,7 @@ impl LabStatus {
 
     fn text(&self) -> String {
         let mut out = String::new();
-        let file = self.topology.as_ref().map_or("no file recorded".into(), |p| p.display().to_string());
+        let file = self.topology.as_ref().map_or("no file recorded".into(), |p| shown_path(p));
         let state = match self.file {
             FileState::InSync => "in sync with its file".to_string(),
             FileState::Differs => format!(
@@ -491,6 +497,15 @@ mod tests {
                 {"lab": "web", "topology": "/labs/web.toml", "nodes": 2, "namespaces": 1}
             ]})
         );
+
+        // A file name may hold what a terminal acts on (here: clear the screen); the
+        // listing shows it escaped, JSON as it is.
+        record.topology = Some("/labs/\u{1b}[2Jweb.toml".into());
+        record.save().unwrap();
+        let mut out = Vec::new();
+        list(&state, OutputFormat::Text, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("  /labs/\\u{1b}[2Jweb.toml\n") && !text.contains('\u{1b}'), "{text:?}");
     }
 
     #[test]

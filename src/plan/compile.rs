@@ -108,7 +108,9 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
                 // A TUN device leaves room for the outer headers in the underlay's mtu, as
                 // flanneld does for flannel.1; the kernel's tunnels do that by themselves.
                 (Some(encap), _) => {
-                    let mtu = mtu.unwrap_or_else(|| underlay_mtu(t, &end.netns, end.underlay) - encap.overhead());
+                    let mtu = mtu.unwrap_or_else(|| {
+                        underlay_mtu(t, &end.netns, end.underlay) - encap.overhead(end.underlay.is_ipv6())
+                    });
                     Op::TunAdd { netns, name, mtu: Some(mtu) }
                 }
                 (None, TunnelKind::Vxlan { vni, port }) => {
@@ -295,6 +297,31 @@ pub(crate) fn sysctl_device(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::names_device;
+    use crate::plan::Op;
+
+    /// The TUN device of a udp tunnel leaves room for the outer headers of its underlay's
+    /// IP version: 20 + 8 bytes over IPv4, 40 + 8 over IPv6 (it was 28 for both, so a
+    /// full-size packet over IPv6 did not fit in the underlay's 1500).
+    #[test]
+    fn a_tun_device_leaves_room_for_its_underlays_headers() {
+        let tun_mtus = |underlay: [&str; 2], subnet: &str| {
+            let text = format!(
+                "[lab]\nname = \"t\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:u0\", \"b:u0\"]\n\
+                 addresses = [\"{}/{subnet}\", \"{}/{subnet}\"]\n[[tunnels]]\nkind = \"udp\"\n\
+                 endpoints = [\"a:fl0\", \"b:fl0\"]\nunderlay = [\"{}\", \"{}\"]\naddresses = [\"10.9.0.1\", \"10.9.0.2\"]\n",
+                underlay[0], underlay[1], underlay[0], underlay[1]
+            );
+            let plan = super::compile(&crate::testing::topology(&text));
+            let mtus: Vec<Option<u32>> = plan
+                .ops
+                .iter()
+                .filter_map(|op| if let Op::TunAdd { mtu, .. } = op { Some(*mtu) } else { None })
+                .collect();
+            mtus
+        };
+        assert_eq!(tun_mtus(["10.1.0.1", "10.1.0.2"], "24"), [Some(1472), Some(1472)]);
+        assert_eq!(tun_mtus(["fd00::1", "fd00::2"], "64"), [Some(1452), Some(1452)]);
+    }
 
     #[test]
     fn device_sysctls() {

@@ -31,8 +31,20 @@ pub fn check_lab_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A file name under /run/netns: `[A-Za-z0-9_.-]`, not `.`, no `..`.
+/// A file name under /run/netns: `[A-Za-z0-9_.-]`, not `.`, no `..`, not `host`.
 pub fn check_netns_name(name: &str) -> Result<(), String> {
+    check_netns_prefix(name)?;
+    if name == "host" {
+        // A node's namespace named `host` would read as the root namespace in plans, in
+        // records and in the files of its forwarders (`host:flannel.1.pid`).
+        return Err("namespace name `host` is how netlab writes the root namespace; choose another".into());
+    }
+    Ok(())
+}
+
+/// What the start of a namespace name (a lab's `prefix`) may be: the characters and length
+/// of [`check_netns_name`], and `host` too, since more follows.
+pub fn check_netns_prefix(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the namespace name is empty".into());
     }
@@ -436,6 +448,8 @@ mod tests {
         assert!(check_netns_name("a..b").is_err());
         assert!(check_netns_name(".").is_err());
         assert!(check_netns_name(&"x".repeat(65)).is_err());
+        assert!(check_netns_name("host").is_err(), "the root namespace's name in plans and files");
+        assert!(check_netns_prefix("host").is_ok() && check_netns_name("hosts").is_ok());
     }
 
     #[test]
