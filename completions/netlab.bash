@@ -40,8 +40,14 @@ _netlab() {
             netlab,link)
                 cmd="netlab__subcmd__link"
                 ;;
+            netlab,logs)
+                cmd="netlab__subcmd__logs"
+                ;;
             netlab,plan)
                 cmd="netlab__subcmd__plan"
+                ;;
+            netlab,run)
+                cmd="netlab__subcmd__run"
                 ;;
             netlab,status)
                 cmd="netlab__subcmd__status"
@@ -76,8 +82,14 @@ _netlab() {
             netlab__subcmd__help,link)
                 cmd="netlab__subcmd__help__subcmd__link"
                 ;;
+            netlab__subcmd__help,logs)
+                cmd="netlab__subcmd__help__subcmd__logs"
+                ;;
             netlab__subcmd__help,plan)
                 cmd="netlab__subcmd__help__subcmd__plan"
+                ;;
+            netlab__subcmd__help,run)
+                cmd="netlab__subcmd__help__subcmd__run"
                 ;;
             netlab__subcmd__help,status)
                 cmd="netlab__subcmd__help__subcmd__status"
@@ -95,7 +107,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-h -V --help --version validate plan graph up down diff status link impair exec completions help"
+            opts="-h -V --help --version validate plan graph up down diff status link impair exec logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,7 +211,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="validate plan graph up down diff status link impair exec completions help"
+            opts="validate plan graph up down diff status link impair exec logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -324,7 +336,35 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -468,6 +508,24 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__logs)
+            opts="-f -h -V --lab --follow --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__plan)
             opts="-h -V --down --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -477,6 +535,24 @@ _netlab() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json ip" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__run)
+            opts="-h -V --node --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -32,6 +32,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
+            cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -124,6 +126,22 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;logs'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand -f 'Keep printing what is written, until interrupted or the lab goes down'
+            cand --follow 'Keep printing what is written, until interrupted or the lab goes down'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;run'= {
+            cand --node 'Run CMD inside this node (as `netlab exec` does) instead of on the host side'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -141,6 +159,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
+            cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -163,6 +183,10 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;impair'= {
         }
         &'netlab;help;exec'= {
+        }
+        &'netlab;help;logs'= {
+        }
+        &'netlab;help;run'= {
         }
         &'netlab;help;completions'= {
         }

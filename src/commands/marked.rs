@@ -2,9 +2,10 @@
 //! record cannot be read or trusted (see `state::salvage`). Only what is provably the
 //! lab's is named: the links in the host with its alias, the namespaces whose `lo`
 //! carries it, the forwarders and relays whose pid files are in its directory (each is
-//! signalled only once its identity is checked, as always), and its nftables drops in the
-//! host (tables of its name with its mark). Files under /etc/netns and host sysctls carry
-//! no mark: only the part of the record that could be read knows them.
+//! signalled only once its identity is checked, as always), its supervisor, found the
+//! same way, with every process of the lab in its PID namespace, and its nftables drops in
+//! the host (tables of its name with its mark). Files under /etc/netns and host sysctls
+//! carry no mark: only the part of the record that could be read knows them.
 
 use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
@@ -12,8 +13,9 @@ use crate::plan::Op;
 use crate::state::StateDir;
 use crate::topology::Netns;
 
-/// The removals of what carries lab `lab`'s marks, for `down`: forwarders and relays
-/// first, then the host's drops and links, then the namespaces.
+/// The removals of what carries lab `lab`'s marks, for `down`: the lab's processes (its
+/// supervisor), forwarders and relays first, then the host's drops and links, then the
+/// namespaces.
 pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::io::Result<Vec<Op>> {
     let marks = crate::ownership::Marks::of(lab);
     // A relay's files are in the lab's relay namespace, a forwarder's elsewhere.
@@ -30,6 +32,9 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
             },
         )
         .collect();
+    if crate::process::Supervisor::find(&state.lab_dir(lab)).is_some() {
+        ops.insert(0, Op::SupervisorStop);
+    }
 
     ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));
     let host = kernel.dump(&[(Netns::Host, Families::default())]).pop().and_then(Result::ok).unwrap_or_default();

@@ -55,6 +55,11 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | QdiscDel { .. }
             | DropSet { .. }
@@ -249,6 +254,11 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::RouteDel { .. }
         | Op::ForwarderStart { .. }
         | Op::ForwarderStop { .. }
+        | Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. }
         | Op::QdiscReplace { .. }
         | Op::QdiscDel { .. }
         | Op::DropSet { .. }

@@ -88,6 +88,11 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | QdiscDel { .. }
             | DropSet { .. }

@@ -2,9 +2,9 @@
 //!
 //! [`Kernel`] is the seam: what netlab needs of a kernel (apply a batch of ops, read the
 //! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real
-//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes);
-//! tests use an in-memory one (`fake`). How each kind of op is carried out is decided in
-//! one place, `step`.
+//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes,
+//! the lab's programs through its supervisor); tests use an in-memory one (`fake`). How
+//! each kind of op is carried out is decided in one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
@@ -17,13 +17,13 @@
 pub mod fake;
 pub mod files;
 pub mod forwarder;
-pub mod identity;
 mod linux;
 mod netlink;
 pub mod netns;
 mod nft;
 pub mod observe;
 pub mod probe;
+mod programs;
 mod step;
 pub mod sysctl;
 
@@ -125,6 +125,8 @@ pub enum OpError {
     Tunnel(netlink::build::TunnelError),
     /// A forwarder or relay process that did not start, does not stop, or refused a change.
     Forwarder(forwarder::ForwarderError),
+    /// A process of the lab's, or a command, that did not start, get ready, succeed or stop.
+    Process(crate::process::ProcessError),
     /// An I/O error without an errno, in its own words.
     Io(String),
 }
@@ -150,6 +152,7 @@ impl fmt::Display for OpError {
             }
             OpError::Tunnel(netlink::build::TunnelError::Ipv4Only) => f.write_str("ipip carries IPv4 only"),
             OpError::Forwarder(e) => e.fmt(f),
+            OpError::Process(e) => e.fmt(f),
             OpError::Io(s) => f.write_str(s),
         }
     }

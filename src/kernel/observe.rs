@@ -37,6 +37,14 @@ pub enum Look<'a> {
         netns: &'a Netns,
         dev: &'a str,
     },
+    /// A process of the lab's, by `NODE:NAME`: its record and whether it runs.
+    Process {
+        key: String,
+    },
+    /// The lab's supervisor.
+    Supervisor,
+    /// Nothing: what a one-shot command did is not looked at.
+    Nothing,
     /// The root qdiscs of a namespace (read with the namespace).
     Qdiscs {
         netns: &'a Netns,
@@ -64,6 +72,9 @@ impl<'a> Look<'a> {
             SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
             FileWrite { netns, file, .. } => Look::File { netns, file: *file },
             ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            ProcessStart { .. } => Look::Process { key: op.process_key().expect("a process op has a key") },
+            SupervisorStart => Look::Supervisor,
+            Exec { .. } => Look::Nothing,
             QdiscReplace { netns, .. } | QdiscDel { netns, .. } => Look::Qdiscs { netns },
             DropSet { netns, dev, .. } | DropDel { netns, dev } => Look::Drop { netns, dev },
             RelayStart { netns, a, .. } | RelayStop { netns, a } | RelaySet { netns, a, .. } => {
@@ -91,7 +102,9 @@ impl<'a> Look<'a> {
             | LinkSetNomaster { .. }
             | AddrDel { .. }
             | RouteDel { .. }
-            | ForwarderStop { .. } => Look::InNamespace,
+            | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => Look::InNamespace,
         }
     }
 }
@@ -106,7 +119,9 @@ impl<'a> Look<'a> {
             | Look::Qdiscs { netns }
             | Look::Drop { netns, .. }
             | Look::Relay { netns, .. } => scope.covers(netns),
-            Look::InNamespace => true,
+            // The lab's programs are read from the lab's directory, whole: cheap, and a
+            // run that touched one namespace may have restarted processes of any.
+            Look::InNamespace | Look::Process { .. } | Look::Supervisor | Look::Nothing => true,
         }
     }
 }
@@ -117,7 +132,11 @@ impl Linux {
     /// node's stack. Namespaces already connected (made or read before by this netlab)
     /// reuse their connection.
     pub fn observe_lab(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError> {
-        let mut lab = LiveLab::default();
+        let host_id = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| crate::live::NsId {
+            dev: std::os::unix::fs::MetadataExt::dev(&m),
+            ino: std::os::unix::fs::MetadataExt::ino(&m),
+        });
+        let mut lab = LiveLab { host_id, ..LiveLab::default() };
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).filter(|l| l.within(scope)).collect();
@@ -210,19 +229,28 @@ impl Linux {
         // Each file is read, and each forwarder looked for, once: the plan and the record
         // name the same ones.
         for look in &looks {
-            match *look {
+            match look {
                 Look::File { netns, file } => {
+                    let (netns, file) = (*netns, *file);
                     if let Entry::Vacant(slot) = lab.files.entry((netns.to_string(), file)) {
                         slot.insert(files::read(netns, file)?);
                     }
                 }
                 Look::Forwarder { netns, dev } => {
                     lab.forwarders
-                        .entry((netns.clone(), dev.to_string()))
-                        .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
+                        .entry(((*netns).clone(), dev.to_string()))
+                        .or_insert_with(|| forwarder::find(self.dir(), netns, dev));
+                }
+                Look::Process { key } => {
+                    if let Some(live) = super::programs::observe_process(self.dir(), key)? {
+                        lab.processes.insert(key.clone(), live);
+                    }
+                }
+                Look::Supervisor => {
+                    lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| s.identity().pid)
                 }
                 Look::Relay { netns, a } => {
-                    if let Entry::Vacant(slot) = lab.relays.entry((netns.clone(), a.to_string())) {
+                    if let Entry::Vacant(slot) = lab.relays.entry(((*netns).clone(), a.to_string())) {
                         slot.insert(self.find_relay(netns, a));
                     }
                 }
@@ -230,7 +258,8 @@ impl Linux {
                 | Look::Qdiscs { .. }
                 | Look::Namespace { .. }
                 | Look::Sysctl { .. }
-                | Look::InNamespace => {}
+                | Look::InNamespace
+                | Look::Nothing => {}
             }
         }
 
@@ -293,8 +322,8 @@ impl Linux {
 
     /// A relay, if it runs, and what it does now (asked over its control socket).
     fn find_relay(&self, netns: &Netns, a: &str) -> Option<LiveRelay> {
-        let running = forwarder::find_relay(self.forwarders(), netns, a)?;
-        let path = forwarder::control_socket(self.forwarders(), netns, a);
+        let running = forwarder::find_relay(self.dir(), netns, a)?;
+        let path = forwarder::control_socket(self.dir(), netns, a);
         let impairments = path.and_then(|p| control::request(&p, "get").ok()).filter(|r| r.ok).and_then(|r| {
             let a_to_b: Impairment = r.a_to_b.parse().ok()?;
             let b_to_a: Impairment = r.b_to_a.parse().ok()?;

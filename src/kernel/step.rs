@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::programs::Program;
 use crate::impair::netem::Qdisc;
 use crate::impair::relay::RelayConfig;
 use crate::impairment::{Impairment, Percent};
@@ -34,6 +35,14 @@ pub(super) enum Step<'a> {
     Drop { netns: &'a Netns, dev: &'a str, set: Option<(Percent, bool)> },
     /// A request over the namespace's rtnetlink connection.
     Netlink { netns: &'a Netns, request: Request<'a> },
+    /// The lab's supervisor started, or ended (and with it whatever of the lab's runs).
+    Supervisor { start: bool },
+    /// A process started by the supervisor inside its node, and waited for until ready.
+    StartProcess(Program<'a>),
+    /// A process stopped (SIGTERM, then SIGKILL).
+    StopProcess { key: String },
+    /// A one-shot command run to its end.
+    Exec(Program<'a>),
 }
 
 /// What is done at once: a namespace's second name, a name removed, an /etc/netns file
@@ -198,9 +207,37 @@ impl<'a> Step<'a> {
             Op::RouteDel { netns, to, via, dev } => {
                 netlink(netns, R::Route { to, via, dev: dev.as_deref(), add: false })
             }
+            Op::SupervisorStart => Step::Supervisor { start: true },
+            Op::SupervisorStop => Step::Supervisor { start: false },
+            Op::ProcessStart { node, name, netns, cmd, ready, ready_timeout_ms, user, env } => {
+                Step::StartProcess(Program {
+                    node,
+                    name: name.clone(),
+                    netns,
+                    cmd,
+                    ready: ready.as_ref(),
+                    within: std::time::Duration::from_millis(*ready_timeout_ms),
+                    user: user.as_deref(),
+                    env,
+                })
+            }
+            Op::ProcessStop { .. } => Step::StopProcess { key: op.process_key().expect("a process op has a key") },
+            Op::Exec { node, netns, n, cmd } => Step::Exec(Program {
+                node,
+                name: format!("exec.{n}"),
+                netns,
+                cmd,
+                ready: None,
+                within: std::time::Duration::ZERO,
+                user: None,
+                env: &NO_ENV,
+            }),
         }
     }
 }
+
+/// The environment an `exec` command adds to netlab's own: none.
+static NO_ENV: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
 #[cfg(test)]
 mod tests {
@@ -222,6 +259,10 @@ mod tests {
             Step::Sysctl { value: Sysctl::Set(v), .. } => format!("sysctl {v}"),
             Step::Sysctl { value: Sysctl::Restore, .. } => "sysctl restore".into(),
             Step::Tun { .. } => "tun ioctl".into(),
+            Step::Supervisor { start } => format!("supervisor {start}"),
+            Step::StartProcess(p) => format!("start process {}", p.name),
+            Step::StopProcess { key } => format!("stop process {key}"),
+            Step::Exec(p) => format!("exec {}", p.cmd),
             Step::StartForwarder { config, .. } => format!("start {}", config.args().join(" ")),
             Step::Netlink { request, .. } => match request {
                 Request::Bridge { .. } | Request::Veth { .. } | Request::Vxlan { .. } | Request::Ipip { .. } => {

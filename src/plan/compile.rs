@@ -6,7 +6,9 @@
 //! a device; bridge ports; bridge mtus that their ports would change; links up; addresses
 //! (on links that are up, so that IPv6 ones, added without duplicate address detection,
 //! are usable at once); routes (every device and address they need exists by then);
-//! impairments in the kernel (qdiscs, then drops); forwarders; relays.
+//! impairments in the kernel (qdiscs, then drops); forwarders; relays; then the lab's
+//! programs, once the whole network is up: the supervisor, the processes (each waited for
+//! until it is ready), and last the one-shot `exec` commands, which may use every process.
 
 use std::net::IpAddr;
 
@@ -241,6 +243,25 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         if *engine == Some(Engine::Userspace) {
             ops.extend(impair::relay_start(veth, &t.relay_netns));
         }
+    }
+
+    if !t.processes.is_empty() || !t.execs.is_empty() {
+        ops.push(Op::SupervisorStart);
+    }
+    for p in &t.processes {
+        ops.push(Op::ProcessStart {
+            node: p.node.clone(),
+            name: p.name.clone(),
+            netns: p.netns.clone(),
+            cmd: p.cmd.clone(),
+            ready: p.ready.clone(),
+            ready_timeout_ms: p.ready_timeout.as_millis() as u64,
+            user: p.user.clone(),
+            env: p.env.clone(),
+        });
+    }
+    for e in &t.execs {
+        ops.push(Op::Exec { node: e.node.clone(), netns: e.netns.clone(), n: e.n, cmd: e.cmd.clone() });
     }
 
     let mut plan = Plan::new(&t.lab, Direction::Up, ops);

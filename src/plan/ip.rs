@@ -209,6 +209,15 @@ pub fn command(lab: &str, op: &Op) -> String {
                 set(b_to_a)
             )
         }
+        // Programs, not network state: comments, so the script builds the same network.
+        Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => {
+            let what = super::text::detail(op).replace('\n', " ");
+            format!("# not network state: netlab {} in {}: {what}", super::text::kind(op), op.netns())
+        }
     }
 }
 

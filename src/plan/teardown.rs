@@ -35,11 +35,18 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and a forwarder or a relay, which is a
-                // process (and keeps its namespace alive until it is stopped).
-                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } | RelayStart { .. } => {
-                    op.inverse()
-                }
+                // names), its /etc/netns files, and processes (a forwarder, a relay, the
+                // lab's processes and their supervisor), which keep a namespace alive until
+                // they are stopped.
+                NetnsAdd { .. }
+                | NetnsAlias { .. }
+                | FileWrite { .. }
+                | ForwarderStart { .. }
+                | RelayStart { .. }
+                | SupervisorStart
+                | ProcessStart { .. } => op.inverse(),
+                // A command that ran has nothing to take back.
+                Exec { .. } => None,
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {
@@ -73,6 +80,8 @@ impl Plan {
                 | LinkDel { .. }
                 | LinkSetNomaster { .. }
                 | ForwarderStop { .. }
+                | SupervisorStop
+                | ProcessStop { .. }
                 | QdiscReplace { .. }
                 | QdiscDel { .. }
                 | DropSet { .. }

@@ -5,7 +5,7 @@
 //! delete or write paths outside /run/netns, /etc/netns and /proc/sys.
 
 use crate::plan::Op;
-use crate::topology::names::{check_ifname, check_name, check_netns_name, check_sysctl_key};
+use crate::topology::names::{check_ifname, check_name, check_netns_name, check_process_name, check_sysctl_key};
 use crate::topology::Netns;
 
 use super::{Entry, Record};
@@ -83,6 +83,12 @@ pub(super) fn entry(entry: &Entry) -> Result<(), String> {
             Some(dev) => link(netns, dev),
             None => namespace(netns),
         },
+        // A process's node and name make the names of its files.
+        ProcessStart { netns, node, name, .. } | ProcessStop { netns, node, name } => {
+            namespace(netns).and_then(|()| check_netns_name(node)).and_then(|()| check_process_name(name))
+        }
+        Exec { netns, node, .. } => namespace(netns).and_then(|()| check_netns_name(node)),
+        SupervisorStart | SupervisorStop => Ok(()),
     };
     checked.map_err(|e| format!("{kind}: {e}"))
 }
@@ -126,6 +132,9 @@ mod tests {
             Op::RelayStop { netns: named("netlab-x-relay"), a: "../r".into() },
             Op::DropDel { netns: named("a/b"), dev: "e0".into() },
             Op::RouteDel { netns: named("a/.."), to: "10.0.0.0/8".parse().unwrap(), via: None, dev: None },
+            Op::ProcessStop { node: "a".into(), name: "../../etc/passwd".into(), netns: named("a") },
+            Op::ProcessStop { node: "../x".into(), name: "web".into(), netns: named("a") },
+            Op::Exec { node: "a/b".into(), netns: named("a"), n: 1, cmd: "true".into() },
         ];
         for op in bad {
             assert!(entry(&Entry::pending(op.clone())).is_err(), "{op:?}");

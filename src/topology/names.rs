@@ -64,6 +64,31 @@ pub fn check_netns_prefix(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest process name: it names files (`NODE:NAME.log`).
+pub const PROCESS_MAX: usize = 64;
+
+/// A process name (`[[nodes.X.processes]]`'s `name`): it names the process's files, so
+/// `[A-Za-z0-9_.-]`, not `.` or `..`, at most 64 bytes.
+pub fn check_process_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the process name is empty".into());
+    }
+    if name.len() > PROCESS_MAX {
+        return Err(format!("process name `{}` is {} bytes long; at most {PROCESS_MAX} fit", shown(name), name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!(
+            "`{}` is not allowed in process name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` cannot be a process name"));
+    }
+    Ok(())
+}
+
 /// What an interface name may be, for the help under a problem with one.
 pub const IFNAME_HELP: &str =
     "an interface name is 1 to 15 bytes of letters, digits and punctuation but / : and %, like eth1 or flannel.1";

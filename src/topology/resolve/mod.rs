@@ -13,6 +13,7 @@
 //! - `impair`: what a link's or a bridge-mode node's `impair` asks of its frames;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
+//! - `processes`: each node's processes and one-shot `exec` commands;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
 //!
 //! This file holds what every stage shares: the problems found so far, the claims on
@@ -23,6 +24,7 @@ mod impair;
 mod links;
 mod networks;
 mod nodes;
+mod processes;
 mod routes;
 mod sysctls;
 mod tunnels;
@@ -126,6 +128,7 @@ impl<'a> Resolver<'a> {
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[], None),
         };
         let files = self.etc_files(&nodes, &aliases);
+        let (processes, execs) = self.processes(&nodes, &aliases);
         let relay_netns = names::relay_netns(&self.lab);
         if veths.iter().any(|v| v.impair.is_some()) {
             self.check_relay_netns(&relay_netns);
@@ -140,6 +143,8 @@ impl<'a> Resolver<'a> {
             veths,
             tunnels,
             files,
+            processes,
+            execs,
             relay_netns,
         }
     }

@@ -4,17 +4,20 @@
 //! are the op's own (its inverse, its key, the links it makes, its device kind, where it
 //! goes in a removal) are made here, once.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, Encap, Feature};
+use super::Encap;
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Impairment, Percent};
-use crate::topology::{EtcFileKind, Netns};
+use crate::topology::{EtcFileKind, Netns, Ready};
 use crate::tunnel::{ForwarderConfig, Peer};
+
+mod links;
 
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
@@ -173,6 +176,37 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
+    /// The lab's supervisor: netlab itself (`netlab supervise`) as PID 1 of a PID
+    /// namespace of the lab's own, the parent of every process of the lab, so that none
+    /// outlives the lab (see src/process).
+    SupervisorStart,
+    /// Ends the supervisor, and with it everything left in its PID namespace.
+    SupervisorStop,
+    /// A long-running process in a node, `sh -c CMD` started by the supervisor inside the
+    /// node's namespace (`netns`), ready once `ready` passes (within `ready_timeout_ms`).
+    ProcessStart {
+        node: String,
+        name: String,
+        netns: Netns,
+        cmd: String,
+        ready: Option<Ready>,
+        ready_timeout_ms: u64,
+        user: Option<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// SIGTERM to a process (and its process group), SIGKILL after a grace period.
+    ProcessStop {
+        node: String,
+        name: String,
+        netns: Netns,
+    },
+    /// A node's `n`-th one-shot command, run to its end: anything but exit 0 fails.
+    Exec {
+        node: String,
+        netns: Netns,
+        n: usize,
+        cmd: String,
+    },
     /// Makes netlab's qdisc a link's root qdisc, replacing the one it has: an impairment
     /// in the kernel (netem; tbf for a rate alone; see `impair::kernel`).
     QdiscReplace {
@@ -254,6 +288,9 @@ pub enum Subject {
     Addr,
     Route,
     Forwarder,
+    Supervisor,
+    Process,
+    Exec,
     /// A link's root qdisc.
     Qdisc,
     /// The drop at a device's ingress.
@@ -278,7 +315,7 @@ impl Op {
         use Op::*;
         match self {
             NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => Netns::Named(netns.clone()),
-            FileWrite { .. } | FileRemove { .. } => Netns::Host,
+            FileWrite { .. } | FileRemove { .. } | SupervisorStart | SupervisorStop => Netns::Host,
             SysctlSet { netns, .. }
             | SysctlRestore { netns, .. }
             | BridgeAdd { netns, .. }
@@ -306,7 +343,55 @@ impl Op {
             | DropDel { netns, .. }
             | RelayStart { netns, .. }
             | RelayStop { netns, .. }
-            | RelaySet { netns, .. } => netns.clone(),
+            | RelaySet { netns, .. }
+            | ProcessStart { netns, .. }
+            | ProcessStop { netns, .. }
+            | Exec { netns, .. } => netns.clone(),
+        }
+    }
+
+    /// `NODE:NAME`, the key of a process's files and the way people name it; for an
+    /// `exec`, `NODE:exec.N`. `None` for other ops.
+    pub fn process_key(&self) -> Option<String> {
+        use Op::*;
+        match self {
+            ProcessStart { node, name, .. } | ProcessStop { node, name, .. } => Some(format!("{node}:{name}")),
+            Exec { node, n, .. } => Some(format!("{node}:exec.{n}")),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -333,6 +418,10 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            SupervisorStart => SupervisorStop,
+            ProcessStart { node, name, netns, .. } => ProcessStop { node, name, netns },
+            // What a command did is not netlab's to take back.
+            Exec { .. } => return None,
             QdiscReplace { netns, dev, .. } => QdiscDel { netns, dev },
             DropSet { netns, dev, .. } => DropDel { netns, dev },
             RelayStart { netns, a, .. } => RelayStop { netns, a },
@@ -345,6 +434,8 @@ impl Op {
             | LinkSetMtu { .. }
             | LinkSetMac { .. }
             | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. }
             | QdiscDel { .. }
             | DropDel { .. }
             | RelayStop { .. }
@@ -387,182 +478,15 @@ impl Op {
             ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
                 key(Subject::Forwarder, netns, dev.clone())
             }
+            SupervisorStart | SupervisorStop => key(Subject::Supervisor, &Netns::Host, String::new()),
+            ProcessStart { node, name, netns, .. } | ProcessStop { node, name, netns } => {
+                key(Subject::Process, netns, format!("{node}:{name}"))
+            }
+            Exec { node, netns, n, .. } => key(Subject::Exec, netns, format!("{node}:exec.{n}")),
             QdiscReplace { netns, dev, .. } | QdiscDel { netns, dev } => key(Subject::Qdisc, netns, dev.clone()),
             DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
             RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
             RelaySet { netns, a, .. } => key(Subject::RelayImpairment, netns, a.clone()),
-        }
-    }
-
-    /// The kind of device the op makes, if it makes one: what `up` checks the kernel for
-    /// before it starts.
-    pub fn device_kind(&self) -> Option<DeviceKind> {
-        use Op::*;
-        match self {
-            BridgeAdd { .. } => Some(DeviceKind::Bridge),
-            VethAdd { .. } => Some(DeviceKind::Veth),
-            VxlanAdd { .. } => Some(DeviceKind::Vxlan),
-            IpipAdd { .. } => Some(DeviceKind::Ipip),
-            TunAdd { .. } => Some(DeviceKind::Tun),
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | LinkDel { .. }
-            | LinkSetMaster { .. }
-            | LinkSetNomaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | LinkDown { .. }
-            | AddrAdd { .. }
-            | AddrDel { .. }
-            | RouteAdd { .. }
-            | RouteDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | QdiscReplace { .. }
-            | QdiscDel { .. }
-            | DropSet { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. } => None,
-        }
-    }
-
-    /// What the kernel must have for the op (a kind of device, of qdisc, nftables'
-    /// netdev family): what `up` tries before it changes anything.
-    pub fn feature(&self) -> Option<Feature> {
-        use Op::*;
-        match self {
-            QdiscReplace { kind, .. } => Some(Feature::Qdisc(*kind)),
-            DropSet { .. } => Some(Feature::NetdevDrop),
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | BridgeAdd { .. }
-            | VethAdd { .. }
-            | VxlanAdd { .. }
-            | IpipAdd { .. }
-            | TunAdd { .. }
-            | LinkDel { .. }
-            | LinkSetMaster { .. }
-            | LinkSetNomaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | LinkDown { .. }
-            | AddrAdd { .. }
-            | AddrDel { .. }
-            | RouteAdd { .. }
-            | RouteDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | QdiscDel { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. } => self.device_kind().map(Feature::Device),
-        }
-    }
-
-    /// The links this op makes, by namespace and name: both ends of a veth pair, or the
-    /// one device; none when it makes no link.
-    pub fn made_links(&self) -> Vec<(Netns, String)> {
-        use Op::*;
-        match self {
-            VethAdd { netns, name, peer_netns, peer_name, .. } => {
-                vec![(netns.clone(), name.clone()), (peer_netns.clone(), peer_name.clone())]
-            }
-            BridgeAdd { netns, name, .. }
-            | VxlanAdd { netns, name, .. }
-            | IpipAdd { netns, name, .. }
-            | TunAdd { netns, name, .. } => vec![(netns.clone(), name.clone())],
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | LinkDel { .. }
-            | LinkSetMaster { .. }
-            | LinkSetNomaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | LinkDown { .. }
-            | AddrAdd { .. }
-            | AddrDel { .. }
-            | RouteAdd { .. }
-            | RouteDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | QdiscReplace { .. }
-            | QdiscDel { .. }
-            | DropSet { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. } => Vec::new(),
-        }
-    }
-
-    /// The link whose deletion takes this op's effect with it: a port, an mtu, a MAC, a
-    /// name, an up state, an address, a route through a device. Tearing down, an op on a
-    /// link that is deleted anyway needs no undo of its own.
-    pub fn on_link(&self) -> Option<(&Netns, &str)> {
-        use Op::*;
-        match self {
-            LinkSetMaster { netns, name, .. }
-            | LinkSetNomaster { netns, name }
-            | LinkSetMtu { netns, name, .. }
-            | LinkSetMac { netns, name, .. }
-            | LinkRename { netns, new_name: name, .. }
-            | LinkUp { netns, name }
-            | LinkDown { netns, name }
-            | AddrAdd { netns, dev: name, .. }
-            | AddrDel { netns, dev: name, .. }
-            | RouteAdd { netns, dev: Some(name), .. }
-            | RouteDel { netns, dev: Some(name), .. }
-            | QdiscReplace { netns, dev: name, .. }
-            | QdiscDel { netns, dev: name } => Some((netns, name)),
-            RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
-            // A sysctl that names a device dies with it too, but restoring it is harmless
-            // (the kernel says it is gone); a forwarder or a relay is a process and must be
-            // stopped; a drop's table outlives its device (a netdev chain stays when the
-            // device goes).
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | BridgeAdd { .. }
-            | VethAdd { .. }
-            | VxlanAdd { .. }
-            | IpipAdd { .. }
-            | TunAdd { .. }
-            | LinkDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | DropSet { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. } => None,
         }
     }
 
@@ -615,29 +539,38 @@ impl Op {
             | Op::DropSet { .. }
             | Op::DropDel { .. }
             | Op::RelayStart { .. }
-            | Op::RelayStop { .. } => !self.removes(),
+            | Op::RelayStop { .. }
+            | Op::SupervisorStart
+            | Op::SupervisorStop
+            | Op::ProcessStart { .. }
+            | Op::ProcessStop { .. }
+            // Kept, though never undone: `logs` finds a node's commands by it.
+            | Op::Exec { .. } => !self.removes(),
         }
     }
 
     /// For an op that takes something away, its place among removals applied together:
-    /// what hangs off a thing goes before the thing (a forwarder before its device, a
-    /// route before the link it leaves through, a port before its bridge...). `None` for
-    /// an op that adds or changes something.
+    /// what hangs off a thing goes before the thing (the lab's processes before the
+    /// network they use, a forwarder before its device, a route before the link it leaves
+    /// through, a port before its bridge...). `None` for an op that adds or changes
+    /// something.
     pub fn removal_rank(&self) -> Option<u8> {
         use Op::*;
         match self {
-            ForwarderStop { .. } | RelayStop { .. } => Some(0),
+            ProcessStop { .. } => Some(0),
+            SupervisorStop => Some(1),
+            ForwarderStop { .. } | RelayStop { .. } => Some(2),
             // An impairment of a link that may be deleted next.
-            QdiscDel { .. } | DropDel { .. } => Some(1),
-            RouteDel { .. } => Some(2),
-            AddrDel { .. } => Some(3),
-            LinkSetNomaster { .. } => Some(4),
+            QdiscDel { .. } | DropDel { .. } => Some(3),
+            RouteDel { .. } => Some(4),
+            AddrDel { .. } => Some(5),
+            LinkSetNomaster { .. } => Some(6),
             // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(5),
-            LinkDel { .. } => Some(6),
-            FileRemove { .. } => Some(7),
-            SysctlRestore { .. } => Some(8),
-            NetnsDel { .. } => Some(9),
+            LinkDown { .. } => Some(7),
+            LinkDel { .. } => Some(8),
+            FileRemove { .. } => Some(9),
+            SysctlRestore { .. } => Some(10),
+            NetnsDel { .. } => Some(11),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -654,11 +587,14 @@ impl Op {
             | LinkUp { .. }
             | AddrAdd { .. }
             | RouteAdd { .. }
+            | ForwarderStart { .. }
+            | SupervisorStart
+            | ProcessStart { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | DropSet { .. }
             | RelayStart { .. }
-            | RelaySet { .. }
-            | ForwarderStart { .. } => None,
+            | RelaySet { .. } => None,
         }
     }
 }
