@@ -19,6 +19,13 @@ fn tmp_name(file: EtcFileKind) -> io::Result<Name> {
     Name::new(format!(".{}.netlab-tmp", file.file_name()))
 }
 
+/// Whether `name` is one of the temporary files a write goes through (see [`tmp_name`]):
+/// never bound over /etc by `netlab exec`.
+pub fn is_temporary(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b".") && name.ends_with(b".netlab-tmp")
+}
+
 fn file_name(file: EtcFileKind) -> io::Result<Name> {
     Name::new(file.file_name())
 }

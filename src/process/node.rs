@@ -69,14 +69,19 @@ impl NodeEntry {
                 )));
             }
         }
+        // The node's /etc/netns directory, checked as netlab's own places are (root's, not
+        // writable by others: what is bound over /etc comes from there), without netlab's
+        // temporary files (a write killed before its rename leaves one).
         let mut etc = Vec::new();
-        if let Ok(entries) = std::fs::read_dir(&netns.etc) {
-            for entry in entries.flatten() {
-                let target = Path::new("/etc").join(entry.file_name());
-                etc.push((cstring(entry.path().as_os_str())?, cstring(target.as_os_str())?));
+        if let Some(dir) = crate::places::Dir::open(&netns.etc)? {
+            for name in dir.names()? {
+                if crate::kernel::files::is_temporary(&name) {
+                    continue;
+                }
+                let target = Path::new("/etc").join(&name);
+                etc.push((cstring(netns.etc.join(&name).as_os_str())?, cstring(target.as_os_str())?));
             }
         }
-        etc.sort();
         Ok(NodeEntry { netns: Some((netns.name.clone(), file)), etc })
     }
 
