@@ -36,6 +36,8 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
             [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -148,6 +150,24 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'netlab;logs' {
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing what is written, until interrupted or the lab goes down')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing what is written, until interrupted or the lab goes down')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'netlab;run' {
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Run CMD inside this node (as `netlab exec` does) instead of on the host side')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'netlab;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -167,6 +187,8 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
             [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -202,6 +224,12 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             break
         }
         'netlab;help;port' {
+            break
+        }
+        'netlab;help;logs' {
+            break
+        }
+        'netlab;help;run' {
             break
         }
         'netlab;help;completions' {

@@ -40,11 +40,17 @@ _netlab() {
             netlab,link)
                 cmd="netlab__subcmd__link"
                 ;;
+            netlab,logs)
+                cmd="netlab__subcmd__logs"
+                ;;
             netlab,plan)
                 cmd="netlab__subcmd__plan"
                 ;;
             netlab,port)
                 cmd="netlab__subcmd__port"
+                ;;
+            netlab,run)
+                cmd="netlab__subcmd__run"
                 ;;
             netlab,status)
                 cmd="netlab__subcmd__status"
@@ -79,11 +85,17 @@ _netlab() {
             netlab__subcmd__help,link)
                 cmd="netlab__subcmd__help__subcmd__link"
                 ;;
+            netlab__subcmd__help,logs)
+                cmd="netlab__subcmd__help__subcmd__logs"
+                ;;
             netlab__subcmd__help,plan)
                 cmd="netlab__subcmd__help__subcmd__plan"
                 ;;
             netlab__subcmd__help,port)
                 cmd="netlab__subcmd__help__subcmd__port"
+                ;;
+            netlab__subcmd__help,run)
+                cmd="netlab__subcmd__help__subcmd__run"
                 ;;
             netlab__subcmd__help,status)
                 cmd="netlab__subcmd__help__subcmd__status"
@@ -101,7 +113,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-h -V --help --version validate plan graph up down diff status link impair exec port completions help"
+            opts="-h -V --help --version validate plan graph up down diff status link impair exec port logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,7 +217,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="validate plan graph up down diff status link impair exec port completions help"
+            opts="validate plan graph up down diff status link impair exec port logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +342,20 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__help__subcmd__plan)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -345,6 +371,20 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help__subcmd__port)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -488,6 +528,24 @@ _netlab() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        netlab__subcmd__logs)
+            opts="-f -h -V --lab --follow --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         netlab__subcmd__plan)
             opts="-h -V --down --format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -519,6 +577,24 @@ _netlab() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__run)
+            opts="-h -V --node --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

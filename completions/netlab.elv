@@ -33,6 +33,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
+            cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
+            cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -133,6 +135,22 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;logs'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand -f 'Keep printing what is written, until interrupted or the lab goes down'
+            cand --follow 'Keep printing what is written, until interrupted or the lab goes down'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'netlab;run'= {
+            cand --node 'Run CMD inside this node (as `netlab exec` does) instead of on the host side'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
@@ -151,6 +169,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
             cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
+            cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
+            cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -175,6 +195,10 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;exec'= {
         }
         &'netlab;help;port'= {
+        }
+        &'netlab;help;logs'= {
+        }
+        &'netlab;help;run'= {
         }
         &'netlab;help;completions'= {
         }

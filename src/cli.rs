@@ -19,7 +19,8 @@ use crate::tunnel::Encap;
     long_about = "netlab turns a declarative TOML topology into real Linux networking: network \
 namespaces, veth pairs, bridges, ipip / vxlan / udp tunnels, addresses, routes, sysctls and \
 Docker's network modes. `plan` prints the ordered kernel operations without touching anything.",
-    after_help = "Exit codes: 0 success, 2 invalid topology or usage, 1 any other failure.",
+    after_help = "Exit codes: 0 success, 2 invalid topology or usage, 1 any other failure. `run` exits with its \
+command's code (125 when netlab fails, 126 and 127 when the command cannot run or is not found).",
     propagate_version = true
 )]
 pub struct Cli {
@@ -115,6 +116,26 @@ record. With PORT, only the host addresses and ports it is published on.\n\nExam
 docker-modes.toml web\n  netlab port --lab docker web 80/tcp"
     )]
     Port(PortArgs),
+    /// Show the output of a node's processes (stdout and stderr, the newest part kept).
+    #[command(
+        override_usage = "netlab logs [TOPOLOGY] NODE[:PROCESS] [--follow]\n       netlab logs --lab NAME NODE[:PROCESS] [--follow]",
+        after_help = "NODE alone shows every process of the node, each line after its name. NODE:exec.N shows \
+the output of the node's N-th exec command. Needs root.\n\nExample:\n  netlab logs redis-cluster.toml redis1:redis-server"
+    )]
+    Logs(LogsArgs),
+    /// Bring the lab up in a throwaway host of its own, run CMD there, take the lab down.
+    #[command(
+        override_usage = "netlab run [TOPOLOGY] [--node NODE] -- CMD [ARGS]...",
+        after_help = "The throwaway host has its own network, mount and PID namespaces, /run and /etc/netns: \
+the real host's network, /run/netns and /run/netlab are never touched, and when netlab run ends (even by kill \
+-9) nothing of the lab is left. CMD runs on the throwaway's host side, or inside NODE; netlab itself works there \
+(netlab link, status, logs, exec...). Without root it runs in a user namespace of its own; what needs the real \
+root (udp tunnels, processes of other users without /etc/subuid) is refused before anything starts.\n\n\
+Exit codes: CMD's own; 125 when netlab fails (an invalid topology included), 126 when CMD cannot be run, 127 \
+when it is not found, 128+n when a signal n killed it. SIGINT and SIGTERM go to CMD, then the lab is taken \
+down.\n\nExample:\n  netlab run redis-cluster.toml -- sh -c 'netlab link redis-cluster.toml redis3:eth0 down && ./check.sh'"
+    )]
+    Run(RunArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Run a userspace tunnel forwarder on a TUN device, in the foreground, in the current
@@ -129,6 +150,51 @@ docker-modes.toml web\n  netlab port --lab docker web 80/tcp"
     /// impairments in force once they are.
     #[command(name = "relay-set", hide = true)]
     RelaySet(RelaySetArgs),
+    /// Supervise a lab's processes, as PID 1 of a PID namespace of the lab's own, until
+    /// told to stop. `netlab up` starts it.
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SuperviseArgs {
+    /// The lab's directory (/run/netlab/<lab>).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The topology file [default: netlab.toml].
+    #[arg(value_hint = clap::ValueHint::FilePath)]
+    pub topology: Option<PathBuf>,
+    /// Run CMD inside this node (as `netlab exec` does) instead of on the host side.
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// [TOPOLOGY] NODE[:PROCESS]: the topology file (default ./netlab.toml) and what to show.
+    #[arg(value_name = "[TOPOLOGY] NODE[:PROCESS]", num_args = 1..=2, required = true)]
+    pub target: Vec<String>,
+    /// The lab, by name, instead of a topology file.
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// Keep printing what is written, until interrupted or the lab goes down.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+impl LogsArgs {
+    /// The lab and the NODE[:PROCESS] word.
+    pub fn lab_and_target(&self) -> Result<(LabRef, &str), String> {
+        let (lab, rest) = lab_and_rest(&self.lab, &self.target, 1)?;
+        Ok((lab, rest[0].as_str()))
+    }
 }
 
 #[derive(Debug, clap::Args)]

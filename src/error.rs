@@ -55,6 +55,13 @@ pub enum Error {
     /// `exec` entered the node but could not start the command.
     #[error("cannot run {}: {source}", program.display())]
     Exec { program: PathBuf, source: std::io::Error },
+    /// `run` could not make its throwaway host, or lost it.
+    #[error("{0}")]
+    Throwaway(String),
+    /// A command that exits with a code of its own (`run`: its command's); the reason, if
+    /// any, is already printed.
+    #[error("")]
+    Code(u8),
 }
 
 impl Error {
@@ -66,7 +73,9 @@ impl Error {
             Error::Different => 1,
             Error::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 127,
             Error::Exec { .. } => 126,
+            Error::Code(code) => *code,
             Error::Read { .. }
+            | Error::Throwaway(_)
             | Error::Io(_)
             | Error::Enter(_)
             | Error::Refused(_)
@@ -107,6 +116,10 @@ pub enum Refusal {
     Port { lab: String, port: Box<PublishedPort>, why: PortRefusal },
     /// A binding whose host port `up` picks, with no free one to pick.
     NoFreePort { lab: String, node: String, spec: String, why: String },
+    /// A process's user is not on this machine.
+    User { process: String, user: String, why: String },
+    /// What an unprivileged `netlab run` cannot do, and what would allow it.
+    Unprivileged(String),
     /// The lab sets host sysctls, and which of them labs that are up share cannot be told:
     /// these labs' records cannot be read (lab, why).
     UnknownShares { lab: String, unreadable: Vec<(String, String)> },
@@ -169,6 +182,10 @@ impl fmt::Display for Refusal {
                 "lab {lab} cannot publish `{}` of node {} ({}:{}/{}): {why}; nothing was changed",
                 port.spec, port.node, port.host_addr, port.host_port, port.proto
             ),
+            Refusal::User { process, user, why } => {
+                write!(f, "process {process} runs as user {user}, but {why}; nothing was changed")
+            }
+            Refusal::Unprivileged(why) => f.write_str(why),
             Refusal::UnknownShares { lab, unreadable } => {
                 write!(
                     f,

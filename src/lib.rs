@@ -25,6 +25,8 @@ pub(crate) mod live;
 pub(crate) mod ownership;
 pub(crate) mod places;
 pub mod plan;
+pub mod process;
+pub mod run;
 pub(crate) mod sharing;
 pub mod spec;
 pub(crate) mod state;

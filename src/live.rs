@@ -1,11 +1,8 @@
 //! What the kernel (and the file system) show of a lab, as plain data: its namespaces and
-//! their identities, links, addresses, routes, sysctls, /etc/netns files, forwarder
-//! processes and nftables tables. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
+//! their identities, links, addresses, routes, qdiscs, sysctls, /etc/netns files, nftables
+//! drops and tables, forwarder and relay processes, and its processes and their
+//! supervisor. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
 //! `status` read them. Nothing here talks to the kernel, so tests build them by hand.
-//! their identities, links, addresses, routes, qdiscs, sysctls, /etc/netns files,
-//! nftables drops, and forwarder and relay processes. `kernel` fills these in (see
-//! `kernel::observe`); `diff`, `ownership` and `status` read them. Nothing here talks to
-//! the kernel, so tests build them by hand.
 //!
 //! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
 //! local table) is marked as such, since it is never drift.
@@ -236,6 +233,8 @@ impl NsLive {
 #[derive(Debug, Clone, Default)]
 pub struct LiveLab {
     pub host: LiveNetns,
+    /// The identity of the host's own network namespace (where netlab runs).
+    pub host_id: Option<NsId>,
     pub namespaces: BTreeMap<String, NsLive>,
     pub sysctls: HashMap<(Netns, String), String>,
     /// Each /etc/netns file's content, as bytes: what someone else wrote need not be text.
@@ -244,6 +243,11 @@ pub struct LiveLab {
     pub forwarders: HashMap<(Netns, String), Option<Running>>,
     /// The nftables tables of the lab's name that were looked for (`None`: not there).
     pub tables: HashMap<(Netns, Family, String), Option<LiveTable>>,
+    /// Each process of the lab's (by `NODE:NAME`) that was ever started, as its
+    /// supervisor last recorded it.
+    pub processes: HashMap<String, LiveProcess>,
+    /// The lab's supervisor (PID 1 of its processes' PID namespace), by its pid, if it runs.
+    pub supervisor: Option<u32>,
     /// The drop at each device the lab drops (or dropped) at, if there is a table for it.
     pub drops: HashMap<(Netns, String), Option<LiveDrop>>,
     /// Each relay of the lab's (by namespace and `a` device), if it runs.
@@ -274,6 +278,9 @@ impl LiveLab {
         self.drops.extend(newer.drops);
         self.relays.retain(|(netns, _), _| !scope.contains(netns));
         self.relays.extend(newer.relays);
+        // Read whole at every look (see `observe::Look::within`).
+        self.processes = newer.processes;
+        self.supervisor = newer.supervisor;
     }
 
     /// The contents of the namespace with identity `id`, if it was read under any name.
@@ -309,6 +316,79 @@ impl Running {
     pub fn stats(&self) -> Option<&str> {
         self.args.windows(2).find(|w| w[0] == "--stats").map(|w| w[1].as_str())
     }
+}
+
+/// Who a process is, in terms no other process can take over: its pid with its start
+/// time (a pid is reused once its process is gone; the pair never is), its user and its
+/// network namespace. Never its name or command line, which any process can set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The pid as this machine's /proc shows it (the host's, or a throwaway host's).
+    pub pid: u32,
+    /// Clock ticks from boot to its start (/proc/PID/stat, field 22).
+    pub start_time: u64,
+    /// Its real user id.
+    pub uid: u32,
+    pub netns: NsId,
+}
+
+/// How a process ended: its exit code, or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn success(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+
+    /// The exit code a shell gives a command that ended this way: its own, or 128 + n
+    /// when signal n killed it.
+    pub fn shell_code(&self) -> i32 {
+        match *self {
+            Exit::Code(code) => code,
+            Exit::Signal(n) => 128 + n,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Exit::Code(code) => write!(f, "exit status {code}"),
+            Exit::Signal(n) => match nix::sys::signal::Signal::try_from(n) {
+                Ok(s) => write!(f, "killed by signal {n} ({})", s.as_str()),
+                Err(_) => write!(f, "killed by signal {n}"),
+            },
+        }
+    }
+}
+
+/// One of the lab's processes, as its supervisor last recorded it and /proc shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveProcess {
+    /// The process of its latest start.
+    pub identity: Identity,
+    pub state: ProcessState,
+    /// When its latest start was, in seconds since the Unix epoch.
+    pub started_at: u64,
+    /// How many times it was started.
+    pub starts: u32,
+    /// How its latest run that ended, ended, and when (kept across restarts).
+    pub last_exit: Option<(Exit, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    /// It runs: the same pid and start time, alive.
+    Running,
+    /// It ended, and its supervisor recorded how.
+    Exited(Exit),
+    /// It is gone without a word: its supervisor died, and took it along.
+    Gone,
 }
 
 /// A sysctl value as netlab compares it: the kernel's trailing newline (and tabs between

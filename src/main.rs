@@ -1,4 +1,7 @@
 //! The `netlab` binary: parse the command line, run the command, map errors to exit codes.
+//!
+//! Nothing here starts a thread before the command runs: `netlab run` may have to make a
+//! user namespace, which a process with more than one thread cannot.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,7 +10,16 @@ use clap::Parser;
 use netlab::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `run` exits 125 when netlab fails, its command line included (as `docker run`),
+        // so that 1 and 2 stay its command's own.
+        Err(e) if e.use_stderr() && std::env::args_os().nth(1).is_some_and(|a| a == "run") => {
+            let _ = e.print();
+            return ExitCode::from(netlab::run::EXIT_NETLAB as u8);
+        }
+        Err(e) => e.exit(),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = netlab::commands::run(cli.command, &mut out);
@@ -24,6 +36,7 @@ fn main() -> ExitCode {
         },
         Err(netlab::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(netlab::Error::Different) => ExitCode::from(1),
+        Err(netlab::Error::Code(code)) => ExitCode::from(code),
         Err(e) => {
             if matches!(e, netlab::Error::Invalid(_)) {
                 // Written as it is rendered: a file with many problems makes more text than

@@ -21,7 +21,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -64,6 +64,10 @@ pub struct Dir {
     fd: OwnedFd,
     path: PathBuf,
 }
+
+/// The extended attribute, and its value, on a directory netlab made (see [`Dir::mark_made`]).
+const MADE_MARK: &std::ffi::CStr = c"trusted.netlab.made";
+const MADE_VALUE: &[u8] = b"netlab";
 
 /// The mode netlab makes its directories with (before the umask).
 const DIR_MODE: u32 = 0o755;
@@ -233,6 +237,31 @@ impl Dir {
         self.remove(name)
     }
 
+    /// Marks this directory as one netlab made, in a place others make directories in too
+    /// (`/etc/netns/<ns>`): only such a directory is netlab's to remove once it is empty.
+    /// The mark is an extended attribute in the `trusted.` namespace, which only root can
+    /// set or see, kept with the directory whatever becomes of netlab's record. `false`
+    /// where it cannot be set (a file system without extended attributes, or a user
+    /// namespace's root): the directory is then left behind rather than taken for netlab's.
+    pub fn mark_made(&self) -> bool {
+        // SAFETY: fsetxattr with an open descriptor, a NUL-terminated name and a value of
+        // the length given.
+        let set = unsafe {
+            libc::fsetxattr(self.fd.as_raw_fd(), MADE_MARK.as_ptr(), MADE_VALUE.as_ptr().cast(), MADE_VALUE.len(), 0)
+        };
+        set == 0
+    }
+
+    /// Whether this directory carries netlab's [`Dir::mark_made`].
+    pub fn made_by_netlab(&self) -> bool {
+        let mut value = [0u8; 8];
+        // SAFETY: fgetxattr with an open descriptor, a NUL-terminated name and a buffer
+        // of the length given.
+        let len =
+            unsafe { libc::fgetxattr(self.fd.as_raw_fd(), MADE_MARK.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        usize::try_from(len).is_ok_and(|len| value[..len] == *MADE_VALUE)
+    }
+
     /// Removes the directory `name` if it is empty; `false` when it is not (or is gone).
     pub fn remove_dir_if_empty(&self, name: &Name) -> io::Result<bool> {
         match unlinkat(self.fd.as_fd(), name.as_str(), UnlinkatFlags::RemoveDir) {
@@ -245,7 +274,7 @@ impl Dir {
     /// The names in it (not `.` and `..`), sorted.
     pub fn names(&self) -> io::Result<Vec<OsString>> {
         // Listed through our descriptor, so it is the directory that was checked.
-        let listed = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&self.fd));
+        let listed = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
         let mut names = Vec::new();
         for entry in std::fs::read_dir(listed).map_err(|e| with_path(e, "list", &self.path))? {
             names.push(entry.map_err(|e| with_path(e, "list", &self.path))?.file_name());

@@ -668,9 +668,14 @@ fn debian_package_installs_where_tools_look_and_removes_every_file() {
     std::fs::create_dir_all(at("run/netlab/demo")).unwrap();
     std::fs::write(at("run/netlab/demo.json"), "{}").unwrap();
     std::fs::write(at("run/netlab/demo/demo-a:tun0.pid"), "4242\n").unwrap();
+    // Its supervisor, and a process it runs (which keeps its files in processes/).
+    std::fs::write(at("run/netlab/demo/supervisor.pid"), "4243\n").unwrap();
+    std::fs::create_dir_all(at("run/netlab/demo/processes")).unwrap();
+    std::fs::write(at("run/netlab/demo/processes/a:web.pid"), "4244\n").unwrap();
     let upgraded = dpkg_root.dpkg(&[OsStr::new("--install"), deb.as_os_str()]);
     let said = printed(&upgraded);
     assert!(said.contains("labs are up: demo"), "{said}");
+    assert!(said.contains("the 3 processes netlab started for them"), "{said}");
     assert!(said.contains(&format!("keep running netlab {VERSION}")), "{said}");
 
     let admindir = at("var/lib/dpkg");

@@ -98,3 +98,26 @@ fn exec_errors_name_what_is_wrong() {
     assert_eq!(out.status.code(), Some(127), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run /no/such/program"), "{out:?}");
 }
+
+#[test]
+fn exec_binds_only_what_a_trusted_etc_netns_directory_holds_for_the_node() {
+    if skip_unless_root("exec /etc/netns") {
+        return;
+    }
+    let (host, file) = docker_lab();
+    // A temporary file a killed write of netlab's left: not the node's, never bound (it
+    // was, and its bind over the missing /etc/.hosts.netlab-tmp failed on stderr).
+    host.sh_ok("echo half > /etc/netns/docker-web/.hosts.netlab-tmp");
+    let out = exec(&host, &file, "web", &["getent", "ahostsv4", "www.a.com"]);
+    assert!(stdout(&out).starts_with("1.1.1.1"), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "nothing else is bound");
+
+    // A directory others may write to could hold anything by the time it is bound.
+    host.sh_ok("chmod o+w /etc/netns/docker-web");
+    let out = exec(&host, &file, "web", &["true"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/etc/netns/docker-web"), "the directory is named: {err}");
+    host.sh_ok("chmod o-w /etc/netns/docker-web");
+    assert!(exec(&host, &file, "web", &["true"]).status.success());
+}

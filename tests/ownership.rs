@@ -77,6 +77,25 @@ fn a_link_or_file_in_the_way_is_named_and_left_alone() {
 }
 
 #[test]
+fn a_directory_in_etc_netns_netlab_did_not_make_stays_after_down() {
+    if skip_unless_root("someone's /etc/netns directory") {
+        return;
+    }
+    let host = Throwaway::new();
+    let file = topology("docker-modes.toml");
+    // Someone's own (empty) directory for a namespace the lab makes, and a lab that writes
+    // its hosts and resolv.conf there: down takes the files, not the directory.
+    host.sh_ok("mkdir -p /etc/netns/docker-web");
+    host.up(&file);
+    assert!(host.sh_ok("cat /etc/netns/docker-web/hosts").contains("www.a.com"));
+    host.netlab_ok(&["down", &file]);
+    assert_eq!(host.sh_ok("ls -A /etc/netns"), "docker-web\n", "only the directory netlab did not make is left");
+    assert_eq!(host.sh_ok("ls -A /etc/netns/docker-web"), "", "and netlab's files in it are gone");
+    host.sh_ok("rmdir /etc/netns/docker-web");
+    host.assert_empty();
+}
+
+#[test]
 fn down_leaves_alone_what_was_replaced_behind_its_back() {
     if skip_unless_root("replaced objects") {
         return;

@@ -93,6 +93,11 @@ fn json_plans_have_the_documented_shape() {
         "relay_start",
         "relay_stop",
         "relay_set",
+        "supervisor_start",
+        "supervisor_stop",
+        "process_start",
+        "process_stop",
+        "exec",
     ];
     for path in topologies() {
         let up = up_plan(&path);
@@ -255,4 +260,33 @@ fn impairments_in_the_kernel_or_in_userspace() {
         .iter()
         .any(|op| matches!(op, plan::Op::QdiscReplace { kind: netlab::impair::kernel::QdiscKind::Netem, .. })));
     assert!(up.notes.iter().all(|n| !n.contains("mobile")), "{:?}", up.notes);
+}
+
+/// A lab's programs are not network state: the iproute2 script names them in comments
+/// (the oracle runs the script and compares networks only), after every command that
+/// builds the network, and in the plan's order; down stops them first.
+#[test]
+fn the_ip_script_shows_programs_as_comments_after_the_network() {
+    let plan = up_plan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/redis-cluster.toml"));
+    let script = plan::ip::render(&plan);
+    let lines: Vec<&str> = script.lines().collect();
+    let programs: Vec<usize> =
+        (0..lines.len()).filter(|&i| lines[i].starts_with("# not network state: netlab ")).collect();
+    let kinds: Vec<&str> = programs
+        .iter()
+        .map(|&i| lines[i]["# not network state: netlab ".len()..].split(" in ").next().unwrap())
+        .collect();
+    assert_eq!(kinds, [&["supervisor start"][..], &["process start"; 6], &["exec"; 2]].concat());
+    let last_command = lines.iter().rposition(|l| !l.starts_with('#')).unwrap();
+    assert!(last_command < programs[0], "a command after the programs: {}", lines[last_command]);
+    assert!(
+        !lines.iter().any(|l| !l.starts_with('#') && (l.contains("redis-server") || l.contains("redis-cli"))),
+        "a program in a command"
+    );
+    let down = plan::ip::render(&plan.teardown());
+    let first_command = down.lines().position(|l| !l.starts_with('#') && l != "set -e").unwrap();
+    assert!(
+        down.lines().take(first_command).filter(|l| l.contains("process stop")).count() == 6,
+        "the processes stop before the network goes:\n{down}"
+    );
 }

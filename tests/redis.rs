@@ -1,33 +1,43 @@
-//! The CI-fixture story (SCENARIOS.md 6): six redis-server instances in cluster mode in
-//! the six nodes of redis-cluster.toml; cut one master's link with `netlab link`, the
-//! others mark it failed; restore it, the cluster is ok again.
+//! The CI-fixture story (SCENARIOS.md 6), as a CI job runs it: `netlab run
+//! topologies/redis-cluster.toml -- sh SCRIPT`. The lab starts its six redis-servers
+//! (declared in the file, ready once they answer) and creates the cluster; the script
+//! cuts a master's link with `netlab link`, sees the others mark it failed, restores the
+//! link with `netlab up` and sees the cluster heal. As root, and as an ordinary user
+//! (uid 65534), for whom `netlab run` makes a user namespace. The script's exit code is
+//! `netlab run`'s.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{skip_unless_root, topology, Throwaway};
+use common::{skip_unless_root, topology, Throwaway, NETLAB};
 
-/// Polls `check` every 200 ms until it holds or `timeout` passes.
-fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
-fn addr(i: usize) -> String {
-    format!("10.77.0.{}", i + 1)
+/// What the job does inside the throwaway host; every failure has its own exit code.
+fn script(file: &str) -> String {
+    format!(
+        r#"set -u
+F={file}
+cli() {{ redis-cli -h 10.77.0.2 "$@"; }}
+cli cluster info | grep -q cluster_state:ok || exit 10
+# A master other than redis1 (10.77.0.2), where we ask from.
+addr=$(cli cluster nodes | grep master | grep -v ' 10.77.0.2:' | head -n 1 | cut -d' ' -f2 | cut -d: -f1)
+node=redis$((${{addr##*.}} - 1))
+{NETLAB} link "$F" "$node:eth0" down >/dev/null || exit 11
+{NETLAB} diff "$F" >/dev/null; [ $? -eq 1 ] || exit 12
+failed() {{ cli cluster nodes | grep " $addr:" | grep -q fail; }}
+i=0; until failed; do i=$((i + 1)); [ $i -lt 150 ] || exit 13; sleep 0.1; done
+echo "$node marked fail"
+{NETLAB} up "$F" >/dev/null || exit 14
+healed() {{ cli cluster info | grep -q cluster_state:ok && ! failed; }}
+i=0; until healed; do i=$((i + 1)); [ $i -lt 300 ] || exit 15; sleep 0.1; done
+echo healed
+exit 42
+"#
+    )
 }
 
 #[test]
-fn a_redis_cluster_notices_a_cut_link_and_recovers() {
+fn a_redis_cluster_notices_a_cut_link_and_recovers_in_netlab_run_as_root_and_as_a_user() {
     if skip_unless_root("redis cluster") {
         return;
     }
@@ -38,80 +48,21 @@ fn a_redis_cluster_notices_a_cut_link_and_recovers() {
     }
     let host = Throwaway::new();
     let file = topology("redis-cluster.toml");
-    host.up(&file);
     let dir = format!("/tmp/netlab-redis-{}", std::process::id());
-
-    // One redis-server per node, bound to the node's address; each says its PID (inside
-    // the throwaway) so the test ends exactly the processes it started.
-    let mut pids = Vec::new();
-    let mut children = Vec::new();
-    for i in 1..=6 {
-        let script = format!(
-            "mkdir -p {dir}/{i} && echo $$ && exec redis-server --bind {a} --port 6379 --cluster-enabled yes \
-             --cluster-config-file {dir}/{i}/nodes.conf --cluster-node-timeout 1000 --dir {dir}/{i} \
-             --save '' --appendonly no --protected-mode no --logfile {dir}/{i}/log",
-            a = addr(i)
+    host.sh_ok(&format!("mkdir -p {dir} && chmod 755 {dir}"));
+    std::fs::write(format!("{dir}/job.sh"), script(&file)).unwrap();
+    for user in ["", "setpriv --reuid 65534 --regid 65534 --clear-groups"] {
+        let started = Instant::now();
+        let out = host.netlab_run(user, &format!("{file} -- sh {dir}/job.sh"));
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(42),
+            "{user}: the job's own exit code\n--- stdout\n{stdout}--- stderr\n{stderr}"
         );
-        let mut child = host
-            .command("ip")
-            .args(["netns", "exec", &format!("redis-redis{i}"), "sh", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pid = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut pid).unwrap();
-        pids.push(pid.trim().to_string());
-        children.push(child);
+        assert!(stdout.contains("marked fail\nhealed\n"), "{stdout}");
+        eprintln!("{}: {:?}", if user.is_empty() { "root" } else { "uid 65534" }, started.elapsed());
     }
-    let cli = |node: usize, args: &str| {
-        let out = host.in_netns(&format!("redis-redis{node}"), &format!("redis-cli -h {} {args}", addr(node)));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    assert!(
-        eventually(Duration::from_secs(10), || (1..=6).all(|i| cli(i, "ping").trim() == "PONG")),
-        "servers did not start"
-    );
-
-    // Three masters, three replicas, across the lab's network.
-    let nodes: Vec<String> = (1..=6).map(|i| format!("{}:6379", addr(i))).collect();
-    let create = host.in_netns(
-        "redis-redis1",
-        &format!("redis-cli --cluster create {} --cluster-replicas 1 --cluster-yes", nodes.join(" ")),
-    );
-    assert!(create.status.success(), "cluster create failed: {}", String::from_utf8_lossy(&create.stdout));
-    let ok = |node: usize| cli(node, "cluster info").contains("cluster_state:ok");
-    assert!(eventually(Duration::from_secs(20), || ok(1)), "the cluster never became ok");
-
-    // Cut a master's link (not node 1's: that is where we ask from).
-    let view = cli(1, "cluster nodes");
-    let master = (2..=6)
-        .find(|i| view.lines().any(|l| l.contains(&format!("{}:6379", addr(*i))) && l.contains("master")))
-        .expect("a master other than node 1");
-    let cut = host.netlab_ok(&["link", &file, &format!("redis{master}:eth0"), "down"]);
-    assert!(cut.contains("cut"), "{cut}");
-    let (diff, _) = host.netlab_exits(1, &["diff", &file]);
-    assert!(diff.contains("(state: file up, kernel down)"), "diff must report the cut link: {diff}");
-
-    // The others mark it failed within a few node-timeouts (1 s each).
-    let marked_failed = |node: usize| {
-        cli(node, "cluster nodes")
-            .lines()
-            .any(|l| l.contains(&format!("{}:6379", addr(master))) && (l.contains(" fail ") || l.contains(",fail ")))
-    };
-    let started = Instant::now();
-    assert!(eventually(Duration::from_secs(15), || marked_failed(1)), "node 1 never marked redis{master} as failed");
-    eprintln!("redis{master} marked fail after {:?}", started.elapsed());
-
-    // Restore the link with `up`, which sees the cut and undoes it; the cluster heals.
-    let restored = host.up(&file);
-    assert!(restored.contains("link up"), "{restored}");
-    assert!(eventually(Duration::from_secs(30), || (1..=6).all(ok)), "the cluster did not recover");
-    assert!(eventually(Duration::from_secs(15), || !marked_failed(1)), "redis{master} is still marked failed");
-
-    host.sh(&format!("kill {}", pids.join(" ")));
-    for mut c in children {
-        let _ = c.wait();
-    }
-    host.sh_ok(&format!("rm -rf {dir}"));
-    host.down_and_check(&file);
+    std::fs::remove_dir_all(&dir).unwrap();
+    host.assert_empty();
 }

@@ -198,8 +198,8 @@ fn up_prints_ops_as_they_are_applied() {
     let mut child = host.command(NETLAB).args(["up", &file]).stdout(Stdio::piped()).spawn().unwrap();
     let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap()).lines().map(Result::unwrap).collect();
     assert!(child.wait().unwrap().success());
-    assert_eq!(lines[0], "# lab redis: applying 57 ops");
+    assert_eq!(lines[0], "# lab redis: applying 66 ops");
     assert!(lines[1].trim_start().starts_with("1  netns add"), "{}", lines[1]);
-    assert!(lines.last().unwrap().starts_with("lab redis is up: 57 ops in"), "{lines:?}");
+    assert!(lines.last().unwrap().starts_with("lab redis is up: 66 ops in"), "{lines:?}");
     host.down_and_check(&file);
 }

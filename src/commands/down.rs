@@ -162,7 +162,8 @@ enum Check<'a> {
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
     /// of a link or namespace of the lab's, a qdisc on one of its links), or checks for
     /// itself when it runs (a forwarder or relay is stopped only after its pid is found
-    /// to be that process).
+    /// to be that process; a process and the supervisor, only after their identity is
+    /// checked).
     None,
 }
 
@@ -188,6 +189,8 @@ impl Check<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. }
             | RelayStop { .. }
             | QdiscDel { .. }
             | RelaySet { .. } => Check::None,
@@ -212,6 +215,9 @@ impl Check<'_> {
             | ForwarderStart { .. }
             | NftTableAdd { .. }
             | NftRuleAdd { .. }
+            | SupervisorStart
+            | ProcessStart { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | DropSet { .. }
             | RelayStart { .. } => Check::None,

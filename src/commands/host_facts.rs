@@ -24,17 +24,24 @@ fn other_records(state: &StateDir, lab: &str) -> Vec<Record> {
     labs.iter().filter(|l| *l != lab).filter_map(|l| state.load(l).ok().flatten()).collect()
 }
 
-/// What this host holds that the plan of `topology` depends on.
-pub(crate) fn read(state: &StateDir, topology: &Topology) -> HostFacts {
+/// What this machine's kernel can make, for the plan of `topology`, and otherwise a fresh
+/// host (nothing published, forwarding off: what a throwaway host of `netlab run` is).
+/// The kernel is asked only when the topology leaves a choice to it: an ipip tunnel or an
+/// impaired link in `auto` mode.
+pub(crate) fn kernel(topology: &Topology) -> HostFacts {
     use crate::topology::{ImpairMode, IpipMode, TunnelKind};
     let mut facts = HostFacts::assumed();
-    // The kernel is asked only when the topology leaves a choice to it: an ipip tunnel or
-    // an impaired link in `auto` mode.
     let ipip = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
     let impair = topology.veths.iter().any(|v| v.impair.as_ref().is_some_and(|i| i.mode == ImpairMode::Auto));
     if ipip || impair {
         facts.caps = probe::capabilities();
     }
+    facts
+}
+
+/// What this host holds that the plan of `topology` depends on.
+pub(crate) fn read(state: &StateDir, topology: &Topology) -> HostFacts {
+    let mut facts = kernel(topology);
     let publishes = !topology.published.is_empty();
     let nat = topology.bridges.iter().any(|b| b.nat && b.netns == Netns::Host);
     if !publishes && !nat {

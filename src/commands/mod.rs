@@ -14,10 +14,12 @@ mod host_facts;
 pub(crate) mod impair;
 pub(crate) mod link;
 mod links;
+pub(crate) mod logs;
 mod marked;
 pub(crate) mod plan;
 pub(crate) mod port;
 pub(crate) mod relay;
+pub(crate) mod run;
 pub(crate) mod status;
 mod status_impairments;
 pub(crate) mod up;
@@ -219,9 +221,12 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         Command::Status(args) => status::exec(state, &args, out),
         Command::Link(args) => link::exec(state, &args, out),
         Command::Port(args) => port::exec(state, &args, out),
+        Command::Logs(args) => logs::exec(state, &args, out),
+        Command::Run(args) => run::exec(args),
         Command::Impair(args) => impair::exec(state, &args, out),
         Command::Completions(args) => completions::exec(&args, out),
         Command::Forward(args) => forward::exec(args),
+        Command::Supervise(args) => Ok(crate::process::supervisor::serve(&args.dir)?),
         Command::Relay(args) => relay::exec(args),
         Command::RelaySet(args) => relay::set(&args, out),
     }

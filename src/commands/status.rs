@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cli::{LabRef, OutputFormat, StatusArgs};
 use crate::error::Refusal;
 use crate::kernel::{forwarder, probe};
-use crate::live::{LiveLab, LiveLink, LiveNetns, NsLive};
+use crate::live::{Exit, LiveLab, LiveLink, LiveNetns, LiveProcess, NsLive, ProcessState};
 use crate::ownership::Marks;
 use crate::plan::{Op, PublishedPort};
 use crate::sharing::HostSysctl;
@@ -93,7 +93,7 @@ fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<(
         for l in &labs {
             let file = match (&l.error, &l.topology) {
                 (Some(_), _) => "(its record cannot be read: see below)".to_string(),
-                (None, Some(p)) => p.display().to_string(),
+                (None, Some(p)) => shown_path(p),
                 (None, None) => "-".to_string(),
             };
             writeln!(out, "{:<w$}  {:>5}  {:>10}  {file}", l.lab, count(l.nodes), count(l.namespaces))?;
@@ -104,6 +104,12 @@ fn list(state: &StateDir, format: OutputFormat, out: &mut dyn Write) -> Result<(
     } else {
         Err(std::io::Error::other(unreadable.join("\n")).into())
     }
+}
+
+/// The topology path a record names, as a terminal may show it: a file name may hold
+/// anything but `/` and NUL, and a record may have been edited by hand.
+fn shown_path(path: &std::path::Path) -> String {
+    crate::diagnostics::shown_whole(&path.to_string_lossy())
 }
 
 /// How a lab that is up compares with its topology file.
@@ -142,6 +148,75 @@ struct LabStatus {
     host_sysctls: Vec<HostSysctl>,
     /// Each impaired direction of the lab's links, as it is now.
     impairments: Vec<super::status_impairments::Impaired>,
+    /// The lab's processes.
+    processes: Vec<ProcessStatus>,
+}
+
+#[derive(Serialize)]
+struct ProcessStatus {
+    node: String,
+    name: String,
+    netns: Netns,
+    /// `running`, `exited`, `gone` (its supervisor ended) or `not started`.
+    state: &'static str,
+    pid: Option<u32>,
+    /// Seconds since its latest start, while it runs.
+    uptime_s: Option<u64>,
+    /// How many times it was started.
+    starts: u32,
+    /// How its latest run that ended, ended: `{"code": 1}` or `{"signal": 9}`.
+    last_exit: Option<Exit>,
+}
+
+impl ProcessStatus {
+    fn of(node: &str, name: &str, netns: &Netns, live: Option<&LiveProcess>, now: u64) -> ProcessStatus {
+        let state = match live.map(|p| p.state) {
+            Some(ProcessState::Running) => "running",
+            Some(ProcessState::Exited(_)) => "exited",
+            Some(ProcessState::Gone) => "gone",
+            None => "not started",
+        };
+        let running = live.filter(|p| p.state == ProcessState::Running);
+        ProcessStatus {
+            node: node.to_string(),
+            name: name.to_string(),
+            netns: netns.clone(),
+            state,
+            pid: running.map(|p| p.identity.pid),
+            uptime_s: running.map(|p| now.saturating_sub(p.started_at)),
+            starts: live.map_or(0, |p| p.starts),
+            last_exit: live.and_then(|p| p.last_exit).map(|(e, _)| e),
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut s = format!("process {}:{}: ", self.node, self.name);
+        match (self.state, self.pid, self.uptime_s) {
+            ("running", Some(pid), Some(up)) => {
+                let _ = write!(s, "running (pid {pid}, up {})", duration(up));
+            }
+            ("gone", ..) => s.push_str("GONE (its supervisor ended; netlab up starts it again)"),
+            ("exited", ..) => s.push_str("EXITED (netlab up starts it again)"),
+            (state, ..) => s.push_str(state),
+        }
+        if let Some(exit) = &self.last_exit {
+            let _ = write!(s, "; last exit: {exit}");
+        }
+        if self.starts > 1 {
+            let _ = write!(s, "; started {} times", self.starts);
+        }
+        s
+    }
+}
+
+/// A number of seconds as people read it: `42s`, `3m12s`, `2h05m`, `3d04h`.
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
 }
 
 #[derive(Serialize)]
@@ -250,6 +325,16 @@ impl LabStatus {
                 })
             })
             .collect();
+        let now = crate::process::files::now();
+        let processes = record
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let Op::ProcessStart { node, name, netns, .. } = &e.op else { return None };
+                let key = e.op.process_key()?;
+                Some(ProcessStatus::of(node, name, netns, live.processes.get(&key), now))
+            })
+            .collect();
         let impairments = super::status_impairments::read(state, record, &live);
         Ok(LabStatus {
             version: 1,
@@ -262,6 +347,7 @@ impl LabStatus {
             forwarders,
             ports: record.ports.clone(),
             warnings: super::host_facts::warnings(record.entries.iter().map(|e| &e.op)),
+            processes,
             host_sysctls: HostSysctl::of(record, &shares),
             impairments,
         })
@@ -269,7 +355,7 @@ impl LabStatus {
 
     fn text(&self) -> String {
         let mut out = String::new();
-        let file = self.topology.as_ref().map_or("no file recorded".into(), |p| p.display().to_string());
+        let file = self.topology.as_ref().map_or("no file recorded".into(), |p| shown_path(p));
         let state = match self.file {
             FileState::InSync => "in sync with its file".to_string(),
             FileState::Differs => format!(
@@ -335,6 +421,9 @@ impl LabStatus {
                     .collect();
                 let _ = writeln!(out, "  dropped: {}", reasons.join(", "));
             }
+        }
+        for p in &self.processes {
+            let _ = writeln!(out, "{}", p.text());
         }
         out.push_str(&super::status_impairments::text(&self.impairments));
         for w in &self.warnings {
@@ -424,6 +513,15 @@ mod tests {
                 {"lab": "web", "topology": "/labs/web.toml", "nodes": 2, "namespaces": 1}
             ]})
         );
+
+        // A file name may hold what a terminal acts on (here: clear the screen); the
+        // listing shows it escaped, JSON as it is.
+        record.topology = Some("/labs/\u{1b}[2Jweb.toml".into());
+        record.save().unwrap();
+        let mut out = Vec::new();
+        list(&state, OutputFormat::Text, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.ends_with("  /labs/\\u{1b}[2Jweb.toml\n") && !text.contains('\u{1b}'), "{text:?}");
     }
 
     #[test]
@@ -520,6 +618,22 @@ mod tests {
                 picked: true,
             }],
             warnings: vec!["ip filter FORWARD drops forwarded packets (policy drop): ...".into()],
+            processes: vec![
+                ProcessStatus::of(
+                    "a",
+                    "web",
+                    &Netns::Named("lab-a".into()),
+                    Some(&LiveProcess {
+                        identity: crate::live::Identity { pid: 42, start_time: 1, uid: 0, netns: id },
+                        state: ProcessState::Running,
+                        started_at: 1000,
+                        starts: 2,
+                        last_exit: Some((Exit::Signal(9), 990)),
+                    }),
+                    1192,
+                ),
+                ProcessStatus::of("a", "db", &Netns::Named("lab-a".into()), None, 1192),
+            ],
             host_sysctls: vec![HostSysctl {
                 key: "net.ipv4.ip_forward".into(),
                 value: "1".into(),
@@ -539,6 +653,8 @@ mod tests {
              port a: 80/tcp -> 0.0.0.0:32768\n\
              host sysctl net.ipv4.ip_forward = 1 (shared with lab b; the last lab to go down puts back 0)\n\
              forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n\
+             process a:web: running (pid 42, up 3m12s); last exit: killed by signal 9 (SIGKILL); started 2 times\n\
+             process a:db: not started\n\
              warning: ip filter FORWARD drops forwarded packets (policy drop): ...\n"
         );
         let json = serde_json::to_value(&status).unwrap();
@@ -547,6 +663,11 @@ mod tests {
         assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
         assert_eq!(json["ports"][0]["host_addr"], "0.0.0.0");
         assert_eq!(json["ports"][0]["picked"], true);
+        assert_eq!(
+            json["processes"][0],
+            serde_json::json!({"node": "a", "name": "web", "netns": "lab-a", "state": "running", "pid": 42,
+                "uptime_s": 192, "starts": 2, "last_exit": {"signal": 9}})
+        );
         assert_eq!(
             json["host_sysctls"],
             serde_json::json!([{"key": "net.ipv4.ip_forward", "value": "1", "shared_with": ["b"], "before": "0"}])

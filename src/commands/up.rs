@@ -22,6 +22,7 @@ use crate::error::{Refusal, Unverified};
 use crate::kernel::probe;
 use crate::plan::text::plural;
 use crate::plan::{Op, Plan};
+use crate::process::node::Credentials;
 use crate::sharing;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
@@ -48,6 +49,16 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
         host = Some(super::host_lock(state, &topology.lab)?);
     }
     let plan = super::plan_here(state, &topology);
+    // A process's user must exist before anything is changed, not half-way through.
+    for p in &topology.processes {
+        if let Some(user) = &p.user {
+            Credentials::lookup(user).map_err(|why| Refusal::User {
+                process: format!("{}:{}", p.node, p.name),
+                user: user.clone(),
+                why,
+            })?;
+        }
+    }
     let missing = probe::missing_kinds(&plan.ops)?;
     if !missing.is_empty() {
         return Err(Refusal::MissingKinds { lab: plan.lab.clone(), kinds: missing }.into());
@@ -66,6 +77,8 @@ pub fn exec(state: &StateDir, args: &UpArgs, out: &mut dyn Write) -> Result<()> 
         return Err(Refusal::UnknownShares { lab: plan.lab.clone(), unreadable: shares.unreadable().to_vec() }.into());
     }
     let mut kernel = super::kernel(state, &plan.lab)?;
+    // Processes run in the topology file's directory, so a file can name scripts next to it.
+    kernel.set_workdir(record.topology.as_ref().and_then(|t| t.parent()).map(std::path::Path::to_path_buf));
     let (d, live) = super::compare(&mut kernel, &plan, Some(&record), &shares)?;
     if !d.conflicts.is_empty() {
         return Err(Refusal::Conflicts { lab: plan.lab.clone(), conflicts: d.conflicts }.into());

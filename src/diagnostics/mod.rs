@@ -117,6 +117,12 @@ pub fn shown(value: &str) -> String {
     shown_within(value, ECHO_MAX)
 }
 
+/// `value` whole (a path, which a cut would make wrong), with what a terminal would act
+/// on escaped as in [`shown`].
+pub fn shown_whole(value: &str) -> String {
+    shown_within(value, value.len())
+}
+
 fn shown_within(value: &str, max: usize) -> String {
     let cut = excerpt::floor_boundary(value, value.len().min(max));
     let mut out = String::with_capacity(cut + 16);

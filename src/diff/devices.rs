@@ -65,6 +65,11 @@ impl Differ<'_> {
             | NftRuleDel { .. }
             | LinkSetHairpin { .. }
             | LinkSetClass { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | QdiscDel { .. }
             | DropSet { .. }
@@ -297,6 +302,11 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::NftRuleDel { .. }
         | Op::LinkSetHairpin { .. }
         | Op::LinkSetClass { .. }
+        | Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. }
         | Op::QdiscReplace { .. }
         | Op::QdiscDel { .. }
         | Op::DropSet { .. }

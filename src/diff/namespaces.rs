@@ -95,6 +95,11 @@ impl Differ<'_> {
             | NftRuleDel { .. }
             | LinkSetHairpin { .. }
             | LinkSetClass { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ProcessStart { .. }
+            | ProcessStop { .. }
+            | Exec { .. }
             | QdiscReplace { .. }
             | QdiscDel { .. }
             | DropSet { .. }

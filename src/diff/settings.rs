@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 
 use super::{Change, Conflict, Differ, Field, Sign};
-use crate::live::{normalise_sysctl, MAIN_TABLE};
+use crate::live::{normalise_sysctl, NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
 use crate::sharing::Want;
 use crate::topology::Netns;
@@ -85,6 +85,20 @@ impl Differ<'_> {
                     }
                 }
                 self.sysctl(op, netns, key, value)
+            }
+            SupervisorStart => match self.live.supervisor {
+                Some(_) => {}
+                None if self.claims.recorded(&op.key()) => {
+                    self.modify(op.clone(), "supervisor", "running", "not running")
+                }
+                None => self.add(op),
+            },
+            ProcessStart { netns, .. } => self.process(op, netns),
+            // Once, when the node's namespace is made; never on a converge.
+            Exec { netns, .. } => {
+                if self.made_now(netns) {
+                    self.add(op);
+                }
             }
             FileWrite { netns, file, content } => match self.live.files.get(&(netns.clone(), *file)) {
                 Some(Some(have)) if have == content.as_bytes() => {}
@@ -166,10 +180,63 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. }
             | QdiscDel { .. }
             | DropDel { .. }
             | RelayStop { .. }
             | RelaySet { .. } => {}
+        }
+    }
+
+    /// A process: started if it never was; started again if it exited or is gone (with
+    /// how it ended, for `diff`); stopped and started again if it runs with what the file
+    /// no longer says (the record holds what it was started with) or in a namespace made
+    /// anew.
+    fn process(&mut self, op: &Op, netns: &Netns) {
+        let key = op.process_key().expect("a process op has a key");
+        let Some(live) = self.live.processes.get(&key) else { return self.add(op) };
+        match live.state {
+            ProcessState::Exited(exit) => self.modify(op.clone(), "process", "running", exit),
+            ProcessState::Gone => self.modify(op.clone(), "process", "running", "gone (its supervisor ended)"),
+            ProcessState::Running => {
+                let here = match netns {
+                    Netns::Host => self.live.host_id,
+                    Netns::Named(n) if self.fresh.contains(n) => None,
+                    Netns::Named(n) => self.live.namespaces.get(n).and_then(NsLive::id),
+                };
+                let started_as = self.entries.iter().map(|e| &e.op).find(|r| r.key() == op.key());
+                let changed = match started_as {
+                    None => Some(("process", "started by this lab".to_string(), "not in its record".to_string())),
+                    Some(before) => process_difference(op, before),
+                };
+                let changed = changed.or_else(|| {
+                    (here != Some(live.identity.netns))
+                        .then(|| ("namespace", "the one the lab has".to_string(), "one made before".to_string()))
+                });
+                if let Some((field, want, have)) = changed {
+                    let Some(stop) = op.inverse() else { return };
+                    self.remove(stop);
+                    self.modify(op.clone(), field, want, have);
+                }
+            }
+        }
+    }
+
+    /// Whether the namespace `netns` is made by this run: a new namespace, a new second
+    /// name of one; the host's, when the lab itself is new.
+    fn made_now(&self, netns: &Netns) -> bool {
+        match netns {
+            Netns::Host => self.entries.is_empty(),
+            Netns::Named(n) => {
+                self.fresh.contains(n)
+                    || self.desired.ops.iter().any(|op| {
+                        let Op::NetnsAlias { netns: alias, target } = op else { return false };
+                        alias == n
+                            && (self.fresh.contains(target)
+                                || matches!(self.live.namespaces.get(n), None | Some(NsLive::Absent)))
+                    })
+            }
         }
     }
 
@@ -229,5 +296,29 @@ impl Differ<'_> {
                 self.modify(op.clone(), "route", show(via, dev), show(&r.via, &r.oif.and_then(name_of)));
             }
         }
+    }
+}
+
+/// The first thing the file says of a process that differs from what it was started with
+/// (its `process_start` in the record): the field, the file's value and the old one. Its
+/// readiness check is not one: it says when it started, not how it runs.
+fn process_difference(want: &Op, was: &Op) -> Option<(&'static str, String, String)> {
+    let (Op::ProcessStart { cmd, user, env, .. }, Op::ProcessStart { cmd: cmd0, user: user0, env: env0, .. }) =
+        (want, was)
+    else {
+        return None;
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    let show_env = |env: &std::collections::BTreeMap<String, String>| {
+        env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    };
+    if cmd != cmd0 {
+        Some(("cmd", cmd.clone(), cmd0.clone()))
+    } else if user != user0 {
+        Some(("user", show(user), show(user0)))
+    } else if env != env0 {
+        Some(("env", show_env(env), show_env(env0)))
+    } else {
+        None
     }
 }

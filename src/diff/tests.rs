@@ -682,3 +682,4 @@ fn the_text_form_aligns_kinds_and_namespaces_and_notes_each_field() {
 }
 
 mod claims;
+mod processes;

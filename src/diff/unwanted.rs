@@ -1,15 +1,15 @@
 //! The last pass: what the lab has that the file no longer wants, removed. Its marked
 //! links, addresses on its links, routes in its namespaces (in the host, only the ones it
 //! added), ports, sysctls (their values put back), files (unless someone changed them),
-//! forwarders, nftables tables and rules, hairpin modes and link classes.
-//! forwarders and impairments (qdiscs, drops, relays).
+//! forwarders, nftables tables and rules, hairpin modes and link classes, impairments
+//! (qdiscs, drops, relays), processes and the supervisor.
 
 use std::collections::HashSet;
 
 use super::Differ;
 use crate::firewall::groups::Class;
 use crate::firewall::ruleset::Family;
-use crate::live::{LiveTable, NsLive, MAIN_TABLE};
+use crate::live::{LiveTable, NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
 use crate::sharing::Release;
 use crate::topology::Netns;
@@ -175,6 +175,21 @@ impl Differ<'_> {
                     self.remove(SysctlRestore { netns: netns.clone(), key: key.clone() });
                 }
             }
+            // A process the file no longer has, or a supervisor for none: stopped.
+            ProcessStart { .. } => {
+                let key = op.process_key().expect("a process op has a key");
+                if self.live.processes.get(&key).is_some_and(|p| p.state == ProcessState::Running) {
+                    let Some(stop) = op.inverse() else { return };
+                    self.remove(stop);
+                }
+            }
+            SupervisorStart => {
+                if self.live.supervisor.is_some() {
+                    self.remove(SupervisorStop);
+                }
+            }
+            // What a command did is not netlab's to take back.
+            Exec { .. } => {}
             DropSet { netns, dev, .. } => self.unwanted_drop(netns, dev),
             RelayStart { netns, a, .. } => self.unwanted_relay(netns, a),
             // A forwarder keeps its namespace alive even after the name goes: it is always
@@ -234,6 +249,8 @@ impl Differ<'_> {
             | NftRuleDel { .. }
             | LinkSetHairpin { on: false, .. }
             | LinkSetClass { .. }
+            | SupervisorStop
+            | ProcessStop { .. }
             | QdiscDel { .. }
             | DropDel { .. }
             | RelayStop { .. }

@@ -3,7 +3,10 @@
 //! state ([`World`]) that behaves the way netlab's teardown relies on the kernel to:
 //!
 //! - deleting a namespace's last name destroys it, and with it its devices, unless a
-//!   process (a forwarder) still holds it; a veth end that dies takes its peer along;
+//!   process (a forwarder, a process of the lab's) still holds it; a veth end that dies
+//!   takes its peer along;
+//! - the lab's processes need its supervisor, and end with it; a command that ran is
+//!   recorded but changes nothing that could be taken back;
 //! - deleting a link takes its addresses, its routes, its device sysctls and its ports
 //!   (a bridge's ports lose their master); deleting one veth end takes the other;
 //! - a device that loses its last IPv4 address loses its IPv4 routes;
@@ -46,15 +49,17 @@ use crate::firewall::ruleset::Family;
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Distribution, Impairment, Percent};
 use crate::live::{
-    LiveAddr, LiveDrop, LiveLab, LiveLink, LiveNetns, LiveQdisc, LiveRelay, LiveRoute, Named, NsId, NsLive, Running,
-    VxlanInfo,
+    Exit, Identity, LiveAddr, LiveDrop, LiveLab, LiveLink, LiveNetns, LiveProcess, LiveQdisc, LiveRelay, LiveRoute,
+    Named, NsId, NsLive, ProcessState, Running, VxlanInfo,
 };
 use crate::ownership::Marks;
 use crate::plan::{sysctl_device, DeviceKind, Op};
+use crate::process::ProcessError;
 use crate::topology::{EtcFileKind, Netns};
 
 mod firewall;
 mod observe;
+mod programs;
 
 pub use firewall::Table;
 
@@ -144,6 +149,14 @@ pub struct World {
     /// name and device they were started for: the stack they run in, and the arguments
     /// they were started with.
     pub forwarders: BTreeMap<(Netns, String), (u64, Vec<String>)>,
+    /// Whether the lab's supervisor runs.
+    pub supervisor: bool,
+    /// The lab's processes that run, by `NODE:NAME`: the stack each runs in (which it
+    /// keeps alive, as a forwarder does).
+    pub processes: BTreeMap<String, u64>,
+    /// Processes stopped while their supervisor still runs: their records say how they
+    /// ended (they go with the supervisor).
+    pub ended: BTreeMap<String, Exit>,
     /// Running relays, by the namespace name and `a` device they were started for: the
     /// stack they run in, their `b` device, and what each direction does.
     pub relays: BTreeMap<(Netns, String), (u64, String, [Impairment; 2])>,
@@ -155,6 +168,9 @@ pub struct FakeKernel {
     pub world: World,
     /// Every batch asked of it, in order.
     pub batches: Vec<Vec<Op>>,
+    /// The one-shot commands it ran (`NODE:exec.N`), in order: not part of the [`World`],
+    /// since nothing takes back what a command did.
+    pub ran: Vec<String>,
     /// How many times it was looked at.
     pub observed: usize,
     marks: Marks,
@@ -179,6 +195,7 @@ impl FakeKernel {
         FakeKernel {
             world,
             batches: Vec::new(),
+            ran: Vec::new(),
             observed: 0,
             marks: Marks::of(lab),
             fail: None,
@@ -262,6 +279,7 @@ impl FakeKernel {
     fn reap(&mut self, stack: u64) {
         let named = self.world.names.values().any(|s| *s == stack);
         let held = self.world.forwarders.values().any(|(s, _)| *s == stack)
+            || self.world.processes.values().any(|s| *s == stack)
             || self.world.relays.values().any(|(s, ..)| *s == stack);
         if stack == HOST || named || held {
             return;
@@ -596,6 +614,11 @@ impl FakeKernel {
                 };
                 self.reap(stack);
             }
+            SupervisorStart => self.start_supervisor()?,
+            SupervisorStop => self.stop_supervisor()?,
+            ProcessStart { .. } => self.start_process(op)?,
+            ProcessStop { .. } => self.stop_process(op)?,
+            Exec { .. } => self.exec(op)?,
             QdiscReplace { netns, dev, kind, impairment } => {
                 self.link_mut(netns, dev)?.qdisc = Some((*kind, impairment.clone()));
             }

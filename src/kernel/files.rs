@@ -19,6 +19,13 @@ fn tmp_name(file: EtcFileKind) -> io::Result<Name> {
     Name::new(format!(".{}.netlab-tmp", file.file_name()))
 }
 
+/// Whether `name` is one of the temporary files a write goes through (see [`tmp_name`]):
+/// never bound over /etc by `netlab exec`.
+pub fn is_temporary(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b".") && name.ends_with(b".netlab-tmp")
+}
+
 fn file_name(file: EtcFileKind) -> io::Result<Name> {
     Name::new(file.file_name())
 }
@@ -32,21 +39,28 @@ fn netns_dir(netns: &str) -> io::Result<Option<Dir>> {
 /// Writes the file whole: a temporary file renamed over it, so a reader never sees half.
 pub fn write(netns: &str, file: EtcFileKind, content: &str) -> io::Result<()> {
     let etc = Dir::create(Path::new(NETNS_ETC_DIR))?;
-    let (dir, _) = etc.create_sub(&Name::new(netns)?)?;
+    let (dir, made) = etc.create_sub(&Name::new(netns)?)?;
+    if made {
+        dir.mark_made();
+    }
     dir.write_atomically(&file_name(file)?, &tmp_name(file)?, content.as_bytes())
 }
 
 /// Removes the file, the temporary file a write killed before its rename left (netlab's
-/// own, whichever run wrote it), and the directory once nothing else is in it. A file that
-/// is not there is `ENOENT` (already gone).
+/// own, whichever run wrote it), and the directory once nothing else is in it, if netlab
+/// made it (someone's own directory stays, empty or not). A file that is not there is
+/// `ENOENT` (already gone).
 pub fn remove(netns: &str, file: EtcFileKind) -> io::Result<()> {
     let name = Name::new(netns)?;
     let Some(etc) = Dir::open(Path::new(NETNS_ETC_DIR))? else { return Err(gone()) };
     let Some(dir) = etc.sub(&name)? else { return Err(gone()) };
     let removed = dir.remove(&file_name(file)?)?;
     let tmp_removed = dir.remove_own_file(&tmp_name(file)?)?;
+    let made = dir.made_by_netlab();
     drop(dir);
-    etc.remove_dir_if_empty(&name)?;
+    if made {
+        etc.remove_dir_if_empty(&name)?;
+    }
     if removed || tmp_removed {
         Ok(())
     } else {

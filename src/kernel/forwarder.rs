@@ -25,11 +25,11 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::identity::{self, PidFile, ProcessId};
 use super::OpError;
 use crate::impair::relay::RelayConfig;
 use crate::live::Running;
 use crate::places::{Dir, Name};
+use crate::process::identity::{self, PidFile, ProcessId};
 use crate::topology::Netns;
 use crate::tunnel::{ForwarderConfig, Stats};
 

@@ -54,8 +54,10 @@ struct Conn {
 /// The kernel of this machine, for one lab.
 pub struct Linux {
     rt: tokio::runtime::Runtime,
-    /// The lab's directory of forwarder files.
-    forwarders: PathBuf,
+    /// The lab's directory: its forwarders' and its processes' files.
+    dir: PathBuf,
+    /// Where the lab's processes run: the topology file's directory (`None`: /).
+    workdir: Option<PathBuf>,
     /// What the lab's links carry: `netlab:<lab>` as ifalias (also on each namespace's
     /// `lo`), and the lab's device group.
     marks: Marks,
@@ -64,20 +66,29 @@ pub struct Linux {
 
 impl Linux {
     /// Connects to the root namespace, to work on the lab with `marks`, whose forwarders
-    /// keep their files in `forwarders`. Fails only if netlink itself is unavailable.
-    pub fn new(marks: Marks, forwarders: PathBuf) -> std::io::Result<Linux> {
+    /// and processes keep their files in `dir`. Fails only if netlink itself is unavailable.
+    pub fn new(marks: Marks, dir: PathBuf) -> std::io::Result<Linux> {
         raise_fd_limit();
         let rt = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let mut kernel = Linux { rt, forwarders, marks, conns: HashMap::new() };
+        let mut kernel = Linux { rt, dir, workdir: None, marks, conns: HashMap::new() };
         let socket = netns::route_socket()?;
         let fd = std::fs::File::open("/proc/thread-self/ns/net")?.into();
         kernel.add_conn(Netns::Host, socket, fd);
         Ok(kernel)
     }
 
-    /// The lab's directory of forwarder files.
-    pub(super) fn forwarders(&self) -> &std::path::Path {
-        &self.forwarders
+    /// The lab's directory: its forwarders' and its processes' files.
+    pub(super) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Where the lab's processes are started: the topology file's directory.
+    pub fn set_workdir(&mut self, workdir: Option<PathBuf>) {
+        self.workdir = workdir;
+    }
+
+    fn programs(&self) -> super::programs::Place<'_> {
+        super::programs::Place { dir: &self.dir, workdir: self.workdir.as_deref() }
     }
 
     /// The lab's name, from its mark.
@@ -272,11 +283,11 @@ impl Linux {
             }
             Now::WriteFile { netns, file, content } => Ok(files::write(netns, *file, content)?),
             Now::RemoveFile { netns, file } => Ok(files::remove(netns, *file)?),
-            Now::StopForwarder { netns, dev } => forwarder::stop(&self.forwarders, netns, dev),
-            Now::StopRelay { netns, a } => forwarder::stop_relay(&self.forwarders, netns, a),
+            Now::StopForwarder { netns, dev } => forwarder::stop(&self.dir, netns, dev),
+            Now::StopRelay { netns, a } => forwarder::stop_relay(&self.dir, netns, a),
             Now::SetRelay { netns, a, a_to_b, b_to_a } => {
                 // Not running (no socket of its own there): already gone, as for a stop.
-                let Some(path) = forwarder::control_socket(&self.forwarders, netns, a) else {
+                let Some(path) = forwarder::control_socket(&self.dir, netns, a) else {
                     return Err(OpError::Errno(Errno::ESRCH));
                 };
                 let changes = match (a_to_b, b_to_a) {
@@ -538,6 +549,7 @@ impl Kernel for Linux {
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
         let mut nfts: Vec<NftItem> = Vec::new();
         let mut flushes: Vec<(usize, &Netns, &[ipnet::IpNet])> = Vec::new();
+        let mut programs = super::programs::Batch::default();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
                 Step::CreateNetns { name } => creates.push((i, name)),
@@ -557,6 +569,10 @@ impl Kernel for Linux {
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
                 Step::Nft { netns, change } => nfts.push((i, netns, change)),
                 Step::Conntrack { netns, subnets } => flushes.push((i, netns, subnets)),
+                Step::Supervisor { start } => programs.supervisor.push((i, start)),
+                Step::StartProcess(p) => programs.starts.push((i, p)),
+                Step::StopProcess { key } => programs.stops.push((i, key)),
+                Step::Exec(p) => programs.execs.push((i, p)),
             }
         }
 
@@ -567,6 +583,9 @@ impl Kernel for Linux {
         for (i, netns, subnets) in flushes {
             results[i] = Some(self.conntrack_flush(netns, subnets));
         }
+
+        // The lab's programs: processes through their supervisor.
+        self.programs().apply(programs, &mut results);
 
         // Namespace creation is synchronous thread work; its connections come out of it.
         if !creates.is_empty() {
@@ -636,7 +655,7 @@ impl Kernel for Linux {
             }
             let items: Vec<(&Netns, &crate::tunnel::ForwarderConfig, BorrowedFd)> =
                 ready.iter().map(|(_, netns, config, fd)| (*netns, config, *fd)).collect();
-            let started = forwarder::start(&self.forwarders, &items);
+            let started = forwarder::start(&self.dir, &items);
             for ((i, ..), r) in ready.iter().zip(started) {
                 results[*i] = Some(r.map(|()| Applied::Done));
             }
@@ -653,7 +672,7 @@ impl Kernel for Linux {
             }
             let items: Vec<(&Netns, &RelayConfig, BorrowedFd)> =
                 ready.iter().map(|(_, netns, config, fd)| (*netns, config, *fd)).collect();
-            let started = forwarder::start_relays(&self.forwarders, &items);
+            let started = forwarder::start_relays(&self.dir, &items);
             for ((i, ..), r) in ready.iter().zip(started) {
                 results[*i] = Some(r.map(|()| Applied::Done));
             }

@@ -2,9 +2,9 @@
 //!
 //! [`Kernel`] is the seam: what netlab needs of a kernel (apply a batch of ops, read the
 //! values a later restore puts back, look at a lab or a part of it). [`Linux`] is the real
-//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes);
-//! tests use an in-memory one (`fake`). How each kind of op is carried out is decided in
-//! one place, `step`.
+//! one (rtnetlink, namespaces, /proc/sys, /etc/netns, nft, forwarder and relay processes,
+//! the lab's programs through its supervisor); tests use an in-memory one (`fake`). How
+//! each kind of op is carried out is decided in one place, `step`.
 //!
 //! This module executes what it is told: deciding what to do, recording it and checking
 //! ownership belong to `apply`, `diff`, `ownership` and `state`, which it never calls.
@@ -18,13 +18,13 @@ pub mod fake;
 pub mod files;
 mod firewall;
 pub mod forwarder;
-pub mod identity;
 mod linux;
 mod netlink;
 pub mod netns;
 mod nft;
 pub mod observe;
 pub mod probe;
+mod programs;
 mod step;
 pub mod sysctl;
 
@@ -129,6 +129,8 @@ pub enum OpError {
     Forwarder(forwarder::ForwarderError),
     /// `nft` refused a change, or could not be run.
     Nft(NftError),
+    /// A process of the lab's, or a command, that did not start, get ready, succeed or stop.
+    Process(crate::process::ProcessError),
     /// An I/O error without an errno, in its own words.
     Io(String),
 }
@@ -141,9 +143,12 @@ impl OpError {
                 matches!(e, Errno::ENODEV | Errno::ENOENT | Errno::ESRCH | Errno::EADDRNOTAVAIL | Errno::ENXIO)
             }
             OpError::Nft(e) => e.is_absent(),
-            OpError::NotOpen(_) | OpError::NotAMac(_) | OpError::Tunnel(_) | OpError::Forwarder(_) | OpError::Io(_) => {
-                false
-            }
+            OpError::NotOpen(_)
+            | OpError::NotAMac(_)
+            | OpError::Tunnel(_)
+            | OpError::Forwarder(_)
+            | OpError::Process(_)
+            | OpError::Io(_) => false,
         }
     }
 }
@@ -160,6 +165,7 @@ impl fmt::Display for OpError {
             OpError::Tunnel(netlink::build::TunnelError::Ipv4Only) => f.write_str("ipip carries IPv4 only"),
             OpError::Forwarder(e) => e.fmt(f),
             OpError::Nft(e) => e.fmt(f),
+            OpError::Process(e) => e.fmt(f),
             OpError::Io(s) => f.write_str(s),
         }
     }

@@ -46,6 +46,14 @@ pub enum Look<'a> {
         family: Family,
         name: &'a str,
     },
+    /// A process of the lab's, by `NODE:NAME`: its record and whether it runs.
+    Process {
+        key: String,
+    },
+    /// The lab's supervisor.
+    Supervisor,
+    /// Nothing: what a one-shot command did is not looked at.
+    Nothing,
     /// The root qdiscs of a namespace (read with the namespace).
     Qdiscs {
         netns: &'a Netns,
@@ -76,6 +84,9 @@ impl<'a> Look<'a> {
             NftTableAdd { netns, family, name, .. } | NftRuleAdd { netns, family, table: name, .. } => {
                 Look::Table { netns, family: *family, name }
             }
+            ProcessStart { .. } => Look::Process { key: op.process_key().expect("a process op has a key") },
+            SupervisorStart => Look::Supervisor,
+            Exec { .. } => Look::Nothing,
             QdiscReplace { netns, .. } | QdiscDel { netns, .. } => Look::Qdiscs { netns },
             DropSet { netns, dev, .. } | DropDel { netns, dev } => Look::Drop { netns, dev },
             RelayStart { netns, a, .. } | RelayStop { netns, a } | RelaySet { netns, a, .. } => {
@@ -109,7 +120,9 @@ impl<'a> Look<'a> {
             | RouteDel { .. }
             | ForwarderStop { .. }
             | NftTableDel { .. }
-            | NftRuleDel { .. } => Look::InNamespace,
+            | NftRuleDel { .. }
+            | SupervisorStop
+            | ProcessStop { .. } => Look::InNamespace,
         }
     }
 }
@@ -125,7 +138,9 @@ impl<'a> Look<'a> {
             | Look::Table { netns, .. }
             | Look::Drop { netns, .. }
             | Look::Relay { netns, .. } => scope.covers(netns),
-            Look::InNamespace => true,
+            // The lab's programs are read from the lab's directory, whole: cheap, and a
+            // run that touched one namespace may have restarted processes of any.
+            Look::InNamespace | Look::Process { .. } | Look::Supervisor | Look::Nothing => true,
         }
     }
 }
@@ -136,7 +151,11 @@ impl Linux {
     /// node's stack. Namespaces already connected (made or read before by this netlab)
     /// reuse their connection.
     pub fn observe_lab(&mut self, ops: &[&Op], scope: Scope) -> Result<LiveLab, OpError> {
-        let mut lab = LiveLab::default();
+        let host_id = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| crate::live::NsId {
+            dev: std::os::unix::fs::MetadataExt::dev(&m),
+            ino: std::os::unix::fs::MetadataExt::ino(&m),
+        });
+        let mut lab = LiveLab { host_id, ..LiveLab::default() };
         let mut owned: Vec<String> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         let looks: Vec<Look> = ops.iter().map(|op| Look::of(op)).filter(|l| l.within(scope)).collect();
@@ -229,19 +248,28 @@ impl Linux {
         // Each file is read, and each forwarder looked for, once: the plan and the record
         // name the same ones.
         for look in &looks {
-            match *look {
+            match look {
                 Look::File { netns, file } => {
+                    let (netns, file) = (*netns, *file);
                     if let Entry::Vacant(slot) = lab.files.entry((netns.to_string(), file)) {
                         slot.insert(files::read(netns, file)?);
                     }
                 }
                 Look::Forwarder { netns, dev } => {
                     lab.forwarders
-                        .entry((netns.clone(), dev.to_string()))
-                        .or_insert_with(|| forwarder::find(self.forwarders(), netns, dev));
+                        .entry(((*netns).clone(), dev.to_string()))
+                        .or_insert_with(|| forwarder::find(self.dir(), netns, dev));
+                }
+                Look::Process { key } => {
+                    if let Some(live) = super::programs::observe_process(self.dir(), key)? {
+                        lab.processes.insert(key.clone(), live);
+                    }
+                }
+                Look::Supervisor => {
+                    lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| s.identity().pid)
                 }
                 Look::Table { netns, family, name } => {
-                    let key = (netns.clone(), family, name.to_string());
+                    let key = ((*netns).clone(), *family, name.to_string());
                     let readable = match netns {
                         Netns::Host => true,
                         Netns::Named(_) => self.is_connected(netns),
@@ -252,7 +280,7 @@ impl Linux {
                     }
                 }
                 Look::Relay { netns, a } => {
-                    if let Entry::Vacant(slot) = lab.relays.entry((netns.clone(), a.to_string())) {
+                    if let Entry::Vacant(slot) = lab.relays.entry(((*netns).clone(), a.to_string())) {
                         slot.insert(self.find_relay(netns, a));
                     }
                 }
@@ -260,7 +288,8 @@ impl Linux {
                 | Look::Qdiscs { .. }
                 | Look::Namespace { .. }
                 | Look::Sysctl { .. }
-                | Look::InNamespace => {}
+                | Look::InNamespace
+                | Look::Nothing => {}
             }
         }
 
@@ -335,8 +364,8 @@ impl Linux {
 
     /// A relay, if it runs, and what it does now (asked over its control socket).
     fn find_relay(&self, netns: &Netns, a: &str) -> Option<LiveRelay> {
-        let running = forwarder::find_relay(self.forwarders(), netns, a)?;
-        let path = forwarder::control_socket(self.forwarders(), netns, a);
+        let running = forwarder::find_relay(self.dir(), netns, a)?;
+        let path = forwarder::control_socket(self.dir(), netns, a);
         let impairments = path.and_then(|p| control::request(&p, "get").ok()).filter(|r| r.ok).and_then(|r| {
             let a_to_b: Impairment = r.a_to_b.parse().ok()?;
             let b_to_a: Impairment = r.b_to_a.parse().ok()?;

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::programs::Program;
 use crate::firewall::groups::Class;
 use crate::firewall::ruleset::{Chain, Family};
 use crate::impair::netem::Qdisc;
@@ -36,6 +37,14 @@ pub(super) enum Step<'a> {
     Drop { netns: &'a Netns, dev: &'a str, set: Option<(Percent, bool)> },
     /// A request over the namespace's rtnetlink connection.
     Netlink { netns: &'a Netns, request: Request<'a> },
+    /// The lab's supervisor started, or ended (and with it whatever of the lab's runs).
+    Supervisor { start: bool },
+    /// A process started by the supervisor inside its node, and waited for until ready.
+    StartProcess(Program<'a>),
+    /// A process stopped (SIGTERM, then SIGKILL).
+    StopProcess { key: String },
+    /// A one-shot command run to its end.
+    Exec(Program<'a>),
     /// A change to nftables, sent by `nft` inside the namespace with the others of its
     /// batch in one transaction.
     Nft { netns: &'a Netns, change: Nft<'a> },
@@ -237,9 +246,37 @@ impl<'a> Step<'a> {
             Op::NftRuleDel { netns, family, table, chain, comment } => {
                 Step::Nft { netns, change: Nft::DelRule { family: *family, table, chain, comment } }
             }
+            Op::SupervisorStart => Step::Supervisor { start: true },
+            Op::SupervisorStop => Step::Supervisor { start: false },
+            Op::ProcessStart { node, name, netns, cmd, ready, ready_timeout_ms, user, env } => {
+                Step::StartProcess(Program {
+                    node,
+                    name: name.clone(),
+                    netns,
+                    cmd,
+                    ready: ready.as_ref(),
+                    within: std::time::Duration::from_millis(*ready_timeout_ms),
+                    user: user.as_deref(),
+                    env,
+                })
+            }
+            Op::ProcessStop { .. } => Step::StopProcess { key: op.process_key().expect("a process op has a key") },
+            Op::Exec { node, netns, n, cmd } => Step::Exec(Program {
+                node,
+                name: format!("exec.{n}"),
+                netns,
+                cmd,
+                ready: None,
+                within: std::time::Duration::ZERO,
+                user: None,
+                env: &NO_ENV,
+            }),
         }
     }
 }
+
+/// The environment an `exec` command adds to netlab's own: none.
+static NO_ENV: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
 
 #[cfg(test)]
 mod tests {
@@ -261,6 +298,10 @@ mod tests {
             Step::Sysctl { value: Sysctl::Set(v), .. } => format!("sysctl {v}"),
             Step::Sysctl { value: Sysctl::Restore, .. } => "sysctl restore".into(),
             Step::Tun { .. } => "tun ioctl".into(),
+            Step::Supervisor { start } => format!("supervisor {start}"),
+            Step::StartProcess(p) => format!("start process {}", p.name),
+            Step::StopProcess { key } => format!("stop process {key}"),
+            Step::Exec(p) => format!("exec {}", p.cmd),
             Step::StartForwarder { config, .. } => format!("start {}", config.args().join(" ")),
             Step::Nft { change: Nft::AddTable { .. } | Nft::AddRule { .. }, .. } => "nft add".into(),
             Step::Nft { change: Nft::DelTable { .. } | Nft::DelRule { .. }, .. } => "nft delete".into(),

@@ -8,7 +8,10 @@
 //! hairpin mode; bridge mtus that their ports would change; links up; addresses (on links
 //! that are up, so that IPv6 ones, added without duplicate address detection, are usable
 //! at once); routes (every device and address they need exists by then); impairments in
-//! the kernel (qdiscs, then drops); forwarders; relays.
+//! the kernel (qdiscs, then drops); forwarders; relays; then the lab's programs, once the
+//! whole network (its firewall with it) is up: the supervisor, the processes (each waited
+//! for until it is ready), and last the one-shot `exec` commands, which may use every
+//! process.
 
 use std::net::IpAddr;
 
@@ -119,7 +122,9 @@ pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
                 // A TUN device leaves room for the outer headers in the underlay's mtu, as
                 // flanneld does for flannel.1; the kernel's tunnels do that by themselves.
                 (Some(encap), _) => {
-                    let mtu = mtu.unwrap_or_else(|| underlay_mtu(t, &end.netns, end.underlay) - encap.overhead());
+                    let mtu = mtu.unwrap_or_else(|| {
+                        underlay_mtu(t, &end.netns, end.underlay) - encap.overhead(end.underlay.is_ipv6())
+                    });
                     Op::TunAdd { netns, name, mtu: Some(mtu) }
                 }
                 (None, TunnelKind::Vxlan { vni, port }) => {
@@ -259,6 +264,25 @@ pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
     }
 
     notes.extend(firewall.notes);
+    if !t.processes.is_empty() || !t.execs.is_empty() {
+        ops.push(Op::SupervisorStart);
+    }
+    for p in &t.processes {
+        ops.push(Op::ProcessStart {
+            node: p.node.clone(),
+            name: p.name.clone(),
+            netns: p.netns.clone(),
+            cmd: p.cmd.clone(),
+            ready: p.ready.clone(),
+            ready_timeout_ms: p.ready_timeout.as_millis() as u64,
+            user: p.user.clone(),
+            env: p.env.clone(),
+        });
+    }
+    for e in &t.execs {
+        ops.push(Op::Exec { node: e.node.clone(), netns: e.netns.clone(), n: e.n, cmd: e.cmd.clone() });
+    }
+
     let mut plan = Plan::new(&t.lab, Direction::Up, ops);
     plan.notes = notes;
     plan.ports = firewall.ports;
@@ -293,6 +317,31 @@ pub(crate) fn sysctl_device(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::names_device;
+    use crate::plan::Op;
+
+    /// The TUN device of a udp tunnel leaves room for the outer headers of its underlay's
+    /// IP version: 20 + 8 bytes over IPv4, 40 + 8 over IPv6 (it was 28 for both, so a
+    /// full-size packet over IPv6 did not fit in the underlay's 1500).
+    #[test]
+    fn a_tun_device_leaves_room_for_its_underlays_headers() {
+        let tun_mtus = |underlay: [&str; 2], subnet: &str| {
+            let text = format!(
+                "[lab]\nname = \"t\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:u0\", \"b:u0\"]\n\
+                 addresses = [\"{}/{subnet}\", \"{}/{subnet}\"]\n[[tunnels]]\nkind = \"udp\"\n\
+                 endpoints = [\"a:fl0\", \"b:fl0\"]\nunderlay = [\"{}\", \"{}\"]\naddresses = [\"10.9.0.1\", \"10.9.0.2\"]\n",
+                underlay[0], underlay[1], underlay[0], underlay[1]
+            );
+            let plan = super::compile(&crate::testing::topology(&text));
+            let mtus: Vec<Option<u32>> = plan
+                .ops
+                .iter()
+                .filter_map(|op| if let Op::TunAdd { mtu, .. } = op { Some(*mtu) } else { None })
+                .collect();
+            mtus
+        };
+        assert_eq!(tun_mtus(["10.1.0.1", "10.1.0.2"], "24"), [Some(1472), Some(1472)]);
+        assert_eq!(tun_mtus(["fd00::1", "fd00::2"], "64"), [Some(1452), Some(1452)]);
+    }
 
     #[test]
     fn device_sysctls() {

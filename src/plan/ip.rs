@@ -102,7 +102,12 @@ fn nft_lines(op: &Op, lab: &str) -> Option<String> {
         | Op::DropDel { .. }
         | Op::RelayStart { .. }
         | Op::RelayStop { .. }
-        | Op::RelaySet { .. } => None,
+        | Op::RelaySet { .. }
+        | Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => None,
     }
 }
 
@@ -318,6 +323,15 @@ pub fn command(lab: &str, op: &Op) -> String {
                 set(a_to_b),
                 set(b_to_a)
             )
+        }
+        // Programs, not network state: comments, so the script builds the same network.
+        Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => {
+            let what = super::text::detail(op).replace('\n', " ");
+            format!("# not network state: netlab {} in {}: {what}", super::text::kind(op), op.netns())
         }
     }
 }

@@ -18,8 +18,6 @@ mod firewall;
 mod impair;
 pub mod ip;
 mod op;
-mod op_links;
-mod op_removal;
 mod teardown;
 pub mod text;
 

@@ -11,8 +11,9 @@ impl Plan {
     /// leaving out what dies anyway with a namespace, a link or a table that is being
     /// deleted. That keeps `down` short: deleting a namespace takes its devices with it.
     ///
-    /// Three kinds go first, in this order, wherever they were in the plan: forwarders and
-    /// relays (processes that hold namespaces), sysctls (a host stops forwarding before its
+    /// Three kinds go first, in this order, wherever they were in the plan: processes (the
+    /// lab's programs and their supervisor, then forwarders and relays: they hold
+    /// namespaces, and the programs use the network), sysctls (a host stops forwarding before its
     /// firewall goes, so nothing is routed unguarded meanwhile) and nftables tables (the
     /// firewall before the interfaces it names: netavark's leaks came from the other order).
     pub fn teardown(&self) -> Plan {
@@ -52,11 +53,18 @@ impl Plan {
             use Op::*;
             let undo = match op {
                 // What outlives the namespace it names: the name itself (and second
-                // names), its /etc/netns files, and a forwarder or a relay, which is a
-                // process (and keeps its namespace alive until it is stopped).
-                NetnsAdd { .. } | NetnsAlias { .. } | FileWrite { .. } | ForwarderStart { .. } | RelayStart { .. } => {
-                    op.inverse()
-                }
+                // names), its /etc/netns files, and processes (a forwarder, a relay, the
+                // lab's processes and their supervisor), which keep a namespace alive until
+                // they are stopped.
+                NetnsAdd { .. }
+                | NetnsAlias { .. }
+                | FileWrite { .. }
+                | ForwarderStart { .. }
+                | RelayStart { .. }
+                | SupervisorStart
+                | ProcessStart { .. } => op.inverse(),
+                // A command that ran has nothing to take back.
+                Exec { .. } => None,
                 // Delete a veth from the end that outlives the namespaces.
                 VethAdd { netns, name, peer_netns, peer_name, .. } => {
                     if !dies_with_netns(netns) {
@@ -97,6 +105,8 @@ impl Plan {
                 | NftRuleDel { .. }
                 | LinkSetHairpin { .. }
                 | LinkSetClass { .. }
+                | SupervisorStop
+                | ProcessStop { .. }
                 | QdiscReplace { .. }
                 | QdiscDel { .. }
                 | DropSet { .. }
@@ -123,7 +133,7 @@ impl Plan {
 fn goes_first(op: &Op) -> u8 {
     use Op::*;
     match op {
-        ForwarderStop { .. } | RelayStop { .. } => 0,
+        ProcessStop { .. } | SupervisorStop | ForwarderStop { .. } | RelayStop { .. } => 0,
         SysctlRestore { .. } => 1,
         NftTableDel { .. } | NftRuleDel { .. } => 2,
         NetnsAdd { .. }
@@ -160,6 +170,9 @@ fn goes_first(op: &Op) -> u8 {
         | DropSet { .. }
         | DropDel { .. }
         | RelayStart { .. }
-        | RelaySet { .. } => 3,
+        | RelaySet { .. }
+        | SupervisorStart
+        | ProcessStart { .. }
+        | Exec { .. } => 3,
     }
 }

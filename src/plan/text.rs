@@ -99,6 +99,11 @@ pub fn kind(op: &Op) -> &'static str {
         Op::NftRuleDel { .. } => "nft rule del",
         Op::LinkSetHairpin { .. } => "link hairpin",
         Op::LinkSetClass { .. } => "link class",
+        Op::SupervisorStart => "supervisor start",
+        Op::SupervisorStop => "supervisor stop",
+        Op::ProcessStart { .. } => "process start",
+        Op::ProcessStop { .. } => "process stop",
+        Op::Exec { .. } => "exec",
         Op::QdiscReplace { .. } => "qdisc replace",
         Op::QdiscDel { .. } => "qdisc del",
         Op::DropSet { .. } => "drop set",
@@ -188,6 +193,24 @@ pub fn detail(op: &Op) -> String {
         }
         Op::LinkSetHairpin { name, on, .. } => format!("{name} {}", if *on { "on" } else { "off" }),
         Op::LinkSetClass { name, class, .. } => format!("{name} {}", class.name()),
+        Op::SupervisorStart | Op::SupervisorStop => "netlab supervise".into(),
+        Op::ProcessStart { node, name, cmd, ready, ready_timeout_ms, user, env, .. } => {
+            let mut s = format!("{node}:{name}: {}", one_line(cmd));
+            if let Some(ready) = ready {
+                let within = crate::topology::format_duration(std::time::Duration::from_millis(*ready_timeout_ms));
+                let _ = write!(s, " (ready {} within {within})", one_line(&ready.to_string()));
+            }
+            if let Some(user) = user {
+                let _ = write!(s, " (user {user})");
+            }
+            if !env.is_empty() {
+                let vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={}", one_line(v))).collect();
+                let _ = write!(s, " (env {})", vars.join(" "));
+            }
+            s
+        }
+        Op::ProcessStop { node, name, .. } => format!("{node}:{name}"),
+        Op::Exec { node, n, cmd, .. } => format!("{node}:exec.{n}: {}", one_line(cmd)),
         Op::QdiscReplace { dev, kind, impairment, .. } => format!("{dev} {kind} {impairment}"),
         Op::DropSet { dev, loss, carrier, .. } => {
             let what = Impairment { loss: *loss, carrier: *carrier, ..Impairment::default() };
@@ -208,4 +231,10 @@ pub fn detail(op: &Op) -> String {
             s
         }
     }
+}
+
+/// A command on one line: its line breaks (a multi-line script) as ` | `, like files'.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.join(" | ")
 }

@@ -79,6 +79,40 @@ pub struct NodeSpec {
     pub ports: Box<[Sp<String>]>,
     /// Bridge mode: what both directions of the node's link to its network do to frames.
     pub impair: Option<Box<Sp<ImpairSpec>>>,
+    /// One-shot commands, run in order once the node's namespace is made and every
+    /// process of the lab is ready. This and `processes` are boxed twice: 8 bytes each for
+    /// a node without them (see [`NodeSpec::exec`]).
+    pub exec: Option<Box<Vec<Sp<String>>>>,
+    /// Long-running processes (`[[nodes.X.processes]]`).
+    pub processes: Option<Box<Vec<Sp<ProcessSpec>>>>,
+}
+
+impl NodeSpec {
+    /// The node's `exec` commands (none when it has no `exec`).
+    pub fn exec(&self) -> &[Sp<String>] {
+        self.exec.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The node's `[[nodes.X.processes]]`.
+    pub fn processes(&self) -> &[Sp<ProcessSpec>] {
+        self.processes.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Unique in the node; default: the program's name.
+    pub name: Option<Sp<String>>,
+    /// Run with `sh -c` inside the node.
+    pub cmd: Sp<String>,
+    /// `tcp:PORT`, `udp:PORT` or `cmd:<shell command>`.
+    pub ready: Option<Sp<String>>,
+    /// Like `30s` or `500ms`.
+    pub ready_timeout: Option<Sp<String>>,
+    pub user: Option<Sp<String>>,
+    #[serde(default, deserialize_with = "pairs")]
+    pub env: Pairs<Sp<String>, Sp<String>>,
 }
 
 /// A table's entries in file order, as a list (a third of an `IndexMap`'s size when empty,

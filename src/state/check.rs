@@ -5,7 +5,9 @@
 //! delete or write paths outside /run/netns, /etc/netns and /proc/sys.
 
 use crate::plan::Op;
-use crate::topology::names::{check_ifname, check_lab_name, check_netns_name, check_sysctl_key};
+use crate::topology::names::{
+    check_ifname, check_lab_name, check_name, check_netns_name, check_process_name, check_sysctl_key,
+};
 use crate::topology::Netns;
 
 use super::{Entry, Record};
@@ -43,11 +45,9 @@ pub(super) fn lab(said: &str, lab: &str) -> Result<(), String> {
 
 /// A node's name and the namespace it lives in.
 pub(super) fn node(name: &str, netns: &Netns) -> Result<(), String> {
-    // A node's name is shown by `status` and looked up by `exec` and `link`: nothing a
-    // terminal would act on.
-    if name.is_empty() || name.chars().any(char::is_control) {
-        return Err("not a node name".into());
-    }
+    // A node's name is shown by `status` and looked up by `exec` and `link`: what a
+    // topology file may name a node, nothing a terminal would act on.
+    check_name("node", name)?;
     namespace(netns)
 }
 
@@ -108,6 +108,12 @@ pub(super) fn entry(entry: &Entry) -> Result<(), String> {
             .and_then(|()| table_name(table))
             .and_then(|()| nft_word(chain))
             .and_then(|()| nft_comment(comment)),
+        // A process's node and name make the names of its files.
+        ProcessStart { netns, node, name, .. } | ProcessStop { netns, node, name } => {
+            namespace(netns).and_then(|()| check_netns_name(node)).and_then(|()| check_process_name(name))
+        }
+        Exec { netns, node, .. } => namespace(netns).and_then(|()| check_netns_name(node)),
+        SupervisorStart | SupervisorStop => Ok(()),
     };
     checked.map_err(|e| format!("{kind}: {e}"))
 }
@@ -201,6 +207,9 @@ mod tests {
             },
             Op::LinkSetHairpin { netns: Netns::Host, name: "a/b".into(), on: false },
             Op::ConntrackFlush { netns: named(".."), subnets: vec![] },
+            Op::ProcessStop { node: "a".into(), name: "../../etc/passwd".into(), netns: named("a") },
+            Op::ProcessStop { node: "../x".into(), name: "web".into(), netns: named("a") },
+            Op::Exec { node: "a/b".into(), netns: named("a"), n: 1, cmd: "true".into() },
         ];
         for op in bad {
             assert!(entry(&Entry::pending(op.clone())).is_err(), "{op:?}");
@@ -226,8 +235,14 @@ mod tests {
         assert!(record(&r, "web").unwrap_err().starts_with("node `b`: "));
         r.nodes.remove("b");
         r.nodes.insert("\u{1b}[2J".into(), Netns::Host);
-        assert_eq!(record(&r, "web").unwrap_err(), "node `\\u{1b}[2J`: not a node name");
+        assert!(record(&r, "web").unwrap_err().starts_with("node `\\u{1b}[2J`: `\\u{1b}` is not allowed in node name"));
         r.nodes.clear();
+        // What a topology file may not name a node, a record may not either.
+        for bad in ["a/b", "..", "a b", "x".repeat(65).as_str()] {
+            r.nodes.insert(bad.into(), Netns::Host);
+            assert!(record(&r, "web").unwrap_err().starts_with(&format!("node `{bad}`: ")), "{bad}");
+            r.nodes.clear();
+        }
         r.entries.push(Entry::pending(Op::NetnsAdd { netns: "web-a".into() }));
         r.entries.push(Entry::pending(Op::NetnsDel { netns: "..".into() }));
         assert!(record(&r, "web").unwrap_err().starts_with("entry 2: netns del: "));

@@ -7,6 +7,7 @@
 
 mod ipam;
 pub mod names;
+mod processes;
 mod resolve;
 pub mod source;
 
@@ -16,6 +17,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use processes::{format_duration, parse_duration, ExecCommand, Process, Ready, DEFAULT_READY_TIMEOUT};
 pub use resolve::resolve;
 
 use crate::diagnostics::{shown, Invalid, Problem};
@@ -121,6 +123,10 @@ fn missing_field(span: std::ops::Range<usize>, field: &str) -> Problem {
         "name" => ("[lab] has no `name`".into(), "add `name = \"my-lab\"` under [lab] (a-z, 0-9 and -)".into()),
         "subnet" => ("this network has no `subnet`".into(), "add `subnet = \"10.0.0.0/24\"`".into()),
         "endpoints" => ("`endpoints` is missing".into(), "add `endpoints = [\"node1:eth1\", \"node2:eth1\"]`".into()),
+        "cmd" => (
+            "this process has no `cmd`".into(),
+            "add the command it runs, like `cmd = \"python3 -m http.server 8000\"`".into(),
+        ),
         "kind" => ("this tunnel has no `kind`".into(), "add `kind = \"ipip\"`, `\"vxlan\"` or `\"udp\"`".into()),
         "underlay" => (
             "this tunnel has no `underlay`".into(),
@@ -205,6 +211,10 @@ pub struct Topology {
     pub files: Vec<EtcFile>,
     /// Every entry of every node's `ports`, in file order.
     pub published: Vec<Publish>,
+    /// Every node's long-running processes, in file order.
+    pub processes: Vec<Process>,
+    /// Every node's one-shot `exec` commands, in file order.
+    pub execs: Vec<ExecCommand>,
     /// The namespace of the lab's impairment relays (userspace impaired links), if it
     /// needs one: `netlab-<lab>-relay`.
     pub relay_netns: String,

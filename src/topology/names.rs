@@ -31,8 +31,20 @@ pub fn check_lab_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A file name under /run/netns: `[A-Za-z0-9_.-]`, not `.`, no `..`.
+/// A file name under /run/netns: `[A-Za-z0-9_.-]`, not `.`, no `..`, not `host`.
 pub fn check_netns_name(name: &str) -> Result<(), String> {
+    check_netns_prefix(name)?;
+    if name == "host" {
+        // A node's namespace named `host` would read as the root namespace in plans, in
+        // records and in the files of its forwarders (`host:flannel.1.pid`).
+        return Err("namespace name `host` is how netlab writes the root namespace; choose another".into());
+    }
+    Ok(())
+}
+
+/// What the start of a namespace name (a lab's `prefix`) may be: the characters and length
+/// of [`check_netns_name`], and `host` too, since more follows.
+pub fn check_netns_prefix(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the namespace name is empty".into());
     }
@@ -48,6 +60,31 @@ pub fn check_netns_name(name: &str) -> Result<(), String> {
     }
     if name == "." || name.contains("..") {
         return Err(format!("namespace name `{}` contains `..` or is `.`", shown(name)));
+    }
+    Ok(())
+}
+
+/// Longest process name: it names files (`NODE:NAME.log`).
+pub const PROCESS_MAX: usize = 64;
+
+/// A process name (`[[nodes.X.processes]]`'s `name`): it names the process's files, so
+/// `[A-Za-z0-9_.-]`, not `.` or `..`, at most 64 bytes.
+pub fn check_process_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the process name is empty".into());
+    }
+    if name.len() > PROCESS_MAX {
+        return Err(format!("process name `{}` is {} bytes long; at most {PROCESS_MAX} fit", shown(name), name.len()));
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!(
+            "`{}` is not allowed in process name `{}`; use A-Z, a-z, 0-9, _, . and -",
+            c.escape_default(),
+            shown(name)
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("`{name}` cannot be a process name"));
     }
     Ok(())
 }
@@ -411,6 +448,8 @@ mod tests {
         assert!(check_netns_name("a..b").is_err());
         assert!(check_netns_name(".").is_err());
         assert!(check_netns_name(&"x".repeat(65)).is_err());
+        assert!(check_netns_name("host").is_err(), "the root namespace's name in plans and files");
+        assert!(check_netns_prefix("host").is_ok() && check_netns_name("hosts").is_ok());
     }
 
     #[test]

@@ -120,11 +120,14 @@ impl Encap {
         }
     }
 
-    /// Bytes of outer headers per packet: the TUN device's mtu is the underlay's less this.
-    pub fn overhead(self) -> u32 {
+    /// Bytes of outer headers per packet over an IPv4 or IPv6 (`over_ipv6`) underlay: the
+    /// TUN device's mtu is the underlay's less this (an outer IPv6 header is 40 bytes, an
+    /// IPv4 one 20; UDP adds 8; ipip runs over IPv4 only).
+    pub fn overhead(self, over_ipv6: bool) -> u32 {
+        let ip = if over_ipv6 { 40 } else { 20 };
         match self {
-            Encap::Udp => 28,
-            Encap::Ipip => 20,
+            Encap::Udp => ip + 8,
+            Encap::Ipip => ip,
         }
     }
 }

@@ -18,6 +18,14 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const NETLAB: &str = env!("CARGO_BIN_EXE_netlab");
 
+/// Set in a test's inner run (see [`Throwaway::run_test_inside`]) to the test's name.
+pub const INNER_TEST: &str = "NETLAB_INNER_TEST";
+
+/// Whether this is the inner run of test `name`, inside a throwaway host.
+pub fn inner_test(name: &str) -> bool {
+    std::env::var(INNER_TEST).is_ok_and(|n| n == name)
+}
+
 pub struct Throwaway {
     holder: Child,
     /// PID (in our namespace) of the holder's child: PID 1 of the throwaway's PID namespace.
@@ -110,9 +118,30 @@ impl Throwaway {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs the test `name` of this very test binary again, inside the throwaway host, with
+    /// `NETLAB_INNER_TEST=name` so that it knows it is the inner run (see [`inner_test`]):
+    /// for tests of netlab's library that must run where the throwaway's namespaces are
+    /// the process's own. Returns its output whatever the exit status.
+    pub fn run_test_inside(&self, name: &str) -> Output {
+        let exe = std::env::current_exe().expect("the test binary");
+        self.command(exe.to_str().expect("a UTF-8 path"))
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(INNER_TEST, name)
+            .output()
+            .expect("run the test binary inside")
+    }
+
     /// Runs netlab inside with the given arguments.
     pub fn netlab(&self, args: &[&str]) -> Output {
         self.command(NETLAB).args(args).output().expect("run netlab")
+    }
+
+    /// `netlab run ARGS` inside, from the repository's directory, as root or (`as_user`, a
+    /// command prefix like `setpriv --reuid 65534 ...`) as another user: a lab brought up
+    /// in a throwaway host of its own within this one, a command in it, the lab taken down.
+    /// Its output, whatever the exit status.
+    pub fn netlab_run(&self, as_user: &str, args: &str) -> Output {
+        self.sh(&format!("cd {} && {as_user} {NETLAB} run {args}", env!("CARGO_MANIFEST_DIR")))
     }
 
     /// Runs netlab inside and panics, showing its output, unless it exits 0.

@@ -1,6 +1,7 @@
 //! What the in-memory kernel shows of a lab, as `Linux::observe_lab` would find it: the
 //! namespaces, links, addresses, routes, qdiscs, sysctls, files, forwarders, nftables
-//! tables, drops and relays that a plan's and a record's ops touch, within a scope.
+//! tables, drops and relays, the lab's supervisor and processes that a plan's and a
+//! record's ops touch, within a scope.
 
 use super::super::observe::Look;
 use super::*;
@@ -13,7 +14,8 @@ impl FakeKernel {
 
     /// The same, within `scope` only.
     pub fn live_within(&self, ops: &[&Op], scope: Scope) -> LiveLab {
-        let mut lab = LiveLab::default();
+        let host_id = Some(NsId { dev: NSFS_DEV, ino: HOST });
+        let mut lab = LiveLab { host_id, ..LiveLab::default() };
         if scope.covers(&Netns::Host) {
             lab.host = self.netns_live(HOST, scope.families(&Netns::Host));
         }
@@ -79,6 +81,25 @@ impl FakeKernel {
                     });
                     lab.tables.insert((netns.clone(), family, name.to_string()), found);
                 }
+                Look::Process { ref key } => {
+                    let identity = |stack: u64| Identity {
+                        pid: 4243,
+                        start_time: 1,
+                        uid: 0,
+                        netns: NsId { dev: NSFS_DEV, ino: stack },
+                    };
+                    let found = match (self.world.processes.get(key), self.world.ended.get(key)) {
+                        (Some(stack), _) => Some((identity(*stack), ProcessState::Running)),
+                        (None, Some(exit)) => Some((identity(u64::MAX), ProcessState::Exited(*exit))),
+                        (None, None) => None,
+                    };
+                    if let Some((identity, state)) = found {
+                        let last_exit = self.world.ended.get(key).map(|e| (*e, 0));
+                        lab.processes
+                            .insert(key.clone(), LiveProcess { identity, state, started_at: 0, starts: 1, last_exit });
+                    }
+                }
+                Look::Supervisor => lab.supervisor = self.world.supervisor.then_some(4200),
                 Look::Drop { netns, dev } => {
                     let found = self.stack_of(netns).ok().and_then(|st| self.world.stacks[&st].drops.get(dev));
                     let found = found.map(|&(loss, carrier)| LiveDrop::Ours { loss, carrier });
@@ -91,7 +112,7 @@ impl FakeKernel {
                     });
                     lab.relays.insert((netns.clone(), a.to_string()), running);
                 }
-                Look::Namespace { .. } | Look::Qdiscs { .. } | Look::InNamespace => {}
+                Look::Namespace { .. } | Look::Qdiscs { .. } | Look::InNamespace | Look::Nothing => {}
             }
         }
         lab

@@ -14,6 +14,7 @@
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
 //! - `ports`: the forwarding a nat network needs, and each node's published ports;
+//! - `processes`: each node's processes and one-shot `exec` commands;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
 //!
 //! This file holds what every stage shares: the problems found so far, the claims on
@@ -25,6 +26,7 @@ mod links;
 mod networks;
 mod nodes;
 mod ports;
+mod processes;
 mod routes;
 mod sysctls;
 mod tunnels;
@@ -136,6 +138,7 @@ impl<'a> Resolver<'a> {
         self.firewall_names(&bridges);
         let published = self.published(&nodes, &bridges, &veths);
         let files = self.etc_files(&nodes, &aliases);
+        let (processes, execs) = self.processes(&nodes, &aliases);
         let relay_netns = names::relay_netns(&self.lab);
         if veths.iter().any(|v| v.impair.is_some()) {
             self.check_relay_netns(&relay_netns);
@@ -150,6 +153,8 @@ impl<'a> Resolver<'a> {
             veths,
             tunnels,
             files,
+            processes,
+            execs,
             relay_netns,
             published,
         }

@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::Resolver;
 use crate::diagnostics::{shown, Problem};
 use crate::spec::{NodeSpec, Sp};
-use crate::topology::names::{self, check_netns_name};
+use crate::topology::names::{self, check_netns_name, check_netns_prefix};
 use crate::topology::{Alias, Namespace, Netns};
 
 /// How a node's `network` field reads, before references are followed.
@@ -52,7 +52,7 @@ impl<'a> Resolver<'a> {
         self.prefix = match &lab.prefix {
             Some(p) => {
                 let prefix = p.get_ref();
-                if !prefix.is_empty() && check_netns_name(prefix).is_err() {
+                if !prefix.is_empty() && check_netns_prefix(prefix).is_err() {
                     self.problem(
                         Problem::new(p.span(), format!("prefix `{}` cannot start a namespace name", shown(prefix)))
                             .help(

@@ -1,23 +1,27 @@
 //! [`Op`]: one change to the kernel, and everything the stages need to know about each
 //! kind of change. Every `match` over `Op` in netlab is exhaustive, so a new variant makes
 //! the compiler name each place that must decide what to do with it; the decisions that
-//! are the op's own (its inverse, its key, its device kind and kernel feature; in
-//! `op_links`, the links it makes and what it hangs off; in `op_removal`, where it goes in
-//! a removal and whether the record keeps it) are made here, once.
+//! are the op's own are made here, once: its inverse and its key here, its device kind,
+//! kernel feature, the links it makes and what it hangs off in `links`, where it goes in
+//! a removal and whether the record keeps it in `removal`.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceKind, Encap, Feature};
+use super::Encap;
 use crate::firewall::groups::Class;
 use crate::firewall::ruleset::{Chain, Family};
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Impairment, Percent};
-use crate::topology::{EtcFileKind, Netns};
+use crate::topology::{EtcFileKind, Netns, Ready};
 use crate::tunnel::{ForwarderConfig, Peer};
+
+mod links;
+mod removal;
 
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
@@ -176,6 +180,37 @@ pub enum Op {
         netns: Netns,
         dev: String,
     },
+    /// The lab's supervisor: netlab itself (`netlab supervise`) as PID 1 of a PID
+    /// namespace of the lab's own, the parent of every process of the lab, so that none
+    /// outlives the lab (see src/process).
+    SupervisorStart,
+    /// Ends the supervisor, and with it everything left in its PID namespace.
+    SupervisorStop,
+    /// A long-running process in a node, `sh -c CMD` started by the supervisor inside the
+    /// node's namespace (`netns`), ready once `ready` passes (within `ready_timeout_ms`).
+    ProcessStart {
+        node: String,
+        name: String,
+        netns: Netns,
+        cmd: String,
+        ready: Option<Ready>,
+        ready_timeout_ms: u64,
+        user: Option<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// SIGTERM to a process (and its process group), SIGKILL after a grace period.
+    ProcessStop {
+        node: String,
+        name: String,
+        netns: Netns,
+    },
+    /// A node's `n`-th one-shot command, run to its end: anything but exit 0 fails.
+    Exec {
+        node: String,
+        netns: Netns,
+        n: usize,
+        cmd: String,
+    },
     /// Deletes the conntrack entries that have an address in one of `subnets` (a lab's nat
     /// networks), so that no stale NAT outlives the lab or greets the next one on the same
     /// addresses. Done at up and again at down: its own undo.
@@ -309,6 +344,9 @@ pub enum Subject {
     Addr,
     Route,
     Forwarder,
+    Supervisor,
+    Process,
+    Exec,
     Conntrack,
     NftTable,
     NftRule,
@@ -338,7 +376,7 @@ impl Op {
         use Op::*;
         match self {
             NetnsAdd { netns } | NetnsAlias { netns, .. } | NetnsDel { netns } => Netns::Named(netns.clone()),
-            FileWrite { .. } | FileRemove { .. } => Netns::Host,
+            FileWrite { .. } | FileRemove { .. } | SupervisorStart | SupervisorStop => Netns::Host,
             SysctlSet { netns, .. }
             | SysctlRestore { netns, .. }
             | BridgeAdd { netns, .. }
@@ -360,20 +398,75 @@ impl Op {
             | RouteDel { netns, .. }
             | ForwarderStart { netns, .. }
             | ForwarderStop { netns, .. }
-            | ConntrackFlush { netns, .. }
-            | NftTableAdd { netns, .. }
-            | NftTableDel { netns, .. }
-            | NftRuleAdd { netns, .. }
-            | NftRuleDel { netns, .. }
-            | LinkSetHairpin { netns, .. }
-            | LinkSetClass { netns, .. }
             | QdiscReplace { netns, .. }
             | QdiscDel { netns, .. }
             | DropSet { netns, .. }
             | DropDel { netns, .. }
             | RelayStart { netns, .. }
             | RelayStop { netns, .. }
-            | RelaySet { netns, .. } => netns.clone(),
+            | RelaySet { netns, .. }
+            | ProcessStart { netns, .. }
+            | ProcessStop { netns, .. }
+            | Exec { netns, .. }
+            | ConntrackFlush { netns, .. }
+            | NftTableAdd { netns, .. }
+            | NftTableDel { netns, .. }
+            | NftRuleAdd { netns, .. }
+            | NftRuleDel { netns, .. }
+            | LinkSetHairpin { netns, .. }
+            | LinkSetClass { netns, .. } => netns.clone(),
+        }
+    }
+
+    /// `NODE:NAME`, the key of a process's files and the way people name it; for an
+    /// `exec`, `NODE:exec.N`. `None` for other ops.
+    pub fn process_key(&self) -> Option<String> {
+        use Op::*;
+        match self {
+            ProcessStart { node, name, .. } | ProcessStop { node, name, .. } => Some(format!("{node}:{name}")),
+            Exec { node, n, .. } => Some(format!("{node}:exec.{n}")),
+            NetnsAdd { .. }
+            | NetnsAlias { .. }
+            | NetnsDel { .. }
+            | SysctlSet { .. }
+            | SysctlRestore { .. }
+            | FileWrite { .. }
+            | FileRemove { .. }
+            | BridgeAdd { .. }
+            | VethAdd { .. }
+            | VxlanAdd { .. }
+            | IpipAdd { .. }
+            | TunAdd { .. }
+            | LinkDel { .. }
+            | LinkSetMaster { .. }
+            | LinkSetNomaster { .. }
+            | LinkSetMtu { .. }
+            | LinkSetMac { .. }
+            | LinkRename { .. }
+            | LinkUp { .. }
+            | LinkDown { .. }
+            | AddrAdd { .. }
+            | AddrDel { .. }
+            | RouteAdd { .. }
+            | RouteDel { .. }
+            | ForwarderStart { .. }
+            | ForwarderStop { .. }
+            | SupervisorStart
+            | SupervisorStop
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
+            | QdiscReplace { .. }
+            | QdiscDel { .. }
+            | DropSet { .. }
+            | DropDel { .. }
+            | RelayStart { .. }
+            | RelayStop { .. }
+            | RelaySet { .. } => None,
         }
     }
 
@@ -400,6 +493,10 @@ impl Op {
             RouteAdd { netns, to, via, dev } => RouteDel { netns, to, via, dev },
             RouteDel { netns, to, via, dev } => RouteAdd { netns, to, via, dev },
             ForwarderStart { netns, dev, .. } => ForwarderStop { netns, dev },
+            SupervisorStart => SupervisorStop,
+            ProcessStart { node, name, netns, .. } => ProcessStop { node, name, netns },
+            // What a command did is not netlab's to take back.
+            Exec { .. } => return None,
             // Flushing cannot be undone; what down does about the lab's entries is flush them.
             flush @ ConntrackFlush { .. } => flush,
             NftTableAdd { netns, family, name, .. } => NftTableDel { netns, family, name },
@@ -419,6 +516,8 @@ impl Op {
             | LinkSetMtu { .. }
             | LinkSetMac { .. }
             | ForwarderStop { .. }
+            | SupervisorStop
+            | ProcessStop { .. }
             | NftTableDel { .. }
             // The rule's text is not in the op.
             | NftRuleDel { .. }
@@ -464,6 +563,11 @@ impl Op {
             ForwarderStart { netns, dev, .. } | ForwarderStop { netns, dev } => {
                 key(Subject::Forwarder, netns, dev.clone())
             }
+            SupervisorStart | SupervisorStop => key(Subject::Supervisor, &Netns::Host, String::new()),
+            ProcessStart { node, name, netns, .. } | ProcessStop { node, name, netns } => {
+                key(Subject::Process, netns, format!("{node}:{name}"))
+            }
+            Exec { node, netns, n, .. } => key(Subject::Exec, netns, format!("{node}:exec.{n}")),
             ConntrackFlush { netns, subnets } => {
                 let subnets: Vec<String> = subnets.iter().map(IpNet::to_string).collect();
                 key(Subject::Conntrack, netns, subnets.join(" "))
@@ -481,102 +585,6 @@ impl Op {
             DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
             RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
             RelaySet { netns, a, .. } => key(Subject::RelayImpairment, netns, a.clone()),
-        }
-    }
-
-    /// The kind of device the op makes, if it makes one: what `up` checks the kernel for
-    /// before it starts.
-    pub fn device_kind(&self) -> Option<DeviceKind> {
-        use Op::*;
-        match self {
-            BridgeAdd { .. } => Some(DeviceKind::Bridge),
-            VethAdd { .. } => Some(DeviceKind::Veth),
-            VxlanAdd { .. } => Some(DeviceKind::Vxlan),
-            IpipAdd { .. } => Some(DeviceKind::Ipip),
-            TunAdd { .. } => Some(DeviceKind::Tun),
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | LinkDel { .. }
-            | LinkSetMaster { .. }
-            | LinkSetNomaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | LinkDown { .. }
-            | AddrAdd { .. }
-            | AddrDel { .. }
-            | RouteAdd { .. }
-            | RouteDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | ConntrackFlush { .. }
-            | NftTableAdd { .. }
-            | NftTableDel { .. }
-            | NftRuleAdd { .. }
-            | NftRuleDel { .. }
-            | LinkSetHairpin { .. }
-            | LinkSetClass { .. }
-            | QdiscReplace { .. }
-            | QdiscDel { .. }
-            | DropSet { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. } => None,
-        }
-    }
-
-    /// What the kernel must have for the op (a kind of device, of qdisc, nftables'
-    /// netdev family): what `up` tries before it changes anything.
-    pub fn feature(&self) -> Option<Feature> {
-        use Op::*;
-        match self {
-            QdiscReplace { kind, .. } => Some(Feature::Qdisc(*kind)),
-            DropSet { .. } => Some(Feature::NetdevDrop),
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | NetnsDel { .. }
-            | SysctlSet { .. }
-            | SysctlRestore { .. }
-            | FileWrite { .. }
-            | FileRemove { .. }
-            | BridgeAdd { .. }
-            | VethAdd { .. }
-            | VxlanAdd { .. }
-            | IpipAdd { .. }
-            | TunAdd { .. }
-            | LinkDel { .. }
-            | LinkSetMaster { .. }
-            | LinkSetNomaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | LinkDown { .. }
-            | AddrAdd { .. }
-            | AddrDel { .. }
-            | RouteAdd { .. }
-            | RouteDel { .. }
-            | ForwarderStart { .. }
-            | ForwarderStop { .. }
-            | QdiscDel { .. }
-            | DropDel { .. }
-            | RelayStart { .. }
-            | RelayStop { .. }
-            | RelaySet { .. }
-            | ConntrackFlush { .. }
-            | NftTableAdd { .. }
-            | NftTableDel { .. }
-            | NftRuleAdd { .. }
-            | NftRuleDel { .. }
-            | LinkSetHairpin { .. }
-            | LinkSetClass { .. } => self.device_kind().map(Feature::Device),
         }
     }
 

@@ -14,7 +14,11 @@
 //! `kill $(head -n1 FILE)` works), then one `key value` per line. A pid file of an older
 //! netlab holds the pid alone: [`PidFile::Bare`], for the caller to judge.
 //!
-//! Forwarders use it today; processes netlab starts in nodes will too.
+//! netlab's own processes (forwarders, a lab's supervisor) are known by a [`ProcessId`]
+//! in their pid file. A lab's programs are known by an [`Identity`]: the same, but for
+//! the executable, which a program run with `sh -c` changes as it goes (`sh`, then what
+//! it execs); their supervisor, as their parent, is what stops them, and the identity
+//! only says whether the process a record names still runs ([`of`], [`is_running`]).
 
 use std::fmt;
 use std::fs;
@@ -24,6 +28,8 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
+
+use crate::live::{Exit, Identity, NsId};
 
 /// A file (an executable, a namespace) by device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +260,68 @@ pub fn started_at(pid: u32) -> Option<SystemTime> {
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(btime) + Duration::from_millis(ticks * 1000 / hz))
 }
 
+impl From<FileId> for NsId {
+    fn from(f: FileId) -> NsId {
+        NsId { dev: f.dev, ino: f.ino }
+    }
+}
+
+/// The identity of a namespace file such as /proc/PID/ns/net.
+pub fn ns_id(path: &str) -> io::Result<NsId> {
+    FileId::of(path).map(NsId::from)
+}
+
+/// The identity of the live program `pid` (a process of a lab's).
+pub fn of(pid: u32) -> io::Result<Identity> {
+    let gone = || io::Error::new(io::ErrorKind::NotFound, format!("process {pid} has exited"));
+    let start_time = started(pid).ok_or_else(gone)?;
+    let (uid, _) = uids(pid).ok_or_else(gone)?;
+    let netns = ns_id(&format!("/proc/{pid}/ns/net"))?;
+    // Read again: the same start time means everything above was read of one process.
+    if started(pid) != Some(start_time) {
+        return Err(gone());
+    }
+    Ok(Identity { pid, start_time, uid, netns })
+}
+
+/// Whether the program `id` names still runs: the same pid and start time, not a
+/// zombie, as the same user in the same namespace.
+pub fn is_running(id: &Identity) -> bool {
+    of(id.pid).is_ok_and(|now| now == *id)
+}
+
+/// Waits until the process `id` names is gone (it need not be netlab's child): dead or a
+/// zombie, at most `timeout`; whether it is. Not [`ProcessId::check`]'s `Gone`, which an
+/// exiting process already is: a PID namespace's init (a lab's supervisor) is still
+/// exiting, its links unreadable, while the kernel kills and reaps the rest of its
+/// namespace, and only then becomes a zombie.
+pub fn wait_gone(id: &ProcessId, timeout: Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if started(id.pid) != Some(id.start_time) {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How a child that `waitpid` reported ended; `None` when it has not (stopped, continued).
+pub fn exit_of(status: nix::sys::wait::WaitStatus) -> Option<Exit> {
+    use nix::sys::wait::WaitStatus;
+    match status {
+        WaitStatus::Exited(_, code) => Some(Exit::Code(code)),
+        WaitStatus::Signaled(_, signal, _) => Some(Exit::Signal(signal as i32)),
+        WaitStatus::Stopped(..)
+        | WaitStatus::PtraceEvent(..)
+        | WaitStatus::PtraceSyscall(_)
+        | WaitStatus::Continued(_)
+        | WaitStatus::StillAlive => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +374,27 @@ mod tests {
             netns: FileId { dev: 3, ino: 4 },
         };
         assert_eq!(id.pid_file(), "7\nstart_time 9\nuid 0\nexe 1:2\nnetns 3:4\n");
+    }
+
+    #[test]
+    fn a_program_is_running_while_its_identity_holds() {
+        let me = of(std::process::id()).unwrap();
+        assert!(is_running(&me));
+        assert!(!is_running(&Identity { start_time: me.start_time + 1, ..me }));
+        assert!(!is_running(&Identity { uid: me.uid + 1, ..me }));
+        let mut child = Command::new("sleep").arg("0.05").spawn().unwrap();
+        let id = of(child.id()).unwrap();
+        let pid = ProcessId::of(child.id()).unwrap();
+        child.wait().unwrap();
+        assert!(!is_running(&id));
+        assert!(wait_gone(&pid, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn exits_read_like_a_shell() {
+        assert_eq!(Exit::Code(3).shell_code(), 3);
+        assert_eq!(Exit::Signal(9).shell_code(), 137);
+        assert_eq!(Exit::Signal(9).to_string(), "killed by signal 9 (SIGKILL)");
+        assert_eq!(Exit::Code(1).to_string(), "exit status 1");
     }
 }

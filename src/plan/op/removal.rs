@@ -48,40 +48,49 @@ impl Op {
             | Op::DropDel { .. }
             | Op::RelayStart { .. }
             | Op::RelayStop { .. }
+            | Op::SupervisorStart
+            | Op::SupervisorStop
+            | Op::ProcessStart { .. }
+            | Op::ProcessStop { .. }
             | Op::ConntrackFlush { .. }
             | Op::NftTableAdd { .. }
             | Op::NftTableDel { .. }
             | Op::NftRuleAdd { .. }
             | Op::NftRuleDel { .. }
             | Op::LinkSetHairpin { .. }
-            | Op::LinkSetClass { .. } => !self.removes(),
+            | Op::LinkSetClass { .. }
+            // Kept, though never undone: `logs` finds a node's commands by it.
+            | Op::Exec { .. } => !self.removes(),
         }
     }
 
     /// For an op that takes something away, its place among removals applied together:
-    /// what hangs off a thing goes before the thing (a forwarder before its device, a
-    /// route before the link it leaves through, a port before its bridge...). `None` for
-    /// an op that adds or changes something.
+    /// what hangs off a thing goes before the thing (the lab's processes before the
+    /// network they use, a forwarder before its device, a route before the link it leaves
+    /// through, a port before its bridge...). `None` for an op that adds or changes
+    /// something.
     pub fn removal_rank(&self) -> Option<u8> {
         use Op::*;
         match self {
-            ForwarderStop { .. } | RelayStop { .. } => Some(0),
+            ProcessStop { .. } => Some(0),
+            SupervisorStop => Some(1),
+            ForwarderStop { .. } | RelayStop { .. } => Some(2),
             // The firewall before the interfaces it names (netavark's lesson: its leaks
             // came from the other order).
-            NftRuleDel { .. } => Some(1),
-            NftTableDel { .. } => Some(2),
+            NftRuleDel { .. } => Some(3),
+            NftTableDel { .. } => Some(4),
             // An impairment of a link that may be deleted next.
-            QdiscDel { .. } | DropDel { .. } => Some(3),
-            RouteDel { .. } => Some(4),
-            AddrDel { .. } => Some(5),
-            LinkSetNomaster { .. } => Some(6),
+            QdiscDel { .. } | DropDel { .. } => Some(5),
+            RouteDel { .. } => Some(6),
+            AddrDel { .. } => Some(7),
+            LinkSetNomaster { .. } => Some(8),
             // Down, hairpin off and the plain class are states kept with the link, but
             // what `up` did they take away.
-            LinkDown { .. } | LinkSetHairpin { on: false, .. } | LinkSetClass { class: Class::Plain, .. } => Some(7),
-            LinkDel { .. } => Some(8),
-            FileRemove { .. } => Some(9),
-            SysctlRestore { .. } => Some(10),
-            NetnsDel { .. } => Some(11),
+            LinkDown { .. } | LinkSetHairpin { on: false, .. } | LinkSetClass { class: Class::Plain, .. } => Some(9),
+            LinkDel { .. } => Some(10),
+            FileRemove { .. } => Some(11),
+            SysctlRestore { .. } => Some(12),
+            NetnsDel { .. } => Some(13),
             NetnsAdd { .. }
             | NetnsAlias { .. }
             | SysctlSet { .. }
@@ -99,6 +108,9 @@ impl Op {
             | AddrAdd { .. }
             | RouteAdd { .. }
             | ForwarderStart { .. }
+            | SupervisorStart
+            | ProcessStart { .. }
+            | Exec { .. }
             | ConntrackFlush { .. }
             | NftTableAdd { .. }
             | NftRuleAdd { .. }
