@@ -29,6 +29,17 @@ use nix::fcntl::{openat, renameat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fstat, fstatat, mkdirat, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
+/// How the temporary file of a write in `/etc/netns/<ns>/` ends (`.hosts.netlab-tmp`): a
+/// name /etc itself never has, which `netlab exec` and a lab's processes do not bind.
+pub const ETC_TMP_SUFFIX: &str = ".netlab-tmp";
+
+/// Whether `name`, in a namespace's `/etc/netns` directory, is the temporary file of a
+/// write of netlab's (see [`ETC_TMP_SUFFIX`]).
+pub fn is_etc_temporary(name: &std::ffi::OsStr) -> bool {
+    let name = name.as_encoded_bytes();
+    name.starts_with(b".") && name.ends_with(ETC_TMP_SUFFIX.as_bytes())
+}
+
 /// One component of a path: a file or directory name that cannot climb out of the
 /// directory it is joined to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,21 +9,14 @@
 use std::io;
 use std::path::Path;
 
-use crate::places::{Dir, Name};
+use crate::places::{Dir, Name, ETC_TMP_SUFFIX};
 use crate::topology::EtcFileKind;
 
 pub const NETNS_ETC_DIR: &str = "/etc/netns";
 
 /// The temporary file a write goes through before it is renamed over the file.
 fn tmp_name(file: EtcFileKind) -> io::Result<Name> {
-    Name::new(format!(".{}.netlab-tmp", file.file_name()))
-}
-
-/// Whether `name` is one of the temporary files a write goes through (see [`tmp_name`]):
-/// never bound over /etc by `netlab exec`.
-pub fn is_temporary(name: &std::ffi::OsStr) -> bool {
-    let name = name.as_encoded_bytes();
-    name.starts_with(b".") && name.ends_with(b".netlab-tmp")
+    Name::new(format!(".{}{ETC_TMP_SUFFIX}", file.file_name()))
 }
 
 fn file_name(file: EtcFileKind) -> io::Result<Name> {

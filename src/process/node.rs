@@ -75,7 +75,7 @@ impl NodeEntry {
         let mut etc = Vec::new();
         if let Some(dir) = crate::places::Dir::open(&netns.etc)? {
             for name in dir.names()? {
-                if crate::kernel::files::is_temporary(&name) {
+                if crate::places::is_etc_temporary(&name) {
                     continue;
                 }
                 let target = Path::new("/etc").join(&name);
