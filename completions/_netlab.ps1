@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it')
             [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
+            [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -140,6 +141,15 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'netlab;port' {
+            [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'netlab;logs' {
             [CompletionResult]::new('--lab', '--lab', [CompletionResultType]::ParameterName, 'The lab, by name, instead of a topology file')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing what is written, until interrupted or the lab goes down')
@@ -176,6 +186,7 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             [CompletionResult]::new('link', 'link', [CompletionResultType]::ParameterValue, 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it')
             [CompletionResult]::new('impair', 'impair', [CompletionResultType]::ParameterValue, 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet')
             [CompletionResult]::new('exec', 'exec', [CompletionResultType]::ParameterValue, 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files')
+            [CompletionResult]::new('port', 'port', [CompletionResultType]::ParameterValue, 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT')
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show the output of a node''s processes (stdout and stderr, the newest part kept)')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -210,6 +221,9 @@ Register-ArgumentCompleter -Native -CommandName 'netlab' -ScriptBlock {
             break
         }
         'netlab;help;exec' {
+            break
+        }
+        'netlab;help;port' {
             break
         }
         'netlab;help;logs' {

@@ -46,6 +46,9 @@ _netlab() {
             netlab,plan)
                 cmd="netlab__subcmd__plan"
                 ;;
+            netlab,port)
+                cmd="netlab__subcmd__port"
+                ;;
             netlab,run)
                 cmd="netlab__subcmd__run"
                 ;;
@@ -88,6 +91,9 @@ _netlab() {
             netlab__subcmd__help,plan)
                 cmd="netlab__subcmd__help__subcmd__plan"
                 ;;
+            netlab__subcmd__help,port)
+                cmd="netlab__subcmd__help__subcmd__port"
+                ;;
             netlab__subcmd__help,run)
                 cmd="netlab__subcmd__help__subcmd__run"
                 ;;
@@ -107,7 +113,7 @@ _netlab() {
 
     case "${cmd}" in
         netlab)
-            opts="-h -V --help --version validate plan graph up down diff status link impair exec logs run completions help"
+            opts="-h -V --help --version validate plan graph up down diff status link impair exec port logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -211,7 +217,7 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help)
-            opts="validate plan graph up down diff status link impair exec logs run completions help"
+            opts="validate plan graph up down diff status link impair exec port logs run completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +357,20 @@ _netlab() {
             return 0
             ;;
         netlab__subcmd__help__subcmd__plan)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__help__subcmd__port)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -535,6 +555,28 @@ _netlab() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "text json ip" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        netlab__subcmd__port)
+            opts="-h -V --lab --format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 *)

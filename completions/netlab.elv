@@ -32,6 +32,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
             cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
             cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
@@ -126,6 +127,14 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'netlab;port'= {
+            cand --lab 'The lab, by name, instead of a topology file'
+            cand --format 'Output format'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'netlab;logs'= {
             cand --lab 'The lab, by name, instead of a topology file'
             cand -f 'Keep printing what is written, until interrupted or the lab goes down'
@@ -159,6 +168,7 @@ set edit:completion:arg-completer[netlab] = {|@words|
             cand link 'Cut or restore a link: set every end of NODE:IF''s link down, pull its cable, or restore it'
             cand impair 'Degrade a link of a lab that is up, at once: what frames leaving NODE:IF meet'
             cand exec 'Run a command inside a node, like `ip netns exec`: its namespace, its /etc/netns files'
+            cand port 'A node''s published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT'
             cand logs 'Show the output of a node''s processes (stdout and stderr, the newest part kept)'
             cand run 'Bring the lab up in a throwaway host of its own, run CMD there, take the lab down'
             cand completions 'Print a shell completion script'
@@ -183,6 +193,8 @@ set edit:completion:arg-completer[netlab] = {|@words|
         &'netlab;help;impair'= {
         }
         &'netlab;help;exec'= {
+        }
+        &'netlab;help;port'= {
         }
         &'netlab;help;logs'= {
         }

@@ -108,6 +108,14 @@ gw-a:wan0 --delay 200ms --loss 5% --both\n  netlab impair --lab wan gw-a:wan0 --
 (uses ./netlab.toml)\n\nExit code: the command's own; 127 if it does not exist, 126 if it cannot run."
     )]
     Exec(ExecArgs),
+    /// A node's published ports, as `docker port` prints them: NODE_PORT/PROTO -> HOST_ADDR:HOST_PORT.
+    #[command(
+        override_usage = "netlab port [TOPOLOGY] NODE [PORT[/PROTO]]\n       netlab port --lab NAME NODE [PORT[/PROTO]]",
+        after_help = "The lab must be up: a host port that `up` picked (\"80\" in `ports`) is known from its \
+record. With PORT, only the host addresses and ports it is published on.\n\nExamples:\n  netlab port \
+docker-modes.toml web\n  netlab port --lab docker web 80/tcp"
+    )]
+    Port(PortArgs),
     /// Show the output of a node's processes (stdout and stderr, the newest part kept).
     #[command(
         override_usage = "netlab logs [TOPOLOGY] NODE[:PROCESS] [--follow]\n       netlab logs --lab NAME NODE[:PROCESS] [--follow]",
@@ -281,6 +289,34 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PortArgs {
+    /// [TOPOLOGY] NODE [PORT[/PROTO]]
+    #[arg(value_name = "ARGS", num_args = 1..=3, required = true)]
+    pub words: Vec<String>,
+    /// The lab, by name, instead of a topology file.
+    #[arg(long, value_name = "NAME")]
+    pub lab: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+impl PortArgs {
+    /// The lab, the node, and the node port (and protocol) asked about, if any. Two words
+    /// without --lab are TOPOLOGY NODE when the first is a file, else NODE PORT.
+    pub fn parse(&self) -> Result<(LabRef, &str, Option<&str>), String> {
+        let n = self.words.len();
+        let (lab, rest) = match (&self.lab, n) {
+            (None, 2) if std::path::Path::new(&self.words[0]).is_file() => lab_and_rest(&self.lab, &self.words, 1)?,
+            (None, 2) | (Some(_), 2) => lab_and_rest(&self.lab, &self.words, 2)?,
+            (None, 3) => lab_and_rest(&self.lab, &self.words, 2)?,
+            _ => lab_and_rest(&self.lab, &self.words, 1)?,
+        };
+        Ok((lab, rest[0].as_str(), rest.get(1).map(String::as_str)))
+    }
 }
 
 /// Which lab a command acts on: its topology file, or its name (`--lab`).

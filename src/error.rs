@@ -11,7 +11,7 @@ use crate::diff::{Conflict, Diff};
 use crate::kernel::OpError;
 use crate::ownership::NotOurs;
 use crate::plan::text::{detail, plural, summary};
-use crate::plan::{Feature, Op};
+use crate::plan::{Feature, Op, PublishedPort};
 use crate::state::{Corrupt, LoadError, LockError};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +109,13 @@ pub enum Refusal {
     Observe(OpError),
     /// A namespace of the lab's could not be entered.
     Enter { netns: String, source: std::io::Error },
+    /// A program the lab needs cannot be run (`nft` for its firewall).
+    MissingTool { lab: String, tool: &'static str, package: &'static str, why: String },
+    /// A published port that the host cannot give the lab: another lab publishes it, a
+    /// program listens on it, or the kernel lacks its protocol.
+    Port { lab: String, port: Box<PublishedPort>, why: PortRefusal },
+    /// A binding whose host port `up` picks, with no free one to pick.
+    NoFreePort { lab: String, node: String, spec: String, why: String },
     /// A process's user is not on this machine.
     User { process: String, user: String, why: String },
     /// What an unprivileged `netlab run` cannot do, and what would allow it.
@@ -162,6 +169,19 @@ impl fmt::Display for Refusal {
             Refusal::NotUp { lab, state } => write!(f, "lab {lab} is not up (no record under {})", state.display()),
             Refusal::Observe(e) => write!(f, "cannot read the kernel's state: {e}"),
             Refusal::Enter { netns, source } => write!(f, "cannot enter namespace {netns}: {source}"),
+            Refusal::MissingTool { lab, tool, package, why } => write!(
+                f,
+                "lab {lab} needs `{tool}` (package {package}) for its firewall, and it cannot be run ({why}); \
+                 nothing was changed"
+            ),
+            Refusal::NoFreePort { lab, node, spec, why } => {
+                write!(f, "lab {lab} cannot publish `{spec}` of node {node}: {why}; nothing was changed")
+            }
+            Refusal::Port { lab, port, why } => write!(
+                f,
+                "lab {lab} cannot publish `{}` of node {} ({}:{}/{}): {why}; nothing was changed",
+                port.spec, port.node, port.host_addr, port.host_port, port.proto
+            ),
             Refusal::User { process, user, why } => {
                 write!(f, "process {process} runs as user {user}, but {why}; nothing was changed")
             }
@@ -183,6 +203,38 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// Why a port cannot be published on this host.
+#[derive(Debug)]
+pub enum PortRefusal {
+    /// Another lab that is up publishes it.
+    Published { lab: String, node: String },
+    /// A program on the host listens on it (by name, when it can be seen).
+    Listening { program: Option<String> },
+    /// The kernel has no SCTP.
+    NoSctp,
+}
+
+impl fmt::Display for PortRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortRefusal::Published { lab, node } => {
+                write!(f, "lab {lab} publishes it already (node {node}); pick another host port")
+            }
+            PortRefusal::Listening { program } => {
+                let who = program.as_ref().map(|p| format!(" ({p})")).unwrap_or_default();
+                write!(
+                    f,
+                    "a program on the host listens on it{who}, and publishing it would take its traffic; \
+                     pick another host port"
+                )
+            }
+            PortRefusal::NoSctp => {
+                f.write_str("this kernel has no SCTP (CONFIG_IP_SCTP), so sctp ports cannot be published here")
+            }
+        }
+    }
+}
 
 impl From<LockError> for Error {
     fn from(e: LockError) -> Error {

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod diagnostics;
 pub(crate) mod diff;
 pub mod error;
+pub mod firewall;
 pub mod graph;
 pub mod impair;
 pub mod impairment;

@@ -1,8 +1,8 @@
 //! What the kernel (and the file system) show of a lab, as plain data: its namespaces and
-//! their identities, links, addresses, routes, qdiscs, sysctls, /etc/netns files,
-//! nftables drops, forwarder and relay processes, and its processes and their supervisor.
-//! `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and `status` read
-//! them. Nothing here talks to the kernel, so tests build them by hand.
+//! their identities, links, addresses, routes, qdiscs, sysctls, /etc/netns files, nftables
+//! drops and tables, forwarder and relay processes, and its processes and their
+//! supervisor. `kernel` fills these in (see `kernel::observe`); `diff`, `ownership` and
+//! `status` read them. Nothing here talks to the kernel, so tests build them by hand.
 //!
 //! Kernel-made state (link-local IPv6, connected-subnet routes, loopback addresses, the
 //! local table) is marked as such, since it is never drift.
@@ -16,6 +16,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+pub use crate::firewall::live::LiveTable;
+use crate::firewall::ruleset::Family;
 use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns};
 
@@ -59,6 +61,8 @@ pub struct LiveLink {
     pub vxlan: Option<VxlanInfo>,
     /// An ipip tunnel's (local, remote).
     pub ipip: Option<(Option<IpAddr>, Option<IpAddr>)>,
+    /// A bridge port's hairpin mode (`None`: not a bridge port).
+    pub hairpin: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -237,6 +241,8 @@ pub struct LiveLab {
     pub files: HashMap<(String, EtcFileKind), Option<Vec<u8>>>,
     /// The forwarder of each tunnel end that has one, if it runs.
     pub forwarders: HashMap<(Netns, String), Option<Running>>,
+    /// The nftables tables of the lab's name that were looked for (`None`: not there).
+    pub tables: HashMap<(Netns, Family, String), Option<LiveTable>>,
     /// Each process of the lab's (by `NODE:NAME`) that was ever started, as its
     /// supervisor last recorded it.
     pub processes: HashMap<String, LiveProcess>,
@@ -251,8 +257,8 @@ pub struct LiveLab {
 impl LiveLab {
     /// Takes what `newer` shows of the namespaces in `scope` (the host's links, addresses,
     /// routes, qdiscs and sysctls for `Netns::Host`; a named one's identity, contents,
-    /// sysctls, files, forwarders, drops and relays), and keeps the rest: a lab read whole,
-    /// then in part.
+    /// sysctls, files, forwarders, nftables tables, drops and relays), and keeps the rest:
+    /// a lab read whole, then in part.
     pub fn update(&mut self, newer: LiveLab, scope: &HashSet<Netns>) {
         let named = |name: &str| scope.contains(&Netns::Named(name.to_string()));
         if scope.contains(&Netns::Host) {
@@ -266,6 +272,8 @@ impl LiveLab {
         self.files.extend(newer.files);
         self.forwarders.retain(|(netns, _), _| !scope.contains(netns));
         self.forwarders.extend(newer.forwarders);
+        self.tables.retain(|(netns, _, _), _| !scope.contains(netns));
+        self.tables.extend(newer.tables);
         self.drops.retain(|(netns, _), _| !scope.contains(netns));
         self.drops.extend(newer.drops);
         self.relays.retain(|(netns, _), _| !scope.contains(netns));

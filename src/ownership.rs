@@ -6,7 +6,9 @@
 //! Two kinds of evidence: the lab's record (what netlab applied, with each namespace's
 //! identity and what it wrote to each file), and the lab's marks in the kernel, which
 //! survive a lost record: every link netlab makes, and the `lo` of every namespace it
-//! makes, carries the ifalias `netlab:<lab>`, and its links are in the lab's device group.
+//! makes, carries the ifalias `netlab:<lab>`, its links are in the lab's device groups (one
+//! per class, see `firewall::groups`), and its nftables tables carry the same mark as
+//! their comment.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
@@ -15,7 +17,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::live::{LiveLink, NsId};
+use crate::firewall::groups::{Class, CLASS_MASK};
+use crate::live::{LiveLink, LiveTable, NsId};
 use crate::plan::{Op, OpKey};
 use crate::state::Entry;
 use crate::topology::{EtcFileKind, Netns};
@@ -37,6 +40,17 @@ impl Marks {
         let alias = format!("netlab:{lab}");
         let hash = alias.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
         Marks { alias, group: 0x1000_0000 | (hash & 0x0fff_ffff) }
+    }
+
+    /// The device group of the lab's links of `class` (see `firewall::groups`): the plain
+    /// class is [`Marks::group`].
+    pub fn class_group(&self, class: Class) -> u32 {
+        class.bits() | (self.group & !CLASS_MASK)
+    }
+
+    /// Every group the lab's links can be in.
+    pub fn groups(&self) -> [u32; 3] {
+        [Class::Plain, Class::Routing, Class::NatBridge].map(|c| self.class_group(c))
     }
 
     /// Whether a link carries the lab's alias.
@@ -71,6 +85,8 @@ pub enum NotOurs {
     OtherNamespace { alias: String },
     /// A file someone changed after netlab wrote it: theirs now.
     Changed,
+    /// An nftables table of the lab's name without the lab's mark as its comment.
+    OtherTable { mark: String, found: Option<String> },
     /// A host sysctl other labs may share: whether one that is up still has it cannot be
     /// told (why: a record that cannot be read), so it is not put back yet.
     MaybeShared { why: String },
@@ -90,6 +106,10 @@ impl fmt::Display for NotOurs {
                 write!(f, "it is another namespace than the one netlab made (its lo has no `{alias}` mark)")
             }
             NotOurs::Changed => f.write_str("it was changed since netlab wrote it"),
+            NotOurs::OtherTable { mark, found } => match found {
+                Some(c) => write!(f, "its comment is \"{c}\", not \"{mark}\", so it is not this lab's"),
+                None => write!(f, "it has no comment, not \"{mark}\", so it is not this lab's"),
+            },
             NotOurs::MaybeShared { why } => write!(
                 f,
                 "other labs may share it, and whether one that is up still has it cannot be told ({why}); \
@@ -207,6 +227,17 @@ impl<'a> Claims<'a> {
         match self.making_netns.get(name) {
             Some(true) => Ok(()),
             Some(false) | None => Err(NotOurs::Placeholder),
+        }
+    }
+
+    /// Whether an nftables table found under the lab's name is the lab's: its comment is
+    /// the lab's mark (netlab writes it when it creates the table, and never writes in a
+    /// table that lacks it).
+    pub fn owns_table(&self, table: &LiveTable) -> Result<(), NotOurs> {
+        if table.mark.as_deref() == Some(self.marks.alias.as_str()) {
+            Ok(())
+        } else {
+            Err(NotOurs::OtherTable { mark: self.marks.alias.clone(), found: table.mark.clone() })
         }
     }
 

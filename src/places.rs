@@ -122,7 +122,9 @@ impl Dir {
         open_dir(self.fd.as_fd(), Path::new(name.as_str()), self.join(name))
     }
 
-    /// The directory `name` in it, made when missing; and whether it was made now.
+    /// The directory `name` in it, made when missing; and whether it was made now. (What
+    /// netlab makes where others make directories too goes through `create_marked_sub`.)
+    #[cfg(test)]
     pub fn create_sub(&self, name: &Name) -> io::Result<(Dir, bool)> {
         let made = match mkdirat(self.fd.as_fd(), name.as_str(), Mode::from_bits_truncate(DIR_MODE)) {
             Ok(()) => true,
@@ -133,6 +135,65 @@ impl Dir {
             io::Error::new(io::ErrorKind::NotFound, format!("{} vanished", self.join(name).display()))
         })?;
         Ok((dir, made))
+    }
+
+    /// The directory `name` in it, made when missing, and whether it was made now; one
+    /// made now carries netlab's mark ([`Dir::mark_made`]) before it has its name: it is
+    /// made as `tmp` (a name of netlab's own, which nobody else uses), marked, and renamed
+    /// to `name` (never over one that appeared meanwhile). So a kill at any moment leaves
+    /// no directory of that name, or a marked one, and at most an empty `tmp`, which is
+    /// netlab's by its name (see [`Dir::remove_own_dir`]) and is used again here.
+    pub fn create_marked_sub(&self, name: &Name, tmp: &Name) -> io::Result<(Dir, bool)> {
+        if let Some(dir) = self.sub(name)? {
+            return Ok((dir, false));
+        }
+        match mkdirat(self.fd.as_fd(), tmp.as_str(), Mode::from_bits_truncate(DIR_MODE)) {
+            // A killed write's: used again (sub checks it is a directory netlab could have
+            // made, not a link or someone's).
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(with_path(e.into(), "create", &self.join(tmp))),
+        }
+        let made = self
+            .sub(tmp)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{} vanished", self.join(tmp).display())))?;
+        // Where no mark can be set, the directory is left behind at the end rather than
+        // taken for netlab's (see mark_made).
+        made.mark_made();
+        drop(made);
+        let renamed = nix::fcntl::renameat2(
+            self.fd.as_fd(),
+            tmp.as_str(),
+            self.fd.as_fd(),
+            name.as_str(),
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        );
+        let made = match renamed {
+            Ok(()) => true,
+            // Someone made it meanwhile: theirs, and ours goes.
+            Err(Errno::EEXIST) => {
+                self.remove_dir_if_empty(tmp)?;
+                false
+            }
+            Err(e) => return Err(with_path(e.into(), "rename", &self.join(tmp))),
+        };
+        let dir = self.sub(name)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{} vanished", self.join(name).display()))
+        })?;
+        Ok((dir, made))
+    }
+
+    /// Removes the directory `name`, one of netlab's own names (a temporary directory a
+    /// kill left), if it is empty; `false` when it is not there or not empty. One that is
+    /// a link or that netlab could not have made (see `check_trusted`) is an error that
+    /// names it, and it is left alone.
+    pub fn remove_own_dir(&self, name: &Name) -> io::Result<bool> {
+        match self.sub(name)? {
+            Some(dir) => {
+                drop(dir);
+                self.remove_dir_if_empty(name)
+            }
+            None => Ok(false),
+        }
     }
 
     /// What `name` is, not following a link, or `None` when there is nothing of that name.
@@ -401,6 +462,40 @@ mod tests {
         assert!(dir.remove_dir_if_empty(&name("lab")).unwrap());
         assert!(dir.remove(&name("x")).unwrap());
         assert_eq!(tmp.contents(), ["a", "a/netlab"]);
+    }
+
+    /// A directory netlab makes has its mark before it has its name; one a killed write
+    /// left under the temporary name (marked or not) is taken up again, and removed when
+    /// empty; one that is not a directory netlab could have made is refused.
+    #[test]
+    fn a_directory_made_is_marked_before_it_has_its_name() {
+        let tmp = TempDir::new();
+        let dir = Dir::create(&tmp.path().join("etc")).unwrap();
+        // The mark needs root (a `trusted.` attribute) and a file system that keeps it.
+        let probe = dir.create_sub(&name("probe")).unwrap().0;
+        if !probe.mark_made() {
+            eprintln!("skipped: no trusted.* extended attributes here (not root, or the file system)");
+            return;
+        }
+        let (ns, made) = dir.create_marked_sub(&name("ns1"), &name(".ns1.netlab-tmp")).unwrap();
+        assert!(made && ns.made_by_netlab());
+        assert!(!dir.create_marked_sub(&name("ns1"), &name(".ns1.netlab-tmp")).unwrap().1);
+        // A kill between the directory and its mark: the temporary one is used.
+        dir.create_sub(&name(".ns2.netlab-tmp")).unwrap();
+        let (ns2, made) = dir.create_marked_sub(&name("ns2"), &name(".ns2.netlab-tmp")).unwrap();
+        assert!(made && ns2.made_by_netlab());
+        // ... and removed when empty, as netlab's own.
+        dir.create_sub(&name(".ns3.netlab-tmp")).unwrap();
+        assert!(dir.remove_own_dir(&name(".ns3.netlab-tmp")).unwrap());
+        assert!(!dir.remove_own_dir(&name(".ns3.netlab-tmp")).unwrap());
+        // One others may write to is not netlab's: refused, left alone.
+        let planted = dir.join(&name(".ns4.netlab-tmp"));
+        std::fs::create_dir(&planted).unwrap();
+        std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = dir.create_marked_sub(&name("ns4"), &name(".ns4.netlab-tmp")).unwrap_err();
+        assert!(e.to_string().contains(".ns4.netlab-tmp"), "{e}");
+        assert!(dir.remove_own_dir(&name(".ns4.netlab-tmp")).is_err());
+        assert_eq!(tmp.contents(), ["etc", "etc/.ns4.netlab-tmp", "etc/ns1", "etc/ns2", "etc/probe"]);
     }
 
     #[test]

@@ -73,7 +73,12 @@ pub fn touched(run: &[Op], known: &[&Op]) -> HashSet<Netns> {
             | DropDel { netns, .. }
             | RelayStart { netns, .. }
             | RelayStop { netns, .. }
-            | RelaySet { netns, .. } => {
+            | RelaySet { netns, .. }
+            | ConntrackFlush { netns, .. }
+            | NftTableAdd { netns, .. }
+            | NftTableDel { netns, .. }
+            | NftRuleAdd { netns, .. }
+            | NftRuleDel { netns, .. } => {
                 out.insert(netns.clone());
             }
             BridgeAdd { netns, name, .. }
@@ -88,6 +93,8 @@ pub fn touched(run: &[Op], known: &[&Op]) -> HashSet<Netns> {
             | LinkSetMac { netns, name, .. }
             | LinkUp { netns, name }
             | LinkDown { netns, name }
+            | LinkSetHairpin { netns, name, .. }
+            | LinkSetClass { netns, name, .. }
             | LinkRename { netns, new_name: name, .. } => {
                 out.insert(netns.clone());
                 out.extend(pairs.get(&(netns.clone(), name.clone())).into_iter().flatten().cloned());

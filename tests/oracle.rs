@@ -111,6 +111,17 @@ fn netlab_up_builds_what_the_ip_script_builds_for_every_shipped_topology() {
     assert!(same > 0, "every shipped topology was skipped: the oracle compared nothing");
 }
 
+/// The firewall's ops (nftables tables and rules, conntrack flushes, hairpin modes, link
+/// classes) in every place they can be: tests/labs/firewall.toml.
+#[test]
+fn netlab_up_builds_what_the_ip_script_builds_for_the_firewall() {
+    if skip_unless_root("oracle (firewall)") {
+        return;
+    }
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/labs/firewall.toml");
+    assert_eq!(run_all(&[file]), 1, "the firewall lab must run here");
+}
+
 /// The README's reference example uses every field once (a vxlan tunnel, MACs, a link mtu,
 /// dev routes, host routes and sysctls, a container-mode node) that the shipped topologies
 /// leave out.
@@ -183,8 +194,8 @@ fn the_comparison_reports_each_difference() {
 
 /// The dump sees what the oracle relies on it to see: two builds of the same lab compare
 /// equal, and each change made to one of them (an mtu, an address, a route, a link down,
-/// a MAC, a sysctl, an /etc/netns file, a namespace name that stops being an alias) is
-/// reported, and nothing else.
+/// a MAC, a sysctl, an /etc/netns file, an nftables table, a link's class, a namespace
+/// name that stops being an alias) is reported, and nothing else.
 #[test]
 fn the_dump_and_comparison_see_a_changed_host() {
     if skip_unless_root("oracle self-check") {
@@ -207,7 +218,8 @@ fn the_dump_and_comparison_see_a_changed_host() {
         "ip -n ns0 link set veth0 mtu 1400 && ip -n ns1 addr add 10.0.0.9/24 dev veth1 \
          && ip -n ns0 route add 10.5.0.0/16 via 10.0.0.2 && ip -n ns1 link set veth1 down \
          && ip -n ns1 link set veth1 address 02:00:00:00:00:02 && ip netns exec ns0 sysctl -qw net.ipv4.ip_forward=1 \
-         && mkdir -p /etc/netns/ns0 && echo '10.0.0.1 a' > /etc/netns/ns0/hosts",
+         && mkdir -p /etc/netns/ns0 && echo '10.0.0.1 a' > /etc/netns/ns0/hosts \
+         && ip netns exec ns0 nft add table inet x && ip -n ns0 link set veth0 group 0x30000001",
     );
     let diff = compare(("good", &dump(&good, &wanted)), ("bad", &dump(&bad, &wanted)));
     let expected = [
@@ -220,6 +232,8 @@ fn the_dump_and_comparison_see_a_changed_host() {
         r#"ns1 = ns2 | link veth1: mac: good "02:00:00:00:00:01", bad "02:00:00:00:00:02""#,
         r#"ns0 | sysctl net.ipv4.ip_forward: value: good "0", bad "1""#,
         "file /etc/netns/ns0: only in bad",
+        "ns0 | nft ruleset: only in bad",
+        r#"ns0 | link veth0: class: good (none), bad "3""#,
         r#"file /etc/netns/ns0/hosts: only in bad (content="10.0.0.1 a\n")"#,
     ];
     for e in expected {

@@ -185,10 +185,14 @@ fn a_corrupt_record_is_named_and_its_lab_can_still_be_taken_down() {
     host.sh_ok("ip link del br0 && ip link add br0 type bridge");
     let (_, err) = host.netlab_exits(1, &["down", "--lab", "docker"]);
     assert!(err.contains("partly down") && err.contains("br0"), "{err}");
+    assert!(err.contains("net.ipv4.ip_forward") && err.contains("other labs may share it"), "{err}");
     let (_, err) = host.netlab_exits(1, &["status", "--lab", "docker"]);
     assert!(err.contains("/run/netlab/docker.json cannot be trusted"), "the bad record stays: {err}");
     host.sh_ok("ip link del br0");
-    for lab in ["docker", "flannel"] {
+    // flannel's first: while its record cannot be read, whether it shares the host's
+    // forwarding that docker's nat networks turned on cannot be told, so docker's down
+    // leaves that as it is (crate::sharing, said above) until flannel's record is gone.
+    for lab in ["flannel", "docker"] {
         let (out, _) = host.netlab_exits(0, &["down", "--lab", lab]);
         assert!(out.contains(&format!("lab {lab} is down")), "{out}");
     }

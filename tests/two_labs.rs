@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::outside::Host;
 use common::{skip_unless_root, TempTopology, Throwaway};
 
 /// A lab named `name` whose node `x` has a veth to the host, `host:<host_if>`; its file is
@@ -218,4 +219,136 @@ fn a_record_that_cannot_be_read_stops_a_lab_that_sets_host_sysctls() {
     host.netlab_ok(&["down", &b.path]);
     host.sh_ok("sysctl -qw net.ipv4.ip_forward=0");
     host.assert_empty();
+}
+
+/// A lab with a nat network (`nat = true`) of subnet `172.{n}.0.0/24` (node `w`), and with
+/// `v6` an IPv6 one too (node `w6`): its forwarding is a host sysctl, shared like any.
+fn nat_lab(name: &str, n: u8, v6: bool) -> TempTopology {
+    let mut text = format!(
+        "[lab]\nname = \"{name}\"\n\n[networks.n]\nsubnet = \"172.{n}.0.0/24\"\nnat = true\n\n[nodes.w]\nnetwork = \"n\"\n"
+    );
+    if v6 {
+        text.push_str(&format!(
+            "\n[networks.n6]\nsubnet = \"fd00:{n}::/64\"\nnat = true\n\n[nodes.w6]\nnetwork = \"n6\"\n"
+        ));
+    }
+    TempTopology::new(&format!("nat-shared-{name}"), &text)
+}
+
+/// routed_lab's shape without `[host]`: a lab that never asked the host to route for it.
+fn plain_lab(name: &str, n: u8) -> TempTopology {
+    let routed = routed_lab(name, n, "net.ipv4.ip_forward");
+    let text = std::fs::read_to_string(&routed.path).unwrap();
+    let start = text.find("[host]").unwrap();
+    let end = start + text[start..].find("[nodes.x]").unwrap();
+    TempTopology::new(&format!("plain-{name}"), &format!("{}{}", &text[..start], &text[end..]))
+}
+
+/// The forwarding a nat network turns on is a host sysctl that labs share (issue 13 on
+/// issue 12's sharing): a nat lab beside a lab that set `[host]
+/// net.ipv4.conf.all.forwarding = 1` itself (ip_forward's other name), taken down in both
+/// orders. ip_forward is 1 while either is up and 0 after the
+/// last; the routing lab routes at every step (its links are routed through the nat lab's
+/// guard); the nat lab reaches the outside at every step; a lab that never asked is not
+/// routed while a nat lab is up. A lab that wants forwarding off is refused, naming the
+/// nat lab.
+#[test]
+fn nat_forwarding_is_shared_with_a_lab_that_asked_for_routing() {
+    if skip_unless_root("nat forwarding shared with a routing lab") {
+        return;
+    }
+    let outside = Host::new();
+    let host = &outside.t;
+    let (nat, routing, plain) =
+        (nat_lab("n", 30, false), routed_lab("a", 86, "net.ipv4.conf.all.forwarding"), plain_lab("p", 87));
+    let forward = |host: &Throwaway| sysctl(host, "ipv4/ip_forward");
+    let nat_out = |host: &Throwaway| host.pings("n-w", "203.0.113.2");
+    let routes = |host: &Throwaway| host.pings("a-x", "10.86.2.2");
+    host.up(&plain.path);
+
+    // Routing lab first, nat lab second; the nat lab goes first, comes back, goes again.
+    host.up(&routing.path);
+    let out = host.up(&nat.path);
+    assert!(
+        out.contains(
+            "# host sysctl net.ipv4.ip_forward = 1: shared with lab a, which is up (the last lab to go down puts back 0)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("nft rule add") && out.contains("guard"), "the nat lab has no guard:\n{out}");
+    assert!(routes(host) && nat_out(host), "with both up");
+    assert!(!host.pings("p-x", "10.87.2.2"), "a lab that never asked was routed beside a nat lab");
+    let off = TempTopology::new(
+        "nat-shared-off",
+        "[lab]\nname = \"off\"\n\n[host]\nsysctl = { \"net.ipv4.conf.all.forwarding\" = 0 }\n\n[nodes.o]\n",
+    );
+    let (_, err) = host.netlab_exits(1, &["up", &off.path]);
+    assert!(
+        err.contains(
+            "host sysctl net.ipv4.conf.all.forwarding = 0 conflicts with labs a and n, which are up and set it to"
+        ),
+        "{err}"
+    );
+    let out = host.netlab_ok(&["down", &nat.path]);
+    assert!(out.contains("# host sysctl net.ipv4.ip_forward left as it is: lab a is up and has it too"), "{out}");
+    assert_eq!(forward(host), "1");
+    assert!(routes(host), "the nat lab's down took the routing lab's forwarding");
+    host.up(&nat.path);
+    assert!(routes(host) && nat_out(host), "the nat lab back up");
+    host.netlab_ok(&["down", &nat.path]);
+    assert!(routes(host));
+    host.netlab_ok(&["down", &routing.path]);
+    assert_eq!(forward(host), "0", "the last lab to go down put back 0");
+
+    // The other order: the nat lab first, the routing lab goes down first.
+    host.up(&nat.path);
+    assert_eq!(forward(host), "1");
+    let out = host.up(&routing.path);
+    assert!(out.contains("shared with lab n"), "{out}");
+    assert!(routes(host) && nat_out(host));
+    host.netlab_ok(&["down", &routing.path]);
+    assert_eq!(forward(host), "1", "the routing lab's down took the nat lab's forwarding");
+    assert!(nat_out(host));
+    assert!(!host.pings("p-x", "10.87.2.2"), "a lab that never asked was routed beside a nat lab");
+    host.netlab_ok(&["down", &nat.path]);
+    assert_eq!(forward(host), "0");
+    host.netlab_ok(&["down", &plain.path]);
+    // (The routing lab's own flows may stay in conntrack until they time out: tracked
+    // while the nat lab's table was there, never NATed, and no lab's to flush.)
+    assert_eq!(sysctl(host, "ipv6/conf/all/forwarding"), "0");
+    outside.assert_clean(&["172.30.0.0/24"]);
+}
+
+/// Two nat labs share the host's forwarding, each family on its own: the second one's
+/// IPv6 network turns IPv6 forwarding on, which goes back when that lab goes down even
+/// while the first is up; IPv4 forwarding stays until the last of them goes, in both
+/// orders, and the lab that stays reaches the outside.
+#[test]
+fn two_nat_labs_share_forwarding_whichever_goes_down_first() {
+    if skip_unless_root("two nat labs share forwarding") {
+        return;
+    }
+    let outside = Host::new();
+    let host = &outside.t;
+    let (one, two) = (nat_lab("n1", 28, false), nat_lab("n2", 29, true));
+    let forward = |host: &Throwaway| (sysctl(host, "ipv4/ip_forward"), sysctl(host, "ipv6/conf/all/forwarding"));
+    let on = |v4: &str, v6: &str| (v4.to_string(), v6.to_string());
+    for first_down in [&one, &two] {
+        host.up(&one.path);
+        assert_eq!(forward(host), on("1", "0"));
+        let out = host.up(&two.path);
+        assert!(out.contains("# host sysctl net.ipv4.ip_forward = 1: shared with lab n1"), "{out}");
+        let sets_v6 = out.lines().any(|l| l.contains("sysctl set") && l.contains("net.ipv6.conf.all.forwarding = 1"));
+        assert!(sets_v6, "{out}");
+        assert_eq!(forward(host), on("1", "1"));
+        assert!(host.pings("n1-w", "203.0.113.2") && host.pings("n2-w", "203.0.113.2"));
+        host.netlab_ok(&["down", &first_down.path]);
+        let (stays, v6) = if std::ptr::eq(first_down, &one) { ("n2-w", "1") } else { ("n1-w", "0") };
+        assert_eq!(forward(host), on("1", v6), "after the first down");
+        assert!(host.pings(stays, "203.0.113.2"), "{stays} lost the outside when the other lab went down");
+        let last = if std::ptr::eq(first_down, &one) { &two } else { &one };
+        host.netlab_ok(&["down", &last.path]);
+        assert_eq!(forward(host), on("0", "0"), "the last lab to go down put back both");
+    }
+    outside.assert_clean(&["172.28.0.0/24", "172.29.0.0/24", "fd00:29::/64"]);
 }

@@ -102,11 +102,16 @@ fn up_does_what_plan_lists_op_by_op_for_every_shipped_lab() {
         assert_eq!(done, planned, "{name}: up did not do what plan lists");
 
         // A host that already has every host sysctl the lab sets: those, and only those,
-        // are left out.
+        // are left out. (Not one of a device the lab makes, such as a nat bridge's
+        // route_localnet: a new device starts from conf.default.)
         let mut kernel = FakeKernel::new(&plan.lab);
         let host = kernel.world.stacks.get_mut(&crate::kernel::fake::HOST).unwrap();
         let mut satisfied = Vec::new();
         for op in &plan.ops {
+            let Op::SysctlSet { key, .. } = op else { continue };
+            if crate::plan::sysctl_device(key).is_some() {
+                continue;
+            }
             if let Op::SysctlSet { netns: Netns::Host, key, value } = op {
                 host.sysctls.insert(key.clone(), value.clone());
                 satisfied.push(op.clone());
@@ -368,6 +373,137 @@ fn a_converge_applies_the_difference_and_a_failure_in_it_leaves_what_down_clears
         // Put the lab back up for the next round.
         record.save().unwrap();
     }
+}
+
+const NAT: &str = r#"
+[lab]
+name = "nat"
+
+[networks.n]
+subnet = "10.8.0.0/24"
+nat = true
+
+[nodes.web]
+network = "n"
+ports = ["8080:80"]
+
+[nodes.db]
+network = "n"
+"#;
+
+/// Brings `plan` up on a fresh fake kernel; returns the kernel and the settled record.
+fn brought_up(plan: &Plan, state: &StateDir) -> (FakeKernel, Record) {
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let mut record = state.new_record(&plan.lab);
+    let ops = up_ops(plan, None, &kernel);
+    run(&mut kernel, &mut record, &ops).0.unwrap();
+    record.settle(plan).unwrap();
+    (kernel, record)
+}
+
+#[test]
+fn a_port_added_or_removed_changes_only_its_rules() {
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let one = crate::plan::compile(&topology(NAT));
+    let two = crate::plan::compile(&topology(&NAT.replace(r#"["8080:80"]"#, r#"["8080:80", "5353:53/udp"]"#)));
+    let (mut kernel, mut record) = brought_up(&one, &state);
+
+    let added = up_ops(&two, Some(&record), &kernel);
+    assert!(
+        matches!(&added[..], [Op::NftRuleAdd { chain, rule, .. }] if chain == "published" && rule.contains("udp dport 5353")),
+        "{added:#?}"
+    );
+    run(&mut kernel, &mut record, &added).0.unwrap();
+    record.settle(&two).unwrap();
+    assert!(up_ops(&two, Some(&record), &kernel).is_empty());
+
+    let removed = up_ops(&one, Some(&record), &kernel);
+    assert!(
+        matches!(&removed[..], [Op::NftRuleDel { chain, comment, .. }] if chain == "published" && comment.contains("5353")),
+        "{removed:#?}"
+    );
+    run(&mut kernel, &mut record, &removed).0.unwrap();
+    record.settle(&one).unwrap();
+    assert!(up_ops(&one, Some(&record), &kernel).is_empty());
+
+    // The last port gone: its rules, the jumps to them, localhost's and the node's hairpin.
+    let none = crate::plan::compile(&topology(&NAT.replace(r#"ports = ["8080:80"]"#, "")));
+    let gone = up_ops(&none, Some(&record), &kernel);
+    let kinds: Vec<&str> = gone.iter().map(crate::plan::text::kind).collect();
+    assert!(kinds.iter().all(|k| ["nft rule del", "link hairpin", "sysctl restore"].contains(k)), "{gone:#?}");
+    assert!(gone.iter().any(|op| matches!(op, Op::LinkSetHairpin { on: false, .. })), "{gone:#?}");
+    run(&mut kernel, &mut record, &gone).0.unwrap();
+    record.settle(&none).unwrap();
+    assert!(up_ops(&none, Some(&record), &kernel).is_empty());
+    assert!(down(&mut kernel, &record).is_empty());
+    assert_eq!(kernel.world, FakeKernel::new("nat").world);
+}
+
+#[test]
+fn a_picked_host_port_is_kept_across_converges_and_recorded() {
+    let dir = TempDir::new();
+    let state = StateDir::new(dir.path());
+    let t = topology(&NAT.replace(r#"["8080:80"]"#, r#"["80", "10.8.8.8::81"]"#));
+    let mut facts = crate::plan::HostFacts::assumed();
+    facts.ephemeral = crate::firewall::ports::PortRange { start: 40000, end: 40010 };
+    let plan = crate::plan::compile_with(&t, &facts);
+    let picked: Vec<(u16, u16, bool)> = plan.ports.iter().map(|p| (p.node_port, p.host_port, p.picked)).collect();
+    assert_eq!(picked, [(80, 40000, true), (81, 40001, true)]);
+    let (kernel, record) = brought_up(&plan, &state);
+    assert_eq!(record.ports, plan.ports, "the record keeps the picks");
+
+    // Later, the host holds 40000 and 40001 (say, a program listens there): the lab keeps
+    // its ports, and a new entry picks around them.
+    let mut later = facts.clone();
+    later.kept = record.ports.iter().filter(|p| p.picked).map(|p| (p.key(), p.host_port)).collect();
+    later.taken = [40000, 40001, 40002]
+        .map(|port| crate::firewall::hostports::Taken {
+            addr: crate::firewall::ports::HostAddr::AnyV4,
+            port,
+            proto: crate::firewall::ports::Proto::Tcp,
+            by: "lab other".into(),
+        })
+        .to_vec();
+    let again = crate::plan::compile_with(&t, &later);
+    assert_eq!(again.ports, plan.ports);
+    assert!(up_ops(&again, Some(&record), &kernel).is_empty(), "a converge moved a picked port");
+    let more = topology(&NAT.replace(r#"["8080:80"]"#, r#"["80", "10.8.8.8::81", "82"]"#));
+    let grown = crate::plan::compile_with(&more, &later);
+    assert_eq!(grown.ports[2].host_port, 40003);
+    // A file that now names a picked port for another entry takes it; the pick moves.
+    let named = topology(&NAT.replace(r#"["8080:80"]"#, r#"["80", "10.8.8.8::81", "40000:90"]"#));
+    let moved = crate::plan::compile_with(&named, &later);
+    let hosts: Vec<u16> = moved.ports.iter().map(|p| p.host_port).collect();
+    assert_eq!(hosts, [40003, 40001, 40000]);
+}
+
+#[test]
+fn a_table_of_the_labs_name_that_netlab_did_not_make_is_in_the_way() {
+    let plan = crate::plan::compile(&topology(NAT));
+    let mut kernel = FakeKernel::new(&plan.lab);
+    let stranger = crate::kernel::fake::Table { mark: "mine".into(), chains: Vec::new(), rules: Default::default() };
+    let host = kernel.world.stacks.get_mut(&crate::kernel::fake::HOST).unwrap();
+    host.tables.insert((crate::firewall::ruleset::Family::Inet, "netlab-nat".into()), stranger);
+    let known: Vec<&Op> = plan.ops.iter().collect();
+    let d = diff(&plan, None, &kernel.live(&known), &crate::sharing::HostShares::default());
+    assert_eq!(
+        d.conflicts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["nftables table inet netlab-nat in the host is in the way: netlab did not make it (its comment is \
+             \"mine\", not \"netlab:nat\", so it is not this lab's); netlab does not touch it: remove it (nft delete \
+             table inet netlab-nat) or rename the lab"]
+    );
+}
+
+#[test]
+fn down_stops_forwarding_then_deletes_the_firewall_before_the_links_it_names() {
+    let down = crate::plan::compile(&topology(NAT)).teardown();
+    let kinds: Vec<&str> = down.ops.iter().map(crate::plan::text::kind).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k).unwrap_or_else(|| panic!("no {k} in {kinds:?}"));
+    assert!(at("sysctl restore") < at("nft table del"), "{kinds:?}");
+    assert!(at("nft table del") < at("link del"), "{kinds:?}");
+    assert!(at("link del") < at("conntrack flush"), "{kinds:?}");
+    assert!(!kinds.contains(&"nft rule del"), "the rules go with their table: {kinds:?}");
 }
 
 /// The WAN lab (topologies/wan.toml), up on the fake kernel with `caps`: its record, and

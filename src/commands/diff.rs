@@ -19,7 +19,7 @@ pub enum Outcome {
 
 pub fn exec(state: &StateDir, args: &DiffArgs, out: &mut dyn Write) -> Result<Outcome> {
     let topology = crate::load(&args.file.topology)?;
-    let plan = super::plan_here(&topology);
+    let plan = super::plan_here(state, &topology);
     if !probe::privileged() {
         return Err(Refusal::NoPrivileges.into());
     }

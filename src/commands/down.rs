@@ -13,10 +13,11 @@ use super::Report;
 use crate::apply::{self, Printer};
 use crate::cli::{DownArgs, LabRef, OutputFormat};
 use crate::error::{PartlyDown, Refusal};
+use crate::firewall::ruleset::Family;
 use crate::kernel::files;
 use crate::kernel::netns;
 use crate::kernel::{probe, Linux};
-use crate::live::{LiveDrop, LiveLink, Named};
+use crate::live::{LiveDrop, LiveLink, LiveTable, Named};
 use crate::ownership::{Claims, NotOurs};
 use crate::plan::text::plural;
 use crate::plan::{Direction, Op, Plan, Subject};
@@ -40,7 +41,17 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         super::print_json(
             out,
-            &Report { version: 1, lab: &lab, action: "down", ok, changed: !ops.is_empty(), ops, elapsed_ms, error },
+            &Report {
+                version: 1,
+                lab: &lab,
+                action: "down",
+                ok,
+                changed: !ops.is_empty(),
+                ops,
+                elapsed_ms,
+                warnings: &[],
+                error,
+            },
         )
     };
     let mut kernel = super::kernel(state, &lab)?;
@@ -144,6 +155,8 @@ enum Check<'a> {
     Namespace(&'a str),
     /// A file to remove: still what netlab wrote.
     File(&'a str, EtcFileKind),
+    /// An nftables table to delete: it carries the lab's mark.
+    Table(&'a Netns, Family, &'a str),
     /// A drop's nftables table to remove: it carries the lab's mark.
     Drop(&'a Netns, &'a str),
     /// Nothing to look at before: the op acts on what the checks above cover (a setting
@@ -162,7 +175,15 @@ impl Check<'_> {
             NetnsDel { netns } => Check::Namespace(netns),
             FileRemove { netns, file } => Check::File(netns, *file),
             DropDel { netns, dev } => Check::Drop(netns, dev),
-            SysctlRestore { .. }
+            NftTableDel { netns, family, name } => Check::Table(netns, *family, name),
+            // A rule is deleted by its identity, in a table found to be the lab's; a flush
+            // takes only what is in the lab's subnets; hairpin and class are settings of a
+            // link of the lab's.
+            NftRuleDel { .. }
+            | ConntrackFlush { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
+            | SysctlRestore { .. }
             | LinkSetNomaster { .. }
             | LinkDown { .. }
             | AddrDel { .. }
@@ -192,6 +213,8 @@ impl Check<'_> {
             | AddrAdd { .. }
             | RouteAdd { .. }
             | ForwarderStart { .. }
+            | NftTableAdd { .. }
+            | NftRuleAdd { .. }
             | SupervisorStart
             | ProcessStart { .. }
             | Exec { .. }
@@ -228,13 +251,24 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
         .filter_map(|op| match Check::of(op) {
             Check::Link(netns, name) => Some((netns.clone(), name.to_string())),
             Check::Namespace(netns) => Some((Netns::Named(netns.to_string()), "lo".to_string())),
-            Check::File(..) | Check::Drop(..) | Check::None => None,
+            Check::File(..) | Check::Table(..) | Check::Drop(..) | Check::None => None,
         })
         .filter(|(netns, _)| kernel.is_connected(netns))
         .collect();
     let found: HashMap<(Netns, String), Option<LiveLink>> =
         links.iter().cloned().zip(kernel.link_aliases(&links).into_iter().map(|r| r.ok().flatten())).collect();
     let link = |netns: &Netns, name: &str| found.get(&(netns.clone(), name.to_string())).cloned().flatten();
+    // The tables to delete, as found (an error reading one: left alone, and said why).
+    let tables: Vec<(Netns, Family, String)> = ops
+        .iter()
+        .filter_map(|op| match Check::of(op) {
+            Check::Table(netns, family, name) => Some((netns.clone(), family, name.to_string())),
+            Check::Link(..) | Check::Namespace(_) | Check::File(..) | Check::Drop(..) | Check::None => None,
+        })
+        .filter(|(netns, ..)| kernel.is_connected(netns))
+        .collect();
+    let read: HashMap<(Netns, Family, String), Result<Option<LiveTable>, String>> =
+        tables.iter().cloned().zip(kernel.tables(&tables).into_iter().map(|r| r.map_err(|e| e.to_string()))).collect();
     // The drops to remove, as nftables shows them (unreadable: left alone, and said).
     let drops: Vec<(Netns, String)> = ops
         .iter()
@@ -270,6 +304,11 @@ fn owned(kernel: &mut Linux, record: &Record, ops: Vec<Op>) -> (Vec<Op>, Vec<(Op
             Check::File(netns, file) => match files::read(netns, file) {
                 Ok(content) => claims.may_remove_file(netns, file, content.as_deref()),
                 Err(_) => Err(NotOurs::Changed),
+            },
+            Check::Table(netns, family, name) => match read.get(&(netns.clone(), family, name.to_string())) {
+                Some(Ok(Some(t))) => claims.owns_table(t),
+                Some(Ok(None)) | None => Ok(()),
+                Some(Err(e)) => Err(NotOurs::Unreadable { why: e.clone() }),
             },
             Check::Drop(netns, dev) => drop(netns, dev),
             Check::None => Ok(()),

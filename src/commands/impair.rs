@@ -77,8 +77,17 @@ pub fn exec(state: &crate::state::StateDir, args: &ImpairArgs, out: &mut dyn Wri
     let ms = started.elapsed().as_millis();
     if json {
         let (ok, error) = (result.is_ok(), result.as_ref().err().map(|f| f.to_string()));
-        let report =
-            Report { version: 1, lab: &lab, action: "impair", ok, changed: ok, ops: &ops, elapsed_ms: ms, error };
+        let report = Report {
+            version: 1,
+            lab: &lab,
+            action: "impair",
+            ok,
+            changed: ok,
+            ops: &ops,
+            elapsed_ms: ms,
+            warnings: &[],
+            error,
+        };
         super::print_json(out, &report)?;
     }
     result?;

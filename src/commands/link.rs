@@ -117,6 +117,7 @@ pub fn exec(state: &StateDir, args: &LinkArgs, out: &mut dyn Write) -> Result<()
     if json {
         let (ok, elapsed_ms) = (error.is_none(), started.elapsed().as_millis());
         let report = Report {
+            warnings: &[],
             version: 1,
             lab: &lab,
             action: "link",

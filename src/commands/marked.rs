@@ -1,12 +1,14 @@
 //! What carries a lab's marks, found without its record: the way down for a lab whose
 //! record cannot be read or trusted (see `state::salvage`). Only what is provably the
-//! lab's is named: the links in the host with its alias, the namespaces whose `lo`
-//! carries it, the forwarders and relays whose pid files are in its directory (each is
-//! signalled only once its identity is checked, as always), its supervisor, found the
-//! same way, with every process of the lab in its PID namespace, and its nftables drops in
-//! the host (tables of its name with its mark). Files under /etc/netns and host sysctls
-//! carry no mark: only the part of the record that could be read knows them.
+//! lab's is named: the links in the host with its alias, its nftables tables there with
+//! the alias as their comment, the namespaces whose `lo` carries it, the forwarders and
+//! relays whose pid files are in its directory (each is signalled only once its identity
+//! is checked, as always), its supervisor, found the same way, with every process of the
+//! lab in its PID namespace, and its nftables drops in the host (tables of its name with
+//! its mark). Files under /etc/netns and host sysctls carry no mark: only the part of the
+//! record that could be read knows them.
 
+use crate::firewall::ruleset::{table_name, Family};
 use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
 use crate::plan::Op;
@@ -14,8 +16,8 @@ use crate::state::StateDir;
 use crate::topology::Netns;
 
 /// The removals of what carries lab `lab`'s marks, for `down`: the lab's processes (its
-/// supervisor), forwarders and relays first, then the host's drops and links, then the
-/// namespaces.
+/// supervisor), forwarders and relays first, then the host's tables, drops and links, then
+/// the namespaces.
 pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::io::Result<Vec<Op>> {
     let marks = crate::ownership::Marks::of(lab);
     // A relay's files are in the lab's relay namespace, a forwarder's elsewhere.
@@ -34,6 +36,17 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
         .collect();
     if crate::process::Supervisor::find(&state.lab_dir(lab)).is_some() {
         ops.insert(0, Op::SupervisorStop);
+    }
+
+    // The lab's tables in the host, by their comment (those in its namespaces go with them;
+    // without nft there are none netlab could have made).
+    let name = table_name(lab);
+    let tables: Vec<(Netns, Family, String)> =
+        [Family::Inet, Family::Bridge].map(|f| (Netns::Host, f, name.clone())).to_vec();
+    for ((netns, family, name), found) in tables.iter().zip(kernel.tables(&tables)) {
+        if found.ok().flatten().is_some_and(|t| t.mark.as_deref() == Some(marks.alias.as_str())) {
+            ops.push(Op::NftTableDel { netns: netns.clone(), family: *family, name: name.clone() });
+        }
     }
 
     ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));

@@ -10,12 +10,14 @@ pub(crate) mod down;
 pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod graph;
+mod host_facts;
 pub(crate) mod impair;
 pub(crate) mod link;
 mod links;
 pub(crate) mod logs;
 mod marked;
 pub(crate) mod plan;
+pub(crate) mod port;
 pub(crate) mod relay;
 pub(crate) mod run;
 pub(crate) mod status;
@@ -86,16 +88,12 @@ pub(crate) fn lab_name(lab: &LabRef) -> Result<String> {
     }
 }
 
-/// The plan of `topology` for this machine's kernel: what `up` applies, `diff` and
-/// `status` compare with, and `plan` prints. The kernel is asked only when the topology
-/// leaves a choice to it (an ipip tunnel or an impaired link in `auto` mode).
-pub(crate) fn plan_here(topology: &crate::Topology) -> Plan {
-    use crate::topology::{ImpairMode, IpipMode, TunnelKind};
-    let ipip = topology.tunnels.iter().any(|t| matches!(t.kind, TunnelKind::Ipip { mode: IpipMode::Auto }));
-    let impair = topology.veths.iter().any(|v| v.impair.as_ref().is_some_and(|i| i.mode == ImpairMode::Auto));
-    let asks = ipip || impair;
-    let caps = if asks { crate::kernel::probe::capabilities() } else { crate::plan::Capabilities::FULL };
-    crate::plan::compile_for(topology, caps)
+/// The plan of `topology` for this machine: what `up` applies, `diff` and `status`
+/// compare with, and `plan` prints. The kernel is asked only when the topology leaves a
+/// choice to it (an ipip tunnel in `auto` mode), the host only when the lab publishes
+/// ports or has nat networks (see `host_facts`).
+pub(crate) fn plan_here(state: &StateDir, topology: &crate::Topology) -> Plan {
+    crate::plan::compile_with(topology, &host_facts::read(state, topology))
 }
 
 /// One record entry per qdisc and drop: a replacement made at run time supersedes the
@@ -128,6 +126,10 @@ pub(crate) struct Report<'a> {
     /// The ops applied, in order (on failure: the ops the run tried).
     pub ops: &'a [Op],
     pub elapsed_ms: u128,
+    /// What the run found that the lab may suffer from (another firewall that drops its
+    /// forwarded traffic).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
     /// On failure: what failed, as the error message says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -197,7 +199,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
     let state = &StateDir::system();
     match command {
         Command::Validate(args) => validate::exec(&args, out),
-        Command::Plan(args) => plan::exec(&args, out),
+        Command::Plan(args) => plan::exec(state, &args, out),
         Command::Graph(args) => graph::exec(&args, out),
         Command::Up(args) => up::exec(state, &args, out),
         Command::Down(args) => down::exec(state, &args, out),
@@ -218,6 +220,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> Result<()> {
         }
         Command::Status(args) => status::exec(state, &args, out),
         Command::Link(args) => link::exec(state, &args, out),
+        Command::Port(args) => port::exec(state, &args, out),
         Command::Logs(args) => logs::exec(state, &args, out),
         Command::Run(args) => run::exec(args),
         Command::Impair(args) => impair::exec(state, &args, out),
@@ -257,7 +260,8 @@ mod tests {
     fn a_plan_asks_the_kernel_only_when_the_file_leaves_it_a_choice() {
         // No ipip in auto mode: the plan for every kernel, without asking this one.
         let t = topology("[lab]\nname = \"x\"\n[nodes.a]\n[nodes.b]\n[[links]]\nendpoints = [\"a:e0\", \"b:e0\"]\n");
-        assert_eq!(plan_here(&t).ops, crate::plan::compile(&t).ops);
+        let dir = TempDir::new();
+        assert_eq!(plan_here(&StateDir::new(dir.path()), &t).ops, crate::plan::compile(&t).ops);
     }
 
     #[test]
@@ -289,6 +293,7 @@ mod tests {
             changed: false,
             ops: &ops,
             elapsed_ms: 3,
+            warnings: &[],
             error: Some("op 1 failed".into()),
         };
         let mut out = Vec::new();

@@ -2,11 +2,12 @@ use std::io::Write;
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::plan;
+use crate::state::StateDir;
 use crate::Result;
 
-pub fn exec(args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
+pub fn exec(state: &StateDir, args: &PlanArgs, out: &mut dyn Write) -> Result<()> {
     let topology = crate::load(&args.file.topology)?;
-    let mut plan = super::plan_here(&topology);
+    let mut plan = super::plan_here(state, &topology);
     if args.down {
         plan = plan.teardown();
     }

@@ -58,7 +58,9 @@ fn prepare(args: RunArgs) -> Result<init::Job> {
         )),
     };
     if !nix::unistd::geteuid().is_root() {
-        let plan = super::plan_here(&topology);
+        // What the lab needs of the kernel and of the ids: the plan for this kernel and a
+        // fresh host, as the throwaway will be (no other lab, nothing published).
+        let plan = crate::plan::compile_with(&topology, &super::host_facts::kernel(&topology));
         let mut users = Vec::new();
         for p in &topology.processes {
             if let Some(user) = &p.user {

@@ -14,7 +14,7 @@ use crate::error::Refusal;
 use crate::kernel::{forwarder, probe};
 use crate::live::{Exit, LiveLab, LiveLink, LiveNetns, LiveProcess, NsLive, ProcessState};
 use crate::ownership::Marks;
-use crate::plan::Op;
+use crate::plan::{Op, PublishedPort};
 use crate::sharing::HostSysctl;
 use crate::state::{Record, StateDir};
 use crate::topology::{Netns, Topology};
@@ -139,6 +139,10 @@ struct LabStatus {
     host: Vec<Interface>,
     /// The userspace tunnel forwarders, with their counters.
     forwarders: Vec<ForwarderStatus>,
+    /// The ports the lab publishes, by node (as `netlab port` shows them).
+    ports: Vec<PublishedPort>,
+    /// Other firewalls of the host that drop the lab's forwarded traffic, and what to add.
+    warnings: Vec<String>,
     /// The host sysctls the lab set or shares, with the other labs that are up and have
     /// them, and what the host had before.
     host_sysctls: Vec<HostSysctl>,
@@ -279,7 +283,7 @@ impl LabStatus {
             None => (FileState::Missing, None),
             Some(path) if !path.exists() => (FileState::Missing, None),
             Some(path) => match given.filter(|(p, _)| p == path).map_or_else(|| crate::load(path), |(_, t)| Ok(t)) {
-                Ok(t) => (FileState::InSync, Some(super::plan_here(&t))),
+                Ok(t) => (FileState::InSync, Some(super::plan_here(state, &t))),
                 Err(_) => (FileState::Invalid, None),
             },
         };
@@ -341,6 +345,8 @@ impl LabStatus {
             nodes,
             host,
             forwarders,
+            ports: record.ports.clone(),
+            warnings: super::host_facts::warnings(record.entries.iter().map(|e| &e.op)),
             processes,
             host_sysctls: HostSysctl::of(record, &shares),
             impairments,
@@ -379,6 +385,13 @@ impl LabStatus {
         if !self.host.is_empty() {
             let _ = writeln!(out, "{:<name_w$}  {:<ns_w$}  {}", "(host)", "host", interfaces(&self.host));
         }
+        for p in &self.ports {
+            let place = match &p.netns {
+                Netns::Host => String::new(),
+                Netns::Named(n) => format!(" (in namespace {n})"),
+            };
+            let _ = writeln!(out, "port {}: {p}{place}", p.node);
+        }
         for sysctl in &self.host_sysctls {
             let _ = writeln!(out, "host sysctl {}", sysctl.text());
         }
@@ -413,6 +426,9 @@ impl LabStatus {
             let _ = writeln!(out, "{}", p.text());
         }
         out.push_str(&super::status_impairments::text(&self.impairments));
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
         out
     }
 }
@@ -591,6 +607,17 @@ mod tests {
                 pid: None,
                 stats: None,
             }],
+            ports: vec![PublishedPort {
+                node: "a".into(),
+                spec: "80".into(),
+                netns: Netns::Host,
+                host_addr: "0.0.0.0".parse().unwrap(),
+                host_port: 32768,
+                node_port: 80,
+                proto: crate::firewall::ports::Proto::Tcp,
+                picked: true,
+            }],
+            warnings: vec!["ip filter FORWARD drops forwarded packets (policy drop): ...".into()],
             processes: vec![
                 ProcessStatus::of(
                     "a",
@@ -623,15 +650,19 @@ mod tests {
              c       lab-c      (the namespace of lab-a)\n\
              gone    lab-gone   (namespace missing)\n\
              h       host       (the host's own)\n\
+             port a: 80/tcp -> 0.0.0.0:32768\n\
              host sysctl net.ipv4.ip_forward = 1 (shared with lab b; the last lab to go down puts back 0)\n\
              forwarder udp host:fl0: NOT RUNNING (netlab up restarts it)\n\
              process a:web: running (pid 42, up 3m12s); last exit: killed by signal 9 (SIGKILL); started 2 times\n\
-             process a:db: not started\n"
+             process a:db: not started\n\
+             warning: ip filter FORWARD drops forwarded packets (policy drop): ...\n"
         );
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["file"], "differs");
         assert_eq!(json["nodes"][1]["shares"], "lab-a");
         assert_eq!(json["nodes"][3]["netns"], serde_json::Value::Null);
+        assert_eq!(json["ports"][0]["host_addr"], "0.0.0.0");
+        assert_eq!(json["ports"][0]["picked"], true);
         assert_eq!(
             json["processes"][0],
             serde_json::json!({"node": "a", "name": "web", "netns": "lab-a", "state": "running", "pid": 42,

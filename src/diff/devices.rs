@@ -1,11 +1,13 @@
 //! The second pass: devices, made where missing, fixed in place (mtu, MAC) or made anew
 //! (a vxlan's vni, a veth's peer) where different, and a veth end renamed in the file
-//! renamed in the kernel rather than made anew.
+//! renamed in the kernel rather than made anew; and the lab's nftables tables, which are
+//! made whole the same way.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
-use super::Differ;
+use super::{Conflict, Differ};
+use crate::firewall::ruleset::{Chain, Family};
 use crate::live::LiveLink;
 use crate::plan::{DeviceKind, Op};
 use crate::topology::Netns;
@@ -33,6 +35,8 @@ impl Differ<'_> {
                     self.set_mtu(netns, &l, m);
                 }
             }
+            // A table is made whole, like a device: its rules hang off it.
+            NftTableAdd { netns, family, name, chains } => self.table(op, netns, *family, name, chains),
             // Not devices: the passes before and after.
             NetnsAdd { .. }
             | NetnsAlias { .. }
@@ -55,6 +59,12 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | SupervisorStart
             | SupervisorStop
             | ProcessStart { .. }
@@ -67,6 +77,37 @@ impl Differ<'_> {
             | RelayStart { .. }
             | RelayStop { .. }
             | RelaySet { .. } => {}
+        }
+    }
+
+    /// The lab's table: made where missing, made anew (with every rule) where its chains
+    /// differ, in the way where it is not the lab's.
+    fn table(&mut self, op: &Op, netns: &Netns, family: Family, name: &str, chains: &[Chain]) {
+        let found = self
+            .kept(netns)
+            .and_then(|_| self.live.tables.get(&(netns.clone(), family, name.to_string())))
+            .cloned()
+            .flatten();
+        let Some(t) = found else {
+            self.fresh_tables.insert(op.key());
+            return self.add(op);
+        };
+        if let Err(why) = self.claims.owns_table(&t) {
+            let conflict = Conflict::NftTable { netns: netns.clone(), family, name: name.to_string(), why };
+            return self.conflicts.push(conflict);
+        }
+        let names = |c: &[Chain]| {
+            let mut v: Vec<String> = c.iter().map(|c| format!("{c:?}")).collect();
+            v.sort();
+            v
+        };
+        let have = t.chain_specs();
+        if names(&have) != names(chains) {
+            // A base chain's hook cannot be changed in place: the table is made anew.
+            self.remove(Op::NftTableDel { netns: netns.clone(), family, name: name.to_string() });
+            self.fresh_tables.insert(op.key());
+            let show = |c: &[Chain]| c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            self.modify(op.clone(), "chains", show(chains), show(&have));
         }
     }
 
@@ -254,6 +295,13 @@ fn device_difference(op: &Op, l: &LiveLink) -> Option<(&'static str, String, Str
         | Op::RouteDel { .. }
         | Op::ForwarderStart { .. }
         | Op::ForwarderStop { .. }
+        | Op::ConntrackFlush { .. }
+        | Op::NftTableAdd { .. }
+        | Op::NftTableDel { .. }
+        | Op::NftRuleAdd { .. }
+        | Op::NftRuleDel { .. }
+        | Op::LinkSetHairpin { .. }
+        | Op::LinkSetClass { .. }
         | Op::SupervisorStart
         | Op::SupervisorStop
         | Op::ProcessStart { .. }

@@ -16,11 +16,11 @@
 //! The comparison runs in passes over the desired ops, because what is decided about a
 //! namespace (new, or going) decides about everything in it, and what is decided about a
 //! device (made anew, renamed) decides about what hangs off it: `namespaces`, then
-//! `devices`, then `settings` (with `impairments`), then `unwanted` for what the file no
-//! longer has, then `consequences` for what the kernel will take away by itself with those
-//! changes (the routes of a renamed link, a bridge's mtu when its ports change...). Each of
-//! the first passes matches every kind of op, so a new kind makes the compiler ask where it
-//! is compared.
+//! `devices` (and nftables tables, whose rules hang off them), then `settings` (with
+//! `impairments`), then `unwanted` for what the file no longer has, then `consequences`
+//! for what the kernel will take away by itself with those changes (the routes of a
+//! renamed link, a bridge's mtu when its ports change...). Each of the first passes
+//! matches every kind of op, so a new kind makes the compiler ask where it is compared.
 
 // Every match over an enum here names its variants: a new kind of op (or of anything
 // else) must be decided about, not fall into a `_` arm. See ARCHITECTURE.md.
@@ -42,8 +42,9 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::firewall::ruleset::Family;
 use crate::live::{LiveLab, LiveLink, LiveNetns};
-use crate::ownership::{lab_of, Claims};
+use crate::ownership::{lab_of, Claims, NotOurs};
 use crate::plan::{Op, OpKey, Plan};
 use crate::sharing::{lab_list, HostShares, Sharer};
 use crate::state::{Entry, Record};
@@ -109,6 +110,8 @@ pub enum Conflict {
     Link { netns: Netns, name: String, alias: String, owner: Option<String> },
     /// An /etc/netns file netlab did not write, where the lab wants one.
     File { netns: String, file: EtcFileKind },
+    /// An nftables table of the lab's name that netlab did not make (no lab mark).
+    NftTable { netns: Netns, family: Family, name: String, why: NotOurs },
     /// A host sysctl the lab wants at `value`, which labs that are up set otherwise: each
     /// with its spelling of the key and its value.
     HostSysctl { key: String, value: String, labs: Vec<Sharer> },
@@ -173,6 +176,19 @@ impl fmt::Display for Conflict {
                     "host sysctl {key} = {value} conflicts with {who}, which {are} up and set it to {}; labs that are up \
                      share the host's sysctls: make the files agree, or take {who} down first",
                     set.join(", ")
+                )
+            }
+            Conflict::NftTable { netns, family, name, why } => {
+                let (place, nft) = match netns {
+                    Netns::Host => ("the host".to_string(), "nft".to_string()),
+                    Netns::Named(n) => (format!("namespace {n}"), format!("ip netns exec {n} nft")),
+                };
+                write!(
+                    f,
+                    "nftables table {} {name} in {place} is in the way: netlab did not make it ({why}); \
+                     netlab does not touch it: remove it ({nft} delete table {} {name}) or rename the lab",
+                    family.as_str(),
+                    family.as_str()
                 )
             }
             Conflict::Table { netns, table, lab } => write!(
@@ -268,6 +284,8 @@ struct Differ<'a> {
     gone: HashSet<String>,
     /// Links that will be deleted (and perhaps made anew).
     dropped: HashSet<(Netns, String)>,
+    /// nftables tables that will be made (anew), by key: every rule in them is new too.
+    fresh_tables: HashSet<OpKey>,
     /// Links that will be renamed, under their new name; and their old names.
     renamed: HashMap<(Netns, String), LiveLink>,
     renamed_from: HashMap<(Netns, String), String>,
@@ -293,6 +311,7 @@ impl<'a> Differ<'a> {
             fresh: HashSet::new(),
             gone: HashSet::new(),
             dropped: HashSet::new(),
+            fresh_tables: HashSet::new(),
             renamed: HashMap::new(),
             renamed_from: HashMap::new(),
             removals: Vec::new(),

@@ -88,6 +88,13 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | SupervisorStart
             | SupervisorStop
             | ProcessStart { .. }
@@ -137,6 +144,7 @@ fn other_lab(why: NotOurs) -> Option<String> {
         | NotOurs::OtherNamespace { .. }
         | NotOurs::Changed
         | NotOurs::MaybeShared { .. }
+        | NotOurs::OtherTable { .. }
         | NotOurs::UnmarkedTable { .. }
         | NotOurs::Unreadable { .. } => None,
     }

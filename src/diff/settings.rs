@@ -1,4 +1,6 @@
 //! The third pass: everything in the lab's namespaces that is not a device (ports, mtus,
+//! up states, addresses, routes, sysctls, files, forwarders, nftables rules, hairpin
+//! modes, link classes, conntrack flushes), fixed in place.
 //! up states, addresses, routes, sysctls, files, forwarders, impairments), fixed in place.
 
 use std::collections::HashSet;
@@ -109,12 +111,58 @@ impl Differ<'_> {
                 Some(Some(_)) => self.modify(op.clone(), file.file_name(), "the file's entries", "other content"),
                 Some(None) | None => self.add(op),
             },
+            NftRuleAdd { netns, family, table, chain, comment, .. } => {
+                let table_key = Op::NftTableDel { netns: netns.clone(), family: *family, name: table.clone() }.key();
+                let present = !self.fresh_tables.contains(&table_key)
+                    && self
+                        .live
+                        .tables
+                        .get(&(netns.clone(), *family, table.clone()))
+                        .and_then(Option::as_ref)
+                        .is_some_and(|t| t.handle(chain, comment).is_some());
+                if !present {
+                    self.add(op);
+                }
+            }
+            LinkSetHairpin { netns, name, on } => match self.link(netns, name) {
+                None => self.add(op),
+                Some(l) if l.hairpin != Some(*on) => {
+                    let have = match l.hairpin {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "not a bridge port",
+                    };
+                    self.modify(op.clone(), "hairpin", if *on { "on" } else { "off" }, have);
+                }
+                Some(_) => {}
+            },
+            LinkSetClass { netns, name, class } => match self.link(netns, name) {
+                None => self.add(op),
+                Some(l) if l.group != self.claims.marks().class_group(*class) => {
+                    self.modify(
+                        op.clone(),
+                        "group",
+                        format!("{:#010x}", self.claims.marks().class_group(*class)),
+                        format!("{:#010x}", l.group),
+                    );
+                }
+                Some(_) => {}
+            },
+            // A flush leaves nothing to compare: done once per lab and set of subnets.
+            ConntrackFlush { .. } => {
+                if !self.claims.recorded(&op.key()) {
+                    self.add(op);
+                }
+            }
             QdiscReplace { netns, dev, kind, impairment } => self.qdisc(op, netns, dev, kind.name(), impairment),
             DropSet { netns, dev, loss, carrier } => self.drop(op, netns, dev, *loss, *carrier),
             RelayStart { .. } => self.relay(op),
             // Namespaces and devices: the passes before. The rest a plan never wants: it
             // only adds and sets (removals and renames are what a diff makes of it).
-            NetnsAdd { .. }
+            NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleDel { .. }
+            | NetnsAdd { .. }
             | NetnsAlias { .. }
             | BridgeAdd { .. }
             | VethAdd { .. }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use super::text::render;
 use super::*;
+use crate::firewall::groups::Class;
 use crate::live::{LiveAddr, LiveLab, LiveLink, LiveRoute, NsId, NsLive, Running, VxlanInfo, MAIN_TABLE};
+use crate::ownership::Marks;
 use crate::plan::{compile, Plan};
 use crate::sharing::HostShares;
 use crate::state::{Entry, StateDir};
@@ -68,7 +70,8 @@ addresses = ["10.60.0.1", "10.60.0.2"]
 "#;
 
 /// The host as `up` leaves it: its own lo and uplink (with a kernel-made route), and the
-/// lab's bridge, veth ends and tunnel devices, all carrying the lab's mark (`mark`).
+/// lab's bridge, veth ends and tunnel devices, all carrying the lab's mark (`mark`), in
+/// the routing class (`routing`: the lab's [host] turns forwarding on).
 const HOST: &str = "
     link 1 lo up
     link 2 eth0 up
@@ -76,11 +79,11 @@ const HOST: &str = "
     addr 2 192.0.2.10/24
     route 0.0.0.0/0 via=192.0.2.1 dev=2
     route 192.0.2.0/24 dev=2 kernel
-    link 10 br-fx kind=bridge up mark
-    link 11 veth5OtvbvPYxqJ kind=veth up mark master=10 peer=2
-    link 12 fx-up kind=veth up mark peer=3
-    link 13 vx-fx kind=vxlan up mark vxlan=42,10.1.0.1,10.1.0.2,4789
-    link 14 fl-fx kind=tun up mark mtu=1472
+    link 10 br-fx kind=bridge up mark routing
+    link 11 veth5OtvbvPYxqJ kind=veth up mark routing master=10 peer=2
+    link 12 fx-up kind=veth up mark routing peer=3
+    link 13 vx-fx kind=vxlan up mark routing vxlan=42,10.1.0.1,10.1.0.2,4789
+    link 14 fl-fx kind=tun up mark routing mtu=1472
     addr 10 10.20.0.1/24
     addr 12 10.1.0.1/30
     addr 13 10.50.0.2/24
@@ -119,7 +122,8 @@ const C: &str = "
 
 /// A namespace's links, addresses and routes, one a line:
 /// `link INDEX NAME [kind=K] [up] [mtu=N] [mac=M] [master=I] [peer=I] [mark | alias=A]
-/// [vxlan=VNI,LOCAL,REMOTE,PORT]`, `addr INDEX ADDRESS [peer=P]`, `route DST [via=G]
+/// [routing] [hairpin=on|off] [vxlan=VNI,LOCAL,REMOTE,PORT]` (a mark puts the link in the
+/// lab's plain group, `routing` in its routing group), `addr INDEX ADDRESS [peer=P]`, `route DST [via=G]
 /// [dev=I] [kernel]` (made by the kernel: a connected route).
 fn netns(text: &str) -> LiveNetns {
     let (mut links, mut addrs, mut routes) = (Vec::new(), Vec::new(), Vec::new());
@@ -147,10 +151,15 @@ fn netns(text: &str) -> LiveNetns {
                     up: has("up"),
                     master: opt("master").map(|m| m.parse().unwrap()),
                     alias: if has("mark") { Some("netlab:fx".into()) } else { opt("alias").map(str::to_string) },
-                    group: 0,
+                    group: match (has("routing"), has("mark")) {
+                        (true, _) => Marks::of("fx").class_group(Class::Routing),
+                        (false, true) => Marks::of("fx").group,
+                        (false, false) => 0,
+                    },
                     peer_index: opt("peer").map(|p| p.parse().unwrap()),
                     vxlan,
                     ipip: None,
+                    hairpin: opt("hairpin").map(|h| h == "on"),
                 });
             }
             "addr" => addrs.push(LiveAddr {
@@ -387,6 +396,13 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
              10.30.0.1 a    (hosts: file the file's entries, kernel other content)",
         ),
         (
+            "a link put in another device group by hand: back in its class",
+            |k| {
+                k.edit("host", "link 12 fx-up kind=veth up mark routing", "link 12 fx-up kind=veth up mark");
+            },
+            "~ link class  host  fx-up routing    (group: file 0x2a528c39, kernel 0x1a528c39)",
+        ),
+        (
             "a port off its bridge",
             |k| {
                 k.edit("host", " master=10", "");
@@ -417,6 +433,7 @@ fn drift_of_each_kind_is_a_change_that_puts_it_back() {
             },
             "- link del   host  vx-fx
              ~ vxlan add  host  vx-fx vni 42 local 10.1.0.1 remote 10.1.0.2 port 4789    (vni: file 42, kernel 7)
+             + link class host  vx-fx routing
              + link up    host  vx-fx
              + addr add   host  10.50.0.2/24 dev vx-fx",
         ),
@@ -510,11 +527,12 @@ fn a_device_given_what_only_a_new_one_can_have_is_made_anew_with_what_hangs_off_
     assert_eq!(
         squeeze(&got),
         squeeze(
-            "# lab fx: 8 changes
+            "# lab fx: 9 changes
              - link del   b     vx0
              - link del   host  vx-fx
              ~ vxlan add  b     vx0 vni 43 local 10.1.0.2 remote 10.1.0.1 port 4789    (vni: file 43, kernel 42)
              ~ vxlan add  host  vx-fx vni 43 local 10.1.0.1 remote 10.1.0.2 port 4789    (vni: file 43, kernel 42)
+             + link class host  vx-fx routing
              + link up    b     vx0
              + link up    host  vx-fx
              + addr add   b     10.50.0.1/24 dev vx0

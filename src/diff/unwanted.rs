@@ -1,12 +1,15 @@
 //! The last pass: what the lab has that the file no longer wants, removed. Its marked
 //! links, addresses on its links, routes in its namespaces (in the host, only the ones it
 //! added), ports, sysctls (their values put back), files (unless someone changed them),
-//! forwarders, impairments (qdiscs, drops, relays), processes and the supervisor.
+//! forwarders, nftables tables and rules, hairpin modes and link classes, impairments
+//! (qdiscs, drops, relays), processes and the supervisor.
 
 use std::collections::HashSet;
 
 use super::Differ;
-use crate::live::{NsLive, ProcessState, MAIN_TABLE};
+use crate::firewall::groups::Class;
+use crate::firewall::ruleset::Family;
+use crate::live::{LiveTable, NsLive, ProcessState, MAIN_TABLE};
 use crate::plan::Op;
 use crate::sharing::Release;
 use crate::topology::Netns;
@@ -113,6 +116,41 @@ impl Differ<'_> {
                 self.unwanted_entry(op);
             }
         }
+        self.unwanted_tables();
+    }
+
+    /// The lab's nftables tables the file no longer has, and the rules of the others that
+    /// it no longer has (a rule without an identity is left: netlab cannot name it).
+    fn unwanted_tables(&mut self) {
+        let mut tables: Vec<(&(Netns, Family, String), &LiveTable)> =
+            self.live.tables.iter().filter_map(|(k, t)| Some((k, t.as_ref()?))).collect();
+        tables.sort_by(|a, b| a.0.cmp(b.0));
+        for ((netns, family, name), t) in tables {
+            if self.kept(netns).is_none() || self.claims.owns_table(t).is_err() {
+                continue;
+            }
+            let table = Op::NftTableDel { netns: netns.clone(), family: *family, name: name.clone() };
+            if !self.wanted.contains(&table.key()) {
+                self.remove(table);
+                continue;
+            }
+            if self.fresh_tables.contains(&table.key()) {
+                continue;
+            }
+            for (chain, comment) in t.rules() {
+                let Some(comment) = comment else { continue };
+                let rule = Op::NftRuleDel {
+                    netns: netns.clone(),
+                    family: *family,
+                    table: name.clone(),
+                    chain: chain.to_string(),
+                    comment: comment.to_string(),
+                };
+                if !self.wanted.contains(&rule.key()) {
+                    self.remove(rule);
+                }
+            }
+        }
     }
 
     /// One op of the record that the file no longer has, beyond what the live scans above
@@ -168,6 +206,20 @@ impl Differ<'_> {
                     self.remove(FileRemove { netns: netns.clone(), file: *file });
                 }
             }
+            // Hairpin mode and a class stay with a link that stays: put back.
+            LinkSetHairpin { netns, name, on: true } => {
+                if self.link(netns, name).is_some_and(|l| l.hairpin == Some(true)) {
+                    self.remove(LinkSetHairpin { netns: netns.clone(), name: name.clone(), on: false });
+                }
+            }
+            LinkSetClass { netns, name, class } if *class != Class::Plain => {
+                let plain = self.claims.marks().class_group(Class::Plain);
+                if self.link(netns, name).is_some_and(|l| l.group != plain) {
+                    self.remove(LinkSetClass { netns: netns.clone(), name: name.clone(), class: Class::Plain });
+                }
+            }
+            // Found by the scan of the lab's tables; a flush has nothing to take back.
+            NftTableAdd { .. } | NftRuleAdd { .. } | ConntrackFlush { .. } => {}
             // Found by the scans of what is live: routes in the lab's namespaces, links,
             // ports, addresses.
             RouteAdd { netns: Netns::Named(_), .. }
@@ -193,6 +245,10 @@ impl Differ<'_> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | NftTableDel { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { on: false, .. }
+            | LinkSetClass { .. }
             | SupervisorStop
             | ProcessStop { .. }
             | QdiscDel { .. }

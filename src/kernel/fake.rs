@@ -20,6 +20,9 @@
 //!   when its device goes, as a netdev chain does; a relay exits when one of its devices
 //!   goes, and holds its namespace while it runs, like a forwarder;
 //! - a route needs its device up, and a gateway on a subnet of an up link;
+//! - nftables tables live in their namespace with their chains and rules (by identity): a
+//!   table is made once (`create`), a rule needs its table and chain, hairpin mode needs
+//!   a bridge port, a class is the lab's group of that class;
 //! - a device is born with its namespace's `net.ipv4.conf.default.*` and
 //!   `net.ipv6.conf.default.*` sysctls (sysctls not kept are 0);
 //! - names are unique per namespace, a second create is EEXIST, and removing what is not
@@ -41,6 +44,8 @@ use ipnet::IpNet;
 use nix::errno::Errno;
 
 use super::{Applied, Families, Kernel, OpError, Scope};
+use crate::firewall::live::{LiveChain, LiveRule, LiveTable};
+use crate::firewall::ruleset::Family;
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Distribution, Impairment, Percent};
 use crate::live::{
@@ -52,8 +57,11 @@ use crate::plan::{sysctl_device, DeviceKind, Op};
 use crate::process::ProcessError;
 use crate::topology::{EtcFileKind, Netns};
 
+mod firewall;
 mod observe;
 mod programs;
+
+pub use firewall::Table;
 
 /// The host's own network stack.
 pub const HOST: u64 = 0;
@@ -79,6 +87,8 @@ pub struct Link {
     /// A tunnel's (local, remote) underlay addresses; a vxlan's vni and port.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub vxlan: Option<(u32, u16)>,
+    /// A bridge port's hairpin mode.
+    pub hairpin: bool,
     /// netlab's root qdisc on it, if any.
     pub qdisc: Option<(QdiscKind, Impairment)>,
 }
@@ -98,6 +108,7 @@ impl Link {
             mtu_set: false,
             tunnel: None,
             vxlan: None,
+            hairpin: false,
             qdisc: None,
         }
     }
@@ -120,6 +131,8 @@ pub struct Stack {
     pub routes: BTreeMap<IpNet, Route>,
     /// Sysctls that are not at their default ("0", which is not kept).
     pub sysctls: BTreeMap<String, String>,
+    /// nftables tables, by family and name.
+    pub tables: BTreeMap<(Family, String), Table>,
     /// The lab's drops, by device: (loss, carrier).
     pub drops: BTreeMap<String, (Percent, bool)>,
 }
@@ -252,6 +265,7 @@ impl FakeKernel {
         s.sysctls.retain(|key, _| sysctl_device(key) != Some(name));
         for port in s.links.values_mut().filter(|l| l.master.as_deref() == Some(name)) {
             port.master = None;
+            port.hairpin = false;
         }
         // A forwarder whose TUN device goes exits; so does a relay that loses a device.
         self.world.forwarders.retain(|(_, dev), (st, _)| !(*st == stack && dev == name));
@@ -450,7 +464,9 @@ impl FakeKernel {
                 Self::bridge_mtu(self.stack(netns)?, master);
             }
             LinkSetNomaster { netns, name } => {
-                let bridge = self.link_mut(netns, name)?.master.take();
+                let link = self.link_mut(netns, name)?;
+                link.hairpin = false;
+                let bridge = link.master.take();
                 if let Some(bridge) = bridge {
                     Self::bridge_mtu(self.stack(netns)?, &bridge);
                 }
@@ -567,6 +583,29 @@ impl FakeKernel {
                 let stats = PathBuf::from(format!("/fake/{netns}:{dev}.stats"));
                 let args = op.forwarder(Some(stats)).map(|c| c.args()).unwrap_or_default();
                 self.world.forwarders.insert(key, (stack, args));
+            }
+            // Nothing is modelled of conntrack: the namespace must be there.
+            ConntrackFlush { netns, .. } => {
+                self.stack_of(netns)?;
+            }
+            NftTableAdd { netns, family, name, chains } => self.table_add(netns, *family, name, chains)?,
+            NftTableDel { netns, family, name } => self.table_del(netns, *family, name)?,
+            NftRuleAdd { netns, family, table, chain, rule, comment } => {
+                self.rule_add(netns, (*family, table), chain, rule, comment)?
+            }
+            NftRuleDel { netns, family, table, chain, comment } => {
+                self.rule_del(netns, (*family, table), chain, comment)?
+            }
+            LinkSetHairpin { netns, name, on } => {
+                let link = self.link_mut(netns, name)?;
+                if link.master.is_none() {
+                    return Err(Errno::EOPNOTSUPP.into());
+                }
+                link.hairpin = *on;
+            }
+            LinkSetClass { netns, name, class } => {
+                let group = self.marks.class_group(*class);
+                self.link_mut(netns, name)?.group = group;
             }
             // Found by the name it was started for: its namespace may have no name left.
             ForwarderStop { netns, dev } => {

@@ -29,13 +29,19 @@ fn netns_dir(netns: &str) -> io::Result<Option<Dir>> {
     etc.sub(&Name::new(netns)?)
 }
 
+/// The name a namespace's directory is made under before it is marked and renamed (see
+/// `Dir::create_marked_sub`): `.<ns>` and the temporary-file suffix, which no namespace
+/// name has (they cannot start with a dot).
+fn tmp_dir_name(netns: &str) -> io::Result<Name> {
+    Name::new(format!(".{netns}{ETC_TMP_SUFFIX}"))
+}
+
 /// Writes the file whole: a temporary file renamed over it, so a reader never sees half.
+/// The namespace's directory, when this makes it, carries netlab's mark from the moment it
+/// has its name, so a kill never leaves one that `remove` would take for someone's.
 pub fn write(netns: &str, file: EtcFileKind, content: &str) -> io::Result<()> {
     let etc = Dir::create(Path::new(NETNS_ETC_DIR))?;
-    let (dir, made) = etc.create_sub(&Name::new(netns)?)?;
-    if made {
-        dir.mark_made();
-    }
+    let (dir, _) = etc.create_marked_sub(&Name::new(netns)?, &tmp_dir_name(netns)?)?;
     dir.write_atomically(&file_name(file)?, &tmp_name(file)?, content.as_bytes())
 }
 
@@ -46,7 +52,9 @@ pub fn write(netns: &str, file: EtcFileKind, content: &str) -> io::Result<()> {
 pub fn remove(netns: &str, file: EtcFileKind) -> io::Result<()> {
     let name = Name::new(netns)?;
     let Some(etc) = Dir::open(Path::new(NETNS_ETC_DIR))? else { return Err(gone()) };
-    let Some(dir) = etc.sub(&name)? else { return Err(gone()) };
+    // A write killed while it made the directory leaves it under its temporary name.
+    let tmp_dir_removed = etc.remove_own_dir(&tmp_dir_name(netns)?)?;
+    let Some(dir) = etc.sub(&name)? else { return if tmp_dir_removed { Ok(()) } else { Err(gone()) } };
     let removed = dir.remove(&file_name(file)?)?;
     let tmp_removed = dir.remove_own_file(&tmp_name(file)?)?;
     let made = dir.made_by_netlab();

@@ -21,6 +21,7 @@ use netlink_packet_route::RouteNetlinkMessage;
 use nix::errno::Errno;
 use rtnetlink::Handle;
 
+use super::firewall::NftItem;
 use super::netlink::{self, build};
 use super::step::{Now, Request, Step, Sysctl};
 use super::{files, forwarder, netns, nft, sysctl, Applied, Families, Kernel, OpError};
@@ -111,6 +112,11 @@ impl Linux {
 
     fn conn(&self, netns: &Netns) -> Result<&Conn, OpError> {
         self.conns.get(netns).ok_or_else(|| OpError::NotOpen(netns.clone()))
+    }
+
+    /// The marks of the lab it works on.
+    pub(super) fn marks(&self) -> &Marks {
+        &self.marks
     }
 
     /// Whether netlab holds a connection into `netns` (it exists and was opened).
@@ -359,22 +365,30 @@ impl Linux {
             by_netns.entry(*netns).or_default().insert(*name);
         }
         by_netns.retain(|_, names| names.len() > 1);
-        let group = self.marks.group;
+        // The lab's links are in one group per class (see firewall::groups).
+        let groups = self.marks.groups();
         let done: Vec<(&Netns, Vec<String>)> =
             self.rt.block_on(join_all(by_netns.into_iter().map(|(netns, asked)| async move {
                 let none = (netns, Vec::new());
                 let Ok(conn) = self.conn(netns) else { return none };
                 let Ok(links) = netlink::dump_links(&conn.handle).await else { return none };
-                let in_group: Vec<String> = links.into_iter().filter(|l| l.group == group).map(|l| l.name).collect();
-                if in_group.is_empty() || !in_group.iter().all(|n| asked.contains(n.as_str())) {
+                let in_groups: Vec<(String, u32)> =
+                    links.into_iter().filter(|l| groups.contains(&l.group)).map(|l| (l.name, l.group)).collect();
+                if in_groups.is_empty() || !in_groups.iter().all(|(n, _)| asked.contains(n.as_str())) {
                     return none;
                 }
-                let msg = RouteNetlinkMessage::DelLink(build::delete_group(group));
-                if netlink::ack(&conn.handle, msg, 0).await.is_err() {
-                    return none;
+                let mut used: Vec<u32> = in_groups.iter().map(|(_, g)| *g).collect();
+                used.sort_unstable();
+                used.dedup();
+                let mut gone = Vec::new();
+                for group in used {
+                    let msg = RouteNetlinkMessage::DelLink(build::delete_group(group));
+                    if netlink::ack(&conn.handle, msg, 0).await.is_ok() {
+                        gone.extend(in_groups.iter().filter(|(_, g)| *g == group).map(|(n, _)| n.clone()));
+                    }
                 }
                 conn.index.borrow_mut().clear();
-                (netns, in_group)
+                (netns, gone)
             })));
         let gone: HashSet<(&Netns, &str)> =
             done.iter().flat_map(|(netns, names)| names.iter().map(move |n| (*netns, n.as_str()))).collect();
@@ -448,6 +462,10 @@ impl Linux {
                 Ok(())
             }
             Request::Mtu { name, mtu } => Ok(set(build::set_mtu(name, *mtu)).await?),
+            Request::Hairpin { name, on } => {
+                Ok(netlink::ack(h, RouteNetlinkMessage::NewLink(build::set_hairpin(name, *on)), 0).await?)
+            }
+            Request::Class { name, class } => Ok(set(build::set_group(name, self.marks.class_group(*class))).await?),
             Request::Up { name, up } => Ok(set(build::set_up(name, *up)).await?),
             Request::Addr { dev, address, peer, add } => {
                 let index = self.index(conn, dev).await?;
@@ -529,6 +547,8 @@ impl Kernel for Linux {
         let mut relays: Vec<(usize, &Netns, RelayConfig)> = Vec::new();
         let mut drops = Vec::new();
         let mut requests: Vec<(usize, &Netns, Request)> = Vec::new();
+        let mut nfts: Vec<NftItem> = Vec::new();
+        let mut flushes: Vec<(usize, &Netns, &[ipnet::IpNet])> = Vec::new();
         let mut programs = super::programs::Batch::default();
         for (i, op) in ops.iter().enumerate() {
             match Step::of(op) {
@@ -547,11 +567,21 @@ impl Kernel for Linux {
                 Step::StartRelay { netns, config } => relays.push((i, netns, config)),
                 Step::Drop { netns, dev, set } => drops.push((i, netns, dev, set)),
                 Step::Netlink { netns, request } => requests.push((i, netns, request)),
+                Step::Nft { netns, change } => nfts.push((i, netns, change)),
+                Step::Conntrack { netns, subnets } => flushes.push((i, netns, subnets)),
                 Step::Supervisor { start } => programs.supervisor.push((i, start)),
                 Step::StartProcess(p) => programs.starts.push((i, p)),
                 Step::StopProcess { key } => programs.stops.push((i, key)),
                 Step::Exec(p) => programs.execs.push((i, p)),
             }
+        }
+
+        // nftables: one `nft -f` transaction per namespace.
+        for (i, r) in self.nft(&nfts) {
+            results[i] = Some(r);
+        }
+        for (i, netns, subnets) in flushes {
+            results[i] = Some(self.conntrack_flush(netns, subnets));
         }
 
         // The lab's programs: processes through their supervisor.

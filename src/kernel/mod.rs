@@ -16,6 +16,7 @@
 #[cfg(test)]
 pub mod fake;
 pub mod files;
+mod firewall;
 pub mod forwarder;
 mod linux;
 mod netlink;
@@ -34,6 +35,7 @@ use std::fmt;
 
 use nix::errno::Errno;
 
+use crate::firewall::live::NftError;
 use crate::live::{LiveLab, NsId};
 use crate::plan::Op;
 use crate::topology::Netns;
@@ -125,6 +127,8 @@ pub enum OpError {
     Tunnel(netlink::build::TunnelError),
     /// A forwarder or relay process that did not start, does not stop, or refused a change.
     Forwarder(forwarder::ForwarderError),
+    /// `nft` refused a change, or could not be run.
+    Nft(NftError),
     /// A process of the lab's, or a command, that did not start, get ready, succeed or stop.
     Process(crate::process::ProcessError),
     /// An I/O error without an errno, in its own words.
@@ -134,10 +138,18 @@ pub enum OpError {
 impl OpError {
     /// The kernel says the object is not there: for a removal, that is success.
     pub fn is_gone(&self) -> bool {
-        matches!(
-            self,
-            OpError::Errno(Errno::ENODEV | Errno::ENOENT | Errno::ESRCH | Errno::EADDRNOTAVAIL | Errno::ENXIO)
-        )
+        match self {
+            OpError::Errno(e) => {
+                matches!(e, Errno::ENODEV | Errno::ENOENT | Errno::ESRCH | Errno::EADDRNOTAVAIL | Errno::ENXIO)
+            }
+            OpError::Nft(e) => e.is_absent(),
+            OpError::NotOpen(_)
+            | OpError::NotAMac(_)
+            | OpError::Tunnel(_)
+            | OpError::Forwarder(_)
+            | OpError::Process(_)
+            | OpError::Io(_) => false,
+        }
     }
 }
 
@@ -152,6 +164,7 @@ impl fmt::Display for OpError {
             }
             OpError::Tunnel(netlink::build::TunnelError::Ipv4Only) => f.write_str("ipip carries IPv4 only"),
             OpError::Forwarder(e) => e.fmt(f),
+            OpError::Nft(e) => e.fmt(f),
             OpError::Process(e) => e.fmt(f),
             OpError::Io(s) => f.write_str(s),
         }
@@ -176,6 +189,12 @@ impl From<std::io::Error> for OpError {
 impl From<netlink::build::TunnelError> for OpError {
     fn from(e: netlink::build::TunnelError) -> Self {
         OpError::Tunnel(e)
+    }
+}
+
+impl From<NftError> for OpError {
+    fn from(e: NftError) -> Self {
+        OpError::Nft(e)
     }
 }
 

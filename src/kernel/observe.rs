@@ -1,9 +1,9 @@
 //! Everything the kernel and the file system show of one lab, gathered in one go into a
 //! [`LiveLab`]: which of its namespaces exist (and whose they are), their links, addresses
 //! and routes (and root qdiscs, where the lab impairs), the host's, its sysctls, its
-//! /etc/netns files, its nftables drops, and its forwarders and relays; or only the part
-//! of it in some namespaces (a [`Scope`]), which is how `up --verify` reads back what it
-//! did.
+//! /etc/netns files, its nftables drops and tables, and its forwarders and relays; or only
+//! the part of it in some namespaces (a [`Scope`]), which is how `up --verify` reads back
+//! what it did.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::forwarder;
 use super::netns;
 use super::{files, nft, Families, Kernel, Linux, OpError, Scope};
+use crate::firewall::live::{LiveTable, Nft};
+use crate::firewall::ruleset::Family;
+use crate::firewall::NetnsPath;
 use crate::impair::relay::control;
 use crate::impairment::Impairment;
 use crate::live::{LiveDrop, LiveLab, LiveRelay, Named, NsLive};
@@ -36,6 +39,12 @@ pub enum Look<'a> {
     Forwarder {
         netns: &'a Netns,
         dev: &'a str,
+    },
+    /// An nftables table of the lab's (a table op, or a rule in it).
+    Table {
+        netns: &'a Netns,
+        family: Family,
+        name: &'a str,
     },
     /// A process of the lab's, by `NODE:NAME`: its record and whether it runs.
     Process {
@@ -72,6 +81,9 @@ impl<'a> Look<'a> {
             SysctlSet { netns, key, .. } => Look::Sysctl { netns, key },
             FileWrite { netns, file, .. } => Look::File { netns, file: *file },
             ForwarderStart { netns, dev, .. } => Look::Forwarder { netns, dev },
+            NftTableAdd { netns, family, name, .. } | NftRuleAdd { netns, family, table: name, .. } => {
+                Look::Table { netns, family: *family, name }
+            }
             ProcessStart { .. } => Look::Process { key: op.process_key().expect("a process op has a key") },
             SupervisorStart => Look::Supervisor,
             Exec { .. } => Look::Nothing,
@@ -92,7 +104,11 @@ impl<'a> Look<'a> {
             | LinkUp { .. }
             | LinkDown { .. }
             | AddrAdd { .. }
-            | RouteAdd { .. } => Look::InNamespace,
+            | RouteAdd { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. } => Look::InNamespace,
+            // Nothing to look at: a flush leaves no state to compare.
+            ConntrackFlush { .. } => Look::InNamespace,
             // What a plan or a record never holds: a record keeps what was made, a plan
             // what is to be made.
             NetnsDel { .. }
@@ -103,6 +119,8 @@ impl<'a> Look<'a> {
             | AddrDel { .. }
             | RouteDel { .. }
             | ForwarderStop { .. }
+            | NftTableDel { .. }
+            | NftRuleDel { .. }
             | SupervisorStop
             | ProcessStop { .. } => Look::InNamespace,
         }
@@ -117,6 +135,7 @@ impl<'a> Look<'a> {
             Look::Sysctl { netns, .. }
             | Look::Forwarder { netns, .. }
             | Look::Qdiscs { netns }
+            | Look::Table { netns, .. }
             | Look::Drop { netns, .. }
             | Look::Relay { netns, .. } => scope.covers(netns),
             // The lab's programs are read from the lab's directory, whole: cheap, and a
@@ -249,6 +268,17 @@ impl Linux {
                 Look::Supervisor => {
                     lab.supervisor = crate::process::Supervisor::find(self.dir()).map(|s| s.identity().pid)
                 }
+                Look::Table { netns, family, name } => {
+                    let key = ((*netns).clone(), *family, name.to_string());
+                    let readable = match netns {
+                        Netns::Host => true,
+                        Netns::Named(_) => self.is_connected(netns),
+                    };
+                    if readable && !lab.tables.contains_key(&key) {
+                        let found = self.tables(std::slice::from_ref(&key)).remove(0)?;
+                        lab.tables.insert(key, found);
+                    }
+                }
                 Look::Relay { netns, a } => {
                     if let Entry::Vacant(slot) = lab.relays.entry(((*netns).clone(), a.to_string())) {
                         slot.insert(self.find_relay(netns, a));
@@ -276,6 +306,18 @@ impl Linux {
             lab.drops.insert(((*netns).clone(), dev.to_string()), found);
         }
         Ok(lab)
+    }
+
+    /// Each named table as nft lists it (`None`: there is no such table), read by `nft`
+    /// inside its namespace (which must be connected).
+    pub fn tables(&self, which: &[(Netns, Family, String)]) -> Vec<Result<Option<LiveTable>, OpError>> {
+        which
+            .iter()
+            .map(|(netns, family, name)| {
+                let fd = self.netns_fd(netns)?;
+                Ok(Nft::new(NetnsPath::fd(fd)).read(*family, name)?)
+            })
+            .collect()
     }
 
     /// The lab's drop at each device, as nftables shows it (`None`: no table for it, or its

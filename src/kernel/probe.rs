@@ -1,3 +1,7 @@
+//! Checks made before anything is created: privileges, whether the kernel has every
+//! device kind a plan needs, and what the host holds that a plan must know (its listening
+//! ports, its forwarding, nft, SCTP, other firewalls). A lab this machine cannot build is refused with a sentence
+//! that names the missing piece, not abandoned half-built.
 //! Checks made before anything is created: privileges, and whether the kernel has every
 //! device kind, qdisc kind and nftables family a plan needs. A lab this machine cannot
 //! build is refused with a sentence that names the missing piece, not abandoned
@@ -11,6 +15,10 @@ use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkBridge, LinkIpIp, LinkVeth, LinkVxlan};
 
 use super::netns;
+use crate::firewall::hostports::{self, Listener};
+use crate::firewall::live::Nft;
+use crate::firewall::ports::PortRange;
+use crate::firewall::{warnings, NetnsPath};
 use crate::impair::kernel::QdiscKind;
 use crate::impair::netem::{self, Qdisc, Tbf, Verb};
 use crate::plan::{DeviceKind, Feature, Op};
@@ -160,4 +168,43 @@ fn module_status(name: &str) -> Option<bool> {
         return None;
     }
     Some(lists.iter().any(|text| text.lines().any(|l| l.split(':').next().is_some_and(|m| m.contains(&file)))))
+}
+
+/// Whether `nft` (nftables) can be run: the firewall of a lab with nat networks, published
+/// ports or `icc = false` is made with it. The error says why not.
+pub fn nft() -> Result<(), String> {
+    match std::process::Command::new("nft").arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether the kernel has SCTP (CONFIG_IP_SCTP).
+pub fn sctp() -> bool {
+    crate::firewall::hostports::sctp_available()
+}
+
+/// Whether this namespace forwards now, IPv4 and IPv6.
+pub fn forwarding() -> (bool, bool) {
+    let on = |path: &str| std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
+    (on("/proc/sys/net/ipv4/ip_forward"), on("/proc/sys/net/ipv6/conf/all/forwarding"))
+}
+
+/// The sockets listening in this namespace, and its ephemeral port range.
+pub fn host_ports() -> io::Result<(Vec<Listener>, PortRange)> {
+    let here = NetnsPath::current();
+    Ok((hostports::listeners(&here)?, hostports::ephemeral_range(&here)?))
+}
+
+/// The chains of other firewalls in this namespace that would drop forwarded traffic of
+/// `interfaces` (none when nft cannot be run or lists nothing: nothing to say then).
+pub fn forward_drops(interfaces: &[String]) -> Vec<warnings::Warning> {
+    if interfaces.is_empty() {
+        return Vec::new();
+    }
+    match Nft::new(NetnsPath::current()).ruleset() {
+        Ok(ruleset) => warnings::check(&ruleset, interfaces),
+        Err(_) => Vec::new(),
+    }
 }

@@ -1,6 +1,6 @@
 //! How the kernel carries out each kind of op: [`Step::of`] is the one match that routes
 //! every [`Op`] to its executor (a thread inside a namespace, the file system, a process,
-//! or an rtnetlink [`Request`]). Adding a kind of op means adding its arm here, and the
+//! an rtnetlink [`Request`], `nft` or ctnetlink). Adding a kind of op means adding its arm here, and the
 //! compiler asks for it.
 
 use std::net::IpAddr;
@@ -8,6 +8,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::programs::Program;
+use crate::firewall::groups::Class;
+use crate::firewall::ruleset::{Chain, Family};
 use crate::impair::netem::Qdisc;
 use crate::impair::relay::RelayConfig;
 use crate::impairment::{Impairment, Percent};
@@ -43,6 +45,19 @@ pub(super) enum Step<'a> {
     StopProcess { key: String },
     /// A one-shot command run to its end.
     Exec(Program<'a>),
+    /// A change to nftables, sent by `nft` inside the namespace with the others of its
+    /// batch in one transaction.
+    Nft { netns: &'a Netns, change: Nft<'a> },
+    /// The namespace's conntrack entries for these subnets, deleted over ctnetlink.
+    Conntrack { netns: &'a Netns, subnets: &'a [IpNet] },
+}
+
+/// What netlab asks of nftables.
+pub(super) enum Nft<'a> {
+    AddTable { family: Family, name: &'a str, chains: &'a [Chain] },
+    DelTable { family: Family, name: &'a str },
+    AddRule { family: Family, table: &'a str, chain: &'a str, rule: &'a str, comment: &'a str },
+    DelRule { family: Family, table: &'a str, chain: &'a str, comment: &'a str },
 }
 
 /// What is done at once: a namespace's second name, a name removed, an /etc/netns file
@@ -135,6 +150,15 @@ pub(super) enum Request<'a> {
         dev: Option<&'a str>,
         add: bool,
     },
+    Hairpin {
+        name: &'a str,
+        on: bool,
+    },
+    /// The group of a class of the lab's (the kernel knows the lab's marks).
+    Class {
+        name: &'a str,
+        class: Class,
+    },
     /// A link's root qdisc replaced by this one, or (`None`) deleted.
     Qdisc {
         dev: &'a str,
@@ -207,6 +231,21 @@ impl<'a> Step<'a> {
             Op::RouteDel { netns, to, via, dev } => {
                 netlink(netns, R::Route { to, via, dev: dev.as_deref(), add: false })
             }
+            Op::LinkSetHairpin { netns, name, on } => netlink(netns, R::Hairpin { name, on: *on }),
+            Op::LinkSetClass { netns, name, class } => netlink(netns, R::Class { name, class: *class }),
+            Op::ConntrackFlush { netns, subnets } => Step::Conntrack { netns, subnets },
+            Op::NftTableAdd { netns, family, name, chains } => {
+                Step::Nft { netns, change: Nft::AddTable { family: *family, name, chains } }
+            }
+            Op::NftTableDel { netns, family, name } => {
+                Step::Nft { netns, change: Nft::DelTable { family: *family, name } }
+            }
+            Op::NftRuleAdd { netns, family, table, chain, rule, comment } => {
+                Step::Nft { netns, change: Nft::AddRule { family: *family, table, chain, rule, comment } }
+            }
+            Op::NftRuleDel { netns, family, table, chain, comment } => {
+                Step::Nft { netns, change: Nft::DelRule { family: *family, table, chain, comment } }
+            }
             Op::SupervisorStart => Step::Supervisor { start: true },
             Op::SupervisorStop => Step::Supervisor { start: false },
             Op::ProcessStart { node, name, netns, cmd, ready, ready_timeout_ms, user, env } => {
@@ -264,6 +303,9 @@ mod tests {
             Step::StopProcess { key } => format!("stop process {key}"),
             Step::Exec(p) => format!("exec {}", p.cmd),
             Step::StartForwarder { config, .. } => format!("start {}", config.args().join(" ")),
+            Step::Nft { change: Nft::AddTable { .. } | Nft::AddRule { .. }, .. } => "nft add".into(),
+            Step::Nft { change: Nft::DelTable { .. } | Nft::DelRule { .. }, .. } => "nft delete".into(),
+            Step::Conntrack { .. } => "conntrack".into(),
             Step::Netlink { request, .. } => match request {
                 Request::Bridge { .. } | Request::Veth { .. } | Request::Vxlan { .. } | Request::Ipip { .. } => {
                     "netlink new link".into()
@@ -274,6 +316,8 @@ mod tests {
                 Request::Route { add, .. } => format!("netlink route {add}"),
                 Request::Qdisc { qdisc, .. } => format!("netlink qdisc {}", qdisc.is_some()),
                 Request::TunConfig { .. }
+                | Request::Hairpin { .. }
+                | Request::Class { .. }
                 | Request::Master { .. }
                 | Request::NoMaster { .. }
                 | Request::Mtu { .. }
@@ -301,6 +345,10 @@ mod tests {
                     "link del" => "netlink del link",
                     "netns del" => "delete namespace",
                     "addr add" => "netlink addr true",
+                    "nft table add" | "nft rule add" => "nft add",
+                    "nft table del" => "nft delete",
+                    "conntrack flush" => "conntrack",
+                    "link hairpin" | "link class" => "netlink set link",
                     _ => continue,
                 };
                 assert!(route(op).starts_with(want), "{name}: {op:?} goes to {}", route(op));

@@ -1,17 +1,21 @@
 //! Topology -> Plan: puts the resolved lab in the order the kernel needs.
 //!
-//! Order: namespaces (the lab's relay namespace after the nodes'); sysctls that do not
-//! name a device (so `conf.default.*` applies to devices made later); /etc/netns files;
-//! bridges; veth pairs (each end born in its namespace); tunnel devices; sysctls that name
-//! a device; bridge ports; bridge mtus that their ports would change; links up; addresses
-//! (on links that are up, so that IPv6 ones, added without duplicate address detection,
-//! are usable at once); routes (every device and address they need exists by then);
-//! impairments in the kernel (qdiscs, then drops); forwarders; relays; then the lab's
-//! programs, once the whole network is up: the supervisor, the processes (each waited for
-//! until it is ready), and last the one-shot `exec` commands, which may use every process.
+//! Order: namespaces (the lab's relay namespace after the nodes'); the firewall (conntrack
+//! flushes, nftables tables and their rules: the guard and the isolation stand before
+//! forwarding is turned on); sysctls that do not name a device (so `conf.default.*`
+//! applies to devices made later); /etc/netns files; bridges; veth pairs (each end born in
+//! its namespace); tunnel devices; link classes; sysctls that name a device; bridge ports;
+//! hairpin mode; bridge mtus that their ports would change; links up; addresses (on links
+//! that are up, so that IPv6 ones, added without duplicate address detection, are usable
+//! at once); routes (every device and address they need exists by then); impairments in
+//! the kernel (qdiscs, then drops); forwarders; relays; then the lab's programs, once the
+//! whole network (its firewall with it) is up: the supervisor, the processes (each waited
+//! for until it is ready), and last the one-shot `exec` commands, which may use every
+//! process.
 
 use std::net::IpAddr;
 
+use super::firewall::HostFacts;
 use super::impair::{self, Engine};
 use super::{Direction, Encap, Op, Plan};
 use crate::topology::{IpipMode, Netns, Sysctl, Topology, TunnelKind};
@@ -44,8 +48,16 @@ pub fn compile(t: &Topology) -> Plan {
 /// the kernel's where it can be, else a TUN device and netlab's forwarder; an impaired
 /// link in `auto` mode likewise (see `impair`).
 pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
+    compile_with(t, &HostFacts { caps, ..HostFacts::assumed() })
+}
+
+/// The plan for the host `facts` describes: its kernel, and for a lab that publishes
+/// ports or has nat networks, its ports and forwarding (see [`HostFacts`]).
+pub fn compile_with(t: &Topology, facts: &HostFacts) -> Plan {
+    let caps = facts.caps;
     let mut ops = Vec::new();
     let mut notes = Vec::new();
+    let firewall = super::firewall::firewall(t, facts);
     // How each tunnel is carried: by a kernel device, or by netlab's forwarder (encap).
     let carried: Vec<Option<Encap>> = t
         .tunnels
@@ -77,6 +89,8 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
     for alias in &t.aliases {
         ops.push(Op::NetnsAlias { netns: alias.name.clone(), target: alias.target.clone() });
     }
+    // The firewall before anything is forwarded (the forwarding sysctls come next).
+    ops.extend(firewall.first);
 
     let sysctls = || {
         let host = t.host.sysctls.iter().map(|s| (Netns::Host, s));
@@ -121,7 +135,9 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         }
     }
 
+    ops.extend(firewall.classes);
     ops.extend(sysctls().filter(|(_, s)| names_device(&s.key)).map(sysctl_op));
+    ops.extend(firewall.device_sysctls);
 
     for veth in &t.veths {
         for end in &veth.ends {
@@ -134,6 +150,8 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
             }
         }
     }
+
+    ops.extend(firewall.hairpins);
 
     // A bridge takes the smallest mtu of its ports unless its own was set after they
     // joined: where a port differs from the network's mtu, set the bridge's again.
@@ -245,6 +263,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
         }
     }
 
+    notes.extend(firewall.notes);
     if !t.processes.is_empty() || !t.execs.is_empty() {
         ops.push(Op::SupervisorStart);
     }
@@ -266,6 +285,7 @@ pub fn compile_for(t: &Topology, caps: Capabilities) -> Plan {
 
     let mut plan = Plan::new(&t.lab, Direction::Up, ops);
     plan.notes = notes;
+    plan.ports = firewall.ports;
     plan
 }
 

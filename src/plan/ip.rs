@@ -7,6 +7,9 @@
 use std::fmt::Write as _;
 
 use super::{Direction, Op, Plan};
+use crate::firewall::groups::group;
+use crate::firewall::live::heredoc;
+use crate::firewall::ruleset::{rule_line, table_block, table_mark};
 use crate::impair::netem::Qdisc;
 use crate::impair::nft;
 use crate::topology::Netns;
@@ -24,10 +27,88 @@ pub fn render(plan: &Plan) -> String {
             Direction::Down => "down",
         }
     );
-    for op in &plan.ops {
-        let _ = writeln!(out, "{}", command(&plan.lab, op));
+    // Consecutive nftables ops of one namespace go to nft as one script, one transaction,
+    // as `up` sends them.
+    let mut i = 0;
+    while i < plan.ops.len() {
+        let op = &plan.ops[i];
+        let Some(first) = nft_lines(op, &plan.lab) else {
+            let _ = writeln!(out, "{}", command(&plan.lab, op));
+            i += 1;
+            continue;
+        };
+        let mut script = first;
+        i += 1;
+        while let Some(more) = plan.ops.get(i).filter(|o| o.netns() == op.netns()).and_then(|o| nft_lines(o, &plan.lab))
+        {
+            script.push_str(&more);
+            i += 1;
+        }
+        let _ = writeln!(out, "{}", heredoc(&in_netns(&op.netns(), "nft"), &script));
     }
     out
+}
+
+/// `PROGRAM` in the root namespace, `ip netns exec NS PROGRAM` elsewhere.
+fn in_netns(netns: &Netns, program: &str) -> String {
+    match netns {
+        Netns::Host => program.into(),
+        Netns::Named(n) => format!("ip netns exec {} {program}", q(n)),
+    }
+}
+
+/// What an nftables op says to `nft -f`, or `None` for any other op (and for a rule
+/// deletion, which needs the rule's handle looked up first).
+fn nft_lines(op: &Op, lab: &str) -> Option<String> {
+    match op {
+        Op::NftTableAdd { family, name, chains, .. } => Some(table_block(*family, name, &table_mark(lab), chains)),
+        Op::NftTableDel { family, name, .. } => Some(format!("delete table {} {name}\n", family.as_str())),
+        Op::NftRuleAdd { family, table, chain, rule, comment, .. } => {
+            Some(format!("add rule {} {table} {chain} {}\n", family.as_str(), rule_line(rule, comment)))
+        }
+        Op::NetnsAdd { .. }
+        | Op::NetnsAlias { .. }
+        | Op::NetnsDel { .. }
+        | Op::SysctlSet { .. }
+        | Op::SysctlRestore { .. }
+        | Op::FileWrite { .. }
+        | Op::FileRemove { .. }
+        | Op::BridgeAdd { .. }
+        | Op::VethAdd { .. }
+        | Op::VxlanAdd { .. }
+        | Op::IpipAdd { .. }
+        | Op::TunAdd { .. }
+        | Op::LinkDel { .. }
+        | Op::LinkSetMaster { .. }
+        | Op::LinkSetNomaster { .. }
+        | Op::LinkSetMtu { .. }
+        | Op::LinkSetMac { .. }
+        | Op::LinkRename { .. }
+        | Op::LinkUp { .. }
+        | Op::LinkDown { .. }
+        | Op::AddrAdd { .. }
+        | Op::AddrDel { .. }
+        | Op::RouteAdd { .. }
+        | Op::RouteDel { .. }
+        | Op::ForwarderStart { .. }
+        | Op::ForwarderStop { .. }
+        | Op::ConntrackFlush { .. }
+        | Op::NftRuleDel { .. }
+        | Op::LinkSetHairpin { .. }
+        | Op::LinkSetClass { .. }
+        | Op::QdiscReplace { .. }
+        | Op::QdiscDel { .. }
+        | Op::DropSet { .. }
+        | Op::DropDel { .. }
+        | Op::RelayStart { .. }
+        | Op::RelayStop { .. }
+        | Op::RelaySet { .. }
+        | Op::SupervisorStart
+        | Op::SupervisorStop
+        | Op::ProcessStart { .. }
+        | Op::ProcessStop { .. }
+        | Op::Exec { .. } => None,
+    }
 }
 
 /// `ip` in the root namespace, `ip -n NS` elsewhere.
@@ -183,6 +264,40 @@ pub fn command(lab: &str, op: &Op) -> String {
         }
         Op::ForwarderStop { netns, dev } => {
             format!("# no iproute2 equivalent: stop netlab's udp forwarder for {dev} in {netns}")
+        }
+        Op::ConntrackFlush { netns, subnets } => {
+            // Any of the four addresses of an entry (original source and destination, reply
+            // source and destination); conntrack -D says 1 when it found nothing.
+            let conntrack = in_netns(netns, "conntrack");
+            let subnets: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+            format!(
+                "for s in {}; do for by in -s -d -r -q; do {conntrack} -D $by $s >/dev/null 2>&1 || true; done; done",
+                subnets.join(" ")
+            )
+        }
+        Op::NftTableAdd { netns, .. } | Op::NftTableDel { netns, .. } | Op::NftRuleAdd { netns, .. } => {
+            heredoc(&in_netns(netns, "nft"), &nft_lines(op, lab).unwrap_or_default())
+        }
+        Op::NftRuleDel { netns, family, table, chain, comment } => {
+            // The handle of the rule with this comment, from nft's listing.
+            let nft = in_netns(netns, "nft");
+            let (f, t, c) = (family.as_str(), q(table), q(chain));
+            let at = q(&format!("comment \"{comment}\" # handle "));
+            format!(
+                "h=$({nft} -a list chain {f} {t} {c} | awk -v c={at} 'i = index($0, c) {{ print substr($0, i + length(c)) }}') \
+                 && {nft} delete rule {f} {t} {c} handle \"$h\""
+            )
+        }
+        Op::LinkSetHairpin { netns, name, on } => {
+            format!(
+                "{} link set dev {} type bridge_slave hairpin {}",
+                ip(netns),
+                q(name),
+                if *on { "on" } else { "off" }
+            )
+        }
+        Op::LinkSetClass { netns, name, class } => {
+            format!("{} link set dev {} group {:#010x}", ip(netns), q(name), group(lab, *class))
         }
         Op::QdiscReplace { netns, dev, kind, impairment } => {
             let args = Qdisc::of(*kind, impairment).tc_args();

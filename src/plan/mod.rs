@@ -14,6 +14,7 @@
 
 mod compile;
 mod device;
+mod firewall;
 mod impair;
 pub mod ip;
 mod op;
@@ -25,8 +26,9 @@ use serde::Serialize;
 pub use crate::tunnel::Encap;
 #[cfg(test)]
 pub(crate) use compile::sysctl_device;
-pub use compile::{compile, compile_for, Capabilities};
+pub use compile::{compile, compile_for, compile_with, Capabilities};
 pub use device::{DeviceKind, Feature};
+pub use firewall::{HostFacts, PickKey, PublishedPort};
 pub(crate) use op::forwarder_config;
 pub use op::{Op, OpKey, Subject};
 
@@ -48,12 +50,22 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub notes: Vec<String>,
     pub ops: Vec<Op>,
+    /// The ports the lab publishes, with the host ports picked for it (up plans only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub ports: Vec<PublishedPort>,
 }
 
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 impl Plan {
     pub fn new(lab: &str, direction: Direction, ops: Vec<Op>) -> Plan {
-        Plan { version: PLAN_FORMAT_VERSION, lab: lab.to_string(), direction, notes: Vec::new(), ops }
+        Plan {
+            version: PLAN_FORMAT_VERSION,
+            lab: lab.to_string(),
+            direction,
+            notes: Vec::new(),
+            ops,
+            ports: Vec::new(),
+        }
     }
 }

@@ -3,13 +3,19 @@
 
 use std::collections::HashSet;
 
-use super::{Direction, Op, Plan};
+use super::{Direction, Op, OpKey, Plan};
 use crate::topology::Netns;
 
 impl Plan {
     /// The plan that removes what `self` (an `up` plan) creates: inverses in reverse order,
-    /// leaving out what dies anyway with a namespace or a link that is being deleted.
-    /// That keeps `down` short: deleting a namespace takes its devices with it.
+    /// leaving out what dies anyway with a namespace, a link or a table that is being
+    /// deleted. That keeps `down` short: deleting a namespace takes its devices with it.
+    ///
+    /// Three kinds go first, in this order, wherever they were in the plan: processes (the
+    /// lab's programs and their supervisor, then forwarders and relays: they hold
+    /// namespaces, and the programs use the network), sysctls (a host stops forwarding before its
+    /// firewall goes, so nothing is routed unguarded meanwhile) and nftables tables (the
+    /// firewall before the interfaces it names: netavark's leaks came from the other order).
     pub fn teardown(&self) -> Plan {
         let deleted_netns: HashSet<&str> = self
             .ops
@@ -29,6 +35,18 @@ impl Plan {
         }
         let on_deleted_link = |op: &Op| {
             op.on_link().is_some_and(|(netns, name)| deleted_links.contains(&(netns.clone(), name.to_string())))
+        };
+        let deleted_tables: HashSet<OpKey> = self
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::NftTableAdd { .. }) && !dies_with_netns(&op.netns()))
+            .map(Op::key)
+            .collect();
+        let in_deleted_table = |op: &Op| {
+            op.in_table().is_some_and(|(netns, family, name)| {
+                let table = Op::NftTableDel { netns: netns.clone(), family, name: name.to_string() };
+                deleted_tables.contains(&table.key())
+            })
         };
         let mut ops = Vec::new();
         for op in self.ops.iter().rev() {
@@ -80,6 +98,13 @@ impl Plan {
                 | LinkDel { .. }
                 | LinkSetNomaster { .. }
                 | ForwarderStop { .. }
+                | ConntrackFlush { .. }
+                | NftTableAdd { .. }
+                | NftTableDel { .. }
+                | NftRuleAdd { .. }
+                | NftRuleDel { .. }
+                | LinkSetHairpin { .. }
+                | LinkSetClass { .. }
                 | SupervisorStop
                 | ProcessStop { .. }
                 | QdiscReplace { .. }
@@ -88,7 +113,7 @@ impl Plan {
                 | DropDel { .. }
                 | RelayStop { .. }
                 | RelaySet { .. } => {
-                    if dies_with_netns(&op.netns()) || on_deleted_link(op) {
+                    if dies_with_netns(&op.netns()) || on_deleted_link(op) || in_deleted_table(op) {
                         None
                     } else {
                         op.inverse()
@@ -97,6 +122,57 @@ impl Plan {
             };
             ops.extend(undo);
         }
+        // Stable: within each kind, the reverse order stays.
+        ops.sort_by_key(goes_first);
         Plan::new(&self.lab, Direction::Down, ops)
+    }
+}
+
+/// Where an op of a teardown goes: the three kinds that go first (see [`Plan::teardown`]),
+/// then everything else.
+fn goes_first(op: &Op) -> u8 {
+    use Op::*;
+    match op {
+        ProcessStop { .. } | SupervisorStop | ForwarderStop { .. } | RelayStop { .. } => 0,
+        SysctlRestore { .. } => 1,
+        NftTableDel { .. } | NftRuleDel { .. } => 2,
+        NetnsAdd { .. }
+        | NetnsAlias { .. }
+        | NetnsDel { .. }
+        | SysctlSet { .. }
+        | FileWrite { .. }
+        | FileRemove { .. }
+        | BridgeAdd { .. }
+        | VethAdd { .. }
+        | VxlanAdd { .. }
+        | IpipAdd { .. }
+        | TunAdd { .. }
+        | LinkDel { .. }
+        | LinkSetMaster { .. }
+        | LinkSetNomaster { .. }
+        | LinkSetMtu { .. }
+        | LinkSetMac { .. }
+        | LinkRename { .. }
+        | LinkUp { .. }
+        | LinkDown { .. }
+        | AddrAdd { .. }
+        | AddrDel { .. }
+        | RouteAdd { .. }
+        | RouteDel { .. }
+        | ForwarderStart { .. }
+        | ConntrackFlush { .. }
+        | NftTableAdd { .. }
+        | NftRuleAdd { .. }
+        | LinkSetHairpin { .. }
+        | LinkSetClass { .. }
+        | QdiscReplace { .. }
+        | QdiscDel { .. }
+        | DropSet { .. }
+        | DropDel { .. }
+        | RelayStart { .. }
+        | RelaySet { .. }
+        | SupervisorStart
+        | ProcessStart { .. }
+        | Exec { .. } => 3,
     }
 }

@@ -92,6 +92,13 @@ pub fn kind(op: &Op) -> &'static str {
         Op::RouteDel { .. } => "route del",
         Op::ForwarderStart { .. } => "forwarder start",
         Op::ForwarderStop { .. } => "forwarder stop",
+        Op::ConntrackFlush { .. } => "conntrack flush",
+        Op::NftTableAdd { .. } => "nft table add",
+        Op::NftTableDel { .. } => "nft table del",
+        Op::NftRuleAdd { .. } => "nft rule add",
+        Op::NftRuleDel { .. } => "nft rule del",
+        Op::LinkSetHairpin { .. } => "link hairpin",
+        Op::LinkSetClass { .. } => "link class",
         Op::SupervisorStart => "supervisor start",
         Op::SupervisorStop => "supervisor stop",
         Op::ProcessStart { .. } => "process start",
@@ -105,6 +112,11 @@ pub fn kind(op: &Op) -> &'static str {
         Op::RelayStop { .. } => "relay stop",
         Op::RelaySet { .. } => "relay set",
     }
+}
+
+/// What a rule is for: its comment without the hash of its text.
+pub fn rule_purpose(comment: &str) -> &str {
+    comment.rsplit_once(" #").map_or(comment, |(about, _)| about)
 }
 
 pub fn detail(op: &Op) -> String {
@@ -164,6 +176,23 @@ pub fn detail(op: &Op) -> String {
             format!("{dev} {} {from} -> {}", encap.name(), peers.join(", "))
         }
         Op::ForwarderStop { dev, .. } => dev.clone(),
+        Op::ConntrackFlush { subnets, .. } => {
+            let subnets: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+            format!("entries to or from {}", subnets.join(", "))
+        }
+        Op::NftTableAdd { family, name, chains, .. } => {
+            let chains: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+            format!("{} {name} (chains {})", family.as_str(), chains.join(", "))
+        }
+        Op::NftTableDel { family, name, .. } => format!("{} {name}", family.as_str()),
+        Op::NftRuleAdd { family, table, chain, rule, comment, .. } => {
+            format!("{} {table} {chain}: {rule}  # {}", family.as_str(), rule_purpose(comment))
+        }
+        Op::NftRuleDel { family, table, chain, comment, .. } => {
+            format!("{} {table} {chain}: {}", family.as_str(), rule_purpose(comment))
+        }
+        Op::LinkSetHairpin { name, on, .. } => format!("{name} {}", if *on { "on" } else { "off" }),
+        Op::LinkSetClass { name, class, .. } => format!("{name} {}", class.name()),
         Op::SupervisorStart | Op::SupervisorStop => "netlab supervise".into(),
         Op::ProcessStart { node, name, cmd, ready, ready_timeout_ms, user, env, .. } => {
             let mut s = format!("{node}:{name}: {}", one_line(cmd));

@@ -1,4 +1,5 @@
-//! What labs share on the host: its sysctls (`[host] sysctl`; later the firewall). Each
+//! What labs share on the host: its sysctls (`[host] sysctl`, and the forwarding a
+//! `nat = true` network turns on, which is a host sysctl of its lab's like those). Each
 //! lab's own objects are its alone, but the host has one `net.ipv4.ip_forward` for every
 //! lab that is up. The rules, for one host sysctl:
 //!
@@ -99,8 +100,9 @@ pub struct Shared<'a> {
 
 impl Shared<'_> {
     /// Whether labs changed the host's value: then it is theirs until the last goes down.
-    /// (The NAT feature asks this of `net.ipv4.ip_forward`: whether netlab turned
-    /// forwarding on.)
+    /// (The NAT feature asks this of the forwarding settings: whether netlab turned
+    /// forwarding on, and so whether a nat lab guards what else would be routed; see
+    /// `commands::host_facts`.)
     pub fn changed_by_labs(&self) -> bool {
         self.before.is_some_and(|b| normalise_sysctl(b) != normalise_sysctl(self.value))
     }

@@ -74,6 +74,9 @@ pub struct NodeSpec {
     pub dns: Box<[Sp<String>]>,
     #[serde(default, deserialize_with = "pairs")]
     pub hosts: Pairs<Sp<String>, Sp<String>>,
+    /// Published ports, in Docker's `-p` syntax: `[host_ip:][host_port]:node_port[/proto]`.
+    #[serde(default)]
+    pub ports: Box<[Sp<String>]>,
     /// Bridge mode: what both directions of the node's link to its network do to frames.
     pub impair: Option<Box<Sp<ImpairSpec>>>,
     /// One-shot commands, run in order once the node's namespace is made and every
@@ -197,6 +200,10 @@ pub struct NetworkSpec {
     #[serde(rename = "in")]
     pub in_node: Option<Sp<String>>,
     pub mtu: Option<Sp<u32>>,
+    /// A Docker bridge network: outbound masquerade, forwarding, isolation, published ports.
+    pub nat: Option<Sp<bool>>,
+    /// Traffic between the network's nodes (Docker's enable_icc); `false` drops it.
+    pub icc: Option<Sp<bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

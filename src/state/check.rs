@@ -5,7 +5,9 @@
 //! delete or write paths outside /run/netns, /etc/netns and /proc/sys.
 
 use crate::plan::Op;
-use crate::topology::names::{check_ifname, check_name, check_netns_name, check_process_name, check_sysctl_key};
+use crate::topology::names::{
+    check_ifname, check_lab_name, check_name, check_netns_name, check_process_name, check_sysctl_key,
+};
 use crate::topology::Netns;
 
 use super::{Entry, Record};
@@ -19,6 +21,14 @@ pub(super) fn record(record: &Record, lab: &str) -> Result<(), String> {
     }
     for (i, e) in record.entries.iter().enumerate() {
         entry(e).map_err(|why| format!("entry {}: {why}", i + 1))?;
+    }
+    for (i, p) in record.ports.iter().enumerate() {
+        // Shown by `status` and `port`: nothing a terminal would act on.
+        let shown = |s: &str| !s.is_empty() && !s.chars().any(char::is_control);
+        if !shown(&p.node) || !shown(&p.spec) {
+            return Err(format!("port {}: not a node's `ports` entry", i + 1));
+        }
+        namespace(&p.netns).map_err(|e| format!("port {}: {e}", i + 1))?;
     }
     Ok(())
 }
@@ -83,6 +93,21 @@ pub(super) fn entry(entry: &Entry) -> Result<(), String> {
             Some(dev) => link(netns, dev),
             None => namespace(netns),
         },
+        LinkSetHairpin { netns, name, .. } | LinkSetClass { netns, name, .. } => link(netns, name),
+        ConntrackFlush { netns, .. } => namespace(netns),
+        NftTableAdd { netns, name, chains, .. } => namespace(netns)
+            .and_then(|()| table_name(name))
+            .and_then(|()| chains.iter().try_for_each(|c| nft_word(&c.name))),
+        NftTableDel { netns, name, .. } => namespace(netns).and_then(|()| table_name(name)),
+        NftRuleAdd { netns, table, chain, rule, comment, .. } => namespace(netns)
+            .and_then(|()| table_name(table))
+            .and_then(|()| nft_word(chain))
+            .and_then(|()| nft_text(rule))
+            .and_then(|()| nft_comment(comment)),
+        NftRuleDel { netns, table, chain, comment, .. } => namespace(netns)
+            .and_then(|()| table_name(table))
+            .and_then(|()| nft_word(chain))
+            .and_then(|()| nft_comment(comment)),
         // A process's node and name make the names of its files.
         ProcessStart { netns, node, name, .. } | ProcessStop { netns, node, name } => {
             namespace(netns).and_then(|()| check_netns_name(node)).and_then(|()| check_process_name(name))
@@ -91,6 +116,42 @@ pub(super) fn entry(entry: &Entry) -> Result<(), String> {
         SupervisorStart | SupervisorStop => Ok(()),
     };
     checked.map_err(|e| format!("{kind}: {e}"))
+}
+
+/// A table of a lab's: `netlab-<lab>`, the lab a name as a file gives it (a record edited
+/// to name another table gets no further; `down` also checks the table's mark).
+fn table_name(name: &str) -> Result<(), String> {
+    match name.strip_prefix("netlab-") {
+        Some(lab) if check_lab_name(lab).is_ok() => Ok(()),
+        _ => Err(format!("`{}` is not the name of a lab's table", name.escape_default())),
+    }
+}
+
+/// A chain's name: one word of nft's.
+fn nft_word(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(())
+    } else {
+        Err(format!("`{}` is not a chain name", name.escape_default()))
+    }
+}
+
+/// A rule's text or identity: one line of an nft script, with nothing that ends a quoted
+/// comment or a command.
+fn nft_text(text: &str) -> Result<(), String> {
+    if text.chars().any(|c| c.is_control() || c == ';') || text.contains('\\') {
+        return Err(format!("`{}` cannot be a line of an nft script", text.escape_default()));
+    }
+    Ok(())
+}
+
+/// A rule's identity, which goes between quotes.
+fn nft_comment(text: &str) -> Result<(), String> {
+    nft_text(text)?;
+    if text.contains('"') {
+        return Err(format!("`{}` cannot be a rule's comment", text.escape_default()));
+    }
+    Ok(())
 }
 
 fn namespace(netns: &Netns) -> Result<(), String> {
@@ -132,6 +193,20 @@ mod tests {
             Op::RelayStop { netns: named("netlab-x-relay"), a: "../r".into() },
             Op::DropDel { netns: named("a/b"), dev: "e0".into() },
             Op::RouteDel { netns: named("a/.."), to: "10.0.0.0/8".parse().unwrap(), via: None, dev: None },
+            Op::NftTableDel {
+                netns: Netns::Host,
+                family: crate::firewall::ruleset::Family::Inet,
+                name: "filter".into(),
+            },
+            Op::NftRuleDel {
+                netns: Netns::Host,
+                family: crate::firewall::ruleset::Family::Inet,
+                table: "netlab-web".into(),
+                chain: "forward".into(),
+                comment: "x\"; flush ruleset".into(),
+            },
+            Op::LinkSetHairpin { netns: Netns::Host, name: "a/b".into(), on: false },
+            Op::ConntrackFlush { netns: named(".."), subnets: vec![] },
             Op::ProcessStop { node: "a".into(), name: "../../etc/passwd".into(), netns: named("a") },
             Op::ProcessStop { node: "../x".into(), name: "web".into(), netns: named("a") },
             Op::Exec { node: "a/b".into(), netns: named("a"), n: 1, cmd: "true".into() },

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::NsId;
 use crate::places::{Dir, Name};
-use crate::plan::{Op, OpKey, Plan};
+use crate::plan::{Op, OpKey, Plan, PublishedPort};
 use crate::topology::Netns;
 
 pub use salvage::Salvaged;
@@ -81,6 +81,7 @@ impl StateDir {
             topology: None,
             nodes: Default::default(),
             entries: Vec::new(),
+            ports: Vec::new(),
             dir: self.root.clone(),
         }
     }
@@ -285,6 +286,10 @@ pub struct Record {
     pub nodes: std::collections::BTreeMap<String, Netns>,
     /// Applied ops in the order they were applied: `down` undoes them in reverse.
     pub entries: Vec<Entry>,
+    /// The ports the lab publishes, with the host ports `up` picked (kept across
+    /// converges, avoided by other labs, shown by `netlab port` and `status`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PublishedPort>,
     /// The directory it is kept in (its [`StateDir`]'s).
     #[serde(skip)]
     dir: PathBuf,
@@ -348,8 +353,10 @@ impl Record {
     }
 
     /// After a successful run the record is the plan itself, each op with what was learnt
-    /// when it was applied (a namespace's identity, a sysctl's value before), and is saved.
+    /// when it was applied (a namespace's identity, a sysctl's value before), and the ports
+    /// it publishes, and is saved.
     pub fn settle(&mut self, plan: &Plan) -> io::Result<()> {
+        self.ports = plan.ports.clone();
         // Only namespaces and sysctls carry something learnt; the first value recorded for a
         // sysctl is the one from before the lab.
         let mut learnt: HashMap<OpKey, (Option<String>, Option<NsId>)> = HashMap::new();

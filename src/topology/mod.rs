@@ -209,6 +209,8 @@ pub struct Topology {
     pub tunnels: Vec<Tunnel>,
     /// `/etc/netns/<ns>/...` files, for `ip netns exec`.
     pub files: Vec<EtcFile>,
+    /// Every entry of every node's `ports`, in file order.
+    pub published: Vec<Publish>,
     /// Every node's long-running processes, in file order.
     pub processes: Vec<Process>,
     /// Every node's one-shot `exec` commands, in file order.
@@ -245,6 +247,8 @@ pub struct Namespace {
     pub name: String,
     pub sysctls: Vec<Sysctl>,
     pub routes: Vec<Route>,
+    /// The node's own `sysctl` turns forwarding on: it asked to route.
+    pub routes_traffic: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +263,9 @@ pub struct Alias {
 pub struct HostConfig {
     pub sysctls: Vec<Sysctl>,
     pub routes: Vec<Route>,
+    /// The file's own `[host] sysctl` turns forwarding on: the lab asked for host routing
+    /// (its host-side links are routed even while another lab's firewall guards the host).
+    pub routes_traffic: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -305,7 +312,41 @@ pub struct Bridge {
     /// The gateway address with the network's prefix length, on the bridge device.
     pub gateway: IpNet,
     pub mtu: Option<u32>,
+    /// `nat = true`: a Docker bridge network (masquerade out, forwarding, isolation,
+    /// published ports).
+    pub nat: bool,
+    /// `icc`: whether the network's nodes may talk to each other (Docker's enable_icc).
+    pub icc: bool,
 }
+
+impl Bridge {
+    /// The network's subnet.
+    pub fn subnet(&self) -> IpNet {
+        self.gateway.trunc()
+    }
+}
+
+/// One entry of a node's `ports`: what it publishes, from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// The node whose `ports` it is (for a container-mode node, its own name).
+    pub node: String,
+    /// The entry as written (`"8080:80"`): with `node`, what a picked host port is kept by.
+    pub spec: String,
+    /// The nat network it is published from (a container-mode node's target's).
+    pub network: String,
+    /// Where that network's bridge, and so the DNAT, lives.
+    pub netns: Netns,
+    /// The bridge port of the node's eth0 (a node reaching its own published port needs
+    /// hairpin mode on it).
+    pub bridge_port: String,
+    /// The node's address on the network: where packets are sent.
+    pub node_addr: IpAddr,
+    /// One per port; a host address left out is the network's family's wildcard.
+    pub bindings: Vec<Binding>,
+}
+
+pub use crate::firewall::ports::{Binding, HostAddr, Proto};
 
 #[derive(Debug, Clone)]
 pub struct Veth {

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod netdump;
+pub mod outside;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -187,7 +188,8 @@ impl Throwaway {
     }
 
     /// Asserts that nothing but the empty host is left: no namespace (name or mount), no
-    /// link but lo, no lab record or lock, no /etc/netns file, no process, ip_forward off.
+    /// link but lo, no lab record or lock, no /etc/netns file, no process, ip_forward off,
+    /// no nftables table of a lab's.
     /// Zombies do not count: the throwaway's PID 1 (`sleep`) never reaps the orphans it
     /// adopts, as a real init would, and a zombie holds nothing (no socket, no namespace).
     pub fn assert_empty(&self) {
@@ -196,7 +198,8 @@ impl Throwaway {
              findmnt -rn -o TARGET | grep '^/run/netns/'; \
              ip -o link show | grep -v ': lo:'; \
              ps -e -o pid=,stat=,comm= | awk '$2 !~ /^Z/ {print $1, $3}' | grep -v -e ' sleep$' -e ' ps$' -e ' sh$' -e ' grep$' -e ' findmnt$' -e ' awk$'; \
-             grep -v '^0$' /proc/sys/net/ipv4/ip_forward; true",
+             grep -v '^0$' /proc/sys/net/ipv4/ip_forward; \
+             nft list tables 2>/dev/null | grep netlab-; true",
         );
         assert!(leftovers.trim().is_empty(), "the lab left something behind:\n{leftovers}");
     }

@@ -17,6 +17,9 @@
 //! - routes of table main (`ip [-6] -j route show table main`), IPv6 link-local and
 //!   multicast kernel routes left out;
 //! - the sysctls it is asked for ([`Wanted`]);
+//! - its nftables ruleset (`nft list ruleset`, handles left out), and each bridge port's
+//!   hairpin mode and each link's device-group class when it is not the plain one (the
+//!   firewall's guard reads it; the ip script sets it as `netlab up` does);
 //!
 //! and the files under /etc/netns with their contents, and which namespace each name under
 //! /run/netns is.
@@ -97,8 +100,10 @@ impl Dump {
 /// The root namespace's label.
 pub const HOST: &str = "host";
 
-/// One namespace's raw `ip -j` output.
+/// One namespace's raw `ip -j` and `nft` output.
 struct Raw {
+    /// `nft list ruleset` (empty when the namespace has none).
+    nft: String,
     /// a name to give `ip -n` (`None`: the root namespace)
     name: Option<String>,
     links: Vec<Value>,
@@ -172,7 +177,9 @@ pub fn dump(host: &Throwaway, wanted: &Wanted) -> Dump {
             .iter()
             .map(|n| (n["nsid"].as_i64().expect("nsid"), n["name"].as_str().map(str::to_string)))
             .collect();
+        let enter = name.as_ref().map(|n| format!("ip netns exec '{n}' ")).unwrap_or_default();
         let raw = Raw {
+            nft: host.sh_ok(&format!("{enter}nft list ruleset")),
             links: json(host, &format!("{ip} -d -j link show")),
             addrs: json(host, &format!("{ip} -j addr show")),
             routes4: json(host, &format!("{ip} -4 -j route show table main")),
@@ -198,12 +205,24 @@ pub fn dump(host: &Throwaway, wanted: &Wanted) -> Dump {
             if wanted.macs.iter().any(|(ns, dev)| d.labels.get(ns) == Some(label) && *dev == name) {
                 f.insert("mac".into(), text(&link["address"]));
             }
+            if info["info_slave_kind"] == "bridge" {
+                f.insert("hairpin".into(), text(&info["info_slave_data"]["hairpin"]));
+            }
+            // The class bits of the group (see firewall::groups): 2 and 3 route through
+            // a guarded host; the plain class is netlab's mark, not the lab's shape.
+            let class = text(&link["group"]).parse::<u32>().map(|g| g >> 28).unwrap_or(0);
+            if matches!(class, 2 | 3) {
+                f.insert("class".into(), class.to_string());
+            }
             if matches!(info["info_kind"].as_str(), Some("vxlan" | "ipip")) {
                 for key in ["id", "local", "remote", "port"] {
                     f.insert(key.into(), text(&info["info_data"][key]));
                 }
             }
             d.objects.insert(format!("{label} | link {name}"), f);
+        }
+        if !raw.nft.trim().is_empty() {
+            d.objects.insert(format!("{label} | nft ruleset"), Fields::from([("ruleset".into(), raw.nft.clone())]));
         }
         for dev in &raw.addrs {
             for a in dev["addr_info"].as_array().into_iter().flatten() {

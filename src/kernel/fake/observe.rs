@@ -1,7 +1,7 @@
 //! What the in-memory kernel shows of a lab, as `Linux::observe_lab` would find it: the
-//! namespaces, links, addresses, routes, qdiscs, sysctls, files, forwarders, drops and
-//! relays, the lab's supervisor and processes that a plan's and a record's ops touch, within
-//! a scope.
+//! namespaces, links, addresses, routes, qdiscs, sysctls, files, forwarders, nftables
+//! tables, drops and relays, the lab's supervisor and processes that a plan's and a
+//! record's ops touch, within a scope.
 
 use super::super::observe::Look;
 use super::*;
@@ -52,6 +52,34 @@ impl FakeKernel {
                     let running = self.world.forwarders.get(&(netns.clone(), dev.to_string()));
                     let running = running.map(|(_, args)| Running { pid: 4242, args: args.clone() });
                     lab.forwarders.insert((netns.clone(), dev.to_string()), running);
+                }
+                Look::Table { netns, family, name } => {
+                    let Ok(stack) = self.stack_of(netns) else { continue };
+                    let found = self.world.stacks[&stack].tables.get(&(family, name.to_string())).map(|t| {
+                        let mut handle = 0;
+                        LiveTable {
+                            family,
+                            name: name.to_string(),
+                            mark: Some(t.mark.clone()),
+                            chains: t
+                                .chains
+                                .iter()
+                                .map(|c| LiveChain {
+                                    chain: c.clone(),
+                                    rules: t
+                                        .rules
+                                        .keys()
+                                        .filter(|(chain, _)| *chain == c.name)
+                                        .map(|(_, comment)| {
+                                            handle += 1;
+                                            LiveRule { comment: Some(comment.clone()), handle }
+                                        })
+                                        .collect(),
+                                })
+                                .collect(),
+                        }
+                    });
+                    lab.tables.insert((netns.clone(), family, name.to_string()), found);
                 }
                 Look::Process { ref key } => {
                     let identity = |stack: u64| Identity {
@@ -126,6 +154,7 @@ impl FakeKernel {
                     port: Some(port),
                 }),
                 ipip: (l.kind == Some(DeviceKind::Ipip)).then(|| (l.tunnel.map(|t| t.0), l.tunnel.map(|t| t.1))),
+                hairpin: l.master.as_ref().map(|_| l.hairpin),
             })
             .collect();
         let addrs = s

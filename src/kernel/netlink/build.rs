@@ -11,7 +11,9 @@ use std::os::fd::RawFd;
 
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -115,6 +117,22 @@ pub fn tun_config(name: &str, alias: &str, mtu: Option<u32>, group: u32) -> Link
         msg = msg.mtu(m);
     }
     msg.build()
+}
+
+/// `ip link set dev NAME type bridge_slave hairpin on|off`: the port's own setting, which
+/// the kernel takes in RTM_NEWLINK's slave data (not in RTM_SETLINK).
+pub fn set_hairpin(name: &str, on: bool) -> LinkMessage {
+    let mut msg = LinkUnspec::new_with_name(name).build();
+    msg.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(on)])),
+    ]));
+    msg
+}
+
+/// `ip link set dev NAME group GROUP`.
+pub fn set_group(name: &str, group: u32) -> LinkMessage {
+    LinkUnspec::new_with_name(name).link_group(group).build()
 }
 
 /// `ip link set dev NAME alias ALIAS`: netlab's mark.

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{InfoData, InfoIpTunnel, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoIpTunnel, InfoPortData, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType};
 
 use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
@@ -28,6 +30,12 @@ pub fn parse_link(msg: &LinkMessage) -> LiveLink {
                 for info in infos {
                     match info {
                         LinkInfo::Kind(k) => link.kind = Some(k.to_string()),
+                        LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
+                            link.hairpin = attrs.iter().find_map(|a| match a {
+                                InfoBridgePort::HairpinMode(on) => Some(*on),
+                                _ => None,
+                            });
+                        }
                         LinkInfo::Data(InfoData::Vxlan(v)) => link.vxlan = Some(parse_vxlan(v)),
                         LinkInfo::Data(InfoData::IpTunnel(t)) => {
                             let mut local = None;

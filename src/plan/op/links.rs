@@ -1,9 +1,11 @@
 //! What an op does to devices and links: the kind of device it makes and the kernel
-//! feature it needs (what `up` checks before it starts), the links it makes, and the link
-//! it hangs off (what goes with a link that is deleted or set down).
+//! feature it needs (what `up` checks before it starts), the links it makes, the link it
+//! hangs off (what goes with a link that is deleted or set down), and the nftables table
+//! a rule is in (what goes with the table).
 
 use super::super::{DeviceKind, Feature};
 use super::Op;
+use crate::firewall::ruleset::Family;
 use crate::topology::Netns;
 
 impl Op {
@@ -49,6 +51,13 @@ impl Op {
             | DropDel { .. }
             | RelayStart { .. }
             | RelayStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | RelaySet { .. } => None,
         }
     }
@@ -90,6 +99,13 @@ impl Op {
             | DropDel { .. }
             | RelayStart { .. }
             | RelayStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | RelaySet { .. }
             | SupervisorStart
             | SupervisorStop
@@ -143,6 +159,13 @@ impl Op {
             | DropDel { .. }
             | RelayStart { .. }
             | RelayStop { .. }
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | RelaySet { .. } => Vec::new(),
         }
     }
@@ -165,7 +188,9 @@ impl Op {
             | RouteAdd { netns, dev: Some(name), .. }
             | RouteDel { netns, dev: Some(name), .. }
             | QdiscReplace { netns, dev: name, .. }
-            | QdiscDel { netns, dev: name } => Some((netns, name)),
+            | QdiscDel { netns, dev: name }
+            | LinkSetHairpin { netns, name, .. }
+            | LinkSetClass { netns, name, .. } => Some((netns, name)),
             RouteAdd { dev: None, .. } | RouteDel { dev: None, .. } => None,
             // A sysctl that names a device dies with it too, but restoring it is harmless
             // (the kernel says it is gone); a forwarder, a relay or any other process must be
@@ -195,7 +220,65 @@ impl Op {
             | DropDel { .. }
             | RelayStart { .. }
             | RelayStop { .. }
-            | RelaySet { .. } => None,
+            | RelaySet { .. }
+            // Flushing and tables are not about a link (a rule dies with its table).
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. } => None,
+        }
+    }
+
+    /// The table a rule op acts in: deleting the table takes the rule with it.
+    pub fn in_table(&self) -> Option<(&Netns, Family, &str)> {
+        match self {
+            Op::NftRuleAdd { netns, family, table, .. } | Op::NftRuleDel { netns, family, table, .. } => {
+                Some((netns, *family, table))
+            }
+            Op::NetnsAdd { .. }
+            | Op::NetnsAlias { .. }
+            | Op::NetnsDel { .. }
+            | Op::SysctlSet { .. }
+            | Op::SysctlRestore { .. }
+            | Op::FileWrite { .. }
+            | Op::FileRemove { .. }
+            | Op::BridgeAdd { .. }
+            | Op::VethAdd { .. }
+            | Op::VxlanAdd { .. }
+            | Op::IpipAdd { .. }
+            | Op::TunAdd { .. }
+            | Op::LinkDel { .. }
+            | Op::LinkSetMaster { .. }
+            | Op::LinkSetNomaster { .. }
+            | Op::LinkSetMtu { .. }
+            | Op::LinkSetMac { .. }
+            | Op::LinkRename { .. }
+            | Op::LinkUp { .. }
+            | Op::LinkDown { .. }
+            | Op::AddrAdd { .. }
+            | Op::AddrDel { .. }
+            | Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::ForwarderStart { .. }
+            | Op::ForwarderStop { .. }
+            | Op::ConntrackFlush { .. }
+            | Op::NftTableAdd { .. }
+            | Op::NftTableDel { .. }
+            | Op::LinkSetHairpin { .. }
+            | Op::LinkSetClass { .. }
+            | Op::QdiscReplace { .. }
+            | Op::QdiscDel { .. }
+            | Op::DropSet { .. }
+            | Op::DropDel { .. }
+            | Op::RelayStart { .. }
+            | Op::RelayStop { .. }
+            | Op::RelaySet { .. }
+            | Op::SupervisorStart
+            | Op::SupervisorStop
+            | Op::ProcessStart { .. }
+            | Op::ProcessStop { .. }
+            | Op::Exec { .. } => None,
         }
     }
 }

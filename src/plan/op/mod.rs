@@ -1,8 +1,9 @@
 //! [`Op`]: one change to the kernel, and everything the stages need to know about each
 //! kind of change. Every `match` over `Op` in netlab is exhaustive, so a new variant makes
 //! the compiler name each place that must decide what to do with it; the decisions that
-//! are the op's own (its inverse, its key, the links it makes, its device kind, where it
-//! goes in a removal) are made here, once.
+//! are the op's own are made here, once: its inverse and its key here, its device kind,
+//! kernel feature, the links it makes and what it hangs off in `links`, where it goes in
+//! a removal and whether the record keeps it in `removal`.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,12 +13,15 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::Encap;
+use crate::firewall::groups::Class;
+use crate::firewall::ruleset::{Chain, Family};
 use crate::impair::kernel::QdiscKind;
 use crate::impairment::{Impairment, Percent};
 use crate::topology::{EtcFileKind, Netns, Ready};
 use crate::tunnel::{ForwarderConfig, Peer};
 
 mod links;
+mod removal;
 
 /// One change to the kernel (or to /etc/netns, or a process), small enough to apply,
 /// print and undo on its own. The JSON form is `{"op": "<snake_case name>", ...fields}`;
@@ -207,6 +211,58 @@ pub enum Op {
         n: usize,
         cmd: String,
     },
+    /// Deletes the conntrack entries that have an address in one of `subnets` (a lab's nat
+    /// networks), so that no stale NAT outlives the lab or greets the next one on the same
+    /// addresses. Done at up and again at down: its own undo.
+    ConntrackFlush {
+        netns: Netns,
+        subnets: Vec<IpNet>,
+    },
+    /// `create table FAMILY NAME` with its chains, its comment the lab's mark: the lab's
+    /// own nftables table (it never writes in anyone else's).
+    NftTableAdd {
+        netns: Netns,
+        family: Family,
+        name: String,
+        chains: Vec<Chain>,
+    },
+    /// Deletes a table of the lab's, with its chains and rules.
+    NftTableDel {
+        netns: Netns,
+        family: Family,
+        name: String,
+    },
+    /// One rule in a chain of a table of the lab's; `comment` is its identity.
+    NftRuleAdd {
+        netns: Netns,
+        family: Family,
+        table: String,
+        chain: String,
+        rule: String,
+        comment: String,
+    },
+    /// Deletes the rule with identity `comment`.
+    NftRuleDel {
+        netns: Netns,
+        family: Family,
+        table: String,
+        chain: String,
+        comment: String,
+    },
+    /// Hairpin mode of a bridge port: frames may leave through the port they came in by
+    /// (a node reaching its own published port through the host).
+    LinkSetHairpin {
+        netns: Netns,
+        name: String,
+        on: bool,
+    },
+    /// Puts a link of the lab's in the device group of its class (see
+    /// `firewall::groups`): what every lab's forwarding guard reads.
+    LinkSetClass {
+        netns: Netns,
+        name: String,
+        class: Class,
+    },
     /// Makes netlab's qdisc a link's root qdisc, replacing the one it has: an impairment
     /// in the kernel (netem; tbf for a rate alone; see `impair::kernel`).
     QdiscReplace {
@@ -291,6 +347,11 @@ pub enum Subject {
     Supervisor,
     Process,
     Exec,
+    Conntrack,
+    NftTable,
+    NftRule,
+    Hairpin,
+    Class,
     /// A link's root qdisc.
     Qdisc,
     /// The drop at a device's ingress.
@@ -346,7 +407,14 @@ impl Op {
             | RelaySet { netns, .. }
             | ProcessStart { netns, .. }
             | ProcessStop { netns, .. }
-            | Exec { netns, .. } => netns.clone(),
+            | Exec { netns, .. }
+            | ConntrackFlush { netns, .. }
+            | NftTableAdd { netns, .. }
+            | NftTableDel { netns, .. }
+            | NftRuleAdd { netns, .. }
+            | NftRuleDel { netns, .. }
+            | LinkSetHairpin { netns, .. }
+            | LinkSetClass { netns, .. } => netns.clone(),
         }
     }
 
@@ -385,6 +453,13 @@ impl Op {
             | ForwarderStop { .. }
             | SupervisorStart
             | SupervisorStop
+            | ConntrackFlush { .. }
+            | NftTableAdd { .. }
+            | NftTableDel { .. }
+            | NftRuleAdd { .. }
+            | NftRuleDel { .. }
+            | LinkSetHairpin { .. }
+            | LinkSetClass { .. }
             | QdiscReplace { .. }
             | QdiscDel { .. }
             | DropSet { .. }
@@ -422,6 +497,13 @@ impl Op {
             ProcessStart { node, name, netns, .. } => ProcessStop { node, name, netns },
             // What a command did is not netlab's to take back.
             Exec { .. } => return None,
+            // Flushing cannot be undone; what down does about the lab's entries is flush them.
+            flush @ ConntrackFlush { .. } => flush,
+            NftTableAdd { netns, family, name, .. } => NftTableDel { netns, family, name },
+            NftRuleAdd { netns, family, table, chain, comment, .. } => NftRuleDel { netns, family, table, chain, comment },
+            LinkSetHairpin { netns, name, on } => LinkSetHairpin { netns, name, on: !on },
+            // A link is made in the plain class: that is what undoing a class puts back.
+            LinkSetClass { netns, name, .. } => LinkSetClass { netns, name, class: Class::Plain },
             QdiscReplace { netns, dev, .. } => QdiscDel { netns, dev },
             DropSet { netns, dev, .. } => DropDel { netns, dev },
             RelayStart { netns, a, .. } => RelayStop { netns, a },
@@ -436,6 +518,9 @@ impl Op {
             | ForwarderStop { .. }
             | SupervisorStop
             | ProcessStop { .. }
+            | NftTableDel { .. }
+            // The rule's text is not in the op.
+            | NftRuleDel { .. }
             | QdiscDel { .. }
             | DropDel { .. }
             | RelayStop { .. }
@@ -483,6 +568,19 @@ impl Op {
                 key(Subject::Process, netns, format!("{node}:{name}"))
             }
             Exec { node, netns, n, .. } => key(Subject::Exec, netns, format!("{node}:exec.{n}")),
+            ConntrackFlush { netns, subnets } => {
+                let subnets: Vec<String> = subnets.iter().map(IpNet::to_string).collect();
+                key(Subject::Conntrack, netns, subnets.join(" "))
+            }
+            NftTableAdd { netns, family, name, .. } | NftTableDel { netns, family, name } => {
+                key(Subject::NftTable, netns, format!("{} {name}", family.as_str()))
+            }
+            NftRuleAdd { netns, family, table, chain, comment, .. }
+            | NftRuleDel { netns, family, table, chain, comment } => {
+                key(Subject::NftRule, netns, format!("{} {table} {chain} {comment}", family.as_str()))
+            }
+            LinkSetHairpin { netns, name, .. } => key(Subject::Hairpin, netns, name.clone()),
+            LinkSetClass { netns, name, .. } => key(Subject::Class, netns, name.clone()),
             QdiscReplace { netns, dev, .. } | QdiscDel { netns, dev } => key(Subject::Qdisc, netns, dev.clone()),
             DropSet { netns, dev, .. } | DropDel { netns, dev } => key(Subject::Drop, netns, dev.clone()),
             RelayStart { netns, a, .. } | RelayStop { netns, a } => key(Subject::Relay, netns, a.clone()),
@@ -495,106 +593,5 @@ impl Op {
     pub fn forwarder(&self, stats: Option<PathBuf>) -> Option<ForwarderConfig> {
         let Op::ForwarderStart { dev, encap, local, port, peers, .. } = self else { return None };
         Some(forwarder_config(dev, *encap, *local, *port, peers, stats))
-    }
-
-    /// Whether the op takes something away (its record entry goes when it succeeds).
-    pub fn removes(&self) -> bool {
-        self.removal_rank().is_some()
-    }
-
-    /// Whether the lab's record keeps the op once it is applied: what it made or set, but
-    /// not what it took away, nor a change to what a running relay does, which lives and
-    /// dies with the relay (its `relay_start` is the record of it).
-    pub fn recorded(&self) -> bool {
-        match self {
-            Op::RelaySet { .. } => false,
-            Op::NetnsAdd { .. }
-            | Op::NetnsAlias { .. }
-            | Op::NetnsDel { .. }
-            | Op::SysctlSet { .. }
-            | Op::SysctlRestore { .. }
-            | Op::FileWrite { .. }
-            | Op::FileRemove { .. }
-            | Op::BridgeAdd { .. }
-            | Op::VethAdd { .. }
-            | Op::VxlanAdd { .. }
-            | Op::IpipAdd { .. }
-            | Op::TunAdd { .. }
-            | Op::LinkDel { .. }
-            | Op::LinkSetMaster { .. }
-            | Op::LinkSetNomaster { .. }
-            | Op::LinkSetMtu { .. }
-            | Op::LinkSetMac { .. }
-            | Op::LinkRename { .. }
-            | Op::LinkUp { .. }
-            | Op::LinkDown { .. }
-            | Op::AddrAdd { .. }
-            | Op::AddrDel { .. }
-            | Op::RouteAdd { .. }
-            | Op::RouteDel { .. }
-            | Op::ForwarderStart { .. }
-            | Op::ForwarderStop { .. }
-            | Op::QdiscReplace { .. }
-            | Op::QdiscDel { .. }
-            | Op::DropSet { .. }
-            | Op::DropDel { .. }
-            | Op::RelayStart { .. }
-            | Op::RelayStop { .. }
-            | Op::SupervisorStart
-            | Op::SupervisorStop
-            | Op::ProcessStart { .. }
-            | Op::ProcessStop { .. }
-            // Kept, though never undone: `logs` finds a node's commands by it.
-            | Op::Exec { .. } => !self.removes(),
-        }
-    }
-
-    /// For an op that takes something away, its place among removals applied together:
-    /// what hangs off a thing goes before the thing (the lab's processes before the
-    /// network they use, a forwarder before its device, a route before the link it leaves
-    /// through, a port before its bridge...). `None` for an op that adds or changes
-    /// something.
-    pub fn removal_rank(&self) -> Option<u8> {
-        use Op::*;
-        match self {
-            ProcessStop { .. } => Some(0),
-            SupervisorStop => Some(1),
-            ForwarderStop { .. } | RelayStop { .. } => Some(2),
-            // An impairment of a link that may be deleted next.
-            QdiscDel { .. } | DropDel { .. } => Some(3),
-            RouteDel { .. } => Some(4),
-            AddrDel { .. } => Some(5),
-            LinkSetNomaster { .. } => Some(6),
-            // Down is a state, kept with the link, but what `up` did it takes away.
-            LinkDown { .. } => Some(7),
-            LinkDel { .. } => Some(8),
-            FileRemove { .. } => Some(9),
-            SysctlRestore { .. } => Some(10),
-            NetnsDel { .. } => Some(11),
-            NetnsAdd { .. }
-            | NetnsAlias { .. }
-            | SysctlSet { .. }
-            | FileWrite { .. }
-            | BridgeAdd { .. }
-            | VethAdd { .. }
-            | VxlanAdd { .. }
-            | IpipAdd { .. }
-            | TunAdd { .. }
-            | LinkSetMaster { .. }
-            | LinkSetMtu { .. }
-            | LinkSetMac { .. }
-            | LinkRename { .. }
-            | LinkUp { .. }
-            | AddrAdd { .. }
-            | RouteAdd { .. }
-            | ForwarderStart { .. }
-            | SupervisorStart
-            | ProcessStart { .. }
-            | Exec { .. }
-            | QdiscReplace { .. }
-            | DropSet { .. }
-            | RelayStart { .. }
-            | RelaySet { .. } => None,
-        }
     }
 }

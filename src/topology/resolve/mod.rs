@@ -13,6 +13,7 @@
 //! - `impair`: what a link's or a bridge-mode node's `impair` asks of its frames;
 //! - `sysctls` and `routes`: per-namespace and host settings;
 //! - `etc_files`: `/etc/netns/<ns>/hosts` and `resolv.conf`;
+//! - `ports`: the forwarding a nat network needs, and each node's published ports;
 //! - `processes`: each node's processes and one-shot `exec` commands;
 //! - `values`: single values (addresses, MACs, MTUs) parsed on their own.
 //!
@@ -24,6 +25,7 @@ mod impair;
 mod links;
 mod networks;
 mod nodes;
+mod ports;
 mod processes;
 mod routes;
 mod sysctls;
@@ -123,10 +125,18 @@ impl<'a> Resolver<'a> {
             let routes = self.routes(&netns, &node.routes, &ns.routes, Some(connected));
             ns.routes.extend(routes);
         }
-        let host = HostConfig {
-            sysctls: self.sysctls(&self.spec.host.sysctl, &Netns::Host),
+        let sysctls = self.sysctls(&self.spec.host.sysctl, &Netns::Host);
+        let mut host = HostConfig {
+            routes_traffic: ports::routes_traffic(&sysctls),
+            sysctls,
             routes: self.routes(&Netns::Host, &self.spec.host.routes, &[], None),
         };
+        for ns in &mut namespaces {
+            ns.routes_traffic = ports::routes_traffic(&ns.sysctls);
+        }
+        self.nat_forwarding(&bridges, &mut host, &mut namespaces);
+        self.firewall_names(&bridges);
+        let published = self.published(&nodes, &bridges, &veths);
         let files = self.etc_files(&nodes, &aliases);
         let (processes, execs) = self.processes(&nodes, &aliases);
         let relay_netns = names::relay_netns(&self.lab);
@@ -146,6 +156,7 @@ impl<'a> Resolver<'a> {
             processes,
             execs,
             relay_netns,
+            published,
         }
     }
 

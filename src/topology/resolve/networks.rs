@@ -113,6 +113,8 @@ impl<'a> Resolver<'a> {
                         device: device.clone(),
                         gateway: IpNet::new(gw, subnet.prefix_len()).expect("prefix from a parsed subnet"),
                         mtu,
+                        nat: net.nat.as_ref().is_some_and(|n| *n.get_ref()),
+                        icc: net.icc.as_ref().is_none_or(|i| *i.get_ref()),
                     });
                 }
             }

@@ -226,7 +226,13 @@ impl<'a> Resolver<'a> {
             match mode {
                 RawMode::None | RawMode::Network(_) => {
                     let ns = format!("{}{name}", self.prefix);
-                    namespaces.push(Namespace { node: name.to_string(), name: ns, sysctls: vec![], routes: vec![] });
+                    namespaces.push(Namespace {
+                        node: name.to_string(),
+                        name: ns,
+                        sysctls: vec![],
+                        routes: vec![],
+                        routes_traffic: false,
+                    });
                 }
                 RawMode::Container(_) => {
                     if let Some(Netns::Named(target)) = self.netns_at(i) {

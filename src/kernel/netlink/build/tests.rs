@@ -232,3 +232,27 @@ fn tunnels_refuse_what_they_cannot_carry() {
     assert!(vxlan("vx0", 42, (v6, v6), 4789, Some(1450), 1).is_ok());
     assert!(ipip("t0", (v4, "10.0.0.2".parse().unwrap()), None, 1).is_ok());
 }
+
+#[test]
+fn hairpin_mode_is_the_bridge_port_data_ip_link_set_type_bridge_slave_sends() {
+    // ip link set dev v9 type bridge_slave hairpin on (v9: index 4), as strace showed it:
+    // RTM_NEWLINK without CREATE, IFLA_LINKINFO { IFLA_INFO_KIND "bridge_slave",
+    // IFLA_INFO_SLAVE_DATA { IFLA_BRPORT_MODE 1 } }.
+    let iproute2 = bytes(
+        "40 00 00 00 10 00 05 00  00 00 00 00 00 00 00 00
+         00 00 00 00 04 00 00 00  00 00 00 00 00 00 00 00
+         20 00 12 00 10 00 01 00  62 72 69 64 67 65 5f 73
+         6c 61 76 65 0c 00 05 00  05 00 04 00 01 00 00 00",
+    );
+    let sent = request_bytes(RouteNetlinkMessage::NewLink(set_hairpin("v9", true)), 0);
+    // The same slave data, byte for byte; the port is named rather than indexed, and its
+    // kind is given as the slave kind the kernel reports ("bridge"), which it ignores on
+    // a request as it ignores iproute2's "bridge_slave": the master's ops take the data.
+    let slave_data = "0c 00 05 00 05 00 04 00 01 00 00 00";
+    assert!(hex(&iproute2).contains(slave_data));
+    assert!(hex(&sent).contains(slave_data), "{}", hex(&sent));
+    let ours = link_request(&sent);
+    assert!(ours.attributes.contains(&LinkAttribute::IfName("v9".into())));
+    let off = request_bytes(RouteNetlinkMessage::NewLink(set_hairpin("v9", false)), 0);
+    assert!(hex(&off).contains("0c 00 05 00 05 00 04 00 00 00 00 00"), "{}", hex(&off));
+}
