@@ -101,9 +101,13 @@ fn a_lab_whose_record_is_lost_takes_its_table_down_by_its_mark() {
     let lab = TempTopology::new("fw-lost", DOCKER);
     h.up(&lab.path);
     h.t.sh_ok("nft add table inet netlab-other '{ comment \"netlab:other\"; }'");
+    // A connection of a node's, as NAT would have tracked it: the record that would have
+    // named its subnet is lost, so the lab's nat bridge names it.
+    h.t.sh_ok("conntrack -I -p udp -s 172.17.0.2 -d 10.99.0.1 --sport 4000 --dport 53 -t 300");
     h.t.sh_ok("printf '{\"version\": 1, \"lab\": \"docker\", \"entries\": [' > /run/netlab/docker.json");
     let out = h.t.netlab_ok(&["down", "--lab", "docker"]);
     assert!(out.contains("nft table del") && out.contains("inet netlab-docker"), "{out}");
+    assert!(out.contains("conntrack flush") && out.contains("172.17.0.0/16"), "{out}");
     assert_eq!(h.t.sh_ok("nft list tables"), "table inet netlab-other\n", "another lab's table stays");
     h.t.sh_ok("nft delete table inet netlab-other && sysctl -qw net.ipv4.ip_forward=0");
     h.assert_clean(&["172.17.0.0/16"]);

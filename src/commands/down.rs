@@ -136,14 +136,17 @@ pub fn exec(state: &StateDir, args: &DownArgs, out: &mut dyn Write) -> Result<()
 }
 
 /// A teardown, with the removals of what carries the lab's marks that it lacks: the
-/// forwarders' and relays' stops first (a process keeps its namespace alive), the drops,
-/// links and namespaces last.
+/// supervisor's, forwarders' and relays' stops first (a process keeps its namespace
+/// alive), the tables, drops, links, namespaces and the conntrack flush of the nat
+/// bridges' subnets last.
 fn with_marked(teardown: Vec<Op>, marked: Vec<Op>) -> Vec<Op> {
     let known: std::collections::HashSet<_> = teardown.iter().map(Op::key).collect();
     let (first, last): (Vec<Op>, Vec<Op>) = marked
         .into_iter()
         .filter(|op| !known.contains(&op.key()))
-        .partition(|op| matches!(op, Op::ForwarderStop { .. } | Op::RelayStop { .. }));
+        // What runs goes first, as in a teardown: the lab's supervisor (and with it its
+        // processes) and its forwarders and relays, before the network they use.
+        .partition(|op| matches!(op, Op::SupervisorStop | Op::ForwarderStop { .. } | Op::RelayStop { .. }));
     first.into_iter().chain(teardown).chain(last).collect()
 }
 

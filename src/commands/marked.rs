@@ -1,13 +1,17 @@
 //! What carries a lab's marks, found without its record: the way down for a lab whose
 //! record cannot be read or trusted (see `state::salvage`). Only what is provably the
-//! lab's is named: the links in the host with its alias, its nftables tables there with
-//! the alias as their comment, the namespaces whose `lo` carries it, the forwarders and
-//! relays whose pid files are in its directory (each is signalled only once its identity
-//! is checked, as always), its supervisor, found the same way, with every process of the
-//! lab in its PID namespace, and its nftables drops in the host (tables of its name with
-//! its mark). Files under /etc/netns and host sysctls carry no mark: only the part of the
-//! record that could be read knows them.
+//! lab's is named: the links in the host with its alias, the namespaces whose `lo`
+//! carries it, the forwarders and relays whose pid files are in its directory (each is
+//! signalled only once its identity is checked, as always), its supervisor, found the
+//! same way, with every process of the lab in its PID namespace, its nftables tables in
+//! the host (the alias as their comment) and drops there (tables of its name with its
+//! mark), and the conntrack entries of the subnets on its nat bridges in the host (what a
+//! record's `conntrack_flush` would have named). Files under /etc/netns and host sysctls
+//! carry no mark: only the part of the record that could be read knows them.
 
+use ipnet::IpNet;
+
+use crate::firewall::groups::{group, Class};
 use crate::firewall::ruleset::{table_name, Family};
 use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
@@ -50,10 +54,26 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
     }
 
     ops.extend(kernel.host_drops().into_iter().map(|dev| Op::DropDel { netns: Netns::Host, dev }));
-    let host = kernel.dump(&[(Netns::Host, Families::default())]).pop().and_then(Result::ok).unwrap_or_default();
+    let host = kernel.dump(&[(Netns::Host, Families::BOTH)]).pop().and_then(Result::ok).unwrap_or_default();
     ops.extend(
         host.links.iter().filter(|l| marks.on(l)).map(|l| Op::LinkDel { netns: Netns::Host, name: l.name.clone() }),
     );
+    // The subnets of the lab's nat bridges in the host (their group says so): their
+    // conntrack entries go after the bridges, as a record's down flushes them last, so that
+    // nothing the bridges sent while they went is left for the next lab on those addresses.
+    let nat_bridge = group(lab, Class::NatBridge);
+    let mut subnets: Vec<IpNet> = host
+        .links
+        .iter()
+        .filter(|l| marks.on(l) && l.group == nat_bridge)
+        .flat_map(|l| host.addrs.iter().filter(move |a| a.index == l.index && !a.kernel_made()))
+        .map(|a| a.address.trunc())
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    if !subnets.is_empty() {
+        ops.push(Op::ConntrackFlush { netns: Netns::Host, subnets });
+    }
 
     // Every named namespace, by its lo's mark (a name that is no namespace's, or that
     // cannot be entered, is not known to be the lab's).
