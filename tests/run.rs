@@ -125,6 +125,31 @@ fn the_command_sees_the_lab_and_only_it_as_root_and_as_an_ordinary_user() {
 }
 
 #[test]
+fn netlab_in_the_command_is_the_netlab_that_runs_the_lab() {
+    if skip_unless_root("netlab in netlab run's command") {
+        return;
+    }
+    let host = Throwaway::new();
+    let veth = topology("veth-pair.toml");
+    // netlab started by its path, not on PATH (as `./target/release/netlab run` is): the
+    // command's `netlab` is still this one, and reaches the lab.
+    let script =
+        "command -v netlab >/dev/null && readlink -f \"$(command -v netlab)\" && netlab status --lab veth-pair";
+    for user in ["", NOBODY] {
+        let out = host.netlab_run(
+            &format!("env PATH=/usr/sbin:/usr/bin:/sbin:/bin {user}"),
+            &format!("{veth} -- sh -c '{script}'"),
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let own = std::fs::canonicalize(NETLAB).unwrap();
+        assert_eq!(stdout.lines().next(), Some(own.to_str().unwrap()), "{}", text(&out));
+        assert!(stdout.contains("lab veth-pair: up"), "{}", text(&out));
+    }
+    host.assert_empty();
+}
+
+#[test]
 fn a_command_runs_inside_a_node_with_node() {
     if skip_unless_root("netlab run --node") {
         return;

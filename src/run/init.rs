@@ -152,9 +152,10 @@ fn spawn_command(job: &Job) -> Result<Pid, Failure> {
         }
         Some((_, None)) | None => None,
     };
+    let path = command_path(&job.exe);
     // As a shell does: a command that is nowhere on PATH is "not found", even when a
     // directory on PATH could not be searched (where execvp would say EACCES).
-    if !program.as_encoded_bytes().contains(&b'/') && !on_path(program) {
+    if !program.as_encoded_bytes().contains(&b'/') && !on_path(program, &path) {
         return Err(Failure {
             code: EXIT_NOT_FOUND,
             message: format!("{}: command not found", program.to_string_lossy()),
@@ -164,7 +165,7 @@ fn spawn_command(job: &Job) -> Result<Pid, Failure> {
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| netlab(format!("pipe: {e}")))?;
     let report_fd = std::os::fd::AsRawFd::as_raw_fd(&report_w);
     let mut cmd = Command::new(program);
-    cmd.args(args);
+    cmd.args(args).env("PATH", &path);
     // SAFETY: this process is single-threaded, so the child may allocate; it resets its
     // signals, enters the node and says so on its report pipe if that fails.
     unsafe {
@@ -197,11 +198,32 @@ fn spawn_command(job: &Job) -> Result<Pid, Failure> {
     }
 }
 
-/// Whether a file `program` is in a directory of PATH (executable or not: one that is not
-/// is "cannot run", as for a shell).
-fn on_path(program: &std::ffi::OsStr) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+/// The directory in the throwaway's own /run where `netlab` is this netlab.
+const OWN_BIN: &str = "/run/.netlab-run-bin";
+
+/// The command's PATH: the caller's, after a directory in which `netlab` is the netlab
+/// that runs the lab (`exe`), so that `netlab link ...` in the command works whether or not
+/// this netlab is on the caller's PATH (`./target/release/netlab run`, or a dist binary
+/// of another name), and is never an older one that is. Without that directory (it could
+/// not be made), the caller's PATH as it is.
+fn command_path(exe: &Path) -> OsString {
+    let given = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let bin = Path::new(OWN_BIN);
+    let made = std::fs::create_dir_all(bin).and_then(|()| match std::fs::symlink_metadata(bin.join("netlab")) {
+        Ok(_) => Ok(()),
+        Err(_) => std::os::unix::fs::symlink(exe, bin.join("netlab")),
+    });
+    match made {
+        Ok(()) => std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&given)))
+            .unwrap_or(given),
+        Err(_) => given,
+    }
+}
+
+/// Whether a file `program` is in a directory of `path` (executable or not: one that is
+/// not is "cannot run", as for a shell).
+fn on_path(program: &std::ffi::OsStr, path: &std::ffi::OsStr) -> bool {
+    std::env::split_paths(path).any(|dir| dir.join(program).is_file())
 }
 
 /// Waits for `pid` to end, reaping whatever else ends meanwhile (PID 1 inherits every
