@@ -5,8 +5,8 @@
 //!
 //! Most links here are the relay's (`mode = "userspace"`, or `impair = {}`), which this
 //! kernel can always make; the kernel's path is tbf and nftables here (no sch_netem: the
-//! netem test is ignored, with the reason). Timing tests take a shared lock, so they run
-//! one at a time on a small machine.
+//! netem test finds that out and says it is skipped). Timing tests take a shared lock, so
+//! they run one at a time on a small machine.
 
 mod common;
 
@@ -468,10 +468,7 @@ fn a_kernel_without_netem_is_refused_before_anything_is_made() {
         return;
     }
     let host = Throwaway::new();
-    let has_netem =
-        host.sh("ip link add q0 type veth peer name q1 && tc qdisc add dev q0 root netem delay 1ms").status.success();
-    host.sh("ip link del q0");
-    if has_netem {
+    if has_netem(&host) {
         eprintln!("skipping: this kernel has sch_netem (kernel_netem_delay_and_loss_through_netlab_up covers it)");
         return;
     }
@@ -485,10 +482,24 @@ fn a_kernel_without_netem_is_refused_before_anything_is_made() {
     assert!(plan.contains("userspace, as this kernel has no netem (CONFIG_NET_SCH_NETEM) for delay"), "{plan}");
 }
 
+/// Whether this kernel makes a netem qdisc (tried on a veth of the throwaway `host`).
+fn has_netem(host: &Throwaway) -> bool {
+    let made =
+        host.sh("ip link add q0 type veth peer name q1 && tc qdisc add dev q0 root netem delay 1ms").status.success();
+    host.sh("ip link del q0");
+    made
+}
+
 #[test]
-#[ignore = "this kernel has no sch_netem (CONFIG_NET_SCH_NETEM); run where one has: cargo test --test impair -- --ignored"]
 fn kernel_netem_delay_and_loss_through_netlab_up() {
     if skip_unless_root("kernel_netem_delay_and_loss_through_netlab_up") {
+        return;
+    }
+    if !has_netem(&Throwaway::new()) {
+        eprintln!(
+            "skipping: this kernel has no sch_netem (CONFIG_NET_SCH_NETEM); \
+             a_kernel_without_netem_is_refused_before_anything_is_made covers what netlab does here"
+        );
         return;
     }
     let _serial = serial();
