@@ -205,6 +205,15 @@ impl Dir {
         }
     }
 
+    /// Whether the open `file` is still the one named `name` here: a lock file's previous
+    /// holder may have removed it (and another netlab made it anew) after `file` was opened.
+    pub fn still_names(&self, file: &File, name: &Name) -> bool {
+        match (fstat(file.as_fd()), self.stat(name)) {
+            (Ok(a), Ok(Some(b))) => a.st_ino == b.st_ino && a.st_dev == b.st_dev,
+            _ => false,
+        }
+    }
+
     /// Opens the file `name` with `flags` (always without following a link, and closed on
     /// exec). `None` when it does not exist (and `flags` do not create it).
     fn open_file(&self, name: &Name, flags: OFlag) -> io::Result<Option<File>> {

@@ -11,7 +11,6 @@
 use std::fs::File;
 use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 
 #[allow(deprecated)]
 use nix::fcntl::{flock, FlockArg};
@@ -58,7 +57,7 @@ impl HostLock {
             }
             // The holder before us removed the file when it let go: our lock is on a file
             // nobody else will see. Start over.
-            if same_file(&file, &dir, &name) {
+            if dir.still_names(&file, &name) {
                 // Who holds it, written through the descriptor that holds it.
                 let _ = file
                     .set_len(0)
@@ -80,7 +79,7 @@ impl HostLock {
         let Ok(file) = dir.open_or_create(&name) else { return };
         #[allow(deprecated)]
         let free = flock(file.as_raw_fd(), FlockArg::LockExclusiveNonblock).is_ok();
-        if free && same_file(&file, &dir, &name) {
+        if free && dir.still_names(&file, &name) {
             let _ = dir.remove(&name);
         }
     }
@@ -90,14 +89,6 @@ impl Drop for HostLock {
     fn drop(&mut self) {
         // Still holding it; removing a name never follows a link.
         let _ = self.dir.remove(&self.name);
-    }
-}
-
-/// Whether the open `file` is still the one named `name` in `dir`.
-fn same_file(file: &File, dir: &Dir, name: &Name) -> bool {
-    match (file.metadata(), dir.stat(name)) {
-        (Ok(a), Ok(Some(b))) => a.ino() == b.st_ino && a.dev() == b.st_dev,
-        _ => false,
     }
 }
 

@@ -25,7 +25,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 #[allow(deprecated)]
@@ -147,11 +146,7 @@ impl StateDir {
             }
             // The previous holder may have removed the file (the lab went down) after we
             // opened it: then our lock is on a file nobody else will see. Start over.
-            let same = match (file.metadata(), dir.stat(&name)) {
-                (Ok(a), Ok(Some(b))) => a.ino() == b.st_ino && a.dev() == b.st_dev,
-                _ => false,
-            };
-            if same {
+            if dir.still_names(&file, &name) {
                 // Who holds it, written through the descriptor that holds it.
                 let _ = file
                     .set_len(0)
