@@ -14,20 +14,8 @@
 # until the kernel has destroyed the last lab's devices. Prints each run and the medians.
 set -eu
 
-say() { printf '%s\n' "$*" >&2; }
-die() {
-	say "cpu-up-down.sh: $*"
-	exit 1
-}
-
-settle() {
-	i=0
-	while [ -n "$(ip -o link show type veth)" ] || [ -n "$(ip netns list-id)" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 6000 ] || die "the kernel still holds the last lab's devices after 60 s"
-		sleep 0.01
-	done
-}
+script=cpu-up-down.sh
+. "$(dirname "$0")/lib.sh"
 
 # One timed netlab command; appends "WHAT CPU_SECONDS" to $out.
 timed() {
@@ -67,14 +55,9 @@ fi
 before=$(realpath "$1") after=$(realpath "$2") n=${3:-1000}
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
-target=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet --example gen_topology
 dir=$(mktemp -d /tmp/netlab-cpu.XXXXXX)
-"$target/release/examples/gen_topology" star "$n" > "$dir/star.toml"
+star "$n" "$dir"
 say "== star $n: netlab CPU time (user + sys), $before (before) against $after (after)"
-unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc sh -c '
-	mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns &&
-	mount -t sysfs sysfs /sys && ip link set lo up && exec sh "$@"' \
-	sh "$self" --inner "$before" "$after" "$dir/star.toml" "${RUNS:-5}" "$dir" | tee "$dir/medians"
+in_throwaway "$self" "$before" "$after" "$dir/star.toml" "${RUNS:-5}" "$dir" | tee "$dir/medians"
 rm -f "$dir/star.toml"
 say "runs and medians: $dir"

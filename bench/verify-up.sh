@@ -14,22 +14,8 @@
 # sys, /usr/bin/time) of each, the read back in ms, and its share of its own `up`.
 set -eu
 
-say() { printf '%s\n' "$*" >&2; }
-die() {
-	say "verify-up.sh: $*"
-	exit 1
-}
-
-settle() {
-	i=0
-	while [ -n "$(ip -o link show type veth)" ] || [ -n "$(ip netns list-id)" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 6000 ] || die "the kernel still holds the last lab's devices after 60 s"
-		sleep 0.01
-	done
-}
-
-median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+script=verify-up.sh
+. "$(dirname "$0")/lib.sh"
 
 inner() {
 	nl=$1 lab=$2 runs=$3 dir=$4
@@ -69,17 +55,13 @@ n=${1:-1000}
 self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet --example gen_topology
 if [ -z "${NETLAB:-}" ]; then
 	cargo build --release --quiet
 	NETLAB=$target/release/netlab
 fi
 dir=$(mktemp -d /tmp/netlab-verify.XXXXXX)
-"$target/release/examples/gen_topology" star "$n" > "$dir/star.toml"
+star "$n" "$dir"
 say "== star $n: netlab up against up --verify ($NETLAB); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc sh -c '
-	mount -t tmpfs -o mode=755 tmpfs /run && mkdir -p /run/netns &&
-	mount -t sysfs sysfs /sys && ip link set lo up && exec sh "$@"' \
-	sh "$self" --inner "$(realpath "$NETLAB")" "$dir/star.toml" "${RUNS:-9}" "$dir" | tee "$dir/medians"
+in_throwaway "$self" "$(realpath "$NETLAB")" "$dir/star.toml" "${RUNS:-9}" "$dir" | tee "$dir/medians"
 rm -f "$dir/star.toml"
 say "runs and medians: $dir"
