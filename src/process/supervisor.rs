@@ -100,6 +100,8 @@ enum Kind {
     OneShot { conn: ConnId, deadline: Instant, timed_out: bool },
 }
 
+/// A stop under way (of one process, or of everything at shutdown): SIGTERM sent,
+/// SIGKILL at `deadline`, and who waits for its end.
 struct Stopping {
     deadline: Instant,
     killed: bool,
@@ -118,12 +120,6 @@ struct Pump {
     log: CappedLog,
 }
 
-struct Shutdown {
-    deadline: Instant,
-    killed: bool,
-    waiters: Vec<ConnId>,
-}
-
 struct Supervisor {
     dir: PathBuf,
     listener: UnixListener,
@@ -133,7 +129,7 @@ struct Supervisor {
     /// By pid as the supervisor sees it (in its namespace): a process group id too.
     children: HashMap<i32, Child>,
     pumps: HashMap<RawFd, Pump>,
-    shutdown: Option<Shutdown>,
+    shutdown: Option<Stopping>,
 }
 
 impl Supervisor {
@@ -415,7 +411,7 @@ impl Supervisor {
         // Every process in our namespace but us: the lab's, and whatever they left behind.
         let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
         self.shutdown =
-            Some(Shutdown { deadline: Instant::now() + grace, killed: false, waiters: waiter.into_iter().collect() });
+            Some(Stopping { deadline: Instant::now() + grace, killed: false, waiters: waiter.into_iter().collect() });
     }
 
     /// Reaps every child that has ended; records and answers for the ones we started.
