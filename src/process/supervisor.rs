@@ -550,10 +550,7 @@ fn make_own_dir(dir: &Path, launch: &Launch, own: &Path) -> Result<(), String> {
 /// its environment and directory, its output into a pipe. Returns its pid (in our
 /// namespace), its identity (as /proc shows it) and the pipe's reading end.
 fn spawn(launch: &Launch) -> io::Result<(i32, Identity, OwnedFd)> {
-    let entry = match &launch.netns {
-        Some(netns) => NodeEntry::open(netns)?,
-        None => NodeEntry::host(),
-    };
+    let entry = NodeEntry::of(launch.netns.as_ref())?;
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The child says who it is, or what went wrong, on this pipe before exec.
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
