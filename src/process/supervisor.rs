@@ -38,7 +38,6 @@ use super::log::{CappedLog, DEFAULT_CAP};
 use super::node::NodeEntry;
 use super::protocol::{Launch, Reply, Request};
 use crate::live::Identity;
-use crate::places::{Dir, Name};
 
 /// Runs the supervisor of the lab whose directory is `dir` until it is shut down.
 /// `ready` is where to say "ready" once it takes requests (then it is closed).
@@ -64,12 +63,7 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other("cannot read our own pid from /proc/self"))?;
     let identity = ProcessId::of(pid)?;
-    let place = Dir::open(dir)?.ok_or_else(|| io::Error::other(format!("{} vanished", dir.display())))?;
-    place.write_atomically(
-        &Name::new(files::SUPERVISOR_PID)?,
-        &Name::new(files::SUPERVISOR_PID_TMP)?,
-        identity.pid_file().as_bytes(),
-    )?;
+    files::write_atomic(&dir.join(files::SUPERVISOR_PID), identity.pid_file().as_bytes())?;
     // Recorded: from here on `down` can find us, so we need no longer die with `up`.
     // SAFETY: a plain prctl on this, the only thread.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
