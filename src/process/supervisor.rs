@@ -88,8 +88,8 @@ struct Conn {
 }
 
 enum Kind {
-    /// A long-running process, with a record.
-    Process { stop: Option<Stopping> },
+    /// A long-running process, with its record (as last written: its exit is added to it).
+    Process { record: Box<ProcessRecord>, stop: Option<Stopping> },
     /// A one-shot command: someone waits for its end.
     OneShot { conn: ConnId, deadline: Instant, timed_out: bool },
 }
@@ -200,7 +200,7 @@ impl Supervisor {
 
     fn next_deadline(&self) -> Option<Instant> {
         let children = self.children.values().filter_map(|c| match &c.kind {
-            Kind::Process { stop: Some(s) } if !s.killed => Some(s.deadline),
+            Kind::Process { stop: Some(s), .. } if !s.killed => Some(s.deadline),
             Kind::OneShot { deadline, timed_out: false, .. } => Some(*deadline),
             Kind::Process { .. } | Kind::OneShot { .. } => None,
         });
@@ -282,9 +282,9 @@ impl Supervisor {
         }
         // Kept while a reply is still owed to it (a stop, a run, the shutdown).
         let owed = self.children.values().any(|c| match &c.kind {
-            Kind::Process { stop: Some(s) } => s.waiters.contains(&id),
+            Kind::Process { stop: Some(s), .. } => s.waiters.contains(&id),
             Kind::OneShot { conn, .. } => *conn == id,
-            Kind::Process { stop: None } => false,
+            Kind::Process { stop: None, .. } => false,
         }) || self.shutdown.as_ref().is_some_and(|s| s.waiters.contains(&id));
         if conn.eof && conn.output.is_empty() && !owed {
             self.conns.remove(&id);
@@ -367,7 +367,7 @@ impl Supervisor {
                     format!("{}\n", identity.pid).as_bytes(),
                 );
                 let _ = log.write(format!("-- netlab: started pid {}: {}\n", identity.pid, launch.cmd).as_bytes());
-                Kind::Process { stop: None }
+                Kind::Process { record: Box::new(record), stop: None }
             }
             Some((conn, deadline)) => Kind::OneShot { conn, deadline, timed_out: false },
         };
@@ -390,7 +390,7 @@ impl Supervisor {
             self.reply(id, Reply::NotRunning);
             return;
         };
-        let Kind::Process { stop } = &mut child.kind else { unreachable!("found a process") };
+        let Kind::Process { stop, .. } = &mut child.kind else { unreachable!("found a process") };
         match stop {
             Some(s) => s.waiters.push(id),
             None => {
@@ -423,7 +423,7 @@ impl Supervisor {
                 self.pump(fd);
             }
             match child.kind {
-                Kind::Process { stop } => {
+                Kind::Process { mut record, stop } => {
                     let at = files::now();
                     let marker = format!("-- netlab: {exit}\n");
                     match child.pump.and_then(|fd| self.pumps.get_mut(&fd)) {
@@ -434,11 +434,9 @@ impl Supervisor {
                                 .and_then(|mut log| log.write(marker.as_bytes())),
                         ),
                     }
-                    if let Ok(Some(mut record)) = ProcessRecord::load(&self.dir, &child.key) {
-                        record.exited = true;
-                        record.last_exit = Some(LastExit { exit, at });
-                        self.save(&record);
-                    }
+                    record.exited = true;
+                    record.last_exit = Some(LastExit { exit, at });
+                    self.save(&record);
                     let _ = files::remove(&files::pid_path(&self.dir, &child.key));
                     for waiter in stop.map(|s| s.waiters).unwrap_or_default() {
                         self.reply(waiter, Reply::Stopped { exit });
@@ -453,7 +451,7 @@ impl Supervisor {
         let now = Instant::now();
         for (pid, child) in &mut self.children {
             match &mut child.kind {
-                Kind::Process { stop: Some(s) } if !s.killed && now >= s.deadline => {
+                Kind::Process { stop: Some(s), .. } if !s.killed && now >= s.deadline => {
                     let _ = kill(Pid::from_raw(-*pid), Signal::SIGKILL);
                     s.killed = true;
                 }
