@@ -19,7 +19,6 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use super::files;
 use super::identity::{wait_gone, PidFile, ProcessId};
 use super::protocol::{Reply, Request};
-use crate::places::{Dir, Name};
 
 /// How long a new supervisor may take to say it is ready.
 const READY_WITHIN: Duration = Duration::from_secs(5);
@@ -36,7 +35,7 @@ impl Supervisor {
     /// read from its pid file (never through a link) and checked against the process,
     /// never taken on trust.
     pub fn find(dir: &Path) -> Option<Supervisor> {
-        let text = Dir::open(dir).ok()??.read(&Name::new(files::SUPERVISOR_PID).ok()?).ok()??;
+        let text = files::read(&dir.join(files::SUPERVISOR_PID)).ok()??;
         let PidFile::Identity(identity) = PidFile::parse(&String::from_utf8_lossy(&text)).ok()? else { return None };
         identity.check().is_ok().then(|| Supervisor { dir: dir.to_path_buf(), identity })
     }

@@ -26,6 +26,7 @@ use crate::live::{Exit, Identity, LiveProcess, ProcessState};
 use crate::places::{Dir, Name};
 
 pub const SUPERVISOR_PID: &str = "supervisor.pid";
+/// The temporary file [`write_atomic`] writes `supervisor.pid` through (left by a kill).
 pub const SUPERVISOR_PID_TMP: &str = ".supervisor.pid.tmp";
 pub const SUPERVISOR_SOCKET: &str = "supervisor.sock";
 pub const SUPERVISOR_LOG: &str = "supervisor.log";

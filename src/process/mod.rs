@@ -121,8 +121,8 @@ pub fn start(supervisor: &Supervisor, launch: &Launch) -> Result<Identity, Proce
     }
 }
 
-/// Polls `check` until it passes, the process ends, or `within` passes. `netns` is the
-/// process's namespace file (`None`: ours).
+/// Polls `check` until it passes, the process ends, or `within` passes; a port is looked
+/// for in the process's node (`launch.netns`).
 pub fn wait_ready(
     supervisor: &Supervisor,
     launch: &Launch,
@@ -131,10 +131,7 @@ pub fn wait_ready(
 ) -> Result<(), ProcessError> {
     let dir = supervisor.dir();
     let deadline = Instant::now() + within;
-    let entry = match &launch.netns {
-        Some(netns) => node::NodeEntry::open(netns)?,
-        None => node::NodeEntry::host(),
-    };
+    let entry = node::NodeEntry::of(launch.netns.as_ref())?;
     let mut pause = Duration::from_millis(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -50,6 +50,11 @@ impl NodeEntry {
         NodeEntry { netns: None, etc: Vec::new() }
     }
 
+    /// The node whose namespace is `netns` ([`NodeEntry::open`]), or the host (`None`).
+    pub fn of(netns: Option<&NetnsRef>) -> io::Result<NodeEntry> {
+        netns.map_or_else(|| Ok(NodeEntry::host()), NodeEntry::open)
+    }
+
     /// Opens the namespace's file (checking its identity when one is given) and lists the
     /// node's /etc files.
     pub fn open(netns: &NetnsRef) -> io::Result<NodeEntry> {

@@ -52,9 +52,6 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Reply {
-    Pong {
-        identity: Identity,
-    },
     Started {
         identity: Identity,
     },

@@ -38,7 +38,6 @@ use super::log::{CappedLog, DEFAULT_CAP};
 use super::node::NodeEntry;
 use super::protocol::{Launch, Reply, Request};
 use crate::live::Identity;
-use crate::places::{Dir, Name};
 
 /// Runs the supervisor of the lab whose directory is `dir` until it is shut down.
 /// `ready` is where to say "ready" once it takes requests (then it is closed).
@@ -64,12 +63,7 @@ pub fn main(dir: &Path, ready: File) -> io::Result<()> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| io::Error::other("cannot read our own pid from /proc/self"))?;
     let identity = ProcessId::of(pid)?;
-    let place = Dir::open(dir)?.ok_or_else(|| io::Error::other(format!("{} vanished", dir.display())))?;
-    place.write_atomically(
-        &Name::new(files::SUPERVISOR_PID)?,
-        &Name::new(files::SUPERVISOR_PID_TMP)?,
-        identity.pid_file().as_bytes(),
-    )?;
+    files::write_atomic(&dir.join(files::SUPERVISOR_PID), identity.pid_file().as_bytes())?;
     // Recorded: from here on `down` can find us, so we need no longer die with `up`.
     // SAFETY: a plain prctl on this, the only thread.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
@@ -94,12 +88,14 @@ struct Conn {
 }
 
 enum Kind {
-    /// A long-running process, with a record.
-    Process { stop: Option<Stopping> },
+    /// A long-running process, with its record (as last written: its exit is added to it).
+    Process { record: Box<ProcessRecord>, stop: Option<Stopping> },
     /// A one-shot command: someone waits for its end.
     OneShot { conn: ConnId, deadline: Instant, timed_out: bool },
 }
 
+/// A stop under way (of one process, or of everything at shutdown): SIGTERM sent,
+/// SIGKILL at `deadline`, and who waits for its end.
 struct Stopping {
     deadline: Instant,
     killed: bool,
@@ -118,12 +114,6 @@ struct Pump {
     log: CappedLog,
 }
 
-struct Shutdown {
-    deadline: Instant,
-    killed: bool,
-    waiters: Vec<ConnId>,
-}
-
 struct Supervisor {
     dir: PathBuf,
     listener: UnixListener,
@@ -133,7 +123,7 @@ struct Supervisor {
     /// By pid as the supervisor sees it (in its namespace): a process group id too.
     children: HashMap<i32, Child>,
     pumps: HashMap<RawFd, Pump>,
-    shutdown: Option<Shutdown>,
+    shutdown: Option<Stopping>,
 }
 
 impl Supervisor {
@@ -210,7 +200,7 @@ impl Supervisor {
 
     fn next_deadline(&self) -> Option<Instant> {
         let children = self.children.values().filter_map(|c| match &c.kind {
-            Kind::Process { stop: Some(s) } if !s.killed => Some(s.deadline),
+            Kind::Process { stop: Some(s), .. } if !s.killed => Some(s.deadline),
             Kind::OneShot { deadline, timed_out: false, .. } => Some(*deadline),
             Kind::Process { .. } | Kind::OneShot { .. } => None,
         });
@@ -292,9 +282,9 @@ impl Supervisor {
         }
         // Kept while a reply is still owed to it (a stop, a run, the shutdown).
         let owed = self.children.values().any(|c| match &c.kind {
-            Kind::Process { stop: Some(s) } => s.waiters.contains(&id),
+            Kind::Process { stop: Some(s), .. } => s.waiters.contains(&id),
             Kind::OneShot { conn, .. } => *conn == id,
-            Kind::Process { stop: None } => false,
+            Kind::Process { stop: None, .. } => false,
         }) || self.shutdown.as_ref().is_some_and(|s| s.waiters.contains(&id));
         if conn.eof && conn.output.is_empty() && !owed {
             self.conns.remove(&id);
@@ -377,7 +367,7 @@ impl Supervisor {
                     format!("{}\n", identity.pid).as_bytes(),
                 );
                 let _ = log.write(format!("-- netlab: started pid {}: {}\n", identity.pid, launch.cmd).as_bytes());
-                Kind::Process { stop: None }
+                Kind::Process { record: Box::new(record), stop: None }
             }
             Some((conn, deadline)) => Kind::OneShot { conn, deadline, timed_out: false },
         };
@@ -400,7 +390,7 @@ impl Supervisor {
             self.reply(id, Reply::NotRunning);
             return;
         };
-        let Kind::Process { stop } = &mut child.kind else { unreachable!("found a process") };
+        let Kind::Process { stop, .. } = &mut child.kind else { unreachable!("found a process") };
         match stop {
             Some(s) => s.waiters.push(id),
             None => {
@@ -415,7 +405,7 @@ impl Supervisor {
         // Every process in our namespace but us: the lab's, and whatever they left behind.
         let _ = kill(Pid::from_raw(-1), Signal::SIGTERM);
         self.shutdown =
-            Some(Shutdown { deadline: Instant::now() + grace, killed: false, waiters: waiter.into_iter().collect() });
+            Some(Stopping { deadline: Instant::now() + grace, killed: false, waiters: waiter.into_iter().collect() });
     }
 
     /// Reaps every child that has ended; records and answers for the ones we started.
@@ -433,7 +423,7 @@ impl Supervisor {
                 self.pump(fd);
             }
             match child.kind {
-                Kind::Process { stop } => {
+                Kind::Process { mut record, stop } => {
                     let at = files::now();
                     let marker = format!("-- netlab: {exit}\n");
                     match child.pump.and_then(|fd| self.pumps.get_mut(&fd)) {
@@ -444,11 +434,9 @@ impl Supervisor {
                                 .and_then(|mut log| log.write(marker.as_bytes())),
                         ),
                     }
-                    if let Ok(Some(mut record)) = ProcessRecord::load(&self.dir, &child.key) {
-                        record.exited = true;
-                        record.last_exit = Some(LastExit { exit, at });
-                        self.save(&record);
-                    }
+                    record.exited = true;
+                    record.last_exit = Some(LastExit { exit, at });
+                    self.save(&record);
                     let _ = files::remove(&files::pid_path(&self.dir, &child.key));
                     for waiter in stop.map(|s| s.waiters).unwrap_or_default() {
                         self.reply(waiter, Reply::Stopped { exit });
@@ -463,7 +451,7 @@ impl Supervisor {
         let now = Instant::now();
         for (pid, child) in &mut self.children {
             match &mut child.kind {
-                Kind::Process { stop: Some(s) } if !s.killed && now >= s.deadline => {
+                Kind::Process { stop: Some(s), .. } if !s.killed && now >= s.deadline => {
                     let _ = kill(Pid::from_raw(-*pid), Signal::SIGKILL);
                     s.killed = true;
                 }
@@ -554,10 +542,7 @@ fn make_own_dir(dir: &Path, launch: &Launch, own: &Path) -> Result<(), String> {
 /// its environment and directory, its output into a pipe. Returns its pid (in our
 /// namespace), its identity (as /proc shows it) and the pipe's reading end.
 fn spawn(launch: &Launch) -> io::Result<(i32, Identity, OwnedFd)> {
-    let entry = match &launch.netns {
-        Some(netns) => NodeEntry::open(netns)?,
-        None => NodeEntry::host(),
-    };
+    let entry = NodeEntry::of(launch.netns.as_ref())?;
     let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     // The child says who it is, or what went wrong, on this pipe before exec.
     let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;

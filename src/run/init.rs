@@ -222,7 +222,7 @@ fn command_path(exe: &Path) -> OsString {
 
 /// Whether a file `program` is in a directory of `path` (executable or not: one that is
 /// not is "cannot run", as for a shell).
-fn on_path(program: &std::ffi::OsStr, path: &std::ffi::OsStr) -> bool {
+pub(super) fn on_path(program: &std::ffi::OsStr, path: &std::ffi::OsStr) -> bool {
     std::env::split_paths(path).any(|dir| dir.join(program).is_file())
 }
 

@@ -83,7 +83,7 @@ pub fn ranges_for_current_user() -> Result<Mapping, String> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+    std::env::var_os("PATH").is_some_and(|path| super::init::on_path(program.as_ref(), &path))
 }
 
 /// Whether this process has one thread: unshare(CLONE_NEWUSER) needs it.
