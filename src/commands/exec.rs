@@ -7,9 +7,9 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::process::node::{NetnsRef, NodeEntry};
+use crate::process::node::NodeEntry;
 use crate::topology::Netns;
 use crate::{Error, Result};
 
@@ -17,12 +17,8 @@ use crate::{Error, Result};
 pub fn run_in(netns: &Netns, command: &[OsString]) -> Result<()> {
     let (program, args) = command.split_first().ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
     if let Netns::Named(name) = netns {
-        let node = NetnsRef {
-            name: name.clone(),
-            file: crate::kernel::netns::path(name).map_err(|e| Error::Enter(format!("namespace {name}: {e}")))?,
-            etc: Path::new(crate::kernel::files::NETNS_ETC_DIR).join(name),
-            id: None,
-        };
+        let node =
+            crate::kernel::netns::node_ref(name, None).map_err(|e| Error::Enter(format!("namespace {name}: {e}")))?;
         let entered = NodeEntry::open(&node).and_then(|entry| entry.enter());
         entered.map_err(|e| Error::Enter(e.to_string()))?;
     }

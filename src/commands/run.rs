@@ -10,7 +10,7 @@ use std::io::Write;
 
 use crate::cli::RunArgs;
 use crate::error::Refusal;
-use crate::process::node::{Credentials, NetnsRef};
+use crate::process::node::Credentials;
 use crate::run::{init, refusal, userns, EXIT_NETLAB};
 use crate::topology::Netns;
 use crate::{Error, Result};
@@ -48,12 +48,7 @@ fn prepare(args: RunArgs) -> Result<init::Job> {
             name.clone(),
             match super::node_netns(&topology, name)? {
                 Netns::Host => None,
-                Netns::Named(n) => Some(NetnsRef {
-                    file: crate::kernel::netns::path(&n)?,
-                    etc: std::path::Path::new(crate::kernel::files::NETNS_ETC_DIR).join(&n),
-                    name: n,
-                    id: None,
-                }),
+                Netns::Named(n) => Some(crate::kernel::netns::node_ref(&n, None)?),
             },
         )),
     };

@@ -35,6 +35,17 @@ pub fn path(name: &str) -> io::Result<PathBuf> {
     Ok(Path::new(NETNS_RUN_DIR).join(Name::new(name)?.as_str()))
 }
 
+/// How to enter namespace `name` as a node: its file under /run/netns and its
+/// /etc/netns directory; `id`, when known, the namespace it must still be.
+pub fn node_ref(name: &str, id: Option<NsId>) -> io::Result<crate::process::node::NetnsRef> {
+    Ok(crate::process::node::NetnsRef {
+        name: name.to_string(),
+        file: path(name)?,
+        etc: Path::new(super::files::NETNS_ETC_DIR).join(name),
+        id,
+    })
+}
+
 /// Makes `/run/netns` a shared mount point, as iproute2's `netns_add` does: bind it onto
 /// itself if it is not a mount point yet, then mark it shared.
 pub fn prepare_run_dir() -> io::Result<()> {

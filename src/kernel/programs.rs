@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::{files, netns, Applied, OpError};
+use super::{netns, Applied, OpError};
 use crate::live::{LiveProcess, Named, ProcessState};
-use crate::process::node::{Credentials, NetnsRef};
+use crate::process::node::Credentials;
 use crate::process::{self, files as pfiles, Launch, ProcessError, Supervisor};
 use crate::topology::{Netns, Ready};
 
@@ -103,8 +103,7 @@ impl Place<'_> {
                         return Err(start_error(format!("namespace {name} does not exist")))
                     }
                 };
-                let etc = Path::new(files::NETNS_ETC_DIR).join(name);
-                Some(NetnsRef { name: name.clone(), file: netns::path(name)?, etc, id })
+                Some(netns::node_ref(name, id)?)
             }
         };
         let user = p.user.map(Credentials::lookup).transpose().map_err(start_error)?;
