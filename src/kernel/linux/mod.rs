@@ -302,13 +302,14 @@ impl Linux {
                 let mut used: Vec<u32> = in_groups.iter().map(|(_, g)| *g).collect();
                 used.sort_unstable();
                 used.dedup();
-                let mut gone = Vec::new();
-                for group in used {
-                    let msg = RouteNetlinkMessage::DelLink(build::delete_group(group));
-                    if netlink::ack(&conn.handle, msg, 0).await.is_ok() {
-                        gone.extend(in_groups.iter().filter(|(_, g)| *g == group).map(|(n, _)| n.clone()));
-                    }
-                }
+                // Every group's delete in flight at once: each waits a grace period of its own.
+                let acks = join_all(used.iter().map(|group| {
+                    netlink::ack(&conn.handle, RouteNetlinkMessage::DelLink(build::delete_group(*group)), 0)
+                }))
+                .await;
+                let deleted: Vec<u32> = used.iter().zip(acks).filter(|(_, r)| r.is_ok()).map(|(g, _)| *g).collect();
+                let gone: Vec<String> =
+                    in_groups.iter().filter(|(_, g)| deleted.contains(g)).map(|(n, _)| n.clone()).collect();
                 conn.index.borrow_mut().clear();
                 (netns, gone)
             })));
