@@ -43,17 +43,8 @@ impl Relay {
 
 /// The veth pair that has `name` in `netns`, by the record: (this end, its peer).
 fn pair(record: &Record, netns: &Netns, name: &str) -> Option<[(Netns, String); 2]> {
-    record.entries.iter().find_map(|e| {
-        let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = &e.op else { return None };
-        let (x, y) = ((n.clone(), a.clone()), (peer_netns.clone(), peer_name.clone()));
-        if (n, a.as_str()) == (netns, name) {
-            Some([x, y])
-        } else if (peer_netns, peer_name.as_str()) == (netns, name) {
-            Some([y, x])
-        } else {
-            None
-        }
-    })
+    let peer = record.entries.iter().find_map(|e| e.op.veth_peer(netns, name))?;
+    Some([(netns.clone(), name.to_string()), peer])
 }
 
 /// The link whose end is `name` in `netns`, or `None` when the lab made no veth of that

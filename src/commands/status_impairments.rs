@@ -32,16 +32,7 @@ pub(super) struct Impaired {
 
 /// The veth end paired with `(netns, name)` in the record.
 fn peer_of(record: &Record, netns: &Netns, name: &str) -> Option<(Netns, String)> {
-    record.entries.iter().find_map(|e| {
-        let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = &e.op else { return None };
-        if n == netns && a == name {
-            Some((peer_netns.clone(), peer_name.clone()))
-        } else if peer_netns == netns && peer_name == name {
-            Some((n.clone(), a.clone()))
-        } else {
-            None
-        }
-    })
+    record.entries.iter().find_map(|e| e.op.veth_peer(netns, name))
 }
 
 /// Every impaired direction of the lab's links, relays first, in record order.

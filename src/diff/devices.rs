@@ -217,16 +217,7 @@ impl Differ<'_> {
         self.dropped.insert((netns.clone(), name.to_string()));
         // A veth's other end goes with it: it is not there to delete, nor to keep (a
         // link moved onto or off a relay makes both of its ends anew).
-        let peer = self.entries.iter().find_map(|e| {
-            let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = &e.op else { return None };
-            if n == netns && a == name {
-                Some((peer_netns.clone(), peer_name.clone()))
-            } else if peer_netns == netns && peer_name == name {
-                Some((n.clone(), a.clone()))
-            } else {
-                None
-            }
-        });
+        let peer = self.entries.iter().find_map(|e| e.op.veth_peer(netns, name));
         self.dropped.extend(peer);
     }
 

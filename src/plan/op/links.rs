@@ -281,4 +281,17 @@ impl Op {
             | Op::Exec { .. } => None,
         }
     }
+
+    /// For a `veth_add`, the other end of the pair one of whose ends is `(netns, name)`;
+    /// `None` for any other op, or a veth of other ends.
+    pub fn veth_peer(&self, netns: &Netns, name: &str) -> Option<(Netns, String)> {
+        let Op::VethAdd { netns: n, name: a, peer_netns, peer_name, .. } = self else { return None };
+        if n == netns && a == name {
+            Some((peer_netns.clone(), peer_name.clone()))
+        } else if peer_netns == netns && peer_name == name {
+            Some((n.clone(), a.clone()))
+        } else {
+            None
+        }
+    }
 }
