@@ -133,9 +133,22 @@ pub struct Taken {
     pub by: String,
 }
 
+impl Taken {
+    /// Whether publishing `b` on `port` would collide with this one.
+    fn takes(&self, b: &Binding, port: u16) -> bool {
+        self.proto == b.proto && self.port == port && self.addr.overlaps(b.host_addr)
+    }
+}
+
+/// Whether `port` is free for `b`: [`check`] without finding out who holds it (a walk
+/// of every process's descriptors, which a pick would throw away for every busy port).
+fn is_free(b: &Binding, port: u16, listeners: &[Listener], taken: &[Taken]) -> bool {
+    !taken.iter().any(|t| t.takes(b, port)) && !listeners.iter().any(|l| l.takes(b.proto, b.host_addr, port))
+}
+
 /// Why a fixed host port cannot be published: another binding has it, or a program listens.
 pub fn check(b: &Binding, port: u16, listeners: &[Listener], taken: &[Taken]) -> Option<Refusal> {
-    if let Some(t) = taken.iter().find(|t| t.proto == b.proto && t.port == port && t.addr.overlaps(b.host_addr)) {
+    if let Some(t) = taken.iter().find(|t| t.takes(b, port)) {
         return Some(Refusal::Published { addr: b.host_addr, port, proto: b.proto, by: t.by.clone() });
     }
     if let Some(l) = listeners.iter().find(|l| l.takes(b.proto, b.host_addr, port)) {
@@ -150,7 +163,7 @@ pub fn check(b: &Binding, port: u16, listeners: &[Listener], taken: &[Taken]) ->
 /// is reproducible; `up` records the pick and keeps it across converges.
 pub fn pick(b: &Binding, ephemeral: PortRange, listeners: &[Listener], taken: &[Taken]) -> Result<u16, Refusal> {
     let range = b.pick_from.unwrap_or(ephemeral);
-    range.iter().find(|&p| check(b, p, listeners, taken).is_none()).ok_or(Refusal::NoFreePort {
+    range.iter().find(|&p| is_free(b, p, listeners, taken)).ok_or(Refusal::NoFreePort {
         range,
         node_port: b.node_port,
         proto: b.proto,

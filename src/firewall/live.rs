@@ -94,7 +94,8 @@ impl Nft {
         Nft { netns }
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
+    /// Runs `nft ARGS` in the namespace, with `stdin`; what it printed.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, NftError> {
         let spawn = |e: std::io::Error| NftError::Spawn(e.to_string());
         let mut cmd = self.netns.command("nft").map_err(spawn)?;
         cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });

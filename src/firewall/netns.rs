@@ -1,31 +1,23 @@
 //! Working in another network namespace: a thread that enters it for netlink sockets and
 //! /proc/thread-self/net, and a child process started inside it for `nft`.
 
-use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A network namespace: the caller's own, a file that holds one (`/run/netns/NAME`,
-/// `/proc/PID/ns/net`), or a descriptor of one that the caller keeps open (the kernel
-/// module's connection into a namespace it is working on).
+/// A network namespace: the caller's own, or a descriptor of one that the caller keeps
+/// open (the kernel module's connection into a namespace it is working on).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NetnsPath {
     #[default]
     Current,
-    File(PathBuf),
     Fd(RawFd),
 }
 
 impl NetnsPath {
     pub fn current() -> NetnsPath {
         NetnsPath::Current
-    }
-
-    pub fn at(path: impl AsRef<Path>) -> NetnsPath {
-        NetnsPath::File(path.as_ref().to_path_buf())
     }
 
     /// A namespace by a descriptor that stays open for as long as this value is used.
@@ -37,7 +29,6 @@ impl NetnsPath {
     fn open(&self) -> io::Result<Option<OwnedFd>> {
         match self {
             NetnsPath::Current => Ok(None),
-            NetnsPath::File(p) => File::open(p).map(|f| Some(OwnedFd::from(f))),
             NetnsPath::Fd(fd) => {
                 // A copy, so that a thread or child can own it.
                 // SAFETY: the caller keeps the descriptor open while this value is in use.

@@ -40,7 +40,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::groups::{self, Class, CLASS_MASK};
-use super::ports::{Binding, HostAddr, Proto};
+use super::ports::{Binding, HostAddr};
 
 /// The namespace a table lives in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -483,11 +483,6 @@ pub fn table_block(family: Family, name: &str, mark: &str, chains: &[Chain]) -> 
         let _ = writeln!(s, "{}", c.add_line(family, name));
     }
     s
-}
-
-/// Whether a binding's protocol needs a kernel feature this host may lack.
-pub fn needs_sctp(published: &[Published]) -> bool {
-    published.iter().any(|p| p.binding.proto == Proto::Sctp)
 }
 
 #[cfg(test)]

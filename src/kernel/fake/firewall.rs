@@ -2,6 +2,7 @@
 //! identity netlab gives each rule (its comment). A table is made once (`create`), with the
 //! lab's mark as its comment; a rule needs its table and chain, and is there once.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use nix::errno::Errno;
@@ -60,10 +61,14 @@ impl FakeKernel {
         if !t.chains.iter().any(|c| c.name == chain) {
             return Err(Errno::ENOENT.into());
         }
-        // nft would add a second copy; netlab never asks for one.
-        match t.rules.insert((chain.to_string(), comment.to_string()), rule.to_string()) {
-            Some(_) => Err(Errno::EEXIST.into()),
-            None => Ok(()),
+        // nft would add a second copy; netlab never asks for one. Refused, the rule that is
+        // there stays as it was.
+        match t.rules.entry((chain.to_string(), comment.to_string())) {
+            Entry::Occupied(_) => Err(Errno::EEXIST.into()),
+            Entry::Vacant(v) => {
+                v.insert(rule.to_string());
+                Ok(())
+            }
         }
     }
 
