@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::firewall::groups::{Class, CLASS_MASK};
+use crate::firewall::groups::{self, Class, CLASS_MASK};
 use crate::live::{LiveLink, LiveTable, NsId};
 use crate::plan::{Op, OpKey};
 use crate::state::Entry;
@@ -37,9 +37,7 @@ pub struct Marks {
 
 impl Marks {
     pub fn of(lab: &str) -> Marks {
-        let alias = format!("netlab:{lab}");
-        let hash = alias.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-        Marks { alias, group: 0x1000_0000 | (hash & 0x0fff_ffff) }
+        Marks { alias: format!("netlab:{lab}"), group: groups::group(lab, Class::Plain) }
     }
 
     /// The device group of the lab's links of `class` (see `firewall::groups`): the plain

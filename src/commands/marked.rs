@@ -11,7 +11,7 @@
 
 use ipnet::IpNet;
 
-use crate::firewall::groups::{group, Class};
+use crate::firewall::groups::Class;
 use crate::firewall::ruleset::{table_name, Family};
 use crate::kernel::{forwarder, netns, Families, Linux};
 use crate::live::Named;
@@ -61,7 +61,7 @@ pub(crate) fn removals(kernel: &mut Linux, state: &StateDir, lab: &str) -> std::
     // The subnets of the lab's nat bridges in the host (their group says so): their
     // conntrack entries go after the bridges, as a record's down flushes them last, so that
     // nothing the bridges sent while they went is left for the next lab on those addresses.
-    let nat_bridge = group(lab, Class::NatBridge);
+    let nat_bridge = marks.class_group(Class::NatBridge);
     let mut subnets: Vec<IpNet> = host
         .links
         .iter()
