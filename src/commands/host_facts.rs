@@ -60,8 +60,9 @@ pub(crate) fn read(state: &StateDir, topology: &Topology) -> HostFacts {
         }
     }
     if nat {
-        // A record that cannot be read shares nothing here; `up` refuses to run beside it.
-        let shares = HostShares::read(state, Some(&topology.lab)).unwrap_or_default();
+        // The records read above (one that cannot be read shares nothing here; `up`
+        // refuses to run beside it).
+        let shares = HostShares::of(&others);
         facts.forwarding_before = forwarding_before(own.as_ref(), &shares);
     }
     facts

@@ -153,6 +153,13 @@ impl HostShares {
         Ok(shares)
     }
 
+    /// The host sysctls of the labs whose records are `records` (already read).
+    pub fn of(records: &[Record]) -> HostShares {
+        let mut shares = HostShares::default();
+        records.iter().for_each(|r| shares.add(r));
+        shares
+    }
+
     fn add(&mut self, record: &Record) {
         for e in &record.entries {
             // A pending entry counts: the value may have been written.
