@@ -37,11 +37,9 @@ for p in ports:
 threading.Event().wait()
 "#;
 
-fn server_file() -> String {
-    let path = std::env::temp_dir().join(format!("netlab-fw-server-{}.py", std::process::id()));
-    std::fs::write(&path, SERVER).unwrap();
-    path.to_string_lossy().into_owned()
-}
+/// Where the server's script is: the throwaway's own /run (a tmpfs that goes with it, so
+/// no run of the tests leaves it behind in the machine's /tmp).
+const SERVER_FILE: &str = "/run/netlab-fw-server.py";
 
 /// A throwaway host with the outside namespace, and the servers it started (by PID).
 pub struct Host {
@@ -60,6 +58,7 @@ impl Host {
              && ip -n wan link set eth0 up && ip route add default via 203.0.113.2 \
              && ip -n wan route add default via 203.0.113.1",
         );
+        t.sh_ok(&format!("cat > {SERVER_FILE} <<'NETLAB_SERVER_EOF'\n{SERVER}\nNETLAB_SERVER_EOF"));
         let mut host = Host { t, servers: Vec::new() };
         host.serve("wan", "wan", &[80, 81]);
         host
@@ -69,11 +68,8 @@ impl Host {
     pub fn serve(&mut self, ns: &str, name: &str, ports: &[u16]) {
         let list: Vec<String> = ports.iter().map(u16::to_string).collect();
         let enter = if ns.is_empty() { String::new() } else { format!("ip netns exec {ns} ") };
-        let pid = self.t.sh_ok(&format!(
-            "{enter}python3 {} {name} {} >/dev/null 2>&1 & echo $!",
-            server_file(),
-            list.join(" ")
-        ));
+        let pid =
+            self.t.sh_ok(&format!("{enter}python3 {SERVER_FILE} {name} {} >/dev/null 2>&1 & echo $!", list.join(" ")));
         self.servers.push(pid.trim().to_string());
         let last = ports[ports.len() - 1];
         let deadline = Instant::now() + Duration::from_secs(10);
